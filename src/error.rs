@@ -1,0 +1,148 @@
+//! The one error type of the crate.
+//!
+//! Every variant carries only text that is safe to show a client or write to a log: a setting's
+//! *name* and the rule it breaks, never its value; a session's fault, never the cookie.
+
+use std::fmt;
+
+/// Why a viewer's session cookie was refused. Each reason maps to HTTP 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFault {
+    /// No session cookie in the request.
+    Missing,
+    /// The cookie is larger than browsers store (4096 bytes).
+    TooLarge,
+    /// Not three base64url segments of JSON.
+    Malformed,
+    /// The header names an algorithm other than HS256 (`none`, HS512, ES384, ...).
+    Algorithm,
+    /// The HMAC does not match any configured session secret.
+    Signature,
+    /// `exp` (plus leeway) is in the past.
+    Expired,
+    /// `nbf` or `iat` (minus leeway) is in the future.
+    NotYetValid,
+    /// A required claim is absent or a claim has the wrong type or value.
+    Claims(&'static str),
+}
+
+impl fmt::Display for SessionFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => f.write_str("no session cookie was sent; sign in first"),
+            Self::TooLarge => f.write_str("the session cookie is larger than 4096 bytes"),
+            Self::Malformed => f.write_str(
+                "the session cookie is not a well-formed JWT (three base64url segments of JSON)",
+            ),
+            Self::Algorithm => {
+                f.write_str("the session cookie's JWT header must be {\"alg\":\"HS256\"}; other algorithms are refused")
+            }
+            Self::Signature => f.write_str("the session cookie's signature is not valid"),
+            Self::Expired => f.write_str("the session has expired; sign in again"),
+            Self::NotYetValid => f.write_str("the session is not valid yet (nbf/iat in the future)"),
+            Self::Claims(what) => write!(f, "the session cookie's claims are invalid: {what}"),
+        }
+    }
+}
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Key material that cannot be used to sign IVS playback tokens. The reason names the
+    /// problem (curve, key type, encoding) and how to fix it, never any key bytes.
+    InvalidKey(String),
+    /// A worker setting (var or secret) is missing or breaks a rule. HTTP 500.
+    InvalidSetting {
+        /// The setting's name, e.g. `PLAYBACK_PRIVATE_KEY`.
+        name: &'static str,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// The viewer's session was refused. HTTP 401.
+    Session(SessionFault),
+    /// The request itself is malformed (missing or bad parameter). HTTP 400.
+    BadRequest(String),
+    /// The session does not grant this channel. HTTP 403.
+    ChannelForbidden(String),
+    /// No channel of that name is configured. HTTP 404.
+    UnknownChannel(String),
+    /// No route at this path. HTTP 404.
+    NotFound,
+    /// The route exists but not for this method. HTTP 405.
+    MethodNotAllowed {
+        /// Value for the `Allow` header.
+        allow: &'static str,
+    },
+    /// A playback token breaks a rule of the JWS format or of IVS (used by `verify`).
+    InvalidToken(String),
+}
+
+impl Error {
+    pub(crate) fn setting(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidSetting { name, reason: reason.into() }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidKey(_) | Self::InvalidSetting { .. } => 500,
+            Self::Session(_) => 401,
+            Self::BadRequest(_) | Self::InvalidToken(_) => 400,
+            Self::ChannelForbidden(_) => 403,
+            Self::UnknownChannel(_) | Self::NotFound => 404,
+            Self::MethodNotAllowed { .. } => 405,
+        }
+    }
+
+    /// A stable, machine-readable slug, used as the tail of the RFC 9457 problem `type`.
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Self::InvalidKey(_) | Self::InvalidSetting { .. } => "misconfigured",
+            Self::Session(SessionFault::Missing) => "session-missing",
+            Self::Session(SessionFault::Expired) => "session-expired",
+            Self::Session(_) => "session-invalid",
+            Self::BadRequest(_) => "bad-request",
+            Self::ChannelForbidden(_) => "channel-forbidden",
+            Self::UnknownChannel(_) => "unknown-channel",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed { .. } => "method-not-allowed",
+            Self::InvalidToken(_) => "invalid-token",
+        }
+    }
+
+    /// A short human summary, the RFC 9457 problem `title`.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::InvalidKey(_) | Self::InvalidSetting { .. } => "The worker is misconfigured",
+            Self::Session(_) => "No valid session",
+            Self::BadRequest(_) => "Bad request",
+            Self::ChannelForbidden(_) => "Channel not allowed for this session",
+            Self::UnknownChannel(_) => "Unknown channel",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
+            Self::InvalidToken(_) => "Invalid playback token",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidKey(reason) => write!(f, "{reason}"),
+            Self::InvalidSetting { name, reason } => write!(f, "setting {name}: {reason}"),
+            Self::Session(fault) => write!(f, "{fault}"),
+            Self::BadRequest(detail) | Self::InvalidToken(detail) => f.write_str(detail),
+            Self::ChannelForbidden(name) => {
+                write!(f, "this session does not grant channel `{name}` (see its `channels` claim)")
+            }
+            Self::UnknownChannel(name) => write!(f, "no channel named `{name}` is configured"),
+            Self::NotFound => f.write_str("no such path; try GET /v1/token?channel=NAME"),
+            Self::MethodNotAllowed { allow } => write!(f, "this path answers only {allow}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
