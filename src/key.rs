@@ -168,6 +168,11 @@ impl PlaybackKey {
         SigningKey::from_slice(bytes).ok().map(|signing| Self { signing })
     }
 
+    /// The big-endian private scalar; crate-internal, for key derivation only.
+    pub(crate) fn scalar_bytes(&self) -> [u8; SCALAR_LEN] {
+        self.signing.to_bytes().into()
+    }
+
     /// ES384 signature of `message`: SHA-384, deterministic nonce (RFC 6979), raw `r || s`.
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         let signature: Signature = self.signing.sign(message);

@@ -1,0 +1,283 @@
+//! The worker's configuration: Worker vars and secrets, validated once into a [`Config`].
+//!
+//! Settings arrive as strings (secrets, `.dev.vars`) or as JSON values (tables and numbers in
+//! `wrangler.toml`, which the worker layer turns into JSON text). Every error names the setting
+//! and the rule it breaks, and never quotes a secret's value.
+
+use crate::channel::{check_origin, split_origins, Channel};
+use crate::cookie::is_cookie_name;
+use crate::error::{Error, Result};
+use crate::key::PlaybackKey;
+use crate::session::{SessionSecrets, MIN_SECRET_BYTES};
+use crate::token::STRICT_ORIGIN_MAX;
+use crate::viewer_id::ViewerIdKey;
+use std::collections::BTreeMap;
+
+/// Names of every setting, as they appear in `wrangler.toml`, `.dev.vars` and `wrangler secret put`.
+pub mod names {
+    /// Secret: the P-384 private key (PEM, or base64 of PEM/DER).
+    pub const PLAYBACK_PRIVATE_KEY: &str = "PLAYBACK_PRIVATE_KEY";
+    /// Secret: HS256 key of session cookies, at least 32 bytes.
+    pub const SESSION_SECRET: &str = "SESSION_SECRET";
+    /// Secret, optional: the previous session key, still accepted during a rotation.
+    pub const SESSION_SECRET_PREVIOUS: &str = "SESSION_SECRET_PREVIOUS";
+    /// Secret, optional: key for deriving `aws:viewer-id`; defaults to one derived from the signing key.
+    pub const VIEWER_ID_SECRET: &str = "VIEWER_ID_SECRET";
+    /// Var: the session cookie's name (default `session`).
+    pub const SESSION_COOKIE: &str = "SESSION_COOKIE";
+    /// Var: the channel table (JSON object: name -> settings).
+    pub const CHANNELS: &str = "CHANNELS";
+    /// Var: token lifetime in seconds (default 300, 1..=86400).
+    pub const TOKEN_TTL_SECONDS: &str = "TOKEN_TTL_SECONDS";
+    /// Var: comma-separated origins: CORS allow-list and default `aws:access-control-allow-origin`.
+    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
+
+    /// Every setting the worker reads.
+    pub const ALL: &[&str] = &[
+        PLAYBACK_PRIVATE_KEY,
+        SESSION_SECRET,
+        SESSION_SECRET_PREVIOUS,
+        VIEWER_ID_SECRET,
+        SESSION_COOKIE,
+        CHANNELS,
+        TOKEN_TTL_SECONDS,
+        ALLOWED_ORIGINS,
+    ];
+}
+
+/// Default token lifetime.
+pub const DEFAULT_TOKEN_TTL: u64 = 300;
+/// Longest configurable token lifetime (one day).
+pub const MAX_TOKEN_TTL: u64 = 86_400;
+
+/// Raw settings as text, keyed by name. Blank values count as unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings(BTreeMap<String, String>);
+
+impl Settings {
+    /// No settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set one setting (builder style).
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.insert(name, value);
+        self
+    }
+
+    /// Set one setting.
+    pub fn insert(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.to_owned(), value.into());
+    }
+
+    /// A setting's value, trimmed; `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+}
+
+/// The validated configuration the core works from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The signing key.
+    pub key: PlaybackKey,
+    /// Session secrets.
+    pub sessions: SessionSecrets,
+    /// Name of the session cookie.
+    pub cookie_name: String,
+    /// Channels by name.
+    pub channels: BTreeMap<String, Channel>,
+    /// Token lifetime in seconds (before the 600 s cap for bound tokens).
+    pub token_ttl: u64,
+    /// `ALLOWED_ORIGINS`; empty when unset.
+    pub allowed_origins: Vec<String>,
+    /// Key for `aws:viewer-id`.
+    pub viewer_ids: ViewerIdKey,
+}
+
+fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Result<Option<Vec<u8>>> {
+    match settings.get(name) {
+        None if required => Err(Error::setting(
+            name,
+            "is not set; set it with `wrangler secret put` (or in .dev.vars for `wrangler dev`) to a random string of 32+ bytes, e.g. `openssl rand -base64 48`",
+        )),
+        None => Ok(None),
+        Some(value) if value.len() < MIN_SECRET_BYTES => Err(Error::setting(
+            name,
+            format!("is {} bytes; it must be at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -base64 48`)", value.len()),
+        )),
+        Some(value) => Ok(Some(value.as_bytes().to_vec())),
+    }
+}
+
+impl Config {
+    /// Validate `settings` into a configuration. The first broken rule is reported.
+    pub fn load(settings: &Settings) -> Result<Self> {
+        use names::*;
+        let key_text = settings.get(PLAYBACK_PRIVATE_KEY).ok_or_else(|| {
+            Error::setting(
+                PLAYBACK_PRIVATE_KEY,
+                "is not set; store the P-384 private key PEM with `wrangler secret put PLAYBACK_PRIVATE_KEY < private.pem`",
+            )
+        })?;
+        let key = PlaybackKey::parse(key_text).map_err(|e| Error::setting(PLAYBACK_PRIVATE_KEY, e.to_string()))?;
+
+        let current = secret_bytes(settings, SESSION_SECRET, true)?.unwrap_or_default();
+        let previous = secret_bytes(settings, SESSION_SECRET_PREVIOUS, false)?;
+        let viewer_ids = match secret_bytes(settings, VIEWER_ID_SECRET, false)? {
+            Some(secret) => ViewerIdKey::from_secret(&secret),
+            None => ViewerIdKey::from_playback_key(&key),
+        };
+
+        let cookie_name = settings.get(SESSION_COOKIE).unwrap_or("session").to_owned();
+        if !is_cookie_name(&cookie_name) {
+            return Err(Error::setting(SESSION_COOKIE, "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 64"));
+        }
+
+        let token_ttl = match settings.get(TOKEN_TTL_SECONDS) {
+            None => DEFAULT_TOKEN_TTL,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_TOKEN_TTL).contains(n))
+                .ok_or_else(|| Error::setting(TOKEN_TTL_SECONDS, format!("must be a whole number of seconds from 1 to {MAX_TOKEN_TTL}")))?,
+        };
+
+        let allowed_origins = settings.get(ALLOWED_ORIGINS).map(split_origins).unwrap_or_default();
+        for origin in &allowed_origins {
+            check_origin(origin).map_err(|e| Error::setting(ALLOWED_ORIGINS, e))?;
+        }
+
+        let channels = parse_channels(settings.get(CHANNELS), &allowed_origins)?;
+        Ok(Self {
+            key,
+            sessions: SessionSecrets::new(current, previous),
+            cookie_name,
+            channels,
+            token_ttl,
+            allowed_origins,
+            viewer_ids,
+        })
+    }
+
+    /// The origins a channel's tokens carry: its own list, else `ALLOWED_ORIGINS`, else `*`.
+    pub fn token_origins(&self, channel: &Channel) -> String {
+        match (&channel.allowed_origins, self.allowed_origins.is_empty()) {
+            (Some(list), _) => list.join(","),
+            (None, false) => self.allowed_origins.join(","),
+            (None, true) => "*".to_owned(),
+        }
+    }
+}
+
+fn parse_channels(text: Option<&str>, default_origins: &[String]) -> Result<BTreeMap<String, Channel>> {
+    use names::CHANNELS;
+    let text = text.ok_or_else(|| {
+        Error::setting(CHANNELS, "is not set; add a [vars.CHANNELS] table to wrangler.toml (see README, Settings)")
+    })?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::setting(CHANNELS, format!("is not valid JSON ({e})")))?;
+    // A JSON string holding JSON (a var set with `--var CHANNELS:'{...}'` or double-encoded).
+    let value = match value {
+        serde_json::Value::String(inner) => serde_json::from_str(&inner)
+            .map_err(|e| Error::setting(CHANNELS, format!("is a string that is not valid JSON ({e})")))?,
+        other => other,
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| Error::setting(CHANNELS, "must be an object mapping channel names to channel settings"))?;
+    if object.is_empty() {
+        return Err(Error::setting(CHANNELS, "must configure at least one channel"));
+    }
+    let mut channels = BTreeMap::new();
+    for (name, value) in object {
+        let channel = Channel::from_json(name, value).map_err(|e| Error::setting(CHANNELS, e))?;
+        if channel.strict_origin {
+            let origins = channel.allowed_origins.as_deref().unwrap_or(default_origins);
+            if origins.is_empty() || origins.len() > STRICT_ORIGIN_MAX || origins.iter().any(|o| o == "*") {
+                return Err(Error::setting(
+                    CHANNELS,
+                    format!(
+                        "channel `{name}`: strict_origin needs 1 to {STRICT_ORIGIN_MAX} explicit origins (not `*`) in allowed_origins or ALLOWED_ORIGINS; found {}",
+                        origins.len()
+                    ),
+                ));
+            }
+        }
+        channels.insert(name.clone(), channel);
+    }
+    Ok(channels)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const SESSION_SECRET: &str = "test-session-secret-0123456789abcdef";
+
+    pub(crate) fn settings() -> Settings {
+        let key = PlaybackKey::from_scalar_bytes(&[3u8; 48]).unwrap();
+        Settings::new()
+            .with(names::PLAYBACK_PRIVATE_KEY, key.to_sec1_pem())
+            .with(names::SESSION_SECRET, SESSION_SECRET)
+            .with(
+                names::CHANNELS,
+                r#"{"demo": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/demo1", "playback_url": "https://x.live-video.net/demo.m3u8"},
+                    "vip": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/vip1", "playback_url": "https://x.live-video.net/vip.m3u8",
+                            "single_use": true, "max_resolution": "HD", "strict_origin": true, "allowed_origins": ["https://a.example"]},
+                    "open": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/open1", "playback_url": "https://x.live-video.net/open.m3u8",
+                             "viewer_binding": false}}"#,
+            )
+    }
+
+    fn error_for(settings: &Settings) -> String {
+        Config::load(settings).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn loads_with_defaults() {
+        let config = Config::load(&settings()).unwrap();
+        assert_eq!(config.cookie_name, "session");
+        assert_eq!(config.token_ttl, 300);
+        assert_eq!(config.channels.len(), 3);
+        assert_eq!(config.token_origins(&config.channels["demo"]), "*");
+        assert_eq!(config.token_origins(&config.channels["vip"]), "https://a.example");
+        let with_origins = Config::load(&settings().with(names::ALLOWED_ORIGINS, "https://a.com, https://b.com")).unwrap();
+        assert_eq!(with_origins.token_origins(&with_origins.channels["demo"]), "https://a.com,https://b.com");
+    }
+
+    #[test]
+    fn channels_may_arrive_as_a_json_string() {
+        let text = settings().get(names::CHANNELS).unwrap().to_owned();
+        let quoted = serde_json::to_string(&text).unwrap();
+        assert_eq!(Config::load(&settings().with(names::CHANNELS, quoted)).unwrap().channels.len(), 3);
+    }
+
+    #[test]
+    fn every_error_names_its_setting_and_hides_secrets() {
+        let cases = [
+            (settings().with(names::PLAYBACK_PRIVATE_KEY, ""), "setting PLAYBACK_PRIVATE_KEY: is not set"),
+            (settings().with(names::PLAYBACK_PRIVATE_KEY, "garbage-key-value"), "setting PLAYBACK_PRIVATE_KEY: the key is neither PEM"),
+            (settings().with(names::SESSION_SECRET, "  "), "setting SESSION_SECRET: is not set"),
+            (settings().with(names::SESSION_SECRET, "short-secret-value"), "setting SESSION_SECRET: is 18 bytes"),
+            (settings().with(names::SESSION_SECRET_PREVIOUS, "short-previous"), "setting SESSION_SECRET_PREVIOUS: is 14 bytes"),
+            (settings().with(names::VIEWER_ID_SECRET, "short"), "setting VIEWER_ID_SECRET"),
+            (settings().with(names::SESSION_COOKIE, "a b"), "setting SESSION_COOKIE"),
+            (settings().with(names::TOKEN_TTL_SECONDS, "0"), "setting TOKEN_TTL_SECONDS: must be a whole number"),
+            (settings().with(names::TOKEN_TTL_SECONDS, "86401"), "setting TOKEN_TTL_SECONDS"),
+            (settings().with(names::TOKEN_TTL_SECONDS, "5m"), "setting TOKEN_TTL_SECONDS"),
+            (settings().with(names::ALLOWED_ORIGINS, "example.com"), "setting ALLOWED_ORIGINS: `example.com` is not an origin"),
+            (settings().with(names::CHANNELS, ""), "setting CHANNELS: is not set"),
+            (settings().with(names::CHANNELS, "{"), "setting CHANNELS: is not valid JSON"),
+            (settings().with(names::CHANNELS, "[]"), "setting CHANNELS: must be an object"),
+            (settings().with(names::CHANNELS, "{}"), "setting CHANNELS: must configure at least one channel"),
+            (settings().with(names::CHANNELS, r#"{"x": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/a", "playback_url": "https://a/b.m3u8", "strict_origin": true}}"#), "setting CHANNELS: channel `x`: strict_origin needs 1 to 5"),
+        ];
+        for (settings, expected) in cases {
+            let err = error_for(&settings);
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+            assert!(!err.contains("garbage-key-value") && !err.contains("short-secret-value"));
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! The HTTP contract, as pure functions: a request's relevant parts in, a complete response out.
+//! The worker layer only copies fields between these types and the Workers runtime, so every
+//! status, header and body here is tested natively.
+
+use crate::channel::{is_channel_name, origin_matches, truncate};
+use crate::config::Config;
+use crate::cookie::find_cookie;
+use crate::error::{Error, Result, SessionFault};
+use crate::grant::{authorize, issue};
+use crate::session::Session;
+
+/// The parts of an HTTP request the core looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// Method, upper case.
+    pub method: &'a str,
+    /// Path, without query.
+    pub path: &'a str,
+    /// Raw query string, without `?`.
+    pub query: &'a str,
+    /// `Origin` header.
+    pub origin: Option<&'a str>,
+    /// `Cookie` header.
+    pub cookie: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A request from its method and target (`/path?query`).
+    pub fn new(method: &'a str, target: &'a str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Self { method, path, query, origin: None, cookie: None }
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: String,
+    /// The channel the request was about, for the log line.
+    pub channel: Option<String>,
+    /// The problem slug when the response is an error, for the log line.
+    pub problem: Option<&'static str>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn json(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("cache-control", "no-store".into()),
+                ("x-content-type-options", "nosniff".into()),
+            ],
+            body: body.to_string(),
+            channel: None,
+            problem: None,
+        }
+    }
+
+    /// An RFC 9457 `application/problem+json` response for `error`.
+    pub fn problem(error: &Error) -> Self {
+        let status = error.status();
+        let body = serde_json::json!({
+            "type": format!("urn:ivs-token-worker:problem:{}", error.slug()),
+            "title": error.title(),
+            "status": status,
+            "detail": error.to_string(),
+        });
+        let mut response = Self::json(status, body);
+        response.headers[0].1 = "application/problem+json".into();
+        if let Error::MethodNotAllowed { allow } = error {
+            response.headers.push(("allow", (*allow).into()));
+        }
+        response.problem = Some(error.slug());
+        response
+    }
+
+    fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// The value of query parameter `name`, percent-decoded. `Err` when it is repeated or not UTF-8.
+pub fn query_param(query: &str, name: &str) -> Result<Option<String>> {
+    let mut found = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(key).as_deref() != Some(name) {
+            continue;
+        }
+        if found.is_some() {
+            return Err(Error::BadRequest(format!("query parameter `{name}` is given more than once")));
+        }
+        found = Some(
+            percent_decode(value)
+                .ok_or_else(|| Error::BadRequest(format!("query parameter `{name}` is not valid percent-encoded UTF-8")))?,
+        );
+    }
+    Ok(found)
+}
+
+/// Decode `%XX` escapes and `+` (as a space); `None` on a bad escape or invalid UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The session of a request: the named cookie, verified.
+pub fn session_of(config: &Config, request: &Request<'_>, now: u64) -> Result<Session> {
+    let cookie = request
+        .cookie
+        .and_then(|header| find_cookie(header, &config.cookie_name))
+        .ok_or(Error::Session(SessionFault::Missing))?;
+    config.sessions.verify(cookie, now)
+}
+
+/// The channel name from `?channel=`, validated.
+fn channel_param(query: &str) -> Result<String> {
+    let name = query_param(query, "channel")?
+        .ok_or_else(|| Error::BadRequest("query parameter `channel` is required: GET /v1/token?channel=NAME".into()))?;
+    if !is_channel_name(&name) {
+        return Err(Error::BadRequest(format!(
+            "query parameter `channel` (`{}`) must match [a-z0-9-]{{1,64}}",
+            truncate(&name).escape_default()
+        )));
+    }
+    Ok(name)
+}
+
+/// CORS headers for a request whose `Origin` is in `ALLOWED_ORIGINS` (nothing otherwise).
+fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, String)> {
+    match origin {
+        Some(origin) if config.allowed_origins.iter().any(|p| origin_matches(p, origin)) => vec![
+            ("access-control-allow-origin", origin.to_owned()),
+            ("access-control-allow-credentials", "true".into()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+const TOKEN_METHODS: &str = "GET, OPTIONS";
+const HEALTH_METHODS: &str = "GET, HEAD";
+
+/// Answer one request. `config` is the loaded configuration or the error that loading it gave;
+/// `now` is Unix seconds; `random` is fresh randomness for this request.
+pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
+    match request.path {
+        "/healthz" => health(request, config),
+        "/v1/token" => token_route(request, config, now, random),
+        _ => Response::problem(&Error::NotFound),
+    }
+}
+
+fn health(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
+    if !matches!(request.method, "GET" | "HEAD") {
+        return Response::problem(&Error::MethodNotAllowed { allow: HEALTH_METHODS });
+    }
+    match config {
+        Ok(_) => Response::json(200, serde_json::json!({"status": "ok"})),
+        // Unhealthy, but 503 rather than 500: the probe itself worked.
+        Err(error) => {
+            let mut response = Response::problem(error);
+            response.status = 503;
+            response.body = response.body.replace("\"status\":500", "\"status\":503");
+            response
+        }
+    }
+}
+
+fn token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
+    if !matches!(request.method, "GET" | "OPTIONS") {
+        return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return Response::problem(error),
+    };
+    let cors = cors_headers(config, request.origin);
+    let mut response = if request.method == "OPTIONS" {
+        let mut preflight = Response::json(204, serde_json::Value::Null);
+        preflight.body.clear();
+        preflight.headers.retain(|(k, _)| *k != "content-type");
+        if !cors.is_empty() {
+            preflight = preflight
+                .with_header("access-control-allow-methods", TOKEN_METHODS)
+                .with_header("access-control-max-age", "600");
+        }
+        preflight
+    } else {
+        let channel = channel_param(request.query);
+        let outcome = channel.clone().and_then(|name| {
+            let session = session_of(config, request, now)?;
+            let channel = authorize(config, &session, &name)?;
+            let mut single_use = [0u8; 16];
+            single_use.copy_from_slice(&random[..16]);
+            Ok(issue(config, channel, &session, now, single_use))
+        });
+        let mut response = match outcome {
+            Ok(issued) => Response::json(
+                200,
+                serde_json::json!({
+                    "channel": issued.channel,
+                    "token": issued.token,
+                    "playback_url": issued.playback_url,
+                    "expires_at": issued.expires_at,
+                }),
+            ),
+            Err(error) => Response::problem(&error),
+        };
+        response.channel = channel.ok();
+        response
+    };
+    response.headers.push(("vary", "Origin, Cookie".into()));
+    response.headers.extend(cors);
+    response
+}
+
+/// One structured log line for a request: never the token, cookie, query or key.
+pub fn log_line(request: &Request<'_>, response: &Response, duration_ms: f64) -> String {
+    serde_json::json!({
+        "method": request.method,
+        "path": truncate(request.path),
+        "status": response.status,
+        "channel": response.channel,
+        "problem": response.problem,
+        "duration_ms": (duration_ms * 1000.0).round() / 1000.0,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{names, tests::{settings, SESSION_SECRET}};
+    use crate::session::{mint, SessionClaims};
+    use crate::token::verify;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn config() -> Config {
+        Config::load(&settings().with(names::ALLOWED_ORIGINS, "https://app.example, https://*.example.org")).unwrap()
+    }
+
+    fn cookie_for(claims: &SessionClaims) -> String {
+        format!("other=1; session={}", mint(claims, SESSION_SECRET.as_bytes()))
+    }
+
+    fn get(config: &Config, target: &str, cookie: Option<&str>, origin: Option<&str>) -> Response {
+        let mut request = Request::new("GET", target);
+        request.cookie = cookie;
+        request.origin = origin;
+        handle(&request, Ok(config), NOW, [9; 32])
+    }
+
+    fn body(response: &Response) -> serde_json::Value {
+        serde_json::from_str(&response.body).unwrap()
+    }
+
+    #[test]
+    fn token_success_contract() {
+        let config = config();
+        let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let response = get(&config, "/v1/token?channel=demo", Some(&cookie), Some("https://app.example"));
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert_eq!(response.header("cache-control"), Some("no-store"));
+        assert_eq!(response.header("vary"), Some("Origin, Cookie"));
+        assert_eq!(response.header("access-control-allow-origin"), Some("https://app.example"));
+        assert_eq!(response.header("access-control-allow-credentials"), Some("true"));
+        let json = body(&response);
+        let token = json["token"].as_str().unwrap();
+        assert_eq!(json["channel"], "demo");
+        assert_eq!(json["playback_url"], format!("https://x.live-video.net/demo.m3u8?token={token}"));
+        let claims = verify(token, &[config.key.public_key()], NOW).unwrap().claims;
+        assert_eq!(json["expires_at"], claims["exp"]);
+        assert_eq!(json.as_object().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn cors_only_for_listed_origins() {
+        let config = config();
+        let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let wildcard = get(&config, "/v1/token?channel=demo", Some(&cookie), Some("https://tv.example.org"));
+        assert_eq!(wildcard.header("access-control-allow-origin"), Some("https://tv.example.org"));
+        let evil = get(&config, "/v1/token?channel=demo", Some(&cookie), Some("https://evil.example"));
+        assert_eq!(evil.header("access-control-allow-origin"), None);
+        assert_eq!(evil.header("access-control-allow-credentials"), None);
+        // Problems carry CORS too, so the page can read why.
+        let denied = get(&config, "/v1/token?channel=demo", None, Some("https://app.example"));
+        assert_eq!(denied.status, 401);
+        assert_eq!(denied.header("access-control-allow-origin"), Some("https://app.example"));
+    }
+
+    #[test]
+    fn preflight() {
+        let config = config();
+        let mut request = Request::new("OPTIONS", "/v1/token?channel=demo");
+        request.origin = Some("https://app.example");
+        let response = handle(&request, Ok(&config), NOW, [0; 32]);
+        assert_eq!(response.status, 204);
+        assert!(response.body.is_empty());
+        assert_eq!(response.header("access-control-allow-origin"), Some("https://app.example"));
+        assert_eq!(response.header("access-control-allow-methods"), Some("GET, OPTIONS"));
+        request.origin = Some("https://evil.example");
+        let response = handle(&request, Ok(&config), NOW, [0; 32]);
+        assert_eq!(response.status, 204);
+        assert_eq!(response.header("access-control-allow-origin"), None);
+    }
+
+    #[test]
+    fn problems_have_the_right_status_and_shape() {
+        let config = config();
+        let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let mut demo_only = SessionClaims::new("bob", NOW, 3600);
+        demo_only.channels = Some(vec!["demo".into()]);
+        let bob = cookie_for(&demo_only);
+        let expired = cookie_for(&SessionClaims::new("carol", NOW - 7200, 3600));
+        let cases: Vec<(&str, Option<&str>, u16, &str)> = vec![
+            ("/v1/token", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=Bad%20Name", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=demo&channel=vip", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=%ff", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=demo", None, 401, "session-missing"),
+            ("/v1/token?channel=demo", Some("session="), 401, "session-invalid"),
+            ("/v1/token?channel=demo", Some(&expired), 401, "session-expired"),
+            ("/v1/token?channel=vip", Some(&bob), 403, "channel-forbidden"),
+            ("/v1/token?channel=nope", Some(&alice), 404, "unknown-channel"),
+            ("/nope", Some(&alice), 404, "not-found"),
+        ];
+        for (target, cookie, status, slug) in cases {
+            let response = get(&config, target, cookie, None);
+            assert_eq!(response.status, status, "{target}: {}", response.body);
+            assert_eq!(response.header("content-type"), Some("application/problem+json"));
+            let json = body(&response);
+            assert_eq!(json["type"], format!("urn:ivs-token-worker:problem:{slug}"), "{target}");
+            assert_eq!(json["status"], status);
+            assert!(json["title"].is_string() && json["detail"].is_string());
+            assert!(!response.body.contains("eyJ"), "no token or cookie in problems: {}", response.body);
+        }
+    }
+
+    #[test]
+    fn methods() {
+        let config = config();
+        for (method, path, allow) in [("POST", "/v1/token", "GET, OPTIONS"), ("DELETE", "/healthz", "GET, HEAD")] {
+            let response = handle(&Request::new(method, path), Ok(&config), NOW, [0; 32]);
+            assert_eq!(response.status, 405);
+            assert_eq!(response.header("allow"), Some(allow));
+        }
+    }
+
+    #[test]
+    fn health_reveals_no_settings() {
+        let config = config();
+        let ok = handle(&Request::new("GET", "/healthz"), Ok(&config), NOW, [0; 32]);
+        assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"status":"ok"}"#));
+        let error = Config::load(&settings().with(names::SESSION_SECRET, "")).unwrap_err();
+        let bad = handle(&Request::new("GET", "/healthz"), Err(&error), NOW, [0; 32]);
+        assert_eq!(bad.status, 503);
+        assert_eq!(body(&bad)["status"], 503);
+        let misconfigured = handle(&Request::new("GET", "/v1/token?channel=demo"), Err(&error), NOW, [0; 32]);
+        assert_eq!(misconfigured.status, 500);
+        assert!(body(&misconfigured)["detail"].as_str().unwrap().contains("SESSION_SECRET"));
+    }
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(query_param("a=1&channel=de%6do", "channel").unwrap().as_deref(), Some("demo"));
+        assert_eq!(query_param("channel", "channel").unwrap().as_deref(), Some(""));
+        assert_eq!(query_param("x=1", "channel").unwrap(), None);
+        assert!(query_param("channel=%zz", "channel").is_err());
+        assert!(query_param("channel=%", "channel").is_err());
+        assert_eq!(percent_decode("a+b%20c").as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
+    }
+
+    #[test]
+    fn log_lines_hold_no_secrets() {
+        let config = config();
+        let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let mut request = Request::new("GET", "/v1/token?channel=demo");
+        request.cookie = Some(&cookie);
+        let response = handle(&request, Ok(&config), NOW, [0; 32]);
+        let line = log_line(&request, &response, 1.23456);
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(json["status"], 200);
+        assert_eq!(json["channel"], "demo");
+        assert_eq!(json["path"], "/v1/token");
+        assert_eq!(json["duration_ms"], 1.235);
+        assert!(!line.contains("eyJ") && !line.contains("alice"));
+    }
+}

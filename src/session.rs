@@ -1,0 +1,364 @@
+//! Viewer sessions: an HS256 JWT in a cookie, checked before anything is signed.
+//!
+//! Claims: `sub` (required), `exp` (required), `nbf` and `iat` (optional), `channels` (names the
+//! session may watch; absent or containing `"*"` means all), `max_resolution` (`SD`/`HD`/`FULL_HD`)
+//! and `sv` (session version, becomes `aws:viewer-session-version`). Everything else is ignored.
+//!
+//! The signature is checked (in constant time) before the claims are read, against the current
+//! secret and then the previous one, so the secret can be rotated without logging viewers out.
+//!
+//! ```
+//! use ivs_token_worker::session::{SessionClaims, SessionSecrets, mint};
+//! let secret = b"0123456789abcdef0123456789abcdef";
+//! let cookie = mint(&SessionClaims::new("alice", 1_700_000_000, 3600), secret);
+//! let secrets = SessionSecrets::new(secret.to_vec(), None);
+//! let session = secrets.verify(&cookie, 1_700_000_100)?;
+//! assert_eq!(session.sub, "alice");
+//! # Ok::<(), ivs_token_worker::Error>(())
+//! ```
+
+use crate::channel::Resolution;
+use crate::encoding::{b64url_decode, b64url_encode};
+use crate::error::{Error, Result, SessionFault};
+use hmac::{KeyInit, Mac};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// Browsers store at most 4096 bytes a cookie; anything larger is refused unread.
+pub const MAX_COOKIE_BYTES: usize = 4096;
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY_SECONDS: u64 = 30;
+/// The shortest accepted session secret.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// The longest accepted `sub`.
+pub const MAX_SUBJECT_LEN: usize = 256;
+
+const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+/// Which channels a session may watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelGrant {
+    /// Every configured channel.
+    All,
+    /// Only these channel names.
+    Only(Vec<String>),
+}
+
+impl ChannelGrant {
+    /// Whether the grant covers `channel`.
+    pub fn allows(&self, channel: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(names) => names.iter().any(|n| n == channel),
+        }
+    }
+}
+
+/// A verified session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The viewer's subject (`sub`).
+    pub sub: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Channels this session may watch.
+    pub channels: ChannelGrant,
+    /// Resolution cap from the session, if any.
+    pub max_resolution: Option<Resolution>,
+    /// Session version (`sv`, default 0): becomes `aws:viewer-session-version`.
+    pub session_version: i64,
+}
+
+/// The current session secret and, during a rotation, the previous one.
+#[derive(Clone)]
+pub struct SessionSecrets {
+    current: Vec<u8>,
+    previous: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SessionSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSecrets").field("previous", &self.previous.is_some()).finish_non_exhaustive()
+    }
+}
+
+fn claims_error(what: &'static str) -> Error {
+    Error::Session(SessionFault::Claims(what))
+}
+
+impl SessionSecrets {
+    /// Secrets as raw bytes. Length rules are checked by the configuration loader.
+    pub fn new(current: Vec<u8>, previous: Option<Vec<u8>>) -> Self {
+        Self { current, previous }
+    }
+
+    /// Verify a session cookie's value at time `now` (Unix seconds).
+    pub fn verify(&self, cookie: &str, now: u64) -> Result<Session> {
+        if cookie.len() > MAX_COOKIE_BYTES {
+            return Err(Error::Session(SessionFault::TooLarge));
+        }
+        let malformed = || Error::Session(SessionFault::Malformed);
+        let mut parts = cookie.split('.');
+        let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed());
+        };
+        let header = crate::token::decode_json_segment(header_b64).ok_or_else(malformed)?;
+        if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+            return Err(Error::Session(SessionFault::Algorithm));
+        }
+        let signature = b64url_decode(signature_b64).ok_or_else(malformed)?;
+        let signed = &cookie.as_bytes()[..header_b64.len() + 1 + claims_b64.len()];
+        let valid = std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .any(|secret| mac(secret, signed).verify_slice(&signature).is_ok());
+        if !valid {
+            return Err(Error::Session(SessionFault::Signature));
+        }
+        let claims = crate::token::decode_json_segment(claims_b64).ok_or_else(malformed)?;
+        parse_claims(&claims, now)
+    }
+}
+
+fn mac(secret: &[u8], message: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()));
+    mac.update(message);
+    mac
+}
+
+fn numeric_date(claims: &Map<String, Value>, name: &str, what: &'static str) -> Result<Option<u64>> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value.as_u64().map(Some).ok_or_else(|| claims_error(what)),
+    }
+}
+
+fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
+    let sub = match claims.get("sub") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_SUBJECT_LEN => s.clone(),
+        None => return Err(claims_error("`sub` is required")),
+        Some(_) => return Err(claims_error("`sub` must be a non-empty string of at most 256 bytes")),
+    };
+    let exp = numeric_date(claims, "exp", "`exp` must be an integer NumericDate (seconds)")?
+        .ok_or_else(|| claims_error("`exp` is required"))?;
+    let nbf = numeric_date(claims, "nbf", "`nbf` must be an integer NumericDate (seconds)")?;
+    let iat = numeric_date(claims, "iat", "`iat` must be an integer NumericDate (seconds)")?;
+    if exp.saturating_add(LEEWAY_SECONDS) <= now {
+        return Err(Error::Session(SessionFault::Expired));
+    }
+    let earliest = nbf.into_iter().chain(iat).max();
+    if earliest.is_some_and(|t| t > now.saturating_add(LEEWAY_SECONDS)) {
+        return Err(Error::Session(SessionFault::NotYetValid));
+    }
+    let channels = match claims.get("channels") {
+        None => ChannelGrant::All,
+        Some(Value::String(s)) if s == "*" => ChannelGrant::All,
+        Some(Value::Array(items)) => {
+            let names: Vec<String> = items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| claims_error("`channels` must be an array of channel names"))?;
+            if names.iter().any(|n| n == "*") {
+                ChannelGrant::All
+            } else {
+                ChannelGrant::Only(names)
+            }
+        }
+        Some(_) => return Err(claims_error("`channels` must be an array of channel names or \"*\"")),
+    };
+    let max_resolution = match claims.get("max_resolution") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(Resolution::parse)
+                .ok_or_else(|| claims_error("`max_resolution` must be SD, HD or FULL_HD"))?,
+        ),
+    };
+    let session_version = match claims.get("sv") {
+        None => 0,
+        Some(v) => v
+            .as_i64()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| claims_error("`sv` must be a non-negative integer"))?,
+    };
+    Ok(Session { sub, exp, channels, max_resolution, session_version })
+}
+
+/// The claims of a session this crate mints (CLI, tests, `/dev/login`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionClaims {
+    /// Subject.
+    pub sub: String,
+    /// Issued at.
+    pub iat: u64,
+    /// Expiry.
+    pub exp: u64,
+    /// Channel names; `None` grants all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    /// Resolution cap.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_resolution")]
+    pub max_resolution: Option<Resolution>,
+    /// Session version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sv: Option<i64>,
+}
+
+fn ser_resolution<S: serde::Serializer>(value: &Option<Resolution>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match value {
+        Some(r) => s.serialize_str(r.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+impl SessionClaims {
+    /// A session for `sub`, issued at `now`, valid for `ttl` seconds, every channel granted.
+    pub fn new(sub: &str, now: u64, ttl: u64) -> Self {
+        Self { sub: sub.to_owned(), iat: now, exp: now.saturating_add(ttl), channels: None, max_resolution: None, sv: None }
+    }
+}
+
+/// Mint a session cookie value: an HS256 JWT over `claims` with `secret`.
+pub fn mint(claims: &SessionClaims, secret: &[u8]) -> String {
+    let payload = serde_json::to_vec(claims).unwrap_or_default();
+    let signed = format!("{}.{}", b64url_encode(HEADER_JSON.as_bytes()), b64url_encode(&payload));
+    let tag = mac(secret, signed.as_bytes()).finalize().into_bytes();
+    format!("{signed}.{}", b64url_encode(&tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+    const OLD: &[u8] = b"previous-secret-previous-secret-previous";
+    const NOW: u64 = 1_800_000_000;
+
+    fn secrets() -> SessionSecrets {
+        SessionSecrets::new(SECRET.to_vec(), Some(OLD.to_vec()))
+    }
+
+    fn raw(header: &str, claims: &Value, secret: &[u8]) -> String {
+        let signed = format!("{}.{}", b64url_encode(header.as_bytes()), b64url_encode(claims.to_string().as_bytes()));
+        let tag = mac(secret, signed.as_bytes()).finalize().into_bytes();
+        format!("{signed}.{}", b64url_encode(&tag))
+    }
+
+    fn fault(cookie: &str) -> SessionFault {
+        match secrets().verify(cookie, NOW) {
+            Err(Error::Session(f)) => f,
+            other => panic!("expected a session fault, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rfc7515_hs256_example_signature_verifies() {
+        // RFC 7515 appendix A.1: the HS256 JWS example and its key.
+        let key = b64url_decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow").unwrap();
+        let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let (signed, sig) = token.rsplit_once('.').unwrap();
+        assert!(mac(&key, signed.as_bytes()).verify_slice(&b64url_decode(sig).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn mint_then_verify_with_all_claims() {
+        let mut claims = SessionClaims::new("alice", NOW, 3600);
+        claims.channels = Some(vec!["demo".into()]);
+        claims.max_resolution = Some(Resolution::Sd);
+        claims.sv = Some(7);
+        let session = secrets().verify(&mint(&claims, SECRET), NOW).unwrap();
+        assert_eq!(session.sub, "alice");
+        assert_eq!(session.exp, NOW + 3600);
+        assert_eq!(session.channels, ChannelGrant::Only(vec!["demo".into()]));
+        assert!(session.channels.allows("demo") && !session.channels.allows("other"));
+        assert_eq!(session.max_resolution, Some(Resolution::Sd));
+        assert_eq!(session.session_version, 7);
+    }
+
+    #[test]
+    fn previous_secret_still_accepted_other_secrets_not() {
+        let claims = SessionClaims::new("bob", NOW, 60);
+        assert!(secrets().verify(&mint(&claims, OLD), NOW).is_ok());
+        assert_eq!(fault(&mint(&claims, b"some-other-secret-some-other-secret")), SessionFault::Signature);
+        let only_current = SessionSecrets::new(SECRET.to_vec(), None);
+        assert!(only_current.verify(&mint(&claims, OLD), NOW).is_err());
+    }
+
+    #[test]
+    fn algorithm_confusion_is_refused() {
+        let claims = json!({"sub": "eve", "exp": NOW + 60});
+        for header in [r#"{"alg":"none"}"#, r#"{"alg":"HS512"}"#, r#"{"alg":"ES384"}"#, r#"{"alg":"hs256"}"#, r#"{}"#] {
+            assert_eq!(fault(&raw(header, &claims, SECRET)), SessionFault::Algorithm, "{header}");
+        }
+        // alg none with an empty signature segment.
+        let unsigned = format!("{}.{}.", b64url_encode(br#"{"alg":"none"}"#), b64url_encode(claims.to_string().as_bytes()));
+        assert_eq!(fault(&unsigned), SessionFault::Algorithm);
+    }
+
+    #[test]
+    fn time_rules_with_leeway() {
+        let h = HEADER_JSON;
+        assert!(secrets().verify(&raw(h, &json!({"sub": "a", "exp": NOW - 29}), SECRET), NOW).is_ok());
+        assert_eq!(fault(&raw(h, &json!({"sub": "a", "exp": NOW - 30}), SECRET)), SessionFault::Expired);
+        assert!(secrets().verify(&raw(h, &json!({"sub": "a", "exp": NOW + 99, "nbf": NOW + 30}), SECRET), NOW).is_ok());
+        assert_eq!(fault(&raw(h, &json!({"sub": "a", "exp": NOW + 99, "nbf": NOW + 31}), SECRET)), SessionFault::NotYetValid);
+        assert_eq!(fault(&raw(h, &json!({"sub": "a", "exp": NOW + 99, "iat": NOW + 31}), SECRET)), SessionFault::NotYetValid);
+    }
+
+    #[test]
+    fn claim_types() {
+        let h = HEADER_JSON;
+        let cases = [
+            (json!({"exp": NOW + 60}), "`sub` is required"),
+            (json!({"sub": 5, "exp": NOW + 60}), "`sub` must be"),
+            (json!({"sub": "", "exp": NOW + 60}), "`sub` must be"),
+            (json!({"sub": "a"}), "`exp` is required"),
+            (json!({"sub": "a", "exp": "tomorrow"}), "`exp` must be"),
+            (json!({"sub": "a", "exp": 1.5e9}), "`exp` must be"),
+            (json!({"sub": "a", "exp": NOW + 60, "nbf": "x"}), "`nbf` must be"),
+            (json!({"sub": "a", "exp": NOW + 60, "channels": "demo"}), "`channels` must be"),
+            (json!({"sub": "a", "exp": NOW + 60, "channels": [1]}), "`channels` must be"),
+            (json!({"sub": "a", "exp": NOW + 60, "max_resolution": "4K"}), "`max_resolution`"),
+            (json!({"sub": "a", "exp": NOW + 60, "sv": -1}), "`sv` must be"),
+            (json!({"sub": "a", "exp": NOW + 60, "sv": "1"}), "`sv` must be"),
+        ];
+        for (claims, expected) in cases {
+            let err = secrets().verify(&raw(h, &claims, SECRET), NOW).unwrap_err().to_string();
+            assert!(err.contains(expected), "{claims} -> {err}");
+        }
+        let all = secrets().verify(&raw(h, &json!({"sub": "a", "exp": NOW + 60, "channels": ["x", "*"]}), SECRET), NOW).unwrap();
+        assert_eq!(all.channels, ChannelGrant::All);
+    }
+
+    #[test]
+    fn malformed_and_oversized() {
+        assert_eq!(fault(""), SessionFault::Malformed);
+        assert_eq!(fault("a.b"), SessionFault::Malformed);
+        assert_eq!(fault("a.b.c.d"), SessionFault::Malformed);
+        assert_eq!(fault("!!!.b.c"), SessionFault::Malformed);
+        let good = mint(&SessionClaims::new("a", NOW, 60), SECRET);
+        let (signed, _) = good.rsplit_once('.').unwrap();
+        assert_eq!(fault(&format!("{signed}.***")), SessionFault::Malformed);
+        assert_eq!(fault(&"a".repeat(MAX_COOKIE_BYTES + 1)), SessionFault::TooLarge);
+        // Signed but the payload is not JSON.
+        let signed = format!("{}.{}", b64url_encode(HEADER_JSON.as_bytes()), b64url_encode(b"not json"));
+        let tag = mac(SECRET, signed.as_bytes()).finalize().into_bytes();
+        assert_eq!(fault(&format!("{signed}.{}", b64url_encode(&tag))), SessionFault::Malformed);
+    }
+
+    #[test]
+    fn tampered_claims_fail_the_signature() {
+        let good = mint(&SessionClaims::new("alice", NOW, 60), SECRET);
+        let parts: Vec<&str> = good.split('.').collect();
+        let evil = b64url_encode(json!({"sub": "alice", "exp": NOW + 999_999}).to_string().as_bytes());
+        assert_eq!(fault(&format!("{}.{evil}.{}", parts[0], parts[2])), SessionFault::Signature);
+    }
+}
