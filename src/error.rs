@@ -75,6 +75,8 @@ pub enum Error {
     },
     /// A playback token breaks a rule of the JWS format or of IVS (used by `verify`).
     InvalidToken(String),
+    /// The runtime failed us (no randomness, for instance). HTTP 500.
+    Internal(&'static str),
 }
 
 impl Error {
@@ -85,7 +87,7 @@ impl Error {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidKey(_) | Self::InvalidSetting { .. } => 500,
+            Self::InvalidKey(_) | Self::InvalidSetting { .. } | Self::Internal(_) => 500,
             Self::Session(_) => 401,
             Self::BadRequest(_) | Self::InvalidToken(_) => 400,
             Self::ChannelForbidden(_) => 403,
@@ -107,6 +109,7 @@ impl Error {
             Self::NotFound => "not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::InvalidToken(_) => "invalid-token",
+            Self::Internal(_) => "internal",
         }
     }
 
@@ -121,6 +124,7 @@ impl Error {
             Self::NotFound => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::InvalidToken(_) => "Invalid playback token",
+            Self::Internal(_) => "Internal error",
         }
     }
 }
@@ -138,6 +142,7 @@ impl fmt::Display for Error {
             Self::UnknownChannel(name) => write!(f, "no channel named `{name}` is configured"),
             Self::NotFound => f.write_str("no such path; try GET /v1/token?channel=NAME"),
             Self::MethodNotAllowed { allow } => write!(f, "this path answers only {allow}"),
+            Self::Internal(what) => f.write_str(what),
         }
     }
 }

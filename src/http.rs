@@ -175,11 +175,15 @@ const HEALTH_METHODS: &str = "GET, HEAD";
 /// Answer one request. `config` is the loaded configuration or the error that loading it gave;
 /// `now` is Unix seconds; `random` is fresh randomness for this request.
 pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
-    match request.path {
+    let mut response = match request.path {
         "/healthz" => health(request, config),
         "/v1/token" => token_route(request, config, now, random),
         _ => Response::problem(&Error::NotFound),
+    };
+    if request.method == "HEAD" {
+        response.body.clear();
     }
+    response
 }
 
 fn health(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
@@ -386,6 +390,8 @@ mod tests {
         let config = config();
         let ok = handle(&Request::new("GET", "/healthz"), Ok(&config), NOW, [0; 32]);
         assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"status":"ok"}"#));
+        let head = handle(&Request::new("HEAD", "/healthz"), Ok(&config), NOW, [0; 32]);
+        assert_eq!((head.status, head.body.as_str()), (200, ""));
         let error = Config::load(&settings().with(names::SESSION_SECRET, "")).unwrap_err();
         let bad = handle(&Request::new("GET", "/healthz"), Err(&error), NOW, [0; 32]);
         assert_eq!(bad.status, 503);

@@ -1,1 +1,301 @@
-fn main(){}
+//! `ivs-token`: the operator's CLI, built on the same core as the worker.
+//!
+//! Exit codes: 0 success; 1 `verify` rejected the token; 2 usage error (unknown flag, missing
+//! argument); 3 an input could not be used (unreadable file, invalid key, invalid value).
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use clap::{Parser, Subcommand};
+    use ivs_token_worker::channel::{check_origin, is_channel_arn, Resolution};
+    use ivs_token_worker::key::{PlaybackKey, PublicKey, SCALAR_LEN};
+    use ivs_token_worker::session::{mint, SessionClaims, MIN_SECRET_BYTES};
+    use ivs_token_worker::token::{self, PlaybackClaims, STRICT_ORIGIN_MAX, VIEWER_ID_MAX_LEN};
+    use ivs_token_worker::viewer_id::ViewerIdKey;
+    use std::io::Read;
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+
+    /// Keys, playback tokens, sessions and revocation for ivs-token-worker, offline.
+    #[derive(Parser)]
+    #[command(name = "ivs-token", version, about, after_help = EXIT_CODES)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    const EXIT_CODES: &str = "Exit codes: 0 success, 1 token rejected (verify), 2 usage error, 3 unusable input.";
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Generate a P-384 playback key pair (private.pem, mode 0600, and public.pem).
+        Keygen {
+            /// Directory to write the key files into (created if missing).
+            #[arg(long, value_name = "DIR")]
+            out: PathBuf,
+            /// Write the private key as PKCS#8 (`PRIVATE KEY`) instead of SEC1 (`EC PRIVATE KEY`).
+            #[arg(long)]
+            pkcs8: bool,
+        },
+        /// Print the SPKI public key (PEM) of a private key, for `aws ivs import-playback-key-pair`.
+        PublicKey {
+            /// Private key file, in any form the worker accepts.
+            #[arg(long, value_name = "FILE")]
+            key: PathBuf,
+        },
+        /// Sign a playback token offline, with exactly the worker's claim rules.
+        Sign {
+            /// Private key file.
+            #[arg(long, value_name = "FILE")]
+            key: PathBuf,
+            /// The channel ARN (aws:channel-arn).
+            #[arg(long, value_name = "ARN")]
+            channel_arn: String,
+            /// Lifetime in seconds (capped at 600 with --viewer-id or --single-use).
+            #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+            ttl: u64,
+            /// Allowed origin (repeatable); default `*`.
+            #[arg(long = "origin", value_name = "ORIGIN")]
+            origins: Vec<String>,
+            /// Set aws:strict-origin-enforcement (needs 1 to 5 --origin).
+            #[arg(long)]
+            strict_origin: bool,
+            /// aws:viewer-id (1 to 40 characters, not personal data; see `viewer-id`).
+            #[arg(long, value_name = "ID")]
+            viewer_id: Option<String>,
+            /// aws:viewer-session-version (with --viewer-id; default 0).
+            #[arg(long, value_name = "N", requires = "viewer_id")]
+            session_version: Option<i64>,
+            /// Add a fresh aws:single-use-uuid.
+            #[arg(long)]
+            single_use: bool,
+            /// aws:maximum-resolution: SD, HD or FULL_HD.
+            #[arg(long, value_name = "RESOLUTION", value_parser = parse_resolution)]
+            max_resolution: Option<Resolution>,
+        },
+        /// Verify a playback token's signature and every IVS rule; print its header and claims.
+        Verify {
+            /// Public key file (SPKI PEM); repeat during a key rotation.
+            #[arg(long = "public-key", value_name = "FILE", required = true)]
+            public_keys: Vec<PathBuf>,
+            /// The token, or `-` to read it from standard input.
+            token: String,
+        },
+        /// Mint a session cookie value the worker accepts (secret from SESSION_SECRET or --secret-file).
+        Session {
+            /// The viewer's subject (`sub`).
+            #[arg(long, value_name = "ID")]
+            sub: String,
+            /// Comma-separated channel names the session may watch (default: all).
+            #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+            channels: Option<Vec<String>>,
+            /// Session lifetime in seconds.
+            #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+            ttl: u64,
+            /// Session version (`sv`), becomes aws:viewer-session-version.
+            #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+            sv: Option<i64>,
+            /// Resolution cap: SD, HD or FULL_HD.
+            #[arg(long, value_name = "RESOLUTION", value_parser = parse_resolution)]
+            max_resolution: Option<Resolution>,
+            /// File holding the session secret (default: the SESSION_SECRET environment variable).
+            #[arg(long, value_name = "FILE")]
+            secret_file: Option<PathBuf>,
+        },
+        /// Print the aws:viewer-id the worker derives for a subject, and the command that revokes it.
+        ViewerId {
+            /// The viewer's subject (`sub`).
+            #[arg(long, value_name = "ID")]
+            sub: String,
+            /// The playback private key (used when VIEWER_ID_SECRET is not set, as in the worker).
+            #[arg(long, value_name = "FILE")]
+            key: Option<PathBuf>,
+            /// Channel ARN for the printed revocation command.
+            #[arg(long, value_name = "ARN")]
+            channel_arn: Option<String>,
+        },
+    }
+
+    fn parse_resolution(text: &str) -> Result<Resolution, String> {
+        Resolution::parse(text).ok_or_else(|| "must be SD, HD or FULL_HD".to_owned())
+    }
+
+    /// A failure with its exit code and a message that names the file or flag at fault.
+    struct Failure(u8, String);
+
+    fn unusable(message: impl Into<String>) -> Failure {
+        Failure(3, message.into())
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+
+    fn read_text(path: &Path) -> Result<String, Failure> {
+        std::fs::read_to_string(path).map_err(|e| unusable(format!("{}: cannot read: {e}", path.display())))
+    }
+
+    fn read_private_key(path: &Path) -> Result<PlaybackKey, Failure> {
+        PlaybackKey::parse(&read_text(path)?).map_err(|e| unusable(format!("{}: {e}", path.display())))
+    }
+
+    fn random_bytes<const N: usize>() -> Result<[u8; N], Failure> {
+        let mut bytes = [0u8; N];
+        getrandom::fill(&mut bytes).map_err(|e| unusable(format!("no randomness from the OS: {e}")))?;
+        Ok(bytes)
+    }
+
+    pub fn main() -> ExitCode {
+        let cli = Cli::parse();
+        match run(cli.command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(Failure(code, message)) => {
+                eprintln!("ivs-token: {message}");
+                ExitCode::from(code)
+            }
+        }
+    }
+
+    fn run(command: Command) -> Result<(), Failure> {
+        match command {
+            Command::Keygen { out, pkcs8 } => keygen(&out, pkcs8),
+            Command::PublicKey { key } => {
+                print!("{}", read_private_key(&key)?.public_key_pem());
+                Ok(())
+            }
+            Command::Sign { key, channel_arn, ttl, origins, strict_origin, viewer_id, session_version, single_use, max_resolution } => {
+                let key = read_private_key(&key)?;
+                if !is_channel_arn(&channel_arn) {
+                    return Err(unusable("--channel-arn must look like arn:aws:ivs:<region>:<12-digit account>:channel/<id>"));
+                }
+                for origin in &origins {
+                    check_origin(origin).map_err(|e| unusable(format!("--origin: {e}")))?;
+                }
+                if strict_origin && !(1..=STRICT_ORIGIN_MAX).contains(&origins.len()) {
+                    return Err(unusable(format!("--strict-origin needs 1 to {STRICT_ORIGIN_MAX} --origin values, got {}", origins.len())));
+                }
+                if let Some(id) = &viewer_id {
+                    if !(1..=VIEWER_ID_MAX_LEN).contains(&id.chars().count()) {
+                        return Err(unusable(format!("--viewer-id must be 1 to {VIEWER_ID_MAX_LEN} characters (IVS limit)")));
+                    }
+                }
+                let now = now();
+                let mut claims = PlaybackClaims::new(&channel_arn, now, ttl);
+                claims.allowed_origin = Some(if origins.is_empty() { "*".to_owned() } else { origins.join(",") });
+                claims.strict_origin = strict_origin.then_some(true);
+                claims.viewer_session_version = viewer_id.as_ref().map(|_| session_version.unwrap_or(0));
+                claims.viewer_id = viewer_id;
+                claims.single_use_uuid = if single_use { Some(token::uuid_v4(random_bytes()?)) } else { None };
+                claims.maximum_resolution = max_resolution;
+                if claims.is_bound() && ttl > token::BOUND_TOKEN_MAX_TTL {
+                    eprintln!("ivs-token: note: --ttl lowered to {} s, the IVS limit for viewer-bound and single-use tokens", token::BOUND_TOKEN_MAX_TTL);
+                }
+                println!("{}", token::sign(&claims, &key));
+                Ok(())
+            }
+            Command::Verify { public_keys, token } => verify(&public_keys, &token),
+            Command::Session { sub, channels, ttl, sv, max_resolution, secret_file } => {
+                let secret = match secret_file {
+                    Some(path) => read_text(&path)?.trim().to_owned(),
+                    None => std::env::var("SESSION_SECRET")
+                        .map_err(|_| unusable("no session secret: set SESSION_SECRET or pass --secret-file FILE"))?
+                        .trim()
+                        .to_owned(),
+                };
+                if secret.len() < MIN_SECRET_BYTES {
+                    return Err(unusable(format!("the session secret is {} bytes; the worker requires at least {MIN_SECRET_BYTES}", secret.len())));
+                }
+                if sub.is_empty() || sub.len() > ivs_token_worker::session::MAX_SUBJECT_LEN {
+                    return Err(unusable("--sub must be 1 to 256 bytes"));
+                }
+                let mut claims = SessionClaims::new(&sub, now(), ttl);
+                claims.channels = channels;
+                claims.sv = sv;
+                claims.max_resolution = max_resolution;
+                println!("{}", mint(&claims, secret.as_bytes()));
+                Ok(())
+            }
+            Command::ViewerId { sub, key, channel_arn } => {
+                let ids = match (std::env::var("VIEWER_ID_SECRET").ok().filter(|s| !s.trim().is_empty()), key) {
+                    (Some(secret), _) => ViewerIdKey::from_secret(secret.trim().as_bytes()),
+                    (None, Some(path)) => ViewerIdKey::from_playback_key(&read_private_key(&path)?),
+                    (None, None) => {
+                        return Err(unusable("pass --key FILE (the worker's PLAYBACK_PRIVATE_KEY), or set VIEWER_ID_SECRET if the worker has one"))
+                    }
+                };
+                let id = ids.viewer_id(&sub);
+                println!("{id}");
+                let arn = channel_arn.unwrap_or_else(|| "CHANNEL_ARN".to_owned());
+                eprintln!(
+                    "revoke every current session of this viewer with:\n  aws ivs start-viewer-session-revocation --channel-arn {arn} --viewer-id {id} --viewer-session-versions-less-than-or-equal-to N\n(N = the highest session version to revoke, e.g. the viewer's current `sv`)"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn keygen(out: &Path, pkcs8: bool) -> Result<(), Failure> {
+        let private_path = out.join("private.pem");
+        let public_path = out.join("public.pem");
+        for path in [&private_path, &public_path] {
+            if path.exists() {
+                return Err(unusable(format!("{}: already exists; refusing to overwrite a key (choose another --out)", path.display())));
+            }
+        }
+        std::fs::create_dir_all(out).map_err(|e| unusable(format!("{}: cannot create: {e}", out.display())))?;
+        let key = loop {
+            if let Some(key) = PlaybackKey::from_random_bytes(&random_bytes::<SCALAR_LEN>()?) {
+                break key;
+            }
+        };
+        let private_pem = if pkcs8 { key.to_pkcs8_pem() } else { key.to_sec1_pem() };
+        write_new(&private_path, &private_pem, 0o600)?;
+        write_new(&public_path, &key.public_key_pem(), 0o644)?;
+        println!("wrote {} (private, mode 0600) and {}", private_path.display(), public_path.display());
+        println!("fingerprint (SHA-256 of the public key, first 16 bytes): {}", key.public_key().fingerprint());
+        println!("next:");
+        println!("  aws ivs import-playback-key-pair --name ivs-token-worker --public-key-material \"$(cat {})\"", public_path.display());
+        println!("  npx wrangler secret put PLAYBACK_PRIVATE_KEY < {}", private_path.display());
+        Ok(())
+    }
+
+    fn write_new(path: &Path, contents: &str, mode: u32) -> Result<(), Failure> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+        let mut file = options.open(path).map_err(|e| unusable(format!("{}: cannot create: {e}", path.display())))?;
+        file.write_all(contents.as_bytes()).map_err(|e| unusable(format!("{}: cannot write: {e}", path.display())))
+    }
+
+    fn verify(public_keys: &[PathBuf], token: &str) -> Result<(), Failure> {
+        let keys = public_keys
+            .iter()
+            .map(|path| PublicKey::parse_pem(&read_text(path)?).map_err(|e| unusable(format!("{}: {e}", path.display()))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let token = if token == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map_err(|e| unusable(format!("stdin: {e}")))?;
+            text
+        } else {
+            token.to_owned()
+        };
+        let verified = token::verify(&token, &keys, now()).map_err(|e| Failure(1, format!("invalid: {e}")))?;
+        let report = serde_json::json!({
+            "valid": true,
+            "public_key": public_keys[verified.key_index].display().to_string(),
+            "header": verified.header,
+            "claims": verified.claims,
+        });
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Builds the worker with worker-build, using only tools installed from the package registries
+# (see `make tools`): worker-build would otherwise download wasm-bindgen, wasm-opt and esbuild
+# from GitHub at build time. Run by wrangler (`[build] command`), so `wrangler dev` and
+# `wrangler deploy` build the same way.
+set -eu
+cd "$(dirname "$0")/.."
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$CARGO_BIN/wasm-bindgen}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
+for tool in "$CARGO_BIN/worker-build" "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN" "$ESBUILD_BIN"; do
+  if [ ! -x "$tool" ]; then
+    echo "build-worker: $tool is missing; run \`make tools\` first" >&2
+    exit 1
+  fi
+done
+exec "$CARGO_BIN/worker-build" --release ${WORKER_BUILD_FLAGS:-} "$@"

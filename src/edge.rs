@@ -1,0 +1,96 @@
+//! The thin Cloudflare Workers layer (wasm32 only): reads the request, the settings, the clock and
+//! randomness from the runtime, calls the pure core, and writes its answer back.
+//!
+//! The parsed configuration (above all the P-384 key, whose parsing costs far more than a
+//! signature) is cached for the life of the isolate and rebuilt only when a setting's value
+//! changes, e.g. after `wrangler secret put`.
+
+use crate::config::{names, Config, Settings};
+use crate::error::Error;
+use crate::http;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use worker::{console_error, console_log, event, Context, Env, Headers, Request, Response};
+
+type Loaded = Rc<Result<Config, Error>>;
+
+thread_local! {
+    /// The settings the cached configuration was built from, and the result of building it.
+    static CONFIG: RefCell<Option<(Settings, Loaded)>> = const { RefCell::new(None) };
+}
+
+/// Every setting as text: strings as they are, other JSON values (tables, numbers) as JSON.
+fn read_settings(env: &Env) -> Settings {
+    let mut settings = Settings::new();
+    for name in names::ALL {
+        let Ok(value) = js_sys::Reflect::get(env, &JsValue::from_str(name)) else { continue };
+        if let Some(text) = value.as_string() {
+            settings.insert(name, text);
+        } else if !value.is_undefined() && !value.is_null() {
+            if let Some(json) = js_sys::JSON::stringify(&value).ok().and_then(|s| s.as_string()) {
+                settings.insert(name, json);
+            }
+        }
+    }
+    settings
+}
+
+fn load_config(settings: Settings) -> Loaded {
+    CONFIG.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if let Some((known, loaded)) = cached.as_ref() {
+            if *known == settings {
+                return Rc::clone(loaded);
+            }
+        }
+        let loaded = Rc::new(Config::load(&settings));
+        if let Err(error) = loaded.as_ref() {
+            // Names the setting and the rule, never the value (see `Error`).
+            console_error!("{}", serde_json::json!({"config_error": error.to_string()}));
+        }
+        *cached = Some((settings, Rc::clone(&loaded)));
+        loaded
+    })
+}
+
+/// The request target (`/path?query`) of an absolute URL.
+fn target_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..].find('/').map_or("/", |i| &url[after_scheme + i..])
+}
+
+fn to_response(answer: http::Response) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &answer.headers {
+        headers.append(name, value)?;
+    }
+    let builder = Response::builder().with_status(answer.status).with_headers(headers);
+    Ok(if answer.body.is_empty() { builder.empty() } else { builder.fixed(answer.body.into_bytes()) })
+}
+
+#[event(fetch)]
+async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let started = js_sys::Date::now();
+    let url = request.inner().url();
+    let method = request.inner().method();
+    let headers = request.headers();
+    let origin = headers.get("origin").ok().flatten();
+    let cookie = headers.get("cookie").ok().flatten();
+
+    let mut core_request = http::Request::new(&method, target_of(&url));
+    core_request.origin = origin.as_deref();
+    core_request.cookie = cookie.as_deref();
+
+    let loaded = load_config(read_settings(&env));
+    let mut random = [0u8; 32];
+    let answer = match getrandom::fill(&mut random) {
+        Ok(()) => {
+            let now = (started / 1000.0) as u64;
+            http::handle(&core_request, loaded.as_ref().as_ref(), now, random)
+        }
+        Err(_) => http::Response::problem(&Error::Internal("the runtime gave no randomness; retry")),
+    };
+    console_log!("{}", http::log_line(&core_request, &answer, js_sys::Date::now() - started));
+    to_response(answer)
+}
