@@ -5,6 +5,10 @@
 # `wrangler deploy` build the same way.
 set -eu
 cd "$(dirname "$0")/.."
+# The test harness builds once, then starts several `wrangler dev` instances on that build.
+if [ -n "${SKIP_WORKER_BUILD:-}" ] && [ -f build/index.js ]; then
+  exit 0
+fi
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$CARGO_BIN/wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"

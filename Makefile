@@ -1,0 +1,81 @@
+# ivs-token-worker: every developer and CI command. `make dev` and `make test` install what is
+# missing first (idempotent; a no-op when all is there), so a fresh machine needs nothing else.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+WORKER_BUILD_VERSION := 0.8.7
+# wasm-bindgen-cli must equal the wasm-bindgen crate locked in Cargo.lock.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/{getline; print $$3}' Cargo.lock | tr -d '"')
+CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
+CLI := target/debug/ivs-token
+PYTHON := .venv/bin/python
+PORT ?= 8787
+SUB ?= dev-viewer
+
+# Offline, quiet wrangler: no telemetry, no Cloudflare API calls from `wrangler dev`.
+export WRANGLER_SEND_METRICS := false
+export WRANGLER_SEND_ERROR_REPORTS := false
+export CLOUDFLARE_CF_FETCH_ENABLED := false
+
+.PHONY: help tools tools-rust tools-node tools-python cli worker dev session test test-native test-e2e clean
+
+help:
+	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
+	@echo "make test     install what is missing, then run every test (native, end-to-end)"
+	@echo "make session  print a dev session cookie (SUB=alice, CHANNELS=a,b)"
+	@echo "make tools    only install the toolchain"
+
+tools: tools-rust tools-node tools-python
+
+tools-rust:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@[ "$$($(CARGO_BIN)/worker-build --version 2>/dev/null)" = "$(WORKER_BUILD_VERSION)" ] || \
+	  cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked
+	@# No --locked: one of wasm-bindgen-cli's locked dependencies is missing from the registry.
+	@[ "$$($(CARGO_BIN)/wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || \
+	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+tools-node: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+tools-python: .venv/.installed
+.venv/.installed: tests/requirements.txt
+	python3 -m venv .venv
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@touch $@
+
+cli:
+	cargo build --quiet --bin ivs-token
+
+worker: tools-rust tools-node
+	sh scripts/build-worker.sh
+
+.dev.vars: | cli
+	IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh
+
+dev: tools-rust tools-node cli .dev.vars
+	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh
+	@echo
+	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl-C stops). Get a playback token with:"
+	@echo
+	@echo "  curl -s 'http://127.0.0.1:$(PORT)/v1/token?channel=demo' -H 'Cookie: session=$$($(CLI) session --sub $(SUB) --ttl 86400 --secret-file .dev/session-secret)'"
+	@echo
+	npx wrangler dev --ip 127.0.0.1 --port $(PORT)
+
+session: cli
+	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh >&2
+	@$(CLI) session --sub $(SUB) --ttl 86400 --secret-file .dev/session-secret $(if $(CHANNELS),--channels $(CHANNELS))
+
+test: tools test-native test-e2e
+
+test-native:
+	cargo test --quiet
+
+test-e2e: tools worker cli
+	$(PYTHON) -m pytest tests -q -ra
+
+clean:
+	rm -rf build target .venv .wrangler
