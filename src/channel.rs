@@ -45,6 +45,10 @@ impl fmt::Display for Resolution {
 
 /// Whether `text` is an IVS channel ARN: `arn:aws:ivs:<region>:<12 digits>:channel/<id>`.
 pub fn is_channel_arn(text: &str) -> bool {
+    // AWS: at most 128 characters, `arn:aws:ivs:[a-z0-9-]+:[0-9]+:channel/[a-zA-Z0-9-]+`; accounts have 12 digits.
+    if text.len() > 128 {
+        return false;
+    }
     let Some(rest) = text.strip_prefix("arn:aws:ivs:") else { return false };
     let mut parts = rest.splitn(3, ':');
     let (Some(region), Some(account), Some(resource)) = (parts.next(), parts.next(), parts.next()) else {
@@ -57,7 +61,7 @@ pub fn is_channel_arn(text: &str) -> bool {
     let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
     let id_ok = resource
         .strip_prefix("channel/")
-        .is_some_and(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     region_ok && account_ok && id_ok
 }
 
@@ -299,13 +303,15 @@ mod tests {
     fn arns() {
         assert!(is_channel_arn("arn:aws:ivs:us-west-2:123456789012:channel/AbCd3EfGh1Jk"));
         assert!(is_channel_arn("arn:aws:ivs:ap-northeast-1:123456789012:channel/x"));
+        assert!(is_channel_arn("arn:aws:ivs:us-east-1:123456789012:channel/a-b"));
+        assert!(!is_channel_arn(&format!("arn:aws:ivs:us-east-1:123456789012:channel/{}", "a".repeat(100))));
         for bad in [
             "",
             "arn:aws:ivs:us-west-2:12345678901:channel/a",
             "arn:aws:ivs:us-west-2:1234567890123:channel/a",
             "arn:aws:ivs:us-west-2:123456789012:stage/a",
             "arn:aws:ivs:us-west-2:123456789012:channel/",
-            "arn:aws:ivs:us-west-2:123456789012:channel/a-b",
+            "arn:aws:ivs:us-west-2:123456789012:channel/a_b",
             "arn:aws:ivs:US-WEST-2:123456789012:channel/a",
             "arn:aws:ivs:uswest:123456789012:channel/a",
             "arn:aws:s3:us-west-2:123456789012:channel/a",

@@ -168,6 +168,7 @@ fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, Str
 }
 
 const TOKEN_METHODS: &str = "GET, OPTIONS";
+/// Methods of the read-only routes (`/healthz`, `/v1/public-key`).
 const HEALTH_METHODS: &str = "GET, HEAD";
 
 /// Answer one request. `config` is the loaded configuration or the error that loading it gave;
@@ -176,6 +177,7 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
     let mut response = match request.path {
         "/healthz" => health(request, config),
         "/v1/token" => token_route(request, config, now, random),
+        "/v1/public-key" => public_key_route(request, config),
         _ => Response::problem(&Error::NotFound),
     };
     if request.method == "HEAD" {
@@ -197,6 +199,27 @@ fn health(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
             response.body = response.body.replace("\"status\":500", "\"status\":503");
             response
         }
+    }
+}
+
+/// The SPKI PEM of the signing key, for `aws ivs import-playback-key-pair`. Public by nature.
+fn public_key_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
+    if !matches!(request.method, "GET" | "HEAD") {
+        return Response::problem(&Error::MethodNotAllowed { allow: HEALTH_METHODS });
+    }
+    match config {
+        Ok(config) => Response {
+            status: 200,
+            headers: vec![
+                ("content-type", "text/plain; charset=utf-8".into()),
+                ("cache-control", "public, max-age=300".into()),
+                ("x-content-type-options", "nosniff".into()),
+            ],
+            body: config.key.public_key_pem(),
+            channel: None,
+            problem: None,
+        },
+        Err(error) => Response::problem(error),
     }
 }
 
@@ -397,6 +420,18 @@ mod tests {
         let misconfigured = handle(&Request::new("GET", "/v1/token?channel=demo"), Err(&error), NOW, [0; 32]);
         assert_eq!(misconfigured.status, 500);
         assert!(body(&misconfigured)["detail"].as_str().unwrap().contains("SESSION_SECRET"));
+    }
+
+    #[test]
+    fn public_key_route_serves_spki_pem() {
+        let config = config();
+        let response = handle(&Request::new("GET", "/v1/public-key"), Ok(&config), NOW, [0; 32]);
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(response.body, config.key.public_key_pem());
+        assert!(response.body.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        let post = handle(&Request::new("POST", "/v1/public-key"), Ok(&config), NOW, [0; 32]);
+        assert_eq!(post.status, 405);
     }
 
     #[test]

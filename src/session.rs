@@ -33,6 +33,9 @@ pub const MAX_COOKIE_BYTES: usize = 4096;
 pub const LEEWAY_SECONDS: u64 = 30;
 /// The shortest accepted session secret.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// The largest `sv`: `StartViewerSessionRevocation` takes a 32-bit version filter, so a larger
+/// session version could never be revoked.
+pub const MAX_SESSION_VERSION: i64 = i32::MAX as i64;
 /// The longest accepted `sub`.
 pub const MAX_SUBJECT_LEN: usize = 256;
 
@@ -185,8 +188,8 @@ fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
         None => 0,
         Some(v) => v
             .as_i64()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| claims_error("`sv` must be a non-negative integer"))?,
+            .filter(|n| (0..=MAX_SESSION_VERSION).contains(n))
+            .ok_or_else(|| claims_error("`sv` must be an integer from 0 to 2147483647, the range IVS revocation accepts"))?,
     };
     Ok(Session { sub, exp, channels, max_resolution, session_version })
 }
@@ -329,6 +332,7 @@ mod tests {
             (json!({"sub": "a", "exp": NOW + 60, "max_resolution": "4K"}), "`max_resolution`"),
             (json!({"sub": "a", "exp": NOW + 60, "sv": -1}), "`sv` must be"),
             (json!({"sub": "a", "exp": NOW + 60, "sv": "1"}), "`sv` must be"),
+            (json!({"sub": "a", "exp": NOW + 60, "sv": 2_147_483_648_i64}), "`sv` must be"),
         ];
         for (claims, expected) in cases {
             let err = secrets().verify(&raw(h, &claims, SECRET), NOW).unwrap_err().to_string();

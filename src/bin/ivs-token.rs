@@ -70,8 +70,8 @@ mod cli {
             /// aws:viewer-id (1 to 40 characters, not personal data; see `viewer-id`).
             #[arg(long, value_name = "ID")]
             viewer_id: Option<String>,
-            /// aws:viewer-session-version (with --viewer-id; default 0).
-            #[arg(long, value_name = "N", requires = "viewer_id")]
+            /// aws:viewer-session-version (with --viewer-id; default 0; at most 2147483647 to stay revocable).
+            #[arg(long, value_name = "N", requires = "viewer_id", value_parser = clap::value_parser!(i64).range(0..=2_147_483_647))]
             session_version: Option<i64>,
             /// Add a fresh aws:single-use-uuid.
             #[arg(long)]
@@ -100,7 +100,7 @@ mod cli {
             #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
             ttl: u64,
             /// Session version (`sv`), becomes aws:viewer-session-version.
-            #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..))]
+            #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(0..=2_147_483_647))]
             sv: Option<i64>,
             /// Resolution cap: SD, HD or FULL_HD.
             #[arg(long, value_name = "RESOLUTION", value_parser = parse_resolution)]
