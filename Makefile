@@ -18,7 +18,7 @@ export WRANGLER_SEND_METRICS := false
 export WRANGLER_SEND_ERROR_REPORTS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: help tools tools-rust tools-node tools-python cli worker dev session test test-native test-e2e clean
+.PHONY: help tools tools-rust tools-node tools-python tools-browser cli worker dev session test test-native test-e2e clean
 
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
@@ -26,7 +26,13 @@ help:
 	@echo "make session  print a dev session cookie (SUB=alice, CHANNELS=a,b)"
 	@echo "make tools    only install the toolchain"
 
-tools: tools-rust tools-node tools-python
+tools: tools-rust tools-node tools-python tools-browser
+
+# Debian's Chromium for the browser test (playwright-core drives it; nothing is downloaded by npm).
+tools-browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
 
 tools-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -63,7 +69,9 @@ dev: tools-rust tools-node cli .dev.vars
 	@echo
 	@echo "  curl -s 'http://127.0.0.1:$(PORT)/v1/token?channel=demo' -H 'Cookie: session=$$($(CLI) session --sub $(SUB) --ttl 86400 --secret-file .dev/session-secret)'"
 	@echo
-	npx wrangler dev --ip 127.0.0.1 --port $(PORT)
+	@echo "Or open http://127.0.0.1:$(PORT)/watch/demo in a browser (local sign-in via /dev/login)."
+	@echo
+	npx wrangler dev --ip 127.0.0.1 --port $(PORT) --var DEV_LOGIN:true
 
 session: cli
 	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh >&2
@@ -75,7 +83,7 @@ test-native:
 	cargo test --quiet
 
 test-e2e: tools worker cli
-	$(PYTHON) -m pytest tests -q -ra
+	$(PYTHON) -m pytest tests -q -ra -s
 
 clean:
 	rm -rf build target .venv .wrangler

@@ -19,4 +19,5 @@ for tool in "$CARGO_BIN/worker-build" "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN" "$ESBU
     exit 1
   fi
 done
+sh scripts/build-assets.sh
 exec "$CARGO_BIN/worker-build" --release ${WORKER_BUILD_FLAGS:-} "$@"

@@ -8,6 +8,7 @@ use crate::channel::{check_origin, split_origins, Channel};
 use crate::cookie::is_cookie_name;
 use crate::error::{Error, Result};
 use crate::key::PlaybackKey;
+use crate::page::Player;
 use crate::session::{SessionSecrets, MIN_SECRET_BYTES};
 use crate::token::STRICT_ORIGIN_MAX;
 use crate::viewer_id::ViewerIdKey;
@@ -31,6 +32,12 @@ pub mod names {
     pub const TOKEN_TTL_SECONDS: &str = "TOKEN_TTL_SECONDS";
     /// Var: comma-separated origins: CORS allow-list and default `aws:access-control-allow-origin`.
     pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
+    /// Var, optional: where the watch page sends viewers without a session (`?return_to=` is added).
+    pub const LOGIN_URL: &str = "LOGIN_URL";
+    /// Var, optional: `true` enables `/dev/login` for requests to localhost only (`make dev` sets it).
+    pub const DEV_LOGIN: &str = "DEV_LOGIN";
+    /// Var, optional: the player script of the watch page (default: the bundled IVS player).
+    pub const PLAYER_SCRIPT_URL: &str = "PLAYER_SCRIPT_URL";
 
     /// Every setting the worker reads.
     pub const ALL: &[&str] = &[
@@ -42,6 +49,9 @@ pub mod names {
         CHANNELS,
         TOKEN_TTL_SECONDS,
         ALLOWED_ORIGINS,
+        LOGIN_URL,
+        DEV_LOGIN,
+        PLAYER_SCRIPT_URL,
     ];
 }
 
@@ -94,6 +104,12 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Key for `aws:viewer-id`.
     pub viewer_ids: ViewerIdKey,
+    /// `LOGIN_URL`, if set.
+    pub login_url: Option<String>,
+    /// `DEV_LOGIN=true`: `/dev/login` answers on localhost.
+    pub dev_login: bool,
+    /// The watch page's player.
+    pub player: Player,
 }
 
 fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Result<Option<Vec<u8>>> {
@@ -150,6 +166,22 @@ impl Config {
         }
 
         let channels = parse_channels(settings.get(CHANNELS), &allowed_origins)?;
+
+        let login_url = settings.get(LOGIN_URL).map(str::to_owned);
+        if let Some(url) = &login_url {
+            if !is_login_url(url) {
+                return Err(Error::setting(LOGIN_URL, "must be an https URL (http only for localhost) or a path starting with /, without quotes, spaces or angle brackets"));
+            }
+        }
+        let dev_login = match settings.get(DEV_LOGIN) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(Error::setting(DEV_LOGIN, "must be true or false")),
+        };
+        let player = match settings.get(PLAYER_SCRIPT_URL) {
+            None => Player::default(),
+            Some(url) => Player::parse(url).map_err(|e| Error::setting(PLAYER_SCRIPT_URL, e))?,
+        };
         Ok(Self {
             key,
             sessions: SessionSecrets::new(current, previous),
@@ -158,6 +190,9 @@ impl Config {
             token_ttl,
             allowed_origins,
             viewer_ids,
+            login_url,
+            dev_login,
+            player,
         })
     }
 
@@ -169,6 +204,19 @@ impl Config {
             (None, true) => "*".to_owned(),
         }
     }
+}
+
+fn is_login_url(url: &str) -> bool {
+    let safe = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
+    let local_path = url.starts_with('/') && !url.starts_with("//");
+    let absolute = url
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host_name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            !host.is_empty() && (scheme == "https" || (scheme == "http" && matches!(host_name, "localhost" | "127.0.0.1" | "[::1]")))
+        });
+    safe && (local_path || absolute)
 }
 
 fn parse_channels(text: Option<&str>, default_origins: &[String]) -> Result<BTreeMap<String, Channel>> {
@@ -248,6 +296,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn page_settings() {
+        let config = Config::load(&settings()).unwrap();
+        assert_eq!((config.login_url, config.dev_login), (None, false));
+        let config = Config::load(
+            &settings()
+                .with(names::LOGIN_URL, "https://auth.example/login?app=tv")
+                .with(names::DEV_LOGIN, "true")
+                .with(names::PLAYER_SCRIPT_URL, "/player/hls.min.js"),
+        )
+        .unwrap();
+        assert_eq!(config.login_url.as_deref(), Some("https://auth.example/login?app=tv"));
+        assert!(config.dev_login);
+        assert_eq!(config.player.script_url, "/player/hls.min.js");
+        assert!(Config::load(&settings().with(names::LOGIN_URL, "/login")).is_ok());
+        assert!(Config::load(&settings().with(names::LOGIN_URL, "http://localhost:3000/login")).is_ok());
+    }
+
+    #[test]
     fn channels_may_arrive_as_a_json_string() {
         let text = settings().get(names::CHANNELS).unwrap().to_owned();
         let quoted = serde_json::to_string(&text).unwrap();
@@ -269,6 +335,11 @@ pub(crate) mod tests {
             (settings().with(names::TOKEN_TTL_SECONDS, "5m"), "setting TOKEN_TTL_SECONDS"),
             (settings().with(names::ALLOWED_ORIGINS, "example.com"), "setting ALLOWED_ORIGINS: `example.com` is not an origin"),
             (settings().with(names::CHANNELS, ""), "setting CHANNELS: is not set"),
+            (settings().with(names::LOGIN_URL, "javascript:alert(1)"), "setting LOGIN_URL"),
+            (settings().with(names::LOGIN_URL, "http://login.example/"), "setting LOGIN_URL"),
+            (settings().with(names::LOGIN_URL, "//evil.example/"), "setting LOGIN_URL"),
+            (settings().with(names::DEV_LOGIN, "yes"), "setting DEV_LOGIN: must be true or false"),
+            (settings().with(names::PLAYER_SCRIPT_URL, "http://cdn.example/p.js"), "setting PLAYER_SCRIPT_URL"),
             (settings().with(names::CHANNELS, "{"), "setting CHANNELS: is not valid JSON"),
             (settings().with(names::CHANNELS, "[]"), "setting CHANNELS: must be an object"),
             (settings().with(names::CHANNELS, "{}"), "setting CHANNELS: must configure at least one channel"),

@@ -60,6 +60,12 @@ fn target_of(url: &str) -> &str {
     url[after_scheme..].find('/').map_or("/", |i| &url[after_scheme + i..])
 }
 
+/// The host (with port) of an absolute URL.
+fn host_of(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    Some(rest.split(['/', '?', '#']).next().unwrap_or(rest))
+}
+
 fn to_response(answer: http::Response) -> worker::Result<Response> {
     let headers = Headers::new();
     for (name, value) in &answer.headers {
@@ -81,6 +87,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let mut core_request = http::Request::new(&method, target_of(&url));
     core_request.origin = origin.as_deref();
     core_request.cookie = cookie.as_deref();
+    core_request.host = host_of(&url);
 
     let loaded = load_config(read_settings(&env));
     let mut random = [0u8; 32];

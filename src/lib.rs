@@ -15,6 +15,7 @@
 //! | [`config`] | Worker vars and secrets, validated |
 //! | [`grant`] | the policy: which claims a viewer gets for a channel |
 //! | [`http`] | the HTTP contract as pure functions |
+//! | [`page`] | the watch page: HTML, escaping, Content-Security-Policy |
 //!
 //! Nothing in the core reads a clock or a random source: time (Unix seconds) and randomness are
 //! arguments, so all of it is tested natively with `cargo test`. The Workers layer (compiled only
@@ -30,6 +31,7 @@ pub mod error;
 pub mod grant;
 pub mod http;
 pub mod key;
+pub mod page;
 pub mod session;
 pub mod token;
 pub mod viewer_id;

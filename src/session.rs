@@ -98,6 +98,11 @@ impl SessionSecrets {
         Self { current, previous }
     }
 
+    /// Mint a session cookie value with the current secret.
+    pub fn mint(&self, claims: &SessionClaims) -> String {
+        mint(claims, &self.current)
+    }
+
     /// Verify a session cookie's value at time `now` (Unix seconds).
     pub fn verify(&self, cookie: &str, now: u64) -> Result<Session> {
         if cookie.len() > MAX_COOKIE_BYTES {

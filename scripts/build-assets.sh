@@ -1,0 +1,18 @@
+#!/bin/sh
+# Builds public/, the Workers static assets: the Amazon IVS web player from its npm package
+# (bundled into one browser script, global `IVSPlayer`), its web worker and WebAssembly binary,
+# and hls.js as an alternative player. No CDN is involved, at build time or at watch time.
+set -eu
+cd "$(dirname "$0")/.."
+out=public/player
+mkdir -p "$out"
+player=node_modules/amazon-ivs-player/dist
+node_modules/.bin/esbuild "$player/index.js" --bundle --format=iife --global-name=IVSPlayer \
+  --platform=browser --minify --log-level=warning --outfile="$out/amazon-ivs-player.min.js"
+cp "$player/assets/amazon-ivs-wasmworker.min.js" "$player/assets/amazon-ivs-wasmworker.min.wasm" "$out/"
+cp node_modules/hls.js/dist/hls.min.js "$out/hls.min.js"
+cat > public/_headers <<'HEADERS'
+/player/*
+  Cache-Control: public, max-age=3600
+  X-Content-Type-Options: nosniff
+HEADERS
