@@ -18,12 +18,13 @@ export WRANGLER_SEND_METRICS := false
 export WRANGLER_SEND_ERROR_REPORTS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: help tools tools-rust tools-node tools-python tools-browser cli worker dev session test test-native test-e2e clean
+.PHONY: help tools tools-rust tools-node tools-python tools-browser tools-bench bench bench-smoke cli worker dev session test test-native test-e2e clean
 
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
 	@echo "make test     install what is missing, then run every test (native, end-to-end)"
 	@echo "make session  print a dev session cookie (SUB=alice, CHANNELS=a,b)"
+	@echo "make bench    benchmark against the published alternatives; writes BENCHMARKS.md"
 	@echo "make tools    only install the toolchain"
 
 tools: tools-rust tools-node tools-python tools-browser
@@ -41,6 +42,12 @@ tools-rust:
 	@# No --locked: one of wasm-bindgen-cli's locked dependencies is missing from the registry.
 	@[ "$$($(CARGO_BIN)/wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || \
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+# hey drives the HTTP load in the benchmark (loopback only).
+tools-bench:
+	@command -v hey >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends hey; }
 
 tools-node: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
@@ -77,7 +84,7 @@ session: cli
 	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh >&2
 	@$(CLI) session --sub $(SUB) --ttl 86400 --secret-file .dev/session-secret $(if $(CHANNELS),--channels $(CHANNELS))
 
-test: tools test-native test-e2e
+test: tools test-native test-e2e bench-smoke
 
 test-native:
 	cargo test --quiet
@@ -85,5 +92,15 @@ test-native:
 test-e2e: tools worker cli
 	$(PYTHON) -m pytest tests -q -ra -s
 
+# The full benchmark: writes BENCHMARKS.md (about 10 minutes).
+bench: tools tools-bench cli
+	$(PYTHON) bench/run.py
+
+# Every benchmark step with tiny counts, so `make bench` cannot rot (part of `make test`).
+bench-smoke: tools tools-bench cli
+	@mkdir -p test-artifacts
+	$(PYTHON) bench/run.py --smoke > test-artifacts/bench-smoke.log 2>&1 || { tail -40 test-artifacts/bench-smoke.log; exit 1; }
+	@echo "bench smoke run: ok (test-artifacts/BENCHMARKS.smoke.md)"
+
 clean:
-	rm -rf build target .venv .wrangler
+	rm -rf build build-bench public target .venv .wrangler test-artifacts

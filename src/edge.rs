@@ -89,6 +89,11 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     core_request.cookie = cookie.as_deref();
     core_request.host = host_of(&url);
 
+    #[cfg(feature = "bench")]
+    if let Some(answer) = bench_route(&core_request, &env) {
+        return Response::ok(answer);
+    }
+
     let loaded = load_config(read_settings(&env));
     let mut random = [0u8; 32];
     let answer = match getrandom::fill(&mut random) {
@@ -100,4 +105,25 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     };
     console_log!("{}", http::log_line(&core_request, &answer, js_sys::Date::now() - started));
     to_response(answer)
+}
+
+#[cfg(feature = "bench")]
+fn bench_route(request: &http::Request<'_>, env: &Env) -> Option<String> {
+    if request.path == "/__bench/ping" {
+        return Some("pong".into()); // readiness probe that loads nothing, so /__bench/cold stays cold
+    }
+    let settings = read_settings(env);
+    if request.path == "/__bench/cold" {
+        return Some(crate::edge_bench::cold(&settings));
+    }
+    if request.path != "/__bench" {
+        return None;
+    }
+    let op = http::query_param(request.query, "op").ok().flatten().unwrap_or_default();
+    let n = http::query_param(request.query, "n").ok().flatten().and_then(|n| n.parse().ok()).unwrap_or(100u32).min(100_000);
+    let loaded = load_config(settings.clone());
+    Some(match loaded.as_ref() {
+        Ok(config) => crate::edge_bench::run(&op, n, config, &settings),
+        Err(error) => format!("{{\"error\":{}}}", serde_json::Value::String(error.to_string())),
+    })
 }

@@ -38,5 +38,7 @@ pub mod viewer_id;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
+#[cfg(all(target_arch = "wasm32", feature = "bench"))]
+mod edge_bench;
 
 pub use error::{Error, Result};

@@ -134,6 +134,8 @@ class Worker:
     settings: dict
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    extra_args: list = field(default_factory=list)
+    ready_path: str = "/healthz"
 
     def __post_init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="ivs-worker-"))
@@ -161,6 +163,7 @@ class Worker:
             "--inspector-port", str(free_port()),
             "--env-file", str(env_file),
             "--show-interactive-dev-session=false",
+            *self.extra_args,
         ]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
@@ -175,7 +178,7 @@ class Worker:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"wrangler dev exited early:\n{self.output()[-3000:]}")
             try:
-                request(self.url + "/healthz")
+                request(self.url + self.ready_path)
                 return self
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.3)

@@ -1,0 +1,81 @@
+//! Native micro-benchmarks of the core (plain harness: medians of repeated timed batches).
+//! `cargo bench --bench core` prints a table; `-- --json` prints JSON for bench/run.py.
+
+use ivs_token_worker::config::{names, Config, Settings};
+use ivs_token_worker::grant::issue;
+use ivs_token_worker::http::{handle, Request};
+use ivs_token_worker::key::PlaybackKey;
+use ivs_token_worker::session::{mint, ChannelGrant, Session, SessionClaims};
+use std::hint::black_box;
+use std::time::Instant;
+
+const NOW: u64 = 1_800_000_000;
+const SECRET: &str = "bench-session-secret-0123456789abcdef";
+
+/// Median microseconds per call of `f`, over `batches` batches sized to ~20 ms each.
+fn median_us(mut f: impl FnMut() -> usize, batches: usize) -> f64 {
+    let start = Instant::now();
+    let mut calibrate = 0;
+    while start.elapsed().as_millis() < 20 {
+        black_box(f());
+        calibrate += 1;
+    }
+    let per_batch = calibrate.max(1);
+    let mut samples: Vec<f64> = (0..batches)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..per_batch {
+                black_box(f());
+            }
+            t.elapsed().as_secs_f64() * 1e6 / per_batch as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    let json = std::env::args().any(|a| a == "--json");
+    let batches = if std::env::args().any(|a| a == "--quick") { 3 } else { 15 };
+    let key = PlaybackKey::from_scalar_bytes(&[0x42; 48]).expect("valid scalar");
+    let sec1 = key.to_sec1_pem();
+    let params = format!("-----BEGIN EC PARAMETERS-----\nBgUrgQQAIg==\n-----END EC PARAMETERS-----\n{sec1}");
+    let pkcs8 = key.to_pkcs8_pem();
+    let wrapped = <base64ct::Base64 as base64ct::Encoding>::encode_string(sec1.as_bytes());
+    let settings = Settings::new()
+        .with(names::PLAYBACK_PRIVATE_KEY, sec1.clone())
+        .with(names::SESSION_SECRET, SECRET)
+        .with(names::CHANNELS, r#"{"demo":{"arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo","playback_url":"https://x.live-video.net/demo.m3u8"}}"#);
+    let config = Config::load(&settings).expect("bench configuration loads");
+    let channel = &config.channels["demo"];
+    let session = Session { sub: "viewer".into(), exp: NOW + 3600, channels: ChannelGrant::All, max_resolution: None, session_version: 0 };
+    let cookie = mint(&SessionClaims::new("viewer", NOW, 3600), SECRET.as_bytes());
+    let cookie_header = format!("session={cookie}");
+
+    let mut n = 0u64;
+    let rows: Vec<(&str, f64)> = vec![
+        ("key parse: SEC1 PEM", median_us(|| PlaybackKey::parse(&sec1).map(|_| 1).unwrap_or(0), batches)),
+        ("key parse: SEC1 + EC PARAMETERS", median_us(|| PlaybackKey::parse(&params).map(|_| 1).unwrap_or(0), batches)),
+        ("key parse: PKCS#8 PEM", median_us(|| PlaybackKey::parse(&pkcs8).map(|_| 1).unwrap_or(0), batches)),
+        ("key parse: base64 of PEM", median_us(|| PlaybackKey::parse(&wrapped).map(|_| 1).unwrap_or(0), batches)),
+        ("configuration load (key + settings)", median_us(|| Config::load(&settings).map(|_| 1).unwrap_or(0), batches)),
+        ("ES384 sign", median_us(|| { n += 1; key.sign(&n.to_le_bytes())[0] as usize }, batches)),
+        ("mint (claims + sign + encode)", median_us(|| { n += 1; issue(&config, channel, &session, NOW + n, [0; 16]).token.len() }, batches)),
+        ("session cookie verification", median_us(|| config.sessions.verify(&cookie, NOW).map(|s| s.sub.len()).unwrap_or(0), batches)),
+        ("GET /v1/token core path", median_us(|| {
+            n += 1;
+            let mut request = Request::new("GET", "/v1/token?channel=demo");
+            request.cookie = Some(&cookie_header);
+            handle(&request, Ok(&config), NOW + n, [0; 32]).body.len()
+        }, batches)),
+    ];
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = rows.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
+        println!("{}", serde_json::Value::Object(map));
+    } else {
+        println!("{:<40} {:>12}", "operation (native, release)", "µs (median)");
+        for (name, us) in rows {
+            println!("{name:<40} {us:>12.1}");
+        }
+    }
+}
