@@ -110,6 +110,8 @@ pub struct Config {
     pub dev_login: bool,
     /// The watch page's player.
     pub player: Player,
+    /// Signed tokens shareable between viewers, reused briefly (see [`crate::grant::TokenCache`]).
+    pub token_cache: crate::grant::TokenCache,
 }
 
 fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Result<Option<Vec<u8>>> {
@@ -193,6 +195,7 @@ impl Config {
             login_url,
             dev_login,
             player,
+            token_cache: crate::grant::TokenCache::default(),
         })
     }
 

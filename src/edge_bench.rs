@@ -4,7 +4,8 @@
 //! `GET /__bench?op=OP&n=N` runs OP N times in this request and answers
 //! `{"op","n","total_ms","per_op_us"}`. OPs: `parse` (key parse), `sign` (ES384 signature),
 //! `mint` (claims + sign + encode, viewer-bound channel), `session` (cookie verification),
-//! `request` (the whole /v1/token core path: cookie, session, claims, signature, JSON),
+//! `request` (the whole /v1/token core path: cookie, session, claims, signature, JSON), `reuse`
+//! (a token for a channel without viewer binding, served again from the reuse cache),
 //! `noop` (the loop alone). `GET /__bench/cold` reports this isolate's first config load and first
 //! token, measured when that request arrived (call it first on a fresh isolate).
 
@@ -30,12 +31,16 @@ pub fn cold(settings: &Settings) -> String {
     let t0 = now_ms();
     let config = Config::load(settings);
     let t1 = now_ms();
+    let again = Config::load(settings).is_ok();
+    let second_load_ms = now_ms() - t1;
+    let t1 = now_ms();
     let Ok(config) = config else { return r#"{"error":"configuration does not load"}"#.into() };
     let Some(channel) = config.channels.values().next() else { return r#"{"error":"no channel"}"#.into() };
     let session = Session { sub: "bench".into(), exp: u64::MAX, channels: crate::session::ChannelGrant::All, max_resolution: None, session_version: 0 };
     let issued = issue(&config, channel, &session, (js_sys::Date::now() / 1000.0) as u64, [1; 16]);
     let t2 = now_ms();
-    serde_json::json!({"config_load_ms": t1 - t0, "first_mint_ms": t2 - t1, "token_len": issued.token.len()}).to_string()
+    let startup = crate::edge::STARTUP_MS.with(std::cell::Cell::get);
+    serde_json::json!({"config_load_ms": t1 - t0, "first_mint_ms": t2 - t1, "startup_warm_up_ms": startup, "second_config_load_ms": second_load_ms, "second_ok": again, "token_len": issued.token.len()}).to_string()
 }
 
 /// Run `op` `n` times against `config`.
@@ -55,6 +60,10 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
             "sign" => config.key.sign(&i.to_le_bytes())[0] as usize,
             "mint" => issue(config, channel, &session, now + u64::from(i), [0; 16]).token.len(),
             "session" => config.sessions.verify(&cookie, now).map(|s| s.sub.len()).unwrap_or(0),
+            "reuse" => match config.channels.values().find(|c| !c.viewer_binding && !c.single_use) {
+                Some(open) => issue(config, open, &session, now, [0; 16]).token.len(),
+                None => 0,
+            },
             "request" => {
                 let mut request = http::Request::new("GET", &target);
                 request.cookie = Some(&cookie_header);

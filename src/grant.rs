@@ -54,16 +54,42 @@ pub fn claims_for(config: &Config, channel: &Channel, session: &Session, now: u6
     claims
 }
 
-/// Sign a token for `session` on `channel`.
+/// How long a signed token may be handed out again: a fifth of its lifetime, at most 60 s, so a
+/// reused token always has at least 80% of its lifetime left.
+pub fn reuse_window(ttl: u64) -> u64 {
+    (ttl / 5).min(60)
+}
+
+/// Tokens already signed, by (channel, resolution cap), for reuse within [`reuse_window`].
+/// Only tokens without `aws:viewer-id` and `aws:single-use-uuid` go here: their claims are the
+/// same for every viewer of the channel, so a copy reveals nothing and grants nothing more.
+/// It lives inside [`Config`], so a new key or new settings start with an empty cache.
+#[derive(Debug, Clone, Default)]
+pub struct TokenCache(std::cell::RefCell<std::collections::HashMap<(String, Option<crate::channel::Resolution>), (u64, IssuedToken)>>);
+
+/// Sign a token for `session` on `channel`, or reuse an identical one signed moments ago.
 pub fn issue(config: &Config, channel: &Channel, session: &Session, now: u64, random: [u8; 16]) -> IssuedToken {
     let claims = claims_for(config, channel, session, now, random);
+    let shareable = !claims.is_bound();
+    let cache_key = (channel.name.clone(), claims.maximum_resolution);
+    if shareable {
+        if let Some((iat, issued)) = config.token_cache.0.borrow().get(&cache_key) {
+            if *iat <= now && now < iat.saturating_add(reuse_window(config.token_ttl)) {
+                return issued.clone();
+            }
+        }
+    }
     let token = sign(&claims, &config.key);
-    IssuedToken {
+    let issued = IssuedToken {
         channel: channel.name.clone(),
         playback_url: format!("{}?token={token}", channel.playback_url),
         token,
         expires_at: claims.exp,
+    };
+    if shareable {
+        config.token_cache.0.borrow_mut().insert(cache_key, (claims.iat, issued.clone()));
     }
+    issued
 }
 
 #[cfg(test)]
@@ -121,6 +147,44 @@ mod tests {
         assert_eq!(ca["aws:access-control-allow-origin"], "https://a.example");
         assert_ne!(ca["aws:single-use-uuid"], cb["aws:single-use-uuid"]);
         assert_eq!(ca["exp"], NOW + 300);
+    }
+
+    #[test]
+    fn shareable_tokens_are_reused_within_the_window_only() {
+        let config = Config::load(&settings()).unwrap(); // TTL 300: window 60 s
+        let open = &config.channels["open"];
+        let first = issue(&config, open, &session(ChannelGrant::All, None), NOW, [0; 16]);
+        let again = issue(&config, open, &session(ChannelGrant::All, None), NOW + 59, [0; 16]);
+        assert_eq!(first, again, "same claims within 60 s: the signed token is reused");
+        let other_cap = issue(&config, open, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW + 1, [0; 16]);
+        assert_ne!(first.token, other_cap.token, "a different resolution cap is a different token");
+        let later = issue(&config, open, &session(ChannelGrant::All, None), NOW + 60, [0; 16]);
+        assert_ne!(first.token, later.token, "outside the window: signed afresh");
+        let c = verify(&later.token, &[config.key.public_key()], NOW + 60).unwrap().claims;
+        assert_eq!(c["iat"], NOW + 60);
+        let clock_went_back = issue(&config, open, &session(ChannelGrant::All, None), NOW + 30, [0; 16]);
+        assert_ne!(clock_went_back.token, later.token);
+    }
+
+    #[test]
+    fn bound_tokens_are_never_reused() {
+        let config = Config::load(&settings()).unwrap();
+        let s = session(ChannelGrant::All, None);
+        let a = issue(&config, &config.channels["demo"], &s, NOW, [0; 16]);
+        let b = issue(&config, &config.channels["demo"], &s, NOW + 1, [0; 16]);
+        assert_ne!(a.token, b.token, "viewer-bound");
+        let c = issue(&config, &config.channels["vip"], &s, NOW, [1; 16]);
+        let d = issue(&config, &config.channels["vip"], &s, NOW, [2; 16]);
+        assert_ne!(c.token, d.token, "single-use");
+        assert!(config.token_cache.0.borrow().is_empty());
+    }
+
+    #[test]
+    fn reuse_window_is_a_fifth_capped_at_a_minute() {
+        assert_eq!(reuse_window(300), 60);
+        assert_eq!(reuse_window(100), 20);
+        assert_eq!(reuse_window(4), 0);
+        assert_eq!(reuse_window(86_400), 60);
     }
 
     #[test]
