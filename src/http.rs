@@ -281,7 +281,11 @@ fn token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64,
 
 /// Whether `host` (with or without port) is this machine: the only place `/dev/login` answers.
 pub fn is_local_host(host: &str) -> bool {
-    let name = if host.starts_with('[') { host.split(']').next().map(|h| &host[..h.len() + 1]).unwrap_or(host) } else { host.split(':').next().unwrap_or(host) };
+    let name = if host.starts_with('[') {
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
     matches!(name, "localhost" | "127.0.0.1" | "[::1]")
 }
 
@@ -686,11 +690,71 @@ mod tests {
         assert_eq!(watch(&config(), "/dev/login", None, "127.0.0.1").status, 404, "disabled by default");
     }
 
+    /// No input may panic the worker (a panic aborts the isolate). Every route, host, method and
+    /// configuration is combined exhaustively; queries, cookies and origins are drawn at random
+    /// from garbage, near-misses and hostile bytes.
+    #[test]
+    fn no_request_panics() {
+        let configs = [
+            Config::load(&settings()).unwrap(),
+            Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap(),
+            Config::load(&settings().with(names::LOGIN_URL, "/login?x=1")).unwrap(),
+        ];
+        let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
+        let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let paths = [
+            "", "/", "//", "/watch/", "/watch/demo", "/watch/vip", "/watch/nope", "/watch/Bad", "/watch/demo/", "/v1/token",
+            "/v1/public-key", "/dev/login", "/healthz", "/%2e%2e", "/watch/\u{e9}",
+        ];
+        let hosts = ["", "[", "]", "[::1", "[::1]", "[::1]:", ":", "127.0.0.1:", "localhost", "localhost:x", "tv.example", "\u{e9}:8787"];
+        let methods = ["GET", "HEAD", "POST", "OPTIONS", "DELETE", "", "get"];
+        let pieces = [
+            "", "?", "&", "=", "channel=", "channel=demo", "channel=vip", "channel=%", "channel=%e2%82", "%ff%fe", "return_to=//x",
+            "return_to=%2Fwatch%2Fdemo", "return_to=\\x", "sub=", "channels=a,,b", "\u{e9}", "\u{0}", "<script>", "session=",
+            "session=a.b.c", "session=...", &good, "eyJ", "\"", ";", "https://a.example",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut pick = |count: usize| {
+            (0..count)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    pieces[(state % pieces.len() as u64) as usize]
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let mut count = 0u32;
+        for path in paths {
+            for host in hosts {
+                for method in methods {
+                    for config in configs.iter().map(Ok).chain([Err(&error)]) {
+                        for _ in 0..3 {
+                            let (query, cookie, origin) = (pick(3), pick(2).replace('&', "; "), pick(1));
+                            let target = format!("{path}?{query}");
+                            let mut request = Request::new(method, &target);
+                            request.cookie = Some(&cookie);
+                            request.origin = Some(&origin);
+                            request.host = Some(host);
+                            let response = handle(&request, config, NOW, [count as u8; 32]);
+                            assert!((200..600).contains(&response.status));
+                            let _ = log_line(&request, &response, 0.5);
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(count, 15 * 12 * 7 * 4 * 3);
+    }
+
     #[test]
     fn cookies_are_secure_off_localhost() {
         assert!(session_set_cookie("s", "v", 60, Some("tv.example")).ends_with("; Secure"));
         assert!(!session_set_cookie("s", "v", 60, Some("[::1]:8787")).contains("Secure"));
         assert!(is_local_host("127.0.0.1:8787") && is_local_host("[::1]") && !is_local_host("127.0.0.1.example"));
+        assert!(is_local_host("[::1]:8787") && !is_local_host("[::1") && !is_local_host("[::2]"));
     }
 
     #[test]

@@ -191,16 +191,8 @@ impl PlaybackKey {
 
     /// SEC1 `EC PRIVATE KEY` PEM with named-curve parameters, like `openssl ecparam -genkey -noout`.
     pub fn to_sec1_pem(&self) -> String {
-        let scalar = self.signing.to_bytes();
         let point = self.signing.verifying_key().as_affine().to_sec1_point(false);
-        let der = sec1::EcPrivateKey {
-            private_key: scalar.as_slice(),
-            parameters: Some(sec1::EcParameters::NamedCurve(OID_SECP384R1)),
-            public_key: Some(point.as_bytes()),
-        }
-        .to_der()
-        .unwrap_or_default();
-        pem_encode("EC PRIVATE KEY", &der)
+        pem_encode("EC PRIVATE KEY", &sec1_der(&self.signing.to_bytes(), point.as_bytes()))
     }
 
     /// PKCS#8 `PRIVATE KEY` PEM, the form the IVS console downloads.
@@ -260,6 +252,17 @@ impl PublicKey {
         let digest = sha2::Sha256::digest(self.to_der());
         digest[..16].iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
     }
+}
+
+/// SEC1 `ECPrivateKey` DER: the scalar, the P-384 curve OID and the given public point.
+fn sec1_der(scalar: &[u8], public_point: &[u8]) -> Vec<u8> {
+    sec1::EcPrivateKey {
+        private_key: scalar,
+        parameters: Some(sec1::EcParameters::NamedCurve(OID_SECP384R1)),
+        public_key: Some(public_point),
+    }
+    .to_der()
+    .unwrap_or_default()
 }
 
 fn parse_oid(der: &[u8]) -> Result<ObjectIdentifier> {
@@ -440,15 +443,8 @@ mod tests {
     fn mismatched_embedded_public_key_is_refused() {
         let key = rfc_key();
         let other = PlaybackKey::from_scalar_bytes(&[9u8; 48]).unwrap();
-        let scalar = key.signing.to_bytes();
         let point = other.signing.verifying_key().as_affine().to_sec1_point(false);
-        let der = sec1::EcPrivateKey {
-            private_key: scalar.as_slice(),
-            parameters: Some(sec1::EcParameters::NamedCurve(OID_SECP384R1)),
-            public_key: Some(point.as_bytes()),
-        }
-        .to_der()
-        .unwrap();
+        let der = sec1_der(&key.signing.to_bytes(), point.as_bytes());
         let err = PlaybackKey::from_sec1_der(&der).unwrap_err().to_string();
         assert!(err.contains("does not belong"), "{err}");
     }

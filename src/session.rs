@@ -212,18 +212,11 @@ pub struct SessionClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<String>>,
     /// Resolution cap.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_resolution")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_resolution: Option<Resolution>,
     /// Session version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sv: Option<i64>,
-}
-
-fn ser_resolution<S: serde::Serializer>(value: &Option<Resolution>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match value {
-        Some(r) => s.serialize_str(r.as_str()),
-        None => s.serialize_none(),
-    }
 }
 
 impl SessionClaims {

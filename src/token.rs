@@ -57,19 +57,12 @@ pub struct PlaybackClaims {
     #[serde(rename = "aws:single-use-uuid", skip_serializing_if = "Option::is_none")]
     pub single_use_uuid: Option<String>,
     /// `aws:maximum-resolution`.
-    #[serde(rename = "aws:maximum-resolution", skip_serializing_if = "Option::is_none", serialize_with = "ser_resolution")]
+    #[serde(rename = "aws:maximum-resolution", skip_serializing_if = "Option::is_none")]
     pub maximum_resolution: Option<Resolution>,
     /// Expiry, Unix seconds.
     pub exp: u64,
     /// Issue time, Unix seconds.
     pub iat: u64,
-}
-
-fn ser_resolution<S: serde::Serializer>(value: &Option<Resolution>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match value {
-        Some(r) => s.serialize_str(r.as_str()),
-        None => s.serialize_none(),
-    }
 }
 
 impl PlaybackClaims {

@@ -259,3 +259,15 @@ def test_log_lines_are_structured_and_hold_no_secrets(deployment):
     pem_body = [l for l in d.worker.settings["PLAYBACK_PRIVATE_KEY"].splitlines() if not l.startswith("-----")]
     for line in pem_body:
         assert line not in output
+
+
+def test_shareable_tokens_are_reused_across_requests_bound_ones_never(deployment):
+    """A token without viewer binding is handed out again within its reuse window (60 s at
+    TOKEN_TTL_SECONDS=3600); a viewer-bound one is signed afresh for each request."""
+    d = deployment
+    first_open, first_bound = (get_token(d, ch).json()["token"] for ch in ("open", "demo"))
+    time.sleep(1.1)  # a new second: fresh signatures would carry a new iat
+    again_open, again_bound = (get_token(d, ch).json()["token"] for ch in ("open", "demo"))
+    assert again_open == first_open
+    assert again_bound != first_bound
+    verify_playback_token(again_open, d.public_pem)
