@@ -58,7 +58,7 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
         sink += match op {
             "parse" => PlaybackKey::parse(&key_text).map(|k| k.sign(b"x")[0] as usize).unwrap_or(0),
             "sign" => config.key.sign(&i.to_le_bytes())[0] as usize,
-            "mint" => issue(config, channel, &session, now + u64::from(i), [0; 16]).token.len(),
+            "mint" => issue(config, channel, &session, now, [0; 16]).token.len(),
             "session" => config.sessions.verify(&cookie, now).map(|s| s.sub.len()).unwrap_or(0),
             "reuse" => match config.channels.values().find(|c| !c.viewer_binding && !c.single_use) {
                 Some(open) => issue(config, open, &session, now, [0; 16]).token.len(),
@@ -67,7 +67,12 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
             "request" => {
                 let mut request = http::Request::new("GET", &target);
                 request.cookie = Some(&cookie_header);
-                http::handle(&request, Ok(config), now + u64::from(i), [0; 32]).body.len()
+                let response = http::handle(&request, Ok(config), now, [0; 32]);
+                // A refused request would be timed as a (cheap) token: report it instead.
+                if response.status != 200 {
+                    return serde_json::json!({"error": format!("status {}", response.status)}).to_string();
+                }
+                response.body.len()
             }
             _ => i as usize,
         };
