@@ -55,18 +55,18 @@ impl Response {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// A response with no log annotations yet.
+    fn new(status: u16, headers: Vec<(&'static str, String)>, body: String) -> Self {
+        Self { status, headers, body, channel: None, problem: None }
+    }
+
     fn json(status: u16, body: serde_json::Value) -> Self {
-        Self {
-            status,
-            headers: vec![
-                ("content-type", "application/json".into()),
-                ("cache-control", "no-store".into()),
-                ("x-content-type-options", "nosniff".into()),
-            ],
-            body: body.to_string(),
-            channel: None,
-            problem: None,
-        }
+        let headers = vec![
+            ("content-type", "application/json".into()),
+            ("cache-control", "no-store".into()),
+            ("x-content-type-options", "nosniff".into()),
+        ];
+        Self::new(status, headers, body.to_string())
     }
 
     /// An RFC 9457 `application/problem+json` response for `error`.
@@ -214,17 +214,15 @@ fn public_key_route(request: &Request<'_>, config: Result<&Config, &Error>) -> R
         return Response::problem(&Error::MethodNotAllowed { allow: HEALTH_METHODS });
     }
     match config {
-        Ok(config) => Response {
-            status: 200,
-            headers: vec![
+        Ok(config) => Response::new(
+            200,
+            vec![
                 ("content-type", "text/plain; charset=utf-8".into()),
                 ("cache-control", "public, max-age=300".into()),
                 ("x-content-type-options", "nosniff".into()),
             ],
-            body: config.key.public_key_pem(),
-            channel: None,
-            problem: None,
-        },
+            config.key.public_key_pem(),
+        ),
         Err(error) => Response::problem(error),
     }
 }
@@ -239,9 +237,8 @@ fn token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64,
     };
     let cors = cors_headers(config, request.origin);
     let mut response = if request.method == "OPTIONS" {
-        let mut preflight = Response::json(204, serde_json::Value::Null);
-        preflight.body.clear();
-        preflight.headers.retain(|(k, _)| *k != "content-type");
+        let headers = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
+        let mut preflight = Response::new(204, headers, String::new());
         if !cors.is_empty() {
             preflight = preflight
                 .with_header("access-control-allow-methods", TOKEN_METHODS)
@@ -318,34 +315,24 @@ pub fn session_set_cookie(name: &str, value: &str, max_age: u64, host: Option<&s
 }
 
 fn html(status: u16, body: String, csp: String) -> Response {
-    Response {
-        status,
-        headers: vec![
-            ("content-type", "text/html; charset=utf-8".into()),
-            ("cache-control", "private, no-store".into()),
-            ("referrer-policy", "no-referrer".into()),
-            ("x-content-type-options", "nosniff".into()),
-            ("content-security-policy", csp),
-            ("vary", "Cookie".into()),
-        ],
-        body,
-        channel: None,
-        problem: None,
-    }
+    let headers = vec![
+        ("content-type", "text/html; charset=utf-8".into()),
+        ("cache-control", "private, no-store".into()),
+        ("referrer-policy", "no-referrer".into()),
+        ("x-content-type-options", "nosniff".into()),
+        ("content-security-policy", csp),
+        ("vary", "Cookie".into()),
+    ];
+    Response::new(status, headers, body)
 }
 
 fn redirect(location: String) -> Response {
-    Response {
-        status: 302,
-        headers: vec![
-            ("location", location),
-            ("cache-control", "private, no-store".into()),
-            ("referrer-policy", "no-referrer".into()),
-        ],
-        body: String::new(),
-        channel: None,
-        problem: None,
-    }
+    let headers = vec![
+        ("location", location),
+        ("cache-control", "private, no-store".into()),
+        ("referrer-policy", "no-referrer".into()),
+    ];
+    Response::new(302, headers, String::new())
 }
 
 /// An error as a human page (the watch route's counterpart of [`Response::problem`]).
