@@ -82,8 +82,14 @@ fn is_host(host: &str) -> bool {
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
-fn is_local_host(host: &str) -> bool {
-    host == "localhost" || host == "127.0.0.1" || host == "[::1]"
+/// Whether `host` (with or without a port) is this machine: `localhost`, `127.0.0.1` or `[::1]`.
+pub fn is_local_host(host: &str) -> bool {
+    let name = if host.starts_with('[') {
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 /// Split `scheme://authority` into (scheme, host, port) when well formed.
@@ -273,7 +279,7 @@ impl Channel {
 /// Parse an origin list given as a JSON array of strings or a comma-separated string.
 pub fn parse_origin_list(value: &serde_json::Value) -> Result<Vec<String>, String> {
     let items: Vec<String> = match value {
-        serde_json::Value::String(s) => split_origins(s),
+        serde_json::Value::String(s) => split_list(s),
         serde_json::Value::Array(items) => items
             .iter()
             .map(|v| v.as_str().map(|s| s.trim().to_owned()).ok_or("must contain only strings"))
@@ -289,8 +295,8 @@ pub fn parse_origin_list(value: &serde_json::Value) -> Result<Vec<String>, Strin
     Ok(items)
 }
 
-/// Split a comma-separated origin list, dropping empty entries.
-pub fn split_origins(text: &str) -> Vec<String> {
+/// Split a comma-separated list (origins, channel names), trimming and dropping empty entries.
+pub fn split_list(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 

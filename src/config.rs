@@ -4,7 +4,7 @@
 //! `wrangler.toml`, which the worker layer turns into JSON text). Every error names the setting
 //! and the rule it breaks, and never quotes a secret's value.
 
-use crate::channel::{check_origin, split_origins, Channel};
+use crate::channel::{check_origin, is_local_host, split_list, Channel};
 use crate::cookie::is_cookie_name;
 use crate::error::{Error, Result};
 use crate::key::PlaybackKey;
@@ -162,7 +162,7 @@ impl Config {
                 .ok_or_else(|| Error::setting(TOKEN_TTL_SECONDS, format!("must be a whole number of seconds from 1 to {MAX_TOKEN_TTL}")))?,
         };
 
-        let allowed_origins = settings.get(ALLOWED_ORIGINS).map(split_origins).unwrap_or_default();
+        let allowed_origins = settings.get(ALLOWED_ORIGINS).map(split_list).unwrap_or_default();
         for origin in &allowed_origins {
             check_origin(origin).map_err(|e| Error::setting(ALLOWED_ORIGINS, e))?;
         }
@@ -216,8 +216,7 @@ fn is_login_url(url: &str) -> bool {
         .split_once("://")
         .is_some_and(|(scheme, rest)| {
             let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host_name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-            !host.is_empty() && (scheme == "https" || (scheme == "http" && matches!(host_name, "localhost" | "127.0.0.1" | "[::1]")))
+            !host.is_empty() && (scheme == "https" || (scheme == "http" && is_local_host(host)))
         });
     safe && (local_path || absolute)
 }

@@ -2,7 +2,7 @@
 //! The worker layer only copies fields between these types and the Workers runtime, so every
 //! status, header and body here is tested natively.
 
-use crate::channel::{is_channel_name, origin_matches, truncate};
+use crate::channel::{is_channel_name, is_local_host, origin_matches, split_list, truncate};
 use crate::config::Config;
 use crate::cookie::find_cookie;
 use crate::error::{Error, Result, SessionFault};
@@ -276,16 +276,6 @@ fn token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64,
 
 // ---- The watch page and local sign-in ----
 
-/// Whether `host` (with or without port) is this machine: the only place `/dev/login` answers.
-pub fn is_local_host(host: &str) -> bool {
-    let name = if host.starts_with('[') {
-        host.find(']').map_or(host, |end| &host[..=end])
-    } else {
-        host.split(':').next().unwrap_or(host)
-    };
-    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
-}
-
 /// Whether `path` is a path of this worker, safe as a redirect target (no open redirect).
 pub fn is_local_path(path: &str) -> bool {
     path.starts_with('/')
@@ -417,7 +407,7 @@ fn dev_login_route(request: &Request<'_>, config: Result<&Config, &Error>, now: 
             return Err(Error::BadRequest("query parameter `return_to` must be a path of this worker, like /watch/demo".into()));
         }
         let mut claims = crate::session::SessionClaims::new(&sub, now, DEV_SESSION_SECONDS);
-        claims.channels = query_param(request.query, "channels")?.map(|c| crate::channel::split_origins(&c));
+        claims.channels = query_param(request.query, "channels")?.map(|c| split_list(&c));
         let cookie = session_set_cookie(&config.cookie_name, &config.sessions.mint(&claims), DEV_SESSION_SECONDS, request.host);
         Ok(redirect(return_to).with_header("set-cookie", cookie))
     })();

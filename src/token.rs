@@ -11,7 +11,7 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-use crate::channel::{is_channel_arn, split_origins, Resolution};
+use crate::channel::{is_channel_arn, split_list, Resolution};
 use crate::encoding::{b64url_decode, b64url_encode};
 use crate::error::{Error, Result};
 use crate::key::{PlaybackKey, PublicKey};
@@ -230,7 +230,7 @@ fn check_claims(claims: &Map<String, Value>, now: u64) -> Result<()> {
     }
     let origins = match claims.get("aws:access-control-allow-origin") {
         None => None,
-        Some(Value::String(list)) => Some(split_origins(list)),
+        Some(Value::String(list)) => Some(split_list(list)),
         Some(_) => return Err(invalid("claim aws:access-control-allow-origin must be a string")),
     };
     match claims.get("aws:strict-origin-enforcement") {
