@@ -71,7 +71,11 @@ impl Response {
 
     /// An RFC 9457 `application/problem+json` response for `error`.
     pub fn problem(error: &Error) -> Self {
-        let status = error.status();
+        Self::problem_with_status(error, error.status())
+    }
+
+    /// [`Response::problem`] with another status than the error's own (`/healthz` answers 503).
+    fn problem_with_status(error: &Error, status: u16) -> Self {
         let body = serde_json::json!({
             "type": format!("urn:ivs-token-worker:problem:{}", error.slug()),
             "title": error.title(),
@@ -199,12 +203,7 @@ fn health(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
     match config {
         Ok(_) => Response::json(200, serde_json::json!({"status": "ok"})),
         // Unhealthy, but 503 rather than 500: the probe itself worked.
-        Err(error) => {
-            let mut response = Response::problem(error);
-            response.status = 503;
-            response.body = response.body.replace("\"status\":500", "\"status\":503");
-            response
-        }
+        Err(error) => Response::problem_with_status(error, 503),
     }
 }
 
