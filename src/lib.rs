@@ -49,7 +49,12 @@ pub use error::{Error, Result};
 /// real request does not pay for building tables or for V8 compiling these paths. It touches no
 /// real configuration and no secret.
 pub fn warm_up() {
-    let Ok(key) = key::PlaybackKey::from_scalar_bytes(&[0x5a; 48]) else { return };
+    std::hint::black_box(warm_up_request());
+}
+
+/// The warm-up's complete `/v1/token` request on throw-away settings, and its answer.
+fn warm_up_request() -> Option<http::Response> {
+    let key = key::PlaybackKey::from_scalar_bytes(&[0x5a; 48]).ok()?;
     let secret = "warm-up-session-secret-not-a-real-one";
     let settings = config::Settings::new()
         .with(config::names::PLAYBACK_PRIVATE_KEY, key.to_sec1_pem())
@@ -58,25 +63,22 @@ pub fn warm_up() {
             config::names::CHANNELS,
             r#"{"warm-up":{"arn":"arn:aws:ivs:us-west-2:000000000000:channel/warmup","playback_url":"https://warm-up.live-video.net/w.m3u8"}}"#,
         );
-    let Ok(config) = config::Config::load(&settings) else { return };
+    let config = config::Config::load(&settings).ok()?;
     let cookie = format!("session={}", session::mint(&session::SessionClaims::new("warm-up", 0, 60), secret.as_bytes()));
     let mut request = http::Request::new("GET", "/v1/token?channel=warm-up");
     request.cookie = Some(&cookie);
-    std::hint::black_box(http::handle(&request, Ok(&config), 1, [0; 32]));
+    Some(http::handle(&request, Ok(&config), 1, [0; 32]))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn warm_up_serves_a_complete_token_request() {
-        // The same steps as warm_up, with the answer checked: if the warm-up path ever stopped
-        // reaching the signer, it would silently stop warming anything.
-        let key = crate::key::PlaybackKey::from_scalar_bytes(&[0x5a; 48]).unwrap();
-        let settings = crate::config::Settings::new()
-            .with(crate::config::names::PLAYBACK_PRIVATE_KEY, key.to_sec1_pem())
-            .with(crate::config::names::SESSION_SECRET, "warm-up-session-secret-not-a-real-one")
-            .with(crate::config::names::CHANNELS, r#"{"warm-up":{"arn":"arn:aws:ivs:us-west-2:000000000000:channel/warmup","playback_url":"https://warm-up.live-video.net/w.m3u8"}}"#);
-        assert!(crate::config::Config::load(&settings).is_ok());
+        // If the warm-up ever stopped reaching the signer, it would silently stop warming anything.
+        let response = super::warm_up_request().expect("the warm-up settings load");
+        assert_eq!(response.status, 200, "{}", response.body);
+        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(body["token"].as_str().unwrap().split('.').count(), 3);
         super::warm_up();
     }
 }
