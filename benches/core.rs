@@ -5,7 +5,8 @@ use ivs_token_worker::config::{names, Config, Settings};
 use ivs_token_worker::grant::issue;
 use ivs_token_worker::http::{handle, Request};
 use ivs_token_worker::key::PlaybackKey;
-use ivs_token_worker::session::{mint, ChannelGrant, Session, SessionClaims};
+use ivs_token_worker::identity::session_cookie::{mint, SessionClaims};
+use ivs_token_worker::identity::Session;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -48,7 +49,7 @@ fn main() {
         .with(names::CHANNELS, r#"{"demo":{"arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo","playback_url":"https://x.live-video.net/demo.m3u8"}}"#);
     let config = Config::load(&settings).expect("bench configuration loads");
     let channel = &config.channels["demo"];
-    let session = Session { sub: "viewer".into(), exp: NOW + 3600, channels: ChannelGrant::All, max_resolution: None, session_version: 0 };
+    let session = Session::new("viewer", NOW + 3600);
     let cookie = mint(&SessionClaims::new("viewer", NOW, 3600), SECRET.as_bytes());
     let cookie_header = format!("session={cookie}");
 

@@ -9,7 +9,7 @@ use crate::cookie::is_cookie_name;
 use crate::error::{Error, Result};
 use crate::key::PlaybackKey;
 use crate::page::Player;
-use crate::session::{SessionSecrets, MIN_SECRET_BYTES};
+use crate::identity::session_cookie::{SessionSecrets, MIN_SECRET_BYTES};
 use crate::token::STRICT_ORIGIN_MAX;
 use crate::viewer_id::ViewerIdKey;
 use std::collections::BTreeMap;

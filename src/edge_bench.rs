@@ -13,7 +13,7 @@ use crate::config::{names, Config, Settings};
 use crate::grant::issue;
 use crate::http;
 use crate::key::PlaybackKey;
-use crate::session::{Session, SessionClaims};
+use crate::identity::{session_cookie::SessionClaims, Session};
 use wasm_bindgen::JsCast;
 
 /// `performance.now()` (sub-millisecond where the runtime allows), else `Date.now()`.
@@ -36,7 +36,7 @@ pub fn cold(settings: &Settings) -> String {
     let t1 = now_ms();
     let Ok(config) = config else { return r#"{"error":"configuration does not load"}"#.into() };
     let Some(channel) = config.channels.values().next() else { return r#"{"error":"no channel"}"#.into() };
-    let session = Session { sub: "bench".into(), exp: u64::MAX, channels: crate::session::ChannelGrant::All, max_resolution: None, session_version: 0 };
+    let session = Session::new("bench", u64::MAX);
     let issued = issue(&config, channel, &session, (js_sys::Date::now() / 1000.0) as u64, [1; 16]);
     let t2 = now_ms();
     let startup = crate::edge::STARTUP_MS.with(std::cell::Cell::get);
@@ -47,7 +47,7 @@ pub fn cold(settings: &Settings) -> String {
 pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
     let now = (js_sys::Date::now() / 1000.0) as u64;
     let Some(channel) = config.channels.values().next() else { return r#"{"error":"no channel"}"#.into() };
-    let session = Session { sub: "bench-viewer".into(), exp: now + 3600, channels: crate::session::ChannelGrant::All, max_resolution: None, session_version: 0 };
+    let session = Session::new("bench-viewer", now + 3600);
     let cookie = config.sessions.mint(&SessionClaims::new("bench-viewer", now, 3600));
     let cookie_header = format!("{}={cookie}", config.cookie_name);
     let target = format!("/v1/token?channel={}", channel.name);

@@ -4,7 +4,7 @@
 use crate::channel::Channel;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::session::Session;
+use crate::identity::Session;
 use crate::token::{sign, uuid_v4, PlaybackClaims};
 
 /// A token issued for one viewer and channel.
@@ -97,13 +97,13 @@ mod tests {
     use super::*;
     use crate::channel::Resolution;
     use crate::config::{names, tests::settings, Config};
-    use crate::session::ChannelGrant;
+    use crate::identity::ChannelGrant;
     use crate::token::verify;
 
     const NOW: u64 = 1_800_000_000;
 
     fn session(grant: ChannelGrant, max: Option<Resolution>) -> Session {
-        Session { sub: "alice@example.com".into(), exp: NOW + 3600, channels: grant, max_resolution: max, session_version: 4 }
+        Session { channels: grant, max_resolution: max, session_version: 4, ..Session::new("alice@example.com", NOW + 3600) }
     }
 
     #[test]
