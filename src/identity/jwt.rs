@@ -482,3 +482,25 @@ pub(crate) mod tests {
         assert_eq!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256], NOW), Err(Rejection::UnknownKey));
     }
 }
+
+#[cfg(test)]
+mod x509_tests {
+    use super::*;
+    use crate::identity::provider::parse_providers;
+    use serde_json::json;
+
+    /// A Firebase-shaped certificate document and a token signed by its key (tests/fixtures/x509).
+    const CERTIFICATES: &str = include_str!("../../tests/fixtures/x509/certificates.json");
+    const TOKEN: &str = include_str!("../../tests/fixtures/x509/token.jwt");
+
+    #[test]
+    fn firebase_certificate_document_verifies_its_token() {
+        let providers = json!({"firebase": {"preset": "firebase", "project_id": "demo-project"}});
+        let provider = parse_providers(&providers.to_string()).unwrap().remove(0);
+        let keys = KeySet::parse(CERTIFICATES).unwrap();
+        let session = verify(&decode(TOKEN.trim()).unwrap(), &provider, &[&keys], 1_800_000_000).unwrap();
+        assert_eq!(session.sub, "firebase-user-1");
+        let other = parse_providers(&json!({"firebase": {"preset": "firebase", "project_id": "other-project"}}).to_string()).unwrap().remove(0);
+        assert!(verify(&decode(TOKEN.trim()).unwrap(), &other, &[&keys], 1_800_000_000).is_err(), "another project's token");
+    }
+}
