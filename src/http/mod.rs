@@ -416,6 +416,17 @@ pub(crate) mod tests {
         assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
     }
 
+    /// Found by the `request_target` fuzz target: `u8::from_str_radix` accepts a leading sign,
+    /// so `%+7` decoded to byte 7 instead of being refused as a bad escape.
+    #[test]
+    fn percent_escapes_are_exactly_two_hex_digits() {
+        for bad in ["7%+7,+", "%+7", "%-1", "%+f", "% 1", "%1"] {
+            assert_eq!(percent_decode(bad), None, "{bad:?}");
+        }
+        assert!(query_param("channel=%+7", "channel").is_err());
+        assert_eq!(percent_decode("%7e%7E").as_deref(), Some("~~"));
+    }
+
     #[test]
     fn log_lines_hold_no_secrets() {
         let config = config();
