@@ -207,7 +207,7 @@ def test_unknown_channel_and_path(deployment):
     assert_problem(d.worker.get("/v2/anything"), 404, "not-found")
 
 
-@pytest.mark.parametrize("method,path,allow", [("POST", "/v1/token", "GET, OPTIONS"), ("PUT", "/healthz", "GET, HEAD")])
+@pytest.mark.parametrize("method,path,allow", [("POST", "/v1/token", "GET, HEAD, OPTIONS"), ("PUT", "/healthz", "GET, HEAD"), ("DELETE", "/openapi.json", "GET, HEAD")])
 def test_method_not_allowed(deployment, method, path, allow):
     r = deployment.worker.get(path, method=method)
     assert_problem(r, 405, "method-not-allowed")
@@ -271,3 +271,36 @@ def test_shareable_tokens_are_reused_across_requests_bound_ones_never(deployment
     assert again_open == first_open
     assert again_bound != first_bound
     verify_playback_token(again_open, d.public_pem)
+
+
+def test_head_wherever_get_is_answered(deployment):
+    """Uptime checks use HEAD: same status and headers as GET, no body (RFC 9110 section 9.3.2)."""
+    d = deployment
+    cookie = {"Cookie": f"session={session_cookie(d.session_secret)}"}
+    for path, headers, status in [
+        ("/v1/token?channel=demo", cookie, 200),
+        ("/v1/token?channel=demo", {}, 401),
+        ("/healthz", {}, 200),
+        ("/v1/public-key", {}, 200),
+        ("/openapi.json", {}, 200),
+        ("/watch/demo", cookie, 200),
+    ]:
+        get = d.worker.get(path, headers=headers)
+        head = d.worker.get(path, method="HEAD", headers=headers)
+        assert (get.status, head.status) == (status, status), path
+        assert head.body == b"" and get.body != b"", path
+        assert head.headers.get("content-type") == get.headers.get("content-type"), path
+
+
+def test_two_session_cookies_the_first_that_verifies_wins(deployment):
+    """Browsers send both cookies of one name when paths or domains differ; a stale one first
+    must not lock the viewer out, and two bad ones are still refused."""
+    d = deployment
+    good = session_cookie(d.session_secret, sub="two-cookies")
+    stale = session_cookie("a-secret-from-before-the-rotation-0123456789", sub="two-cookies")
+    r = d.worker.get("/v1/token?channel=demo", headers={"Cookie": f"session={stale}; session={good}"})
+    assert r.status == 200, r.text
+    _, claims = verify_playback_token(r.json()["token"], d.public_pem)
+    assert claims["aws:viewer-id"] == expected_viewer_id(d.key, "two-cookies")
+    r = d.worker.get("/v1/token?channel=demo", headers={"Cookie": f"session={stale}; session=a.b.c"})
+    assert_problem(r, 401, "session-invalid")

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | this one | dispatch, `/healthz`, `/v1/public-key`, request and response types, query parsing, logs |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
+//! | [`openapi`] | `/openapi.json`: the HTTP contract as an OpenAPI 3.1 document |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
 
 use crate::access::normalize_country;
@@ -14,6 +15,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::identity::{Presented, Session};
 
+pub mod openapi;
 pub mod token;
 pub mod watch;
 
@@ -192,6 +194,7 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         "/healthz" => health(request, config, now),
         "/v1/token" => token::token_route(request, config, now, random),
         "/v1/public-key" => public_key_route(request, config),
+        "/openapi.json" => openapi::openapi_route(request),
         "/dev/login" => watch::dev_login_route(request, config, now),
         path => match path.strip_prefix("/watch/") {
             Some(name) => watch::watch_route(request, config, name, now, random),
@@ -311,7 +314,7 @@ pub(crate) mod tests {
     #[test]
     fn methods() {
         let config = config();
-        for (method, path, allow) in [("POST", "/v1/token", "GET, OPTIONS"), ("DELETE", "/healthz", "GET, HEAD")] {
+        for (method, path, allow) in [("POST", "/v1/token", "GET, HEAD, OPTIONS"), ("DELETE", "/healthz", "GET, HEAD"), ("PUT", "/openapi.json", "GET, HEAD")] {
             let response = handle(&Request::new(method, path), Ok(&config), NOW, [0; 32]);
             assert_eq!(response.status, 405);
             assert_eq!(response.header("allow"), Some(allow));

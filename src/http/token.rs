@@ -29,10 +29,13 @@ fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, Str
     }
 }
 
-const TOKEN_METHODS: &str = "GET, OPTIONS";
+/// Methods of `/v1/token` (`HEAD` for uptime checks: the same answer without its body).
+const TOKEN_METHODS: &str = "GET, HEAD, OPTIONS";
+/// Methods a cross-origin page may use (HEAD is CORS-safelisted anyway).
+const CORS_METHODS: &str = "GET, OPTIONS";
 
 pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
-    if !matches!(request.method, "GET" | "OPTIONS") {
+    if !matches!(request.method, "GET" | "HEAD" | "OPTIONS") {
         return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
     }
     let config = match config {
@@ -42,10 +45,10 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
     let cors = cors_headers(config, request.origin);
     let mut response = if request.method == "OPTIONS" {
         let headers = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
-        let mut preflight = Response::new(204, headers, String::new());
+        let mut preflight = Response::new(204, headers, String::new()).with_header("allow", TOKEN_METHODS);
         if !cors.is_empty() {
             preflight = preflight
-                .with_header("access-control-allow-methods", TOKEN_METHODS)
+                .with_header("access-control-allow-methods", CORS_METHODS)
                 .with_header("access-control-allow-headers", allowed_headers(config))
                 .with_header("access-control-max-age", "600");
         }
@@ -147,6 +150,22 @@ mod tests {
         assert_eq!(denied.header("access-control-allow-origin"), Some("https://app.example"));
     }
 
+    /// Uptime checks use HEAD: the same status and headers as GET, no body.
+    #[test]
+    fn head_is_get_without_the_body() {
+        let config = config();
+        let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        for (target, cookie, status) in [("/v1/token?channel=demo", Some(cookie.as_str()), 200), ("/v1/token?channel=demo", None, 401), ("/v1/token", None, 400)] {
+            let get = get(&config, target, cookie, None);
+            let mut request = Request::new("HEAD", target);
+            request.cookie = cookie;
+            let head = handle(&request, Ok(&config), NOW, [9; 32]);
+            assert_eq!((get.status, head.status), (status, status), "{target}");
+            assert_eq!(head.headers, get.headers, "{target}");
+            assert!(head.body.is_empty() && !get.body.is_empty());
+        }
+    }
+
     #[test]
     fn preflight() {
         let config = config();
@@ -157,6 +176,7 @@ mod tests {
         assert!(response.body.is_empty());
         assert_eq!(response.header("access-control-allow-origin"), Some("https://app.example"));
         assert_eq!(response.header("access-control-allow-methods"), Some("GET, OPTIONS"));
+        assert_eq!(response.header("allow"), Some("GET, HEAD, OPTIONS"));
         request.origin = Some("https://evil.example");
         let response = handle(&request, Ok(&config), NOW, [0; 32]);
         assert_eq!(response.status, 204);

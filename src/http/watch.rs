@@ -124,8 +124,8 @@ pub(super) fn dev_login_route(request: &Request<'_>, config: Result<&Config, &Er
         Ok(config) if config.dev_login && request.host.is_some_and(is_local_host) => config,
         _ => return Response::problem(&Error::NotFound),
     };
-    if request.method != "GET" {
-        return Response::problem(&Error::MethodNotAllowed { allow: "GET" });
+    if !matches!(request.method, "GET" | "HEAD") {
+        return Response::problem(&Error::MethodNotAllowed { allow: PAGE_METHODS });
     }
     let outcome = (|| -> Result<Response> {
         let sub = query_param(request.query, "sub")?.unwrap_or_else(|| "dev-viewer".to_owned());
