@@ -57,3 +57,24 @@ def deployment():
     start_all([d.worker])
     yield d
     d.worker.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The secrets scan (tests/secret_scan.py): no private key, session secret or session cookie of
+    this run in any worker log line or response body, and no issued token in any log line."""
+    import secret_scan
+
+    secret_scan.EXTRA_RESPONSE_FILES.extend(Path(__file__).resolve().parent.parent.glob("test-artifacts/schemathesis/*.yaml"))
+    problems = secret_scan.scan()
+    counts = {k: len(v) for k, v in secret_scan.REGISTERED.items()}
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    summary = (
+        f"secrets scan: {counts['secret']} secrets and cookies, {counts['token']} issued tokens looked for in "
+        f"{len(secret_scan.LOGS)} worker logs and {len(secret_scan.RESPONSES)} responses: {len(problems)} found"
+    )
+    if reporter:
+        reporter.write_line(summary)
+        for problem in problems[:50]:
+            reporter.write_line("  LEAK " + problem)
+    if problems:
+        session.exitstatus = 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
+import secret_scan
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -73,7 +74,9 @@ def session_cookie(secret: str, **claims) -> str:
     payload = {"sub": "alice", "iat": now, "exp": now + 3600}
     payload.update(claims)
     payload = {k: v for k, v in payload.items() if v is not None}
-    return jwt.encode(payload, secret, algorithm="HS256")
+    cookie = jwt.encode(payload, secret, algorithm="HS256")
+    secret_scan.register("secret", cookie)
+    return cookie
 
 
 def b64url(data: bytes) -> str:
@@ -82,6 +85,7 @@ def b64url(data: bytes) -> str:
 
 def verify_playback_token(token: str, public_key_pem: str) -> tuple[dict, dict]:
     """Verify an IVS playback token with PyJWT; return (header, claims)."""
+    secret_scan.register("token", token)
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(
         token,
@@ -111,9 +115,11 @@ def request(url: str, method: str = "GET", headers: dict | None = None) -> Respo
     opener = urllib.request.build_opener(NoRedirect)
     try:
         with opener.open(req, timeout=30) as r:
-            return Response(r.status, {k.lower(): v for k, v in r.headers.items()}, r.read())
+            response = Response(r.status, {k.lower(): v for k, v in r.headers.items()}, r.read())
     except urllib.error.HTTPError as e:
-        return Response(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
+        response = Response(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
+    secret_scan.RESPONSES.append((url.split("?")[0], response.body))
+    return response
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -140,12 +146,15 @@ class Worker:
     def __post_init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="ivs-worker-"))
         self.log_path = self.dir / "wrangler.log"
+        secret_scan.LOGS.append(self.log_path)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Worker":
+        for name, value in self.settings.items():
+            secret_scan.register_setting(name, value)
         env_file = self.dir / "test.env"
         env_file.write_text("".join(dotenv_line(k, v) for k, v in self.settings.items()))
         env = dict(os.environ)
