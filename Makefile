@@ -18,13 +18,15 @@ export WRANGLER_SEND_METRICS := false
 export WRANGLER_SEND_ERROR_REPORTS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: help tools tools-rust tools-node tools-python tools-browser tools-bench bench bench-smoke cli worker dev session test test-native test-e2e clean
+.PHONY: help tools tools-rust tools-node tools-python tools-browser tools-bench bench bench-smoke cli worker dev session test test-native test-e2e fuzz fuzz-smoke load clean
 
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
 	@echo "make test     install what is missing, then run every test (native, end-to-end)"
 	@echo "make session  print a dev session cookie (SUB=alice, CHANNELS=a,b)"
 	@echo "make bench    benchmark against the published alternatives; writes BENCHMARKS.md"
+	@echo "make fuzz     run every fuzz target for FUZZ_SECONDS each (default 600); see RELIABILITY.md"
+	@echo "make load     load, soak and fault runs against workerd on loopback; see RELIABILITY.md"
 	@echo "make tools    only install the toolchain"
 
 tools: tools-rust tools-node tools-python tools-browser
@@ -84,7 +86,7 @@ session: cli
 	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh >&2
 	@$(CLI) session --sub $(SUB) --ttl 86400 --secret-file .dev/session-secret $(if $(CHANNELS),--channels $(CHANNELS))
 
-test: tools test-native test-e2e bench-smoke
+test: tools test-native test-e2e bench-smoke fuzz-smoke
 
 test-native:
 	cargo test --quiet
@@ -101,6 +103,23 @@ bench-smoke: tools tools-bench cli
 	@mkdir -p test-artifacts
 	$(PYTHON) bench/run.py --smoke > test-artifacts/bench-smoke.log 2>&1 || { tail -40 test-artifacts/bench-smoke.log; exit 1; }
 	@echo "bench smoke run: ok (test-artifacts/BENCHMARKS.smoke.md)"
+
+# Fuzzing on the stable toolchain (fuzz/run.sh: libFuzzer via libfuzzer-sys, cargo-fuzz's flags).
+FUZZ_SECONDS ?= 600
+fuzz:
+	nice -n 10 fuzz/run.sh build
+	nice -n 10 fuzz/run.sh run $(FUZZ_SECONDS)
+
+# Every target for a few seconds from its committed corpus, so the targets cannot rot (make test).
+fuzz-smoke:
+	fuzz/run.sh build
+	fuzz/run.sh run 5
+
+# Load, soak and faults against the built worker on workerd (loopback only, bounded); writes
+# test-artifacts/load.json. SOAK_SECONDS (default 600) sets the soak's length.
+SOAK_SECONDS ?= 600
+load: tools tools-bench worker
+	$(PYTHON) bench/load.py --soak-seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf build build-bench public target .venv .wrangler test-artifacts
