@@ -129,8 +129,9 @@ pub(super) fn dev_login_route(request: &Request<'_>, config: Result<&Config, &Er
     }
     let outcome = (|| -> Result<Response> {
         let sub = query_param(request.query, "sub")?.unwrap_or_else(|| "dev-viewer".to_owned());
-        if sub.is_empty() || sub.len() > crate::identity::MAX_SUBJECT_LEN {
-            return Err(Error::BadRequest("query parameter `sub` must be 1 to 256 bytes".into()));
+        // Printable ASCII: a dev sign-in needs no more, and the contract can state it exactly.
+        if sub.is_empty() || sub.len() > crate::identity::MAX_SUBJECT_LEN || !sub.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::BadRequest("query parameter `sub` must be 1 to 256 printable ASCII characters".into()));
         }
         let default_target = config.channels.keys().next().map(|n| format!("/watch/{n}")).unwrap_or_else(|| "/healthz".into());
         let return_to = query_param(request.query, "return_to")?.unwrap_or(default_target);
@@ -241,6 +242,9 @@ mod tests {
         for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "watch/demo"] {
             let r = watch(&dev, &format!("/dev/login?return_to={}", percent_encode(bad)), None, "127.0.0.1");
             assert_eq!(r.status, 400, "{bad}");
+        }
+        for bad_sub in ["", "a%20b", "%C3%A9", "%00"] {
+            assert_eq!(watch(&dev, &format!("/dev/login?sub={bad_sub}"), None, "127.0.0.1").status, 400, "{bad_sub}");
         }
         assert_eq!(watch(&dev, "/dev/login", None, "tv.example").status, 404);
         assert_eq!(watch(&dev, "/dev/login", None, "localhost.evil.example").status, 404);

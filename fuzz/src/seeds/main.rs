@@ -5,7 +5,6 @@ use ivs_token_worker_fuzz as fx;
 use serde_json::json;
 use std::path::Path;
 
-include!("rfc7515.rs");
 
 fn write(dir: &Path, target: &str, seeds: &[String]) {
     let dir = dir.join(target);
@@ -53,6 +52,14 @@ fn main() {
         format!("{}.{}.", b(&header), b(&fx::provider_claims("mallory")))
     };
     let x509_token = std::fs::read_to_string(repo.join("tests/fixtures/x509/token.jwt")).unwrap_or_default();
+    // RFC 7515 appendix A.2 (RS256) and A.3 (ES256): the fixtures the unit tests use.
+    let rfc = |name: &str| -> (String, String) {
+        let text = std::fs::read_to_string(repo.join("tests/fixtures/jws").join(name)).unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        (value["jwk"].to_string(), value["jws"].as_str().unwrap_or_default().to_owned())
+    };
+    let (es256_jwk, es256_jws) = rfc("rfc7515-a3-es256.json");
+    let (rs256_jwk, rs256_jws) = rfc("rfc7515-a2-rs256.json");
 
     write(dir, "cookie_header", &[
         format!("other=1; session={alice}"),
@@ -82,15 +89,15 @@ fn main() {
         unsigned(json!({"alg": "ES384", "jku": "https://evil.example/jwks"})),
         unsigned(json!({"alg": "ES384", "crit": ["exp"]})),
         unsigned(json!({"alg": "ES384", "kid": "../../etc/passwd"})),
-        RFC7515_ES256_JWS.into(),
-        RFC7515_RS256_JWS.into(),
+        es256_jws,
+        rs256_jws,
         x509_token.trim().to_owned(),
     ]);
     let certificates = std::fs::read_to_string(repo.join("tests/fixtures/x509/certificates.json")).unwrap_or_default();
     write(dir, "key_document", &[
         json!({"keys": [fx::provider_jwk("k1"), fx::provider_jwk("k2")]}).to_string(),
-        format!(r#"{{"keys":[{RFC7515_ES256_JWK},{RFC7515_RS256_JWK}]}}"#),
-        format!(r#"{{"keys":[{RFC7515_RS256_JWK}],"public_cert":{{"kid":"x","cert":"-----BEGIN CERTIFICATE-----"}}}}"#),
+        format!(r#"{{"keys":[{es256_jwk},{rs256_jwk}]}}"#),
+        format!(r#"{{"keys":[{rs256_jwk}],"public_cert":{{"kid":"x","cert":"-----BEGIN CERTIFICATE-----"}}}}"#),
         certificates,
         r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"EC","crv":"P-521"}]}"#.into(),
     ]);
