@@ -123,3 +123,15 @@ thread_local! {
 pub fn shared_config(dev_login: bool) -> &'static Config {
     CONFIGS.with(|(dev, login)| if dev_login { *dev } else { *login })
 }
+
+/// Whether `text` is JWT-shaped (three base64url segments, at least 24 bytes): the values an
+/// "is it echoed?" check looks for. Shorter or spaced text can occur inside an error message by
+/// chance (the fuzzer found `ization: Bearer wa` inside "the credential in Authorization: Bearer
+/// was refused"), which says nothing about leaks.
+pub fn looks_like_jwt(text: &str) -> bool {
+    let segments: Vec<&str> = text.split('.').collect();
+    text.len() >= 24
+        && segments.len() == 3
+        && segments[..2].iter().all(|s| !s.is_empty())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
