@@ -52,6 +52,7 @@ def test_schemathesis_finds_no_contract_violation(contract_worker):
         # the 401 without a session is asserted in test_token_api.py.
         "--exclude-checks", "ignored_auth,use_after_free,ensure_resource_availability,object_level_authorization",
         "--seed", "11",
+        "--generation-database", "none",
         "--workers", "2",
         "--request-timeout", "30",
         "--max-redirects", "0",
