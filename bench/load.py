@@ -148,7 +148,7 @@ def run_load(target: Target, n: int, concurrency: int, headers_of, check, second
                 r = conn.getresponse()
                 body = r.read()
                 elapsed = time.perf_counter() - started
-                problem = check(r.status, body, dict(r.getheaders()))
+                problem = check(r.status, body, {k.lower(): v for k, v in r.getheaders()})
                 with lock:
                     state["latencies"].append(elapsed)
                     state["statuses"][r.status] = state["statuses"].get(r.status, 0) + 1
