@@ -8,7 +8,9 @@
 use crate::config::{names, Config, Settings};
 use crate::error::Error;
 use crate::http;
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use crate::identity::keystore::{freshness, Fetched};
@@ -99,9 +101,40 @@ fn to_response(answer: http::Response) -> worker::Result<Response> {
     Ok(if answer.body.is_empty() { builder.empty() } else { builder.fixed(answer.body.into_bytes()) })
 }
 
+thread_local! {
+    /// Key document fetches under way, by provider: concurrent requests that need the same
+    /// document wait for the one fetch instead of starting their own.
+    static IN_FLIGHT: RefCell<HashMap<String, Shared<LocalBoxFuture<'static, ()>>>> = RefCell::new(HashMap::new());
+}
+
+/// Make sure the key documents these requests need are fetched, sharing fetches under way.
+async fn ensure_keys(loaded: &Loaded, fetches: Vec<(String, Option<String>)>, now: u64) {
+    for (name, kid) in fetches {
+        let fetch = IN_FLIGHT.with(|in_flight| {
+            let mut in_flight = in_flight.borrow_mut();
+            let fetch = in_flight.entry(name.clone()).or_insert_with(|| {
+                let loaded = Rc::clone(loaded);
+                async move {
+                    if let Ok(config) = loaded.as_ref() {
+                        if let Some(provider) = config.identity.providers.iter().find(|p| p.name == name) {
+                            refresh_keys(config, provider, kid.as_deref(), now).await;
+                        }
+                    }
+                    IN_FLIGHT.with(|in_flight| in_flight.borrow_mut().remove(&name));
+                }
+                .boxed_local()
+                .shared()
+            });
+            fetch.clone()
+        });
+        fetch.await;
+    }
+}
+
 /// Fetch `provider`'s key document and hand the outcome to the key store. A fresh isolate first
-/// looks in the Cache API, where another isolate of this location may have put it.
-async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
+/// looks in the Cache API, where another isolate of this location may have put it, and is done
+/// when that copy has the key the request needs.
+async fn refresh_keys(config: &Config, provider: &Provider, kid: Option<&str>, now: u64) {
     let Some(url) = provider.jwks_url.as_deref() else { return };
     let keys = &config.identity.keys;
     let cache = Cache::default();
@@ -110,7 +143,8 @@ async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
             let cache_control = cached.headers().get("cache-control").ok().flatten();
             if let Ok(body) = cached.text().await {
                 config.identity.record_cached(provider, body, cache_control, now);
-                if !keys.wants_fetch(provider, None, now) {
+                let has_key = |set: &crate::identity::jwk::KeySet| kid.is_none_or(|kid| set.find(kid).is_some());
+                if keys.keys(provider, now).is_some_and(|set| has_key(&set)) {
                     return;
                 }
             }
@@ -179,12 +213,13 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let loaded = load_config(read_settings(&env));
     if let Ok(config) = loaded.as_ref() {
         let now = (started / 1000.0) as u64;
-        let mut providers = config.identity.fetches_for(&core_request.presented(), now);
+        let mut fetches = config.identity.fetches_for(&core_request.presented(), now);
         if core_request.path == "/healthz" {
-            providers.extend(config.identity.fetches_for_health(now));
+            fetches.extend(config.identity.fetches_for_health(now));
         }
-        for provider in providers {
-            refresh_keys(config, provider, now).await;
+        let fetches: Vec<(String, Option<String>)> = fetches.into_iter().map(|f| (f.provider.name.clone(), f.kid)).collect();
+        if !fetches.is_empty() {
+            ensure_keys(&loaded, fetches, now).await;
         }
     }
     let mut random = [0u8; 32];
