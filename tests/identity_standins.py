@@ -239,6 +239,7 @@ class JwksServer:
         self.fetches = 0
         self.attempts = 0
         self.fetch_times: list[float] = []
+        self.no_alg_kids: set[str] = set()  # keys published without `alg` (RSA: RS256 by default)
         self.lock = threading.Lock()
         outer = self
 
@@ -284,11 +285,14 @@ class JwksServer:
     def url(self, path: str = "/.well-known/jwks.json") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def add_key(self, alg: str = "RS256", kid: str | None = None, key=None, first: bool = False) -> str:
+    def add_key(self, alg: str = "RS256", kid: str | None = None, key=None, first: bool = False,
+                declare_alg: bool = True) -> str:
         if key is None:
             key = new_rsa_key() if alg.startswith(("RS", "PS")) else new_ec_key(
                 {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1()}[alg])
         kid = kid or f"{alg.lower()}-{secrets.token_hex(6)}"
+        if not declare_alg:
+            self.no_alg_kids.add(kid)
         with self.lock:
             if first:
                 self.keys.insert(0, (kid, key, alg))
@@ -297,7 +301,8 @@ class JwksServer:
         return kid
 
     def document(self) -> dict:
-        return {"keys": [public_jwk(key, kid, alg) for kid, key, alg in self.keys]}
+        return {"keys": [public_jwk(key, kid, None if kid in self.no_alg_kids else alg)
+                         for kid, key, alg in self.keys]}
 
     def key(self, kid: str | None = None):
         for k, key, alg in self.keys:
