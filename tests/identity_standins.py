@@ -279,7 +279,8 @@ class JwksServer:
         return self
 
     def stop(self):
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() would wait forever for a loop that never started
+            self.server.shutdown()
         self.server.server_close()
 
     def url(self, path: str = "/.well-known/jwks.json") -> str:
@@ -338,7 +339,7 @@ def hs256_with_public_key(public_pem: bytes, header: dict, claims: dict) -> str:
 
 
 def cognito_id_token(server: JwksServer, *, issuer: str, client_id: str, sub: str, groups=None,
-                     kid: str | None = None, now: int | None = None, **overrides) -> str:
+                     kid: str | None = None, now: int | None = None, overrides: dict | None = None) -> str:
     """An ID token exactly as a Cognito user pool issues it (claim names, types and order)."""
     now = now or int(time.time())
     claims = {
@@ -359,12 +360,12 @@ def cognito_id_token(server: JwksServer, *, issuer: str, client_id: str, sub: st
     }
     if groups is None:
         del claims["cognito:groups"]
-    claims.update(overrides)
+    claims.update(overrides or {})  # a None value removes the claim
     return server.mint({k: v for k, v in claims.items() if v is not None}, kid=kid)
 
 
 def cognito_access_token(server: JwksServer, *, issuer: str, client_id: str, sub: str, groups=None,
-                         kid: str | None = None, now: int | None = None, **overrides) -> str:
+                         kid: str | None = None, now: int | None = None, overrides: dict | None = None) -> str:
     """An access token exactly as Cognito issues it: no `aud`; `client_id`, `token_use` = access."""
     now = now or int(time.time())
     claims = {
@@ -385,7 +386,7 @@ def cognito_access_token(server: JwksServer, *, issuer: str, client_id: str, sub
     }
     if groups is None:
         del claims["cognito:groups"]
-    claims.update(overrides)
+    claims.update(overrides or {})  # a None value removes the claim
     return server.mint({k: v for k, v in claims.items() if v is not None}, kid=kid)
 
 

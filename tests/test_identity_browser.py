@@ -106,7 +106,10 @@ def visit(url):
         cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "CHROMIUM": CHROMIUM},
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    return json.loads(p.stdout)
+    out = json.loads(p.stdout)
+    # What a failing assertion shows first: the page's result and the browser console (CORS errors).
+    out["debug"] = f"result={out['result']} console={out['console'][-5:]}"
+    return out
 
 
 def log_lines(worker):
@@ -127,8 +130,8 @@ def test_cross_origin_bearer_request_from_a_page(setup):
     before = len(log_lines(setup.worker))
     out = visit(setup.allowed.add("/ok", token, api))
     result = out["result"]
-    assert result and result["ok"], out
-    assert result["status"] == 200, result
+    assert result and result["ok"], out["debug"]
+    assert result["status"] == 200, out["debug"]
     body = json.loads(result["body"])
     _, claims = verify_playback_token(body["token"], public_pem(setup.key))
     assert claims["aws:viewer-id"] == expected_viewer_id(setup.key, "spa-viewer")
@@ -152,8 +155,8 @@ def test_page_reads_the_401_problem_of_a_bad_token(setup):
     forged = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
     out = visit(setup.allowed.add("/bad", forged, setup.worker.url + "/v1/token?channel=spa"))
     result = out["result"]
-    assert result and result["ok"], out
-    assert result["status"] == 401, result
+    assert result and result["ok"], out["debug"]
+    assert result["status"] == 401, out["debug"]
     assert result["contentType"] == "application/problem+json"
     assert json.loads(result["body"])["type"] == "urn:ivs-token-worker:problem:session-invalid"
 
@@ -162,5 +165,14 @@ def test_origin_not_allowed_cannot_read_the_answer(setup):
     token = setup.idp.id_token("spa-viewer")
     out = visit(setup.stranger.add("/stranger", token, setup.worker.url + "/v1/token?channel=spa"))
     result = out["result"]
-    assert result and result["ok"] is False, f"a page from an origin not in ALLOWED_ORIGINS read it: {out}"
+    assert result and result["ok"] is False, f"a page from an origin not in ALLOWED_ORIGINS read it: {out['debug']}"
     assert "Failed to fetch" in result["error"], result
+
+
+def test_page_reads_session_missing_without_a_token(setup):
+    """The same page without the header (a simple request, no preflight): the problem is readable."""
+    out = visit(setup.allowed.add("/none", None, setup.worker.url + "/v1/token?channel=spa"))
+    result = out["result"]
+    assert result and result["ok"], out["debug"]
+    assert result["status"] == 401, out["debug"]
+    assert json.loads(result["body"])["type"] == "urn:ivs-token-worker:problem:session-missing"
