@@ -17,7 +17,6 @@ import base64
 import hashlib
 import http.cookiejar
 import json
-import os
 import secrets
 import subprocess
 import threading

@@ -23,6 +23,7 @@ from conftest import ALLOWED_ORIGINS
 from harness import (
     ARN_PREFIX,
     Worker,
+    b64url,
     expected_viewer_id,
     free_port,
     new_p384_key,
@@ -270,11 +271,9 @@ def bearer_problem(r, slug, token):
 
 def with_kid(token: str, kid) -> str:
     """The same token with another `kid` in its header (its signature no longer matters)."""
-    h, p, s = token.split(".")
+    _, p, s = token.split(".")
     header = jwt.get_unverified_header(token)
     header["kid"] = kid
-    from harness import b64url
-
     return b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + p + "." + s
 
 
