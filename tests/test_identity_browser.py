@@ -94,6 +94,7 @@ class Setup:
 def setup():
     s = Setup()
     try:
+        s.worker.extra_args = ["--persist-to", str(s.worker.dir / "state")]  # its own Cache API
         start_all([s.worker])
         yield s
     finally:

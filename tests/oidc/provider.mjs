@@ -15,7 +15,7 @@
 //   POST /down      {"mode": "503"|"garbage"|"closed"}   the provider answers 503 / non-JSON / closes its
 //                                         listening socket and every open connection
 //   POST /up                             back to normal (same port, same keys)
-//   GET  /stats                          {"jwks_fetches", "jwks_attempts", "kids", "mode"}
+//   GET  /stats                          {"jwks_fetches", "jwks_attempts", "last_fetch_at", "kids", "mode"}
 // Everything stops when stdin closes (the test process exits) or on SIGTERM.
 import http from "node:http";
 import crypto from "node:crypto";
@@ -39,6 +39,7 @@ let keys = newKeys();
 let mode = "up";
 let jwksFetches = 0; // JWKS documents served with 200
 let jwksAttempts = 0; // every request for the JWKS path, whatever the answer
+let lastFetchAt = null; // epoch seconds of the last JWKS served with 200
 let provider;
 let handler;
 
@@ -123,7 +124,10 @@ function route(req, res) {
   }
   if (isJwks) {
     res.on("finish", () => {
-      if (res.statusCode === 200) jwksFetches += 1;
+      if (res.statusCode === 200) {
+        jwksFetches += 1;
+        lastFetchAt = Date.now() / 1000;
+      }
     });
   }
   handler(req, res);
@@ -182,7 +186,10 @@ const admin = http.createServer(async (req, res) => {
         await up();
         break;
       case "GET /stats":
-        out = { jwks_fetches: jwksFetches, jwks_attempts: jwksAttempts, kids: keys.map((k) => k.kid), mode };
+        out = {
+          jwks_fetches: jwksFetches, jwks_attempts: jwksAttempts, last_fetch_at: lastFetchAt,
+          kids: keys.map((k) => k.kid), mode,
+        };
         break;
       default:
         res.writeHead(404).end();
