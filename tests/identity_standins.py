@@ -132,6 +132,10 @@ class OidcProvider:
     def up(self):
         self._admin("/up", {})
 
+    def delay_jwks(self, ms: int):
+        """Answer JWKS requests `ms` later (so that concurrent refetches would overlap)."""
+        self._admin("/delay", {"ms": ms})
+
     # -- tokens through the real flow ------------------------------------------------------------
     def id_token(self, sub: str, groups: list[str] | None = None, alg: str = "RS256") -> str:
         """Sign in as `sub` through the authorization-code flow (PKCE) and return the ID token."""

@@ -449,10 +449,14 @@ def test_forged_kid_flood_causes_at_most_one_fetch(env):
     ok(env.get(bearer=good), env, "flood-viewer")
     assert p.fetch_count() == 1, p.stats()
     forged = [with_kid(good, secrets.token_hex(8)) for _ in range(50)]
+    # A slow key endpoint (as a real one under load): concurrent forged tokens arrive while a
+    # refetch is in flight, and must not start refetches of their own.
+    p.delay_jwks(400)
     started = time.time()
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda t: env.get(bearer=t), forged))
     elapsed = time.time() - started
+    p.delay_jwks(0)
     for token, r in zip(forged, answers):
         bearer_problem(r, "session-invalid", token)
     assert elapsed < 25, f"the flood took {elapsed:.1f}s; the 30 s window claim would be meaningless"

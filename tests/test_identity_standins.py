@@ -113,3 +113,16 @@ def test_jwks_server_counts_and_mints_cognito_shapes():
         assert s.fetches == 1 and s.attempts == 2
     finally:
         s.stop()
+
+
+def test_jwks_delay(provider):
+    provider.delay_jwks(300)
+    try:
+        started = time.time()
+        assert fetch(provider.jwks_url)[0] == 200
+        assert time.time() - started >= 0.3
+    finally:
+        provider.delay_jwks(0)
+    started = time.time()
+    fetch(provider.jwks_url)
+    assert time.time() - started < 0.3

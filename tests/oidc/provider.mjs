@@ -15,6 +15,7 @@
 //   POST /down      {"mode": "503"|"garbage"|"closed"}   the provider answers 503 / non-JSON / closes its
 //                                         listening socket and every open connection
 //   POST /up                             back to normal (same port, same keys)
+//   POST /delay     {"ms": 300}          the JWKS endpoint answers that much later (at most 5 s)
 //   GET  /stats                          {"jwks_fetches", "jwks_attempts", "last_fetch_at", "kids", "mode"}
 // Everything stops when stdin closes (the test process exits) or on SIGTERM.
 import http from "node:http";
@@ -40,6 +41,7 @@ let mode = "up";
 let jwksFetches = 0; // JWKS documents served with 200
 let jwksAttempts = 0; // every request for the JWKS path, whatever the answer
 let lastFetchAt = null; // epoch seconds of the last JWKS served with 200
+let jwksDelayMs = 0; // a slow key endpoint, so that concurrent refetches overlap
 let provider;
 let handler;
 
@@ -129,6 +131,10 @@ function route(req, res) {
         lastFetchAt = Date.now() / 1000;
       }
     });
+    if (jwksDelayMs > 0) {
+      setTimeout(() => handler(req, res), jwksDelayMs);
+      return;
+    }
   }
   handler(req, res);
 }
@@ -184,6 +190,9 @@ const admin = http.createServer(async (req, res) => {
         break;
       case "POST /up":
         await up();
+        break;
+      case "POST /delay":
+        jwksDelayMs = Math.min(Number(body.ms) || 0, 5000);
         break;
       case "GET /stats":
         out = {
