@@ -230,6 +230,13 @@ def public_pem_bytes(key) -> bytes:
     )
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) overflows when several workers prefetch keys at once, and the
+    # worker then sees a network error (and holds no keys for 30 s): not what a test is about.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class JwksServer:
     """Serves {"keys": [...]} on http://127.0.0.1:PORT/<any path>, counting fetches.
 
@@ -272,8 +279,7 @@ class JwksServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
