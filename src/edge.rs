@@ -8,9 +8,7 @@
 use crate::config::{names, Config, Settings};
 use crate::error::Error;
 use crate::http;
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use crate::identity::keystore::{freshness, Fetched};
@@ -101,36 +99,6 @@ fn to_response(answer: http::Response) -> worker::Result<Response> {
     Ok(if answer.body.is_empty() { builder.empty() } else { builder.fixed(answer.body.into_bytes()) })
 }
 
-thread_local! {
-    /// Key document fetches under way, by provider: concurrent requests that need the same
-    /// document wait for the one fetch instead of starting their own.
-    static IN_FLIGHT: RefCell<HashMap<String, Shared<LocalBoxFuture<'static, ()>>>> = RefCell::new(HashMap::new());
-}
-
-/// Make sure the key documents these requests need are fetched, sharing fetches under way.
-async fn ensure_keys(loaded: &Loaded, fetches: Vec<(String, Option<String>)>, now: u64) {
-    for (name, kid) in fetches {
-        let fetch = IN_FLIGHT.with(|in_flight| {
-            let mut in_flight = in_flight.borrow_mut();
-            let fetch = in_flight.entry(name.clone()).or_insert_with(|| {
-                let loaded = Rc::clone(loaded);
-                async move {
-                    if let Ok(config) = loaded.as_ref() {
-                        if let Some(provider) = config.identity.providers.iter().find(|p| p.name == name) {
-                            refresh_keys(config, provider, kid.as_deref(), now).await;
-                        }
-                    }
-                    IN_FLIGHT.with(|in_flight| in_flight.borrow_mut().remove(&name));
-                }
-                .boxed_local()
-                .shared()
-            });
-            fetch.clone()
-        });
-        fetch.await;
-    }
-}
-
 /// Fetch `provider`'s key document and hand the outcome to the key store. A fresh isolate first
 /// looks in the Cache API, where another isolate of this location may have put it, and is done
 /// when that copy has the key the request needs.
@@ -217,9 +185,13 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         if core_request.path == "/healthz" {
             fetches.extend(config.identity.fetches_for_health(now));
         }
-        let fetches: Vec<(String, Option<String>)> = fetches.into_iter().map(|f| (f.provider.name.clone(), f.kid)).collect();
-        if !fetches.is_empty() {
-            ensure_keys(&loaded, fetches, now).await;
+        // Claimed before the first await: requests arriving while these fetches are under way
+        // do not start their own (a request cannot wait on another request's fetch in Workers).
+        for fetch in &fetches {
+            config.identity.keys.begin_fetch(fetch.provider, now);
+        }
+        for fetch in fetches {
+            refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
         }
     }
     let mut random = [0u8; 32];
