@@ -21,9 +21,12 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
+pub mod comb;
+mod field;
+
 use crate::encoding::{b64_decode_lenient, pem_blocks, pem_encode, PemBlock};
 use crate::error::{Error, Result};
-use ecdsa::signature::{Signer, Verifier};
+use ecdsa::signature::Verifier;
 use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p384::elliptic_curve::sec1::ToSec1Point;
 use pkcs8::der::{Decode, Encode};
@@ -174,7 +177,47 @@ impl PlaybackKey {
     }
 
     /// ES384 signature of `message`: SHA-384, deterministic nonce (RFC 6979), raw `r || s`.
+    ///
+    /// Byte for byte what p384's `SigningKey::sign` returns (ecdsa 0.17's
+    /// `sign_prehashed_rfc6979` with P-384's `NORMALIZE_S = false`, so no low-S step), with k·G
+    /// done by this crate's comb ([`comb`]) instead of p384's table: that multiplication is
+    /// nearly all of a signature's cost.
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        use sha2::Digest;
+        let digest: [u8; SCALAR_LEN] = sha2::Sha384::digest(message).into();
+        self.sign_digest(&digest)
+    }
+
+    /// ES384 signature of a SHA-384 digest (see [`Self::sign`]).
+    pub fn sign_digest(&self, digest: &[u8; SCALAR_LEN]) -> [u8; SIGNATURE_LEN] {
+        use p384::elliptic_curve::bigint::U384;
+        use p384::elliptic_curve::ops::{Invert, Reduce};
+        use p384::elliptic_curve::{Curve, PrimeField};
+        use p384::{NistP384, NonZeroScalar, Scalar};
+        let d = self.signing.as_nonzero_scalar();
+        let order = NistP384::ORDER;
+        let mut kgen = rfc6979::KGenerator::<sha2::Sha384, U384>::new(&d.to_repr(), digest, &[], &order);
+        // z: the digest (48 bytes = the order's size) reduced mod n, as ecdsa's bytes2scalar does.
+        let z = <Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(digest));
+        loop {
+            let mut k_bytes = [0u8; SCALAR_LEN];
+            kgen.fill_next_k(&mut k_bytes);
+            let Some(k) = NonZeroScalar::from_repr(k_bytes.into()).into_option() else { continue };
+            let Some((x, _)) = comb::mul_base_affine(&k_bytes) else { continue };
+            let r = <Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(&x));
+            let s = *Invert::invert(&k) * (z + r * d.as_ref());
+            // Signature::from_scalars refuses r = 0 or s = 0; ecdsa then draws the next k too.
+            if let Ok(signature) = Signature::from_scalars(r, s) {
+                return signature.to_bytes().into();
+            }
+        }
+    }
+
+    /// p384's own signature (its precomputed table for k·G), kept as the reference the comb's
+    /// signatures are tested against.
+    #[cfg(test)]
+    pub(crate) fn sign_reference(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        use ecdsa::signature::Signer;
         let signature: Signature = self.signing.sign(message);
         signature.to_bytes().into()
     }
@@ -320,6 +363,69 @@ fn reject_legacy_encryption(block: &PemBlock) -> Result<()> {
     Ok(())
 }
 
+/// Shared test helpers: a reproducible PRNG, the edge scalars, and p384's k·G as the reference.
+#[cfg(test)]
+pub(crate) mod testing {
+    use p384::elliptic_curve::bigint::U384;
+    use p384::elliptic_curve::ops::Reduce;
+    use p384::elliptic_curve::sec1::ToSec1Point;
+    use p384::elliptic_curve::Curve;
+
+    /// splitmix64: deterministic, so every failure reproduces from its seed.
+    pub struct Rng(pub u64);
+    impl Rng {
+        /// The next 64 random bits.
+        pub fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+    }
+
+    /// 384 random bits (values >= n included: the comb must handle every 384-bit input).
+    pub fn random_scalar(rng: &mut Rng) -> [u8; 48] {
+        let mut k = [0u8; 48];
+        for chunk in k.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next().to_be_bytes());
+        }
+        k
+    }
+
+    fn be(x: &U384) -> [u8; 48] {
+        x.to_be_bytes().into()
+    }
+
+    /// 0, 1, 2, n-1, n-2, n, n+1, (n±1)/2, 2^384-1, and 2^k, 2^k±1 for every k < 384.
+    pub fn edge_scalars() -> Vec<[u8; 48]> {
+        let n: U384 = *p384::NistP384::ORDER;
+        let one = U384::ONE;
+        let half = n.shr_vartime(1); // (n-1)/2, n is odd
+        let mut out: Vec<[u8; 48]> = [
+            U384::ZERO, one, one.wrapping_add(&one), n.wrapping_sub(&one), n.wrapping_sub(&one).wrapping_sub(&one),
+            n, n.wrapping_add(&one), half, half.wrapping_add(&one), U384::MAX,
+        ]
+        .iter()
+        .map(be)
+        .collect();
+        for k in 0..384 {
+            let p = one.shl_vartime(k);
+            out.extend([be(&p), be(&p.wrapping_add(&one)), be(&p.wrapping_sub(&one))]);
+        }
+        out
+    }
+
+    /// p384's (k mod n)·G as affine big-endian (x, y); `None` for the identity.
+    pub fn p384_mul_base(k: &[u8; 48]) -> Option<([u8; 48], [u8; 48])> {
+        let scalar = <p384::Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(k));
+        let point = (p384::ProjectivePoint::GENERATOR * scalar).to_affine();
+        let encoded = point.to_sec1_point(false);
+        let bytes = encoded.as_bytes();
+        (bytes.len() == 97).then(|| (bytes[1..49].try_into().unwrap(), bytes[49..97].try_into().unwrap()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +467,19 @@ mod tests {
             "04ec3a4e415b4e19a4568618029f427fa5da9a8bc4ae92e02e06aae5286b300c64def8f0ea9055866064a254515480bc13\
              8015d9b72d7d57244ea8ef9ac0c621896708a59367f9dfb9f54ca84b3f1c9db1288b231c3ae0d4fe7344fd2533264720"
         );
+    }
+
+    #[test]
+    fn signatures_equal_p384s_byte_for_byte() {
+        let mut rng = testing::Rng(384);
+        for i in 0..200u32 {
+            let key = PlaybackKey::from_scalar_bytes(&testing::random_scalar(&mut rng))
+                .unwrap_or_else(|_| rfc_key());
+            let message = format!("header.payload-{i}");
+            let signature = key.sign(message.as_bytes());
+            assert_eq!(signature, key.sign_reference(message.as_bytes()), "message {i}");
+            assert!(key.public_key().verify(message.as_bytes(), &signature));
+        }
     }
 
     #[test]
