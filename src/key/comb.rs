@@ -159,12 +159,12 @@ impl Table {
         for (i, &digit) in digits.iter().enumerate() {
             // digit = sign bit (bit 8) | magnitude; split without branching.
             let magnitude = u64::from(digit & 0xff);
-            let negative = 0u32.wrapping_sub(u32::from(digit >> 8));
+            let negative = std::hint::black_box(0u32.wrapping_sub(u32::from(digit >> 8)));
             let (x, y) = unpack(&self.scan(i, magnitude));
             let y = field::select(negative, &field::neg(&y), &y);
             let sum = acc.add_affine(&x, &y);
             // A zero digit adds nothing: keep acc (the addition above used a dummy all-zero point).
-            let zero = 0u32.wrapping_sub((magnitude.wrapping_sub(1) >> 63) as u32);
+            let zero = std::hint::black_box(0u32.wrapping_sub((magnitude.wrapping_sub(1) >> 63) as u32));
             acc = Projective::select(zero, &acc, &sum);
         }
         acc
@@ -217,6 +217,14 @@ pub(crate) fn recode(k: &[u8; 48]) -> [u16; WINDOWS] {
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(Table::build)
+}
+
+/// k·G in projective form as raw Montgomery limbs (X, Y, Z): the constant-time check
+/// (`examples/ct_valgrind.rs`) runs exactly the secret-dependent part of signing through this.
+#[doc(hidden)]
+pub fn mul_base_projective_limbs(table: &Table, k: &[u8; 48]) -> [[u32; 12]; 3] {
+    let p = table.mul_base(k);
+    [p.x, p.y, p.z]
 }
 
 /// Affine x and y (big-endian) of k·G; `None` when k ≡ 0 (mod n).

@@ -42,7 +42,8 @@ fn reduce_once(t: &[u32; 12], top: u32) -> Fe {
     }
     // t - p is negative exactly when the top limb cannot cover the final borrow.
     let negative = u64::from(top).wrapping_sub(borrow) >> 63;
-    let keep = 0u32.wrapping_sub(negative as u32); // all ones: keep t
+    // black_box: without it LLVM turns this select into a branch (valgrind caught it: `ja`).
+    let keep = std::hint::black_box(0u32.wrapping_sub(negative as u32)); // all ones: keep t
     let mut r = [0u32; 12];
     for i in 0..12 {
         r[i] = (t[i] & keep) | (d[i] & !keep);
@@ -106,7 +107,7 @@ pub(crate) fn sub(a: &Fe, b: &Fe) -> Fe {
         borrow = (v >> 63) & 1;
     }
     // Add p back when the difference went negative.
-    let mask = 0u32.wrapping_sub(borrow as u32);
+    let mask = std::hint::black_box(0u32.wrapping_sub(borrow as u32));
     let mut carry = 0u64;
     for i in 0..12 {
         let v = u64::from(d[i]) + u64::from(P[i] & mask) + carry;
