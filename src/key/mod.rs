@@ -28,6 +28,8 @@ use crate::encoding::{b64_decode_lenient, pem_blocks, pem_encode, PemBlock};
 use crate::error::{Error, Result};
 use ecdsa::signature::Verifier;
 use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p384::elliptic_curve::PrimeField;
+use p384::NonZeroScalar;
 use p384::elliptic_curve::sec1::ToSec1Point;
 use pkcs8::der::{Decode, Encode};
 use pkcs8::spki::{DecodePublicKey, EncodePublicKey};
@@ -52,7 +54,10 @@ const GENERATE_HINT: &str =
 /// `Debug` prints only the public key's fingerprint, so the key can never leak through a log.
 #[derive(Clone)]
 pub struct PlaybackKey {
-    signing: SigningKey,
+    secret: NonZeroScalar,
+    /// Derived from `secret` with the comb, not with ecdsa's `SigningKey` (which would need p384's
+    /// own basepoint table at isolate startup, or a slow variable-base multiplication).
+    verifying: VerifyingKey,
 }
 
 impl std::fmt::Debug for PlaybackKey {
@@ -139,7 +144,7 @@ impl PlaybackKey {
         if let Some(embedded) = sec1.public_key {
             // One point decode and compare; deriving the public key happened in from_scalar_bytes.
             let matches = VerifyingKey::from_sec1_bytes(embedded)
-                .map(|vk| &vk == key.signing.verifying_key())
+                .map(|vk| vk == key.verifying)
                 .unwrap_or(false);
             if !matches {
                 return Err(Error::InvalidKey(
@@ -160,20 +165,31 @@ impl PlaybackKey {
         }
         let mut padded = [0u8; SCALAR_LEN];
         padded[SCALAR_LEN - bytes.len()..].copy_from_slice(bytes);
-        let signing = SigningKey::from_slice(&padded)
-            .map_err(|_| Error::InvalidKey("the private scalar is zero or not below the P-384 group order".into()))?;
-        Ok(Self { signing })
+        Self::from_secret_bytes(&padded)
+            .ok_or_else(|| Error::InvalidKey("the private scalar is zero or not below the P-384 group order".into()))
     }
 
     /// A fresh key from 48 random bytes; `None` in the (2^-190) case that they are not a valid
     /// scalar, in which case the caller draws again. Randomness is the caller's, so this stays pure.
     pub fn from_random_bytes(bytes: &[u8; SCALAR_LEN]) -> Option<Self> {
-        SigningKey::from_slice(bytes).ok().map(|signing| Self { signing })
+        Self::from_secret_bytes(bytes)
+    }
+
+    /// `None` unless 0 < scalar < n.
+    fn from_secret_bytes(bytes: &[u8; SCALAR_LEN]) -> Option<Self> {
+        let secret = NonZeroScalar::from_repr((*bytes).into()).into_option()?;
+        let (x, y) = comb::mul_base_affine(&secret.to_repr().into())?;
+        let mut sec1 = [0u8; 1 + 2 * SCALAR_LEN];
+        sec1[0] = 4; // uncompressed point
+        sec1[1..49].copy_from_slice(&x);
+        sec1[49..].copy_from_slice(&y);
+        let verifying = VerifyingKey::from_sec1_bytes(&sec1).ok()?;
+        Some(Self { secret, verifying })
     }
 
     /// The big-endian private scalar; crate-internal, for key derivation only.
     pub(crate) fn scalar_bytes(&self) -> [u8; SCALAR_LEN] {
-        self.signing.to_bytes().into()
+        self.secret.to_repr().into()
     }
 
     /// ES384 signature of `message`: SHA-384, deterministic nonce (RFC 6979), raw `r || s`.
@@ -192,9 +208,9 @@ impl PlaybackKey {
     pub fn sign_digest(&self, digest: &[u8; SCALAR_LEN]) -> [u8; SIGNATURE_LEN] {
         use p384::elliptic_curve::bigint::U384;
         use p384::elliptic_curve::ops::{Invert, Reduce};
-        use p384::elliptic_curve::{Curve, PrimeField};
-        use p384::{NistP384, NonZeroScalar, Scalar};
-        let d = self.signing.as_nonzero_scalar();
+        use p384::elliptic_curve::Curve;
+        use p384::{NistP384, Scalar};
+        let d = &self.secret;
         let order = NistP384::ORDER;
         let mut kgen = rfc6979::KGenerator::<sha2::Sha384, U384>::new(&d.to_repr(), digest, &[], &order);
         // z: the digest (48 bytes = the order's size) reduced mod n, as ecdsa's bytes2scalar does.
@@ -218,13 +234,13 @@ impl PlaybackKey {
     #[cfg(test)]
     pub(crate) fn sign_reference(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
         use ecdsa::signature::Signer;
-        let signature: Signature = self.signing.sign(message);
+        let signature: Signature = SigningKey::from(self.secret).sign(message);
         signature.to_bytes().into()
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey { verifying: *self.signing.verifying_key() }
+        PublicKey { verifying: self.verifying }
     }
 
     /// SPKI PEM of the public key, the form `aws ivs import-playback-key-pair` takes.
@@ -234,13 +250,14 @@ impl PlaybackKey {
 
     /// SEC1 `EC PRIVATE KEY` PEM with named-curve parameters, like `openssl ecparam -genkey -noout`.
     pub fn to_sec1_pem(&self) -> String {
-        let point = self.signing.verifying_key().as_affine().to_sec1_point(false);
-        pem_encode("EC PRIVATE KEY", &sec1_der(&self.signing.to_bytes(), point.as_bytes()))
+        let point = self.verifying.as_affine().to_sec1_point(false);
+        pem_encode("EC PRIVATE KEY", &sec1_der(&self.scalar_bytes(), point.as_bytes()))
     }
 
     /// PKCS#8 `PRIVATE KEY` PEM, the form the IVS console downloads.
     pub fn to_pkcs8_pem(&self) -> String {
-        let der = self.signing.to_pkcs8_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
+        // Operator tooling only: ecdsa's key type derives the public key again (slowly), that is fine here.
+        let der = SigningKey::from(self.secret).to_pkcs8_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
         pem_encode("PRIVATE KEY", &der)
     }
 }
@@ -461,7 +478,7 @@ mod tests {
 
     #[test]
     fn rfc6979_a_2_6_public_key() {
-        let point = rfc_key().signing.verifying_key().as_affine().to_sec1_point(false);
+        let point = rfc_key().verifying.as_affine().to_sec1_point(false);
         assert_eq!(
             hex(point.as_bytes()),
             "04ec3a4e415b4e19a4568618029f427fa5da9a8bc4ae92e02e06aae5286b300c64def8f0ea9055866064a254515480bc13\
@@ -562,8 +579,8 @@ mod tests {
     fn mismatched_embedded_public_key_is_refused() {
         let key = rfc_key();
         let other = PlaybackKey::from_scalar_bytes(&[9u8; 48]).unwrap();
-        let point = other.signing.verifying_key().as_affine().to_sec1_point(false);
-        let der = sec1_der(&key.signing.to_bytes(), point.as_bytes());
+        let point = other.verifying.as_affine().to_sec1_point(false);
+        let der = sec1_der(&key.scalar_bytes(), point.as_bytes());
         let err = PlaybackKey::from_sec1_der(&der).unwrap_err().to_string();
         assert!(err.contains("does not belong"), "{err}");
     }
