@@ -128,9 +128,9 @@ def workerd(key, smoke: bool) -> dict:
         # Warm up V8's optimizing tier before timing.
         fetch("request", 20 if smoke else 200)
         n = 10 if smoke else 300
-        results["ops"] = median_rounds(fetch, ["noop", "session", "reuse", "sign", "mint", "request", "parse"],
+        results["ops"] = median_rounds(fetch, ["noop", "config", "settings", "session", "reuse", "sign", "mint", "request", "parse"],
                                        # reuse costs ~1 µs: enough calls to span several of the 1 ms clock ticks
-                                       lambda op: max(n // 3, 3) if op == "parse" else n * 100 if op in ("reuse", "noop") else n,
+                                       lambda op: max(n // 3, 3) if op == "parse" else n * 100 if op in ("reuse", "noop", "config") else n * 10 if op == "settings" else n,
                                        2 if smoke else 5)
     finally:
         w.stop()

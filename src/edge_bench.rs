@@ -44,7 +44,7 @@ pub fn cold(settings: &Settings, lookup: impl FnOnce() -> std::rc::Rc<crate::Res
     let t2 = now_ms();
     let startup = crate::edge::STARTUP_MS.with(std::cell::Cell::get);
     let startup_config = crate::edge::STARTUP_CONFIG_MS.with(std::cell::Cell::get);
-    serde_json::json!({"config_load_ms": t1 - t0, "first_mint_ms": t2 - t1, "startup_warm_up_ms": startup, "startup_config_ms": startup_config,
+    serde_json::json!({"config_load_ms": t1 - t0, "first_mint_ms": t2 - t1, "startup_warm_up_ms": startup, "startup_config_ms": startup_config, "startup_config_ok": crate::edge::STARTUP_CONFIG_OK.with(std::cell::Cell::get), "loads": crate::edge::LOADS.with(std::cell::Cell::get),
         "module_env_is_request_env": same_env, "second_config_load_ms": second_load_ms, "second_ok": again, "token_len": issued.token.len()}).to_string()
 }
 
