@@ -202,6 +202,9 @@ fn bench_route(request: &http::Request<'_>, env: &Env) -> Option<String> {
     }
     let op = http::query_param(request.query, "op").ok().flatten().unwrap_or_default();
     let n = http::query_param(request.query, "n").ok().flatten().and_then(|n| n.parse().ok()).unwrap_or(100u32).min(100_000);
+    if op == "check" {
+        return Some(crate::edge_bench::check(n));
+    }
     // Per-request configuration cost: today's path (`config_for`: one `Object.is`) and the old
     // one (read and re-serialise every setting, then compare), which another `env` object pays.
     if op == "config" || op == "settings" {
