@@ -5,9 +5,10 @@ use ivs_token_worker::config::{names, Config, Settings};
 use ivs_token_worker::grant::issue;
 use ivs_token_worker::http::{handle, Request};
 use ivs_token_worker::key::{comb, PlaybackKey};
+use ivs_token_worker::identity::session_cookie::{mint, SessionClaims};
+use ivs_token_worker::identity::Session;
 use p384::elliptic_curve::ops::Reduce;
 use p384::elliptic_curve::sec1::ToSec1Point;
-use ivs_token_worker::session::{mint, ChannelGrant, Session, SessionClaims};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -50,7 +51,7 @@ fn main() {
         .with(names::CHANNELS, r#"{"demo":{"arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo","playback_url":"https://x.live-video.net/demo.m3u8"}}"#);
     let config = Config::load(&settings).expect("bench configuration loads");
     let channel = &config.channels["demo"];
-    let session = Session { sub: "viewer".into(), exp: NOW + 3600, channels: ChannelGrant::All, max_resolution: None, session_version: 0 };
+    let session = Session::new("viewer", NOW + 3600);
     let cookie = mint(&SessionClaims::new("viewer", NOW, 3600), SECRET.as_bytes());
     let cookie_header = format!("session={cookie}");
 
@@ -73,7 +74,7 @@ fn main() {
         // `now` stays fixed: the session must stay valid, and viewer-bound tokens are never
         // reused, so every call signs afresh.
         ("mint (claims + sign + encode)", median_us(|| issue(&config, channel, &session, NOW, [0; 16]).token.len(), batches)),
-        ("session cookie verification", median_us(|| config.sessions.verify(&cookie, NOW).map(|s| s.sub.len()).unwrap_or(0), batches)),
+        ("session cookie verification", median_us(|| config.identity.sessions.as_ref().unwrap().verify(&cookie, NOW).map(|s| s.sub.len()).unwrap_or(0), batches)),
         ("GET /v1/token core path", median_us(|| {
             let mut request = Request::new("GET", "/v1/token?channel=demo");
             request.cookie = Some(&cookie_header);

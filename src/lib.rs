@@ -8,9 +8,10 @@
 //! | module | concept |
 //! |---|---|
 //! | [`key`] | the P-384 signing key, in every form operators hold it |
-//! | [`token`] | IVS playback token claims, ES384 JWS signing, IVS-rule verification |
+//! | [`token`] | IVS tokens: playback token claims, ES384 JWS signing, IVS-rule verification |
 //! | [`viewer_id`] | `aws:viewer-id` derivation from the session subject |
-//! | [`session`] | HS256 session cookies |
+//! | [`identity`] | who the viewer is: identity providers' JWTs (JWKS), the HS256 session cookie, one [`identity::Session`] |
+//! | [`access`] | per-channel access rules: groups, countries |
 //! | [`channel`] | channel settings and their value types (ARN, playback URL, origins) |
 //! | [`config`] | Worker vars and secrets, validated |
 //! | [`grant`] | the policy: which claims a viewer gets for a channel |
@@ -23,6 +24,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod channel;
 pub mod config;
 pub mod cookie;
@@ -30,9 +32,9 @@ pub mod encoding;
 pub mod error;
 pub mod grant;
 pub mod http;
+pub mod identity;
 pub mod key;
 pub mod page;
-pub mod session;
 pub mod token;
 pub mod viewer_id;
 
@@ -64,7 +66,7 @@ fn warm_up_request() -> Option<http::Response> {
             r#"{"warm-up":{"arn":"arn:aws:ivs:us-west-2:000000000000:channel/warmup","playback_url":"https://warm-up.live-video.net/w.m3u8"}}"#,
         );
     let config = config::Config::load(&settings).ok()?;
-    let cookie = format!("session={}", session::mint(&session::SessionClaims::new("warm-up", 0, 60), secret.as_bytes()));
+    let cookie = format!("session={}", identity::session_cookie::mint(&identity::session_cookie::SessionClaims::new("warm-up", 0, 60), secret.as_bytes()));
     let mut request = http::Request::new("GET", "/v1/token?channel=warm-up");
     request.cookie = Some(&cookie);
     Some(http::handle(&request, Ok(&config), 1, [0; 32]))

@@ -16,7 +16,7 @@ mod cli {
     use clap::{Parser, Subcommand};
     use ivs_token_worker::channel::{check_origin, is_channel_arn, Resolution};
     use ivs_token_worker::key::{PlaybackKey, PublicKey, SCALAR_LEN};
-    use ivs_token_worker::session::{mint, SessionClaims, MIN_SECRET_BYTES};
+    use ivs_token_worker::identity::session_cookie::{mint, SessionClaims, MIN_SECRET_BYTES};
     use ivs_token_worker::token::{self, PlaybackClaims, STRICT_ORIGIN_MAX, VIEWER_ID_MAX_LEN};
     use ivs_token_worker::viewer_id::ViewerIdKey;
     use std::io::Read;
@@ -96,6 +96,9 @@ mod cli {
             /// Comma-separated channel names the session may watch (default: all).
             #[arg(long, value_name = "NAMES", value_delimiter = ',')]
             channels: Option<Vec<String>>,
+            /// Comma-separated group names (the `groups` claim, for channels' and stages' group rules).
+            #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+            groups: Option<Vec<String>>,
             /// Session lifetime in seconds.
             #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
             ttl: u64,
@@ -201,7 +204,7 @@ mod cli {
                 Ok(())
             }
             Command::Verify { public_keys, token } => verify(&public_keys, &token),
-            Command::Session { sub, channels, ttl, sv, max_resolution, secret_file } => {
+            Command::Session { sub, channels, groups, ttl, sv, max_resolution, secret_file } => {
                 let secret = match secret_file {
                     Some(path) => read_text(&path)?.trim().to_owned(),
                     None => std::env::var("SESSION_SECRET")
@@ -212,11 +215,12 @@ mod cli {
                 if secret.len() < MIN_SECRET_BYTES {
                     return Err(unusable(format!("the session secret is {} bytes; the worker requires at least {MIN_SECRET_BYTES}", secret.len())));
                 }
-                if sub.is_empty() || sub.len() > ivs_token_worker::session::MAX_SUBJECT_LEN {
+                if sub.is_empty() || sub.len() > ivs_token_worker::identity::MAX_SUBJECT_LEN {
                     return Err(unusable("--sub must be 1 to 256 bytes"));
                 }
                 let mut claims = SessionClaims::new(&sub, now(), ttl);
                 claims.channels = channels;
+                claims.groups = groups;
                 claims.sv = sv;
                 claims.max_resolution = max_resolution;
                 println!("{}", mint(&claims, secret.as_bytes()));

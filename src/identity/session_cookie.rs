@@ -1,14 +1,15 @@
-//! Viewer sessions: an HS256 JWT in a cookie, checked before anything is signed.
+//! The worker's own session cookie: an HS256 JWT signed with `SESSION_SECRET`.
 //!
 //! Claims: `sub` (required), `exp` (required), `nbf` and `iat` (optional), `channels` (names the
 //! session may watch; absent or containing `"*"` means all), `max_resolution` (`SD`/`HD`/`FULL_HD`)
-//! and `sv` (session version, becomes `aws:viewer-session-version`). Everything else is ignored.
+//! `groups` (names of the viewer's groups, for channels' and stages' `groups` rules) and `sv`
+//! (session version, becomes `aws:viewer-session-version`). Everything else is ignored.
 //!
 //! The signature is checked (in constant time) before the claims are read, against the current
 //! secret and then the previous one, so the secret can be rotated without logging viewers out.
 //!
 //! ```
-//! use ivs_token_worker::session::{SessionClaims, SessionSecrets, mint};
+//! use ivs_token_worker::identity::session_cookie::{SessionClaims, SessionSecrets, mint};
 //! let secret = b"0123456789abcdef0123456789abcdef";
 //! let cookie = mint(&SessionClaims::new("alice", 1_700_000_000, 3600), secret);
 //! let secrets = SessionSecrets::new(secret.to_vec(), None);
@@ -20,6 +21,7 @@
 use crate::channel::Resolution;
 use crate::encoding::{b64url_decode, b64url_encode};
 use crate::error::{Error, Result, SessionFault};
+use crate::identity::{parse_groups, ChannelGrant, Session, MAX_SUBJECT_LEN};
 use hmac::{KeyInit, Mac};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -36,44 +38,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The largest `sv`: `StartViewerSessionRevocation` takes a 32-bit version filter, so a larger
 /// session version could never be revoked.
 pub const MAX_SESSION_VERSION: i64 = i32::MAX as i64;
-/// The longest accepted `sub`.
-pub const MAX_SUBJECT_LEN: usize = 256;
 
 const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
-
-/// Which channels a session may watch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChannelGrant {
-    /// Every configured channel.
-    All,
-    /// Only these channel names.
-    Only(Vec<String>),
-}
-
-impl ChannelGrant {
-    /// Whether the grant covers `channel`.
-    pub fn allows(&self, channel: &str) -> bool {
-        match self {
-            Self::All => true,
-            Self::Only(names) => names.iter().any(|n| n == channel),
-        }
-    }
-}
-
-/// A verified session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    /// The viewer's subject (`sub`).
-    pub sub: String,
-    /// Expiry, Unix seconds.
-    pub exp: u64,
-    /// Channels this session may watch.
-    pub channels: ChannelGrant,
-    /// Resolution cap from the session, if any.
-    pub max_resolution: Option<Resolution>,
-    /// Session version (`sv`, default 0): becomes `aws:viewer-session-version`.
-    pub session_version: i64,
-}
 
 /// The current session secret and, during a rotation, the previous one.
 #[derive(Clone)]
@@ -196,7 +162,11 @@ fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
             .filter(|n| (0..=MAX_SESSION_VERSION).contains(n))
             .ok_or_else(|| claims_error("`sv` must be an integer from 0 to 2147483647, the range IVS revocation accepts"))?,
     };
-    Ok(Session { sub, exp, channels, max_resolution, session_version })
+    let groups = match claims.get("groups") {
+        None => Vec::new(),
+        Some(value) => parse_groups(value).map_err(|_| claims_error("`groups` must be an array of at most 256 group names (strings of 1 to 256 bytes)"))?,
+    };
+    Ok(Session { sub, exp, channels, groups, max_resolution, session_version })
 }
 
 /// The claims of a session this crate mints (CLI, tests, `/dev/login`).
@@ -217,12 +187,15 @@ pub struct SessionClaims {
     /// Session version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sv: Option<i64>,
+    /// Group names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 impl SessionClaims {
     /// A session for `sub`, issued at `now`, valid for `ttl` seconds, every channel granted.
     pub fn new(sub: &str, now: u64, ttl: u64) -> Self {
-        Self { sub: sub.to_owned(), iat: now, exp: now.saturating_add(ttl), channels: None, max_resolution: None, sv: None }
+        Self { sub: sub.to_owned(), iat: now, exp: now.saturating_add(ttl), channels: None, max_resolution: None, sv: None, groups: None }
     }
 }
 
@@ -275,6 +248,7 @@ mod tests {
         claims.channels = Some(vec!["demo".into()]);
         claims.max_resolution = Some(Resolution::Sd);
         claims.sv = Some(7);
+        claims.groups = Some(vec!["members".into(), "staff".into()]);
         let session = secrets().verify(&mint(&claims, SECRET), NOW).unwrap();
         assert_eq!(session.sub, "alice");
         assert_eq!(session.exp, NOW + 3600);
@@ -282,6 +256,9 @@ mod tests {
         assert!(session.channels.allows("demo") && !session.channels.allows("other"));
         assert_eq!(session.max_resolution, Some(Resolution::Sd));
         assert_eq!(session.session_version, 7);
+        assert_eq!(session.groups, ["members", "staff"]);
+        let plain = secrets().verify(&mint(&SessionClaims::new("bob", NOW, 60), SECRET), NOW).unwrap();
+        assert!(plain.groups.is_empty());
     }
 
     #[test]
@@ -331,6 +308,8 @@ mod tests {
             (json!({"sub": "a", "exp": NOW + 60, "sv": -1}), "`sv` must be"),
             (json!({"sub": "a", "exp": NOW + 60, "sv": "1"}), "`sv` must be"),
             (json!({"sub": "a", "exp": NOW + 60, "sv": 2_147_483_648_i64}), "`sv` must be"),
+            (json!({"sub": "a", "exp": NOW + 60, "groups": [1]}), "`groups` must be"),
+            (json!({"sub": "a", "exp": NOW + 60, "groups": {"a": true}}), "`groups` must be"),
         ];
         for (claims, expected) in cases {
             let err = secrets().verify(&raw(h, &claims, SECRET), NOW).unwrap_err().to_string();

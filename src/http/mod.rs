@@ -1,0 +1,434 @@
+//! The HTTP contract, as pure functions: a request's relevant parts in, a complete response out.
+//! The worker layer only copies fields between these types and the Workers runtime, so every
+//! status, header and body here is tested natively.
+//!
+//! | module | routes |
+//! |---|---|
+//! | this one | dispatch, `/healthz`, `/v1/public-key`, request and response types, query parsing, logs |
+//! | [`token`] | `/v1/token`: the JSON token API, CORS |
+//! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
+
+use crate::access::normalize_country;
+use crate::channel::{is_local_host, truncate};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::identity::{Presented, Session};
+
+pub mod token;
+pub mod watch;
+
+/// The parts of an HTTP request the core looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// Method, upper case.
+    pub method: &'a str,
+    /// Path, without query.
+    pub path: &'a str,
+    /// Raw query string, without `?`.
+    pub query: &'a str,
+    /// `Origin` header.
+    pub origin: Option<&'a str>,
+    /// `Cookie` header.
+    pub cookie: Option<&'a str>,
+    /// The host the request was sent to (`Host`), with any port.
+    pub host: Option<&'a str>,
+    /// `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// Other headers an identity provider may read (`header:NAME` sources) and the local
+    /// country stand-in, as (name, value).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The country the request comes from, as the platform tells (`request.cf.country`).
+    pub country: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A request from its method and target (`/path?query`).
+    pub fn new(method: &'a str, target: &'a str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Self { method, path, query, ..Self::default() }
+    }
+
+    /// The credential-bearing parts, for [`crate::identity`].
+    pub fn presented(&self) -> Presented<'a> {
+        Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers }
+    }
+
+    /// The country the request comes from: the platform's, or on a local host (where the
+    /// platform gives none) the [`DEV_COUNTRY_HEADER`] stand-in.
+    pub fn country(&self) -> Option<String> {
+        let local = || {
+            let stand_in = self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(DEV_COUNTRY_HEADER)).map(|(_, v)| *v);
+            stand_in.filter(|_| self.host.is_some_and(is_local_host))
+        };
+        self.country.or_else(local).and_then(normalize_country)
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// Body.
+    pub body: String,
+    /// The channel the request was about, for the log line.
+    pub channel: Option<String>,
+    /// The problem slug when the response is an error, for the log line.
+    pub problem: Option<&'static str>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// A response with no log annotations yet.
+    pub(crate) fn new(status: u16, headers: Vec<(&'static str, String)>, body: String) -> Self {
+        Self { status, headers, body, channel: None, problem: None }
+    }
+
+    pub(crate) fn json(status: u16, body: serde_json::Value) -> Self {
+        let headers = vec![
+            ("content-type", "application/json".into()),
+            ("cache-control", "no-store".into()),
+            ("x-content-type-options", "nosniff".into()),
+        ];
+        Self::new(status, headers, body.to_string())
+    }
+
+    /// An RFC 9457 `application/problem+json` response for `error`.
+    pub fn problem(error: &Error) -> Self {
+        Self::problem_with_status(error, error.status())
+    }
+
+    /// [`Response::problem`] with another status than the error's own (`/healthz` answers 503).
+    pub(crate) fn problem_with_status(error: &Error, status: u16) -> Self {
+        let body = serde_json::json!({
+            "type": format!("urn:ivs-token-worker:problem:{}", error.slug()),
+            "title": error.title(),
+            "status": status,
+            "detail": error.to_string(),
+        });
+        let mut response = Self::json(status, body);
+        response.headers[0].1 = "application/problem+json".into();
+        if let Error::MethodNotAllowed { allow } = error {
+            response.headers.push(("allow", (*allow).into()));
+        }
+        response.problem = Some(error.slug());
+        response
+    }
+
+    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// The value of query parameter `name`, percent-decoded. `Err` when it is repeated or not UTF-8.
+pub fn query_param(query: &str, name: &str) -> Result<Option<String>> {
+    let mut found = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if percent_decode(key).as_deref() != Some(name) {
+            continue;
+        }
+        if found.is_some() {
+            return Err(Error::BadRequest(format!("query parameter `{name}` is given more than once")));
+        }
+        found = Some(
+            percent_decode(value)
+                .ok_or_else(|| Error::BadRequest(format!("query parameter `{name}` is not valid percent-encoded UTF-8")))?,
+        );
+    }
+    Ok(found)
+}
+
+/// Decode `%XX` escapes and `+` (as a space); `None` on a bad escape or invalid UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The viewer's session: the deciding credential of the request, verified (see
+/// [`crate::identity::credential`] for the precedence).
+pub fn session_of(config: &Config, request: &Request<'_>, now: u64) -> Result<Session> {
+    config.identity.session(&request.presented(), now)
+}
+
+/// The header that stands in for `request.cf.country` in `wrangler dev` and tests. Honoured only
+/// for requests addressed to a local host, so it cannot be used to dodge a country rule.
+pub const DEV_COUNTRY_HEADER: &str = "x-dev-country";
+
+/// Methods of the read-only routes (`/healthz`, `/v1/public-key`).
+const HEALTH_METHODS: &str = "GET, HEAD";
+
+/// Answer one request. `config` is the loaded configuration or the error that loading it gave;
+/// `now` is Unix seconds; `random` is fresh randomness for this request.
+pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
+    let mut response = match request.path {
+        "/healthz" => health(request, config, now),
+        "/v1/token" => token::token_route(request, config, now, random),
+        "/v1/public-key" => public_key_route(request, config),
+        "/dev/login" => watch::dev_login_route(request, config, now),
+        path => match path.strip_prefix("/watch/") {
+            Some(name) => watch::watch_route(request, config, name, now, random),
+            None => Response::problem(&Error::NotFound),
+        },
+    };
+    if request.method == "HEAD" {
+        response.body.clear();
+    }
+    response
+}
+
+fn health(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
+    if !matches!(request.method, "GET" | "HEAD") {
+        return Response::problem(&Error::MethodNotAllowed { allow: HEALTH_METHODS });
+    }
+    match config.map(|config| config.identity.health(now)) {
+        Ok(Ok(())) => Response::json(200, serde_json::json!({"status": "ok"})),
+        // Unhealthy, but 503 rather than 500: the probe itself worked.
+        Ok(Err(error)) => Response::problem_with_status(&error, 503),
+        Err(error) => Response::problem_with_status(error, 503),
+    }
+}
+
+/// The SPKI PEM of the signing key, for `aws ivs import-playback-key-pair`. Public by nature.
+fn public_key_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
+    if !matches!(request.method, "GET" | "HEAD") {
+        return Response::problem(&Error::MethodNotAllowed { allow: HEALTH_METHODS });
+    }
+    match config {
+        Ok(config) => Response::new(
+            200,
+            vec![
+                ("content-type", "text/plain; charset=utf-8".into()),
+                ("cache-control", "public, max-age=300".into()),
+                ("x-content-type-options", "nosniff".into()),
+            ],
+            config.key.public_key_pem(),
+        ),
+        Err(error) => Response::problem(error),
+    }
+}
+
+/// One structured log line for a request: never the token, cookie, query or key.
+pub fn log_line(request: &Request<'_>, response: &Response, duration_ms: f64) -> String {
+    serde_json::json!({
+        "method": request.method,
+        "path": truncate(request.path),
+        "status": response.status,
+        "channel": response.channel,
+        "problem": response.problem,
+        "duration_ms": (duration_ms * 1000.0).round() / 1000.0,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::{names, tests::{settings, SESSION_SECRET}};
+    use crate::identity::session_cookie::{mint, SessionClaims};
+
+    pub(crate) const NOW: u64 = 1_800_000_000;
+
+    pub(crate) fn config() -> Config {
+        Config::load(&settings().with(names::ALLOWED_ORIGINS, "https://app.example, https://*.example.org")).unwrap()
+    }
+
+    pub(crate) fn cookie_for(claims: &SessionClaims) -> String {
+        format!("other=1; session={}", mint(claims, SESSION_SECRET.as_bytes()))
+    }
+
+    pub(crate) fn get(config: &Config, target: &str, cookie: Option<&str>, origin: Option<&str>) -> Response {
+        let mut request = Request::new("GET", target);
+        request.cookie = cookie;
+        request.origin = origin;
+        handle(&request, Ok(config), NOW, [9; 32])
+    }
+
+    pub(crate) fn body(response: &Response) -> serde_json::Value {
+        serde_json::from_str(&response.body).unwrap()
+    }
+
+    #[test]
+    fn problems_have_the_right_status_and_shape() {
+        let config = config();
+        let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let mut demo_only = SessionClaims::new("bob", NOW, 3600);
+        demo_only.channels = Some(vec!["demo".into()]);
+        let bob = cookie_for(&demo_only);
+        let expired = cookie_for(&SessionClaims::new("carol", NOW - 7200, 3600));
+        let cases: Vec<(&str, Option<&str>, u16, &str)> = vec![
+            ("/v1/token", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=Bad%20Name", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=demo&channel=vip", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=%ff", Some(&alice), 400, "bad-request"),
+            ("/v1/token?channel=demo", None, 401, "session-missing"),
+            ("/v1/token?channel=demo", Some("session="), 401, "session-invalid"),
+            ("/v1/token?channel=demo", Some(&expired), 401, "session-expired"),
+            ("/v1/token?channel=vip", Some(&bob), 403, "channel-forbidden"),
+            ("/v1/token?channel=nope", Some(&alice), 404, "unknown-channel"),
+            ("/nope", Some(&alice), 404, "not-found"),
+        ];
+        for (target, cookie, status, slug) in cases {
+            let response = get(&config, target, cookie, None);
+            assert_eq!(response.status, status, "{target}: {}", response.body);
+            assert_eq!(response.header("content-type"), Some("application/problem+json"));
+            let json = body(&response);
+            assert_eq!(json["type"], format!("urn:ivs-token-worker:problem:{slug}"), "{target}");
+            assert_eq!(json["status"], status);
+            assert!(json["title"].is_string() && json["detail"].is_string());
+            assert!(!response.body.contains("eyJ"), "no token or cookie in problems: {}", response.body);
+        }
+    }
+
+    #[test]
+    fn methods() {
+        let config = config();
+        for (method, path, allow) in [("POST", "/v1/token", "GET, OPTIONS"), ("DELETE", "/healthz", "GET, HEAD")] {
+            let response = handle(&Request::new(method, path), Ok(&config), NOW, [0; 32]);
+            assert_eq!(response.status, 405);
+            assert_eq!(response.header("allow"), Some(allow));
+        }
+    }
+
+    #[test]
+    fn health_reveals_no_settings() {
+        let config = config();
+        let ok = handle(&Request::new("GET", "/healthz"), Ok(&config), NOW, [0; 32]);
+        assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"status":"ok"}"#));
+        let head = handle(&Request::new("HEAD", "/healthz"), Ok(&config), NOW, [0; 32]);
+        assert_eq!((head.status, head.body.as_str()), (200, ""));
+        let error = Config::load(&settings().with(names::SESSION_SECRET, "")).unwrap_err();
+        let bad = handle(&Request::new("GET", "/healthz"), Err(&error), NOW, [0; 32]);
+        assert_eq!(bad.status, 503);
+        assert_eq!(body(&bad)["status"], 503);
+        let misconfigured = handle(&Request::new("GET", "/v1/token?channel=demo"), Err(&error), NOW, [0; 32]);
+        assert_eq!(misconfigured.status, 500);
+        assert!(body(&misconfigured)["detail"].as_str().unwrap().contains("SESSION_SECRET"));
+    }
+
+    #[test]
+    fn public_key_route_serves_spki_pem() {
+        let config = config();
+        let response = handle(&Request::new("GET", "/v1/public-key"), Ok(&config), NOW, [0; 32]);
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(response.body, config.key.public_key_pem());
+        assert!(response.body.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        let post = handle(&Request::new("POST", "/v1/public-key"), Ok(&config), NOW, [0; 32]);
+        assert_eq!(post.status, 405);
+    }
+
+    /// No input may panic the worker (a panic aborts the isolate). Every route, host, method and
+    /// configuration is combined exhaustively; queries, cookies and origins are drawn at random
+    /// from garbage, near-misses and hostile bytes.
+    #[test]
+    fn no_request_panics() {
+        let configs = [
+            Config::load(&settings()).unwrap(),
+            Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap(),
+            Config::load(&settings().with(names::LOGIN_URL, "/login?x=1")).unwrap(),
+        ];
+        let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
+        let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let paths = [
+            "", "/", "//", "/watch/", "/watch/demo", "/watch/vip", "/watch/nope", "/watch/Bad", "/watch/demo/", "/v1/token",
+            "/v1/public-key", "/dev/login", "/healthz", "/%2e%2e", "/watch/\u{e9}",
+        ];
+        let hosts = ["", "[", "]", "[::1", "[::1]", "[::1]:", ":", "127.0.0.1:", "localhost", "localhost:x", "tv.example", "\u{e9}:8787"];
+        let methods = ["GET", "HEAD", "POST", "OPTIONS", "DELETE", "", "get"];
+        let pieces = [
+            "", "?", "&", "=", "channel=", "channel=demo", "channel=vip", "channel=%", "channel=%e2%82", "%ff%fe", "return_to=//x",
+            "return_to=%2Fwatch%2Fdemo", "return_to=\\x", "sub=", "channels=a,,b", "\u{e9}", "\u{0}", "<script>", "session=",
+            "session=a.b.c", "session=...", &good, "eyJ", "\"", ";", "https://a.example",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut pick = |count: usize| {
+            (0..count)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    pieces[(state % pieces.len() as u64) as usize]
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let mut count = 0u32;
+        for path in paths {
+            for host in hosts {
+                for method in methods {
+                    for config in configs.iter().map(Ok).chain([Err(&error)]) {
+                        for _ in 0..3 {
+                            let (query, cookie, origin) = (pick(3), pick(2).replace('&', "; "), pick(1));
+                            let target = format!("{path}?{query}");
+                            let mut request = Request::new(method, &target);
+                            request.cookie = Some(&cookie);
+                            request.origin = Some(&origin);
+                            request.host = Some(host);
+                            let response = handle(&request, config, NOW, [count as u8; 32]);
+                            assert!((200..600).contains(&response.status));
+                            let _ = log_line(&request, &response, 0.5);
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(count, 15 * 12 * 7 * 4 * 3);
+    }
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(query_param("a=1&channel=de%6do", "channel").unwrap().as_deref(), Some("demo"));
+        assert_eq!(query_param("channel", "channel").unwrap().as_deref(), Some(""));
+        assert_eq!(query_param("x=1", "channel").unwrap(), None);
+        assert!(query_param("channel=%zz", "channel").is_err());
+        assert!(query_param("channel=%", "channel").is_err());
+        assert_eq!(percent_decode("a+b%20c").as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
+    }
+
+    #[test]
+    fn log_lines_hold_no_secrets() {
+        let config = config();
+        let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let mut request = Request::new("GET", "/v1/token?channel=demo");
+        request.cookie = Some(&cookie);
+        let response = handle(&request, Ok(&config), NOW, [0; 32]);
+        let line = log_line(&request, &response, 1.23456);
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(json["status"], 200);
+        assert_eq!(json["channel"], "demo");
+        assert_eq!(json["path"], "/v1/token");
+        assert_eq!(json["duration_ms"], 1.235);
+        assert!(!line.contains("eyJ") && !line.contains("alice"));
+    }
+}

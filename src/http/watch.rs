@@ -1,0 +1,257 @@
+//! `GET /watch/NAME`: the watch page with a freshly signed token inside; `/dev/login`: the local
+//! sign-in of `make dev`.
+
+use super::{query_param, session_of, Request, Response};
+use crate::channel::{is_channel_name, is_local_host, split_list};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::grant::{authorize, issue};
+
+/// Whether `path` is a path of this worker, safe as a redirect target (no open redirect).
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 512
+        && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+}
+
+/// Percent-encode everything but unreserved characters and `/` (for `return_to`).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A `Set-Cookie` value for the session: HttpOnly, SameSite=Lax, Secure except on localhost.
+pub fn session_set_cookie(name: &str, value: &str, max_age: u64, host: Option<&str>) -> String {
+    let secure = if host.is_some_and(is_local_host) { "" } else { "; Secure" };
+    format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+}
+
+fn html(status: u16, body: String, csp: String) -> Response {
+    let headers = vec![
+        ("content-type", "text/html; charset=utf-8".into()),
+        ("cache-control", "private, no-store".into()),
+        ("referrer-policy", "no-referrer".into()),
+        ("x-content-type-options", "nosniff".into()),
+        ("content-security-policy", csp),
+        ("vary", "Cookie".into()),
+    ];
+    Response::new(status, headers, body)
+}
+
+fn redirect(location: String) -> Response {
+    let headers = vec![
+        ("location", location),
+        ("cache-control", "private, no-store".into()),
+        ("referrer-policy", "no-referrer".into()),
+    ];
+    Response::new(302, headers, String::new())
+}
+
+/// An error as a human page (the watch route's counterpart of [`Response::problem`]).
+fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Response {
+    let (heading, message) = match error {
+        Error::Session(_) => ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned()),
+        Error::ChannelForbidden(_) => ("Not included in your access", "Your account does not include this channel.".to_owned()),
+        Error::UnknownChannel(_) | Error::NotFound => ("Channel not found", "There is no channel at this address.".to_owned()),
+        other => ("Temporarily unavailable", format!("The stream page cannot be served right now ({other}).")),
+    };
+    let mut response = html(error.status(), crate::page::message_page(heading, &message, link, nonce), crate::page::message_csp(nonce));
+    response.problem = Some(error.slug());
+    response
+}
+
+const PAGE_METHODS: &str = "GET, HEAD";
+
+pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>, name: &str, now: u64, random: [u8; 32]) -> Response {
+    if !matches!(request.method, "GET" | "HEAD") {
+        return Response::problem(&Error::MethodNotAllowed { allow: PAGE_METHODS });
+    }
+    let mut nonce_bytes = [0u8; 16];
+    nonce_bytes.copy_from_slice(&random[16..]);
+    let nonce = crate::page::nonce(&nonce_bytes);
+    if !is_channel_name(name) {
+        return message_for(&Error::UnknownChannel(String::new()), &nonce, None);
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return message_for(error, &nonce, None),
+    };
+    let mut response = match session_of(config, request, now) {
+        Err(error) => {
+            let return_to = percent_encode(&format!("/watch/{name}"));
+            let dev_login = config.dev_login && request.host.is_some_and(is_local_host);
+            match &config.login_url {
+                Some(login) => {
+                    let separator = if login.contains('?') { '&' } else { '?' };
+                    let mut response = redirect(format!("{login}{separator}return_to={return_to}"));
+                    response.problem = Some(error.slug());
+                    response
+                }
+                None if dev_login => redirect(format!("/dev/login?return_to={return_to}")),
+                None => message_for(&error, &nonce, None),
+            }
+        }
+        Ok(session) => match authorize(config, &session, name, request.country().as_deref()) {
+            Err(error) => message_for(&error, &nonce, None),
+            Ok(channel) => {
+                let mut single_use = [0u8; 16];
+                single_use.copy_from_slice(&random[..16]);
+                let issued = issue(config, channel, &session, now, single_use);
+                let body = crate::page::watch_page(channel, &issued, &config.player, &nonce);
+                html(200, body, crate::page::watch_csp(channel, &config.player, &nonce))
+            }
+        },
+    };
+    response.channel = Some(name.to_owned());
+    response
+}
+
+/// Session lifetime of a local dev sign-in.
+const DEV_SESSION_SECONDS: u64 = 12 * 3600;
+
+pub(super) fn dev_login_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
+    // Invisible (404) unless enabled *and* the request is addressed to this machine.
+    let config = match config {
+        Ok(config) if config.dev_login && request.host.is_some_and(is_local_host) => config,
+        _ => return Response::problem(&Error::NotFound),
+    };
+    if request.method != "GET" {
+        return Response::problem(&Error::MethodNotAllowed { allow: "GET" });
+    }
+    let outcome = (|| -> Result<Response> {
+        let sub = query_param(request.query, "sub")?.unwrap_or_else(|| "dev-viewer".to_owned());
+        if sub.is_empty() || sub.len() > crate::identity::MAX_SUBJECT_LEN {
+            return Err(Error::BadRequest("query parameter `sub` must be 1 to 256 bytes".into()));
+        }
+        let default_target = config.channels.keys().next().map(|n| format!("/watch/{n}")).unwrap_or_else(|| "/healthz".into());
+        let return_to = query_param(request.query, "return_to")?.unwrap_or(default_target);
+        if !is_local_path(&return_to) {
+            return Err(Error::BadRequest("query parameter `return_to` must be a path of this worker, like /watch/demo".into()));
+        }
+        let mut claims = crate::identity::session_cookie::SessionClaims::new(&sub, now, DEV_SESSION_SECONDS);
+        claims.channels = query_param(request.query, "channels")?.map(|c| split_list(&c));
+        let secrets = config.identity.sessions.as_ref().ok_or(Error::NotFound)?;
+        let cookie = session_set_cookie(&config.identity.cookie_name, &secrets.mint(&claims), DEV_SESSION_SECONDS, request.host);
+        Ok(redirect(return_to).with_header("set-cookie", cookie))
+    })();
+    outcome.unwrap_or_else(|error| Response::problem(&error))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::names;
+    use crate::config::tests::settings;
+    use crate::http::handle;
+    use crate::http::tests::{config, cookie_for, NOW};
+    use crate::identity::session_cookie::SessionClaims;
+    use crate::token::verify;
+
+    fn watch(config: &Config, path: &str, cookie: Option<&str>, host: &str) -> Response {
+        let mut request = Request::new("GET", path);
+        request.cookie = cookie;
+        request.host = Some(host);
+        handle(&request, Ok(config), NOW, [7; 32])
+    }
+
+    #[test]
+    fn watch_page_embeds_a_valid_token_under_a_nonce_csp() {
+        let config = config();
+        let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let response = watch(&config, "/watch/demo", Some(&cookie), "tv.example");
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert_eq!(response.header("content-type"), Some("text/html; charset=utf-8"));
+        assert_eq!(response.header("cache-control"), Some("private, no-store"));
+        assert_eq!(response.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+        let nonce = crate::page::nonce(&[7; 16]);
+        let csp = response.header("content-security-policy").unwrap();
+        assert!(csp.contains(&format!("'nonce-{nonce}'")));
+        assert!(response.body.contains(&format!("<script nonce=\"{nonce}\">")));
+        let start = response.body.find("?token=").unwrap() + 7;
+        let token: String = response.body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+        let claims = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
+        assert_eq!(claims["aws:channel-arn"], "arn:aws:ivs:us-west-2:123456789012:channel/demo1");
+    }
+
+    #[test]
+    fn watch_without_session() {
+        let plain = config();
+        let r = watch(&plain, "/watch/demo", None, "tv.example");
+        assert_eq!((r.status, r.header("content-type")), (401, Some("text/html; charset=utf-8")));
+        assert!(r.body.contains("Sign in to watch") && !r.body.contains("<script"));
+
+        let login = Config::load(&settings().with(names::LOGIN_URL, "https://auth.example/login?app=tv")).unwrap();
+        let r = watch(&login, "/watch/demo", Some("session=garbage"), "tv.example");
+        assert_eq!((r.status, r.header("location")), (302, Some("https://auth.example/login?app=tv&return_to=/watch/demo")));
+
+        let dev = Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap();
+        let r = watch(&dev, "/watch/demo", None, "127.0.0.1:8787");
+        assert_eq!((r.status, r.header("location")), (302, Some("/dev/login?return_to=/watch/demo")));
+        assert_eq!(watch(&dev, "/watch/demo", None, "tv.example").status, 401, "dev login is for localhost only");
+    }
+
+    #[test]
+    fn watch_errors_are_pages() {
+        let config = config();
+        let mut only_demo = SessionClaims::new("bob", NOW, 3600);
+        only_demo.channels = Some(vec!["demo".into()]);
+        let bob = cookie_for(&only_demo);
+        for (path, status, text) in [
+            ("/watch/vip", 403, "does not include this channel"),
+            ("/watch/nope", 404, "no channel at this address"),
+            ("/watch/Bad%3Cname%3E", 404, "no channel at this address"),
+            ("/watch/", 404, "no channel at this address"),
+        ] {
+            let r = watch(&config, path, Some(&bob), "tv.example");
+            assert_eq!(r.status, status, "{path}");
+            assert!(r.body.contains(text), "{path}");
+            assert!(!r.body.contains("Bad") && !r.body.contains("%3C"), "the path is not echoed");
+        }
+        let error = Config::load(&settings().with(names::SESSION_SECRET, "")).unwrap_err();
+        let mut request = Request::new("GET", "/watch/demo");
+        request.host = Some("tv.example");
+        let r = handle(&request, Err(&error), NOW, [0; 32]);
+        assert_eq!(r.status, 500);
+        assert!(r.body.contains("SESSION_SECRET"));
+    }
+
+    #[test]
+    fn dev_login_only_on_localhost_when_enabled() {
+        let dev = Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap();
+        let r = watch(&dev, "/dev/login?sub=carol&return_to=/watch/vip", None, "localhost:8787");
+        assert_eq!((r.status, r.header("location")), (302, Some("/watch/vip")));
+        let set_cookie = r.header("set-cookie").unwrap();
+        assert!(set_cookie.ends_with("; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax"), "{set_cookie}");
+        let value = set_cookie.strip_prefix("session=").unwrap().split(';').next().unwrap();
+        assert_eq!(dev.identity.sessions.as_ref().unwrap().verify(value, NOW).unwrap().sub, "carol");
+
+        let default = watch(&dev, "/dev/login", None, "127.0.0.1");
+        assert_eq!(default.header("location"), Some("/watch/demo"));
+        for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "watch/demo"] {
+            let r = watch(&dev, &format!("/dev/login?return_to={}", percent_encode(bad)), None, "127.0.0.1");
+            assert_eq!(r.status, 400, "{bad}");
+        }
+        assert_eq!(watch(&dev, "/dev/login", None, "tv.example").status, 404);
+        assert_eq!(watch(&dev, "/dev/login", None, "localhost.evil.example").status, 404);
+        assert_eq!(watch(&config(), "/dev/login", None, "127.0.0.1").status, 404, "disabled by default");
+    }
+
+    #[test]
+    fn cookies_are_secure_off_localhost() {
+        assert!(session_set_cookie("s", "v", 60, Some("tv.example")).ends_with("; Secure"));
+        assert!(!session_set_cookie("s", "v", 60, Some("[::1]:8787")).contains("Secure"));
+        assert!(is_local_host("127.0.0.1:8787") && is_local_host("[::1]") && !is_local_host("127.0.0.1.example"));
+        assert!(is_local_host("[::1]:8787") && !is_local_host("[::1") && !is_local_host("[::2]"));
+    }
+}

@@ -1,0 +1,115 @@
+//! Who the viewer is: every source of identity the worker accepts, reduced to one [`Session`].
+//!
+//! | module | part |
+//! |---|---|
+//! | [`credential`] | where credentials are found in a request, their precedence, the resulting session |
+//! | [`provider`] | identity providers (`IDENTITY_PROVIDERS`) and their presets |
+//! | [`jwt`] | verifying a provider's JWT (RFC 7519 / RFC 8725) |
+//! | [`jwk`] | providers' public keys: JWKS and X.509 certificate documents |
+//! | [`keystore`] | the per-isolate cache of fetched keys: freshness, refetch limits, failures |
+//! | [`session_cookie`] | the worker's own HS256 session cookie (`SESSION_SECRET`) |
+//!
+//! Whatever the source, the result is the same [`Session`], so `aws:viewer-id`, revocation,
+//! channel grants and group rules work unchanged for every source.
+
+use crate::channel::Resolution;
+
+pub mod credential;
+pub mod jwk;
+pub mod jwt;
+pub mod keystore;
+pub mod provider;
+pub mod session_cookie;
+
+pub use credential::{Identity, Presented};
+
+/// The longest accepted subject (`sub`), in bytes.
+pub const MAX_SUBJECT_LEN: usize = 256;
+/// The most groups a session may carry; more is refused rather than truncated, so no rule is
+/// decided on a partial list.
+pub const MAX_GROUPS: usize = 256;
+/// The longest accepted group name, in bytes.
+pub const MAX_GROUP_LEN: usize = 256;
+
+/// Which channels a session may watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelGrant {
+    /// Every configured channel.
+    All,
+    /// Only these channel names.
+    Only(Vec<String>),
+}
+
+impl ChannelGrant {
+    /// Whether the grant covers `channel`.
+    pub fn allows(&self, channel: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(names) => names.iter().any(|n| n == channel),
+        }
+    }
+}
+
+/// A verified session: who the viewer is and what their identity grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The viewer's subject (`sub`, or the provider's configured subject claim).
+    pub sub: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Channels this session may watch.
+    pub channels: ChannelGrant,
+    /// The viewer's groups (for channels' and stages' `groups` rules); empty when none.
+    pub groups: Vec<String>,
+    /// Resolution cap from the session, if any.
+    pub max_resolution: Option<Resolution>,
+    /// Session version (`sv`, default 0): becomes `aws:viewer-session-version`.
+    pub session_version: i64,
+}
+
+impl Session {
+    /// A session for `sub` until `exp`, granting every channel, in no group, no caps.
+    pub fn new(sub: &str, exp: u64) -> Self {
+        Self { sub: sub.to_owned(), exp, channels: ChannelGrant::All, groups: Vec::new(), max_resolution: None, session_version: 0 }
+    }
+
+    /// Whether the viewer is in at least one of `groups`.
+    pub fn in_any_group(&self, groups: &[String]) -> bool {
+        self.groups.iter().any(|g| groups.contains(g))
+    }
+}
+
+/// Parse a claim holding a list of group names: an array of strings (a single string is one
+/// group, as some providers write a lone role). Bounded by [`MAX_GROUPS`] and [`MAX_GROUP_LEN`].
+pub fn parse_groups(value: &serde_json::Value) -> Result<Vec<String>, &'static str> {
+    const RULE: &str = "must be an array of at most 256 group names (strings of 1 to 256 bytes)";
+    let items: Vec<&serde_json::Value> = match value {
+        serde_json::Value::String(_) => vec![value],
+        serde_json::Value::Array(items) if items.len() <= MAX_GROUPS => items.iter().collect(),
+        _ => return Err(RULE),
+    };
+    items
+        .into_iter()
+        .map(|v| v.as_str().filter(|s| (1..=MAX_GROUP_LEN).contains(&s.len())).map(str::to_owned).ok_or(RULE))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn groups_claim_shapes() {
+        assert_eq!(parse_groups(&json!(["a", "b"])).unwrap(), ["a", "b"]);
+        assert_eq!(parse_groups(&json!("admins")).unwrap(), ["admins"]);
+        assert_eq!(parse_groups(&json!([])).unwrap(), Vec::<String>::new());
+        for bad in [json!([1]), json!({"a": 1}), json!([""]), json!(["x".repeat(257)]), json!(vec!["g"; 257]), json!(null)] {
+            assert!(parse_groups(&bad).is_err(), "{bad}");
+        }
+        let mut s = Session::new("a", 1);
+        s.groups = vec!["members".into()];
+        assert!(s.in_any_group(&["vip".into(), "members".into()]));
+        assert!(!s.in_any_group(&["vip".into()]));
+    }
+}
