@@ -85,7 +85,7 @@ try {
       window.__reportCsp(`${e.violatedDirective} ${e.blockedURI}`));
   });
 
-  const response = await page.goto(input.url, { waitUntil: "domcontentloaded" });
+  const response = await page.goto(input.url, { waitUntil: "domcontentloaded", timeout: 60000 });
   result.status = response.status();
   result.finalUrl = page.url();
   result.title = await page.title();
