@@ -87,8 +87,19 @@ class Dev:
         return self.log_path.read_text(errors="replace")
 
     def stop(self):
+        """As Ctrl-C does (the launcher stops wrangler's own process group); SIGKILL as a last
+        resort for everything it started, so a failed test leaves nothing running."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            started = descendants(self.proc.pid)
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                for pid in [self.proc.pid, *started]:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
         self.log.close()
 
 
