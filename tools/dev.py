@@ -87,7 +87,7 @@ Get a playback token with:
     # Stage pages (issue: IVS stages) are printed here once STAGES is configured.
 
     wrangler = subprocess.Popen(
-        ["npx", "wrangler", "dev", "--ip", "127.0.0.1", "--port", str(port), *var_args,
+        [str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev", "--ip", "127.0.0.1", "--port", str(port), *var_args,
          *(["--inspector-port", os.environ["INSPECTOR_PORT"]] if os.environ.get("INSPECTOR_PORT") else []),
          *os.environ.get("WRANGLER_ARGS", "").split()],
         cwd=ROOT, start_new_session=True, env={**os.environ, "BUILD_IF_CHANGED": "1"},
