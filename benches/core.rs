@@ -64,7 +64,7 @@ fn main() {
         // `now` stays fixed: the session must stay valid, and viewer-bound tokens are never
         // reused, so every call signs afresh.
         ("mint (claims + sign + encode)", median_us(|| issue(&config, channel, &session, NOW, [0; 16]).token.len(), batches)),
-        ("session cookie verification", median_us(|| config.sessions.verify(&cookie, NOW).map(|s| s.sub.len()).unwrap_or(0), batches)),
+        ("session cookie verification", median_us(|| config.identity.sessions.as_ref().unwrap().verify(&cookie, NOW).map(|s| s.sub.len()).unwrap_or(0), batches)),
         ("GET /v1/token core path", median_us(|| {
             let mut request = Request::new("GET", "/v1/token?channel=demo");
             request.cookie = Some(&cookie_header);

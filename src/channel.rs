@@ -206,10 +206,11 @@ pub struct Channel {
     pub viewer_binding: bool,
     /// Cap for `aws:maximum-resolution`.
     pub max_resolution: Option<Resolution>,
+    /// Who may watch, beyond the session's `channels` grant: groups, countries.
+    pub access: crate::access::AccessRules,
 }
 
-const CHANNEL_FIELDS: &str =
-    "arn, playback_url, title, allowed_origins, strict_origin, single_use, viewer_binding, max_resolution";
+const CHANNEL_FIELDS: &str = "arn, playback_url, title, allowed_origins, strict_origin, single_use, viewer_binding, max_resolution, groups, allowed_countries, blocked_countries";
 
 impl Channel {
     /// Build a channel from its JSON object in `CHANNELS`. Errors name the field and the rule.
@@ -262,8 +263,10 @@ impl Channel {
                 format!("channel `{name}`: `max_resolution` must be SD, HD or FULL_HD")
             })?),
         };
+        let access = crate::access::AccessRules::from_object(object).map_err(|e| format!("channel `{name}`: {e}"))?;
         Ok(Self {
             name: name.to_owned(),
+            access,
             title,
             arn,
             playback_url,

@@ -9,7 +9,9 @@ use crate::cookie::is_cookie_name;
 use crate::error::{Error, Result};
 use crate::key::PlaybackKey;
 use crate::page::Player;
+use crate::identity::provider::{parse_providers, TokenSource};
 use crate::identity::session_cookie::{SessionSecrets, MIN_SECRET_BYTES};
+use crate::identity::Identity;
 use crate::token::STRICT_ORIGIN_MAX;
 use crate::viewer_id::ViewerIdKey;
 use std::collections::BTreeMap;
@@ -38,6 +40,8 @@ pub mod names {
     pub const DEV_LOGIN: &str = "DEV_LOGIN";
     /// Var, optional: the player script of the watch page (default: the bundled IVS player).
     pub const PLAYER_SCRIPT_URL: &str = "PLAYER_SCRIPT_URL";
+    /// Var, optional: identity providers whose tokens are accepted (JSON object: name -> provider).
+    pub const IDENTITY_PROVIDERS: &str = "IDENTITY_PROVIDERS";
 
     /// Every setting the worker reads.
     pub const ALL: &[&str] = &[
@@ -52,6 +56,7 @@ pub mod names {
         LOGIN_URL,
         DEV_LOGIN,
         PLAYER_SCRIPT_URL,
+        IDENTITY_PROVIDERS,
     ];
 }
 
@@ -88,14 +93,12 @@ impl Settings {
 }
 
 /// The validated configuration the core works from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     /// The signing key.
     pub key: PlaybackKey,
-    /// Session secrets.
-    pub sessions: SessionSecrets,
-    /// Name of the session cookie.
-    pub cookie_name: String,
+    /// Who the viewer is: identity providers, their keys, the HS256 session cookie.
+    pub identity: Identity,
     /// Channels by name.
     pub channels: BTreeMap<String, Channel>,
     /// Token lifetime in seconds (before the 600 s cap for bound tokens).
@@ -141,7 +144,9 @@ impl Config {
         })?;
         let key = PlaybackKey::parse(key_text).map_err(|e| Error::setting(PLAYBACK_PRIVATE_KEY, e.to_string()))?;
 
-        let current = secret_bytes(settings, SESSION_SECRET, true)?.unwrap_or_default();
+        let providers = settings.get(IDENTITY_PROVIDERS).map(parse_providers).transpose()?.unwrap_or_default();
+        // With identity providers the worker's own cookie is optional.
+        let current = secret_bytes(settings, SESSION_SECRET, providers.is_empty())?;
         let previous = secret_bytes(settings, SESSION_SECRET_PREVIOUS, false)?;
         let viewer_ids = match secret_bytes(settings, VIEWER_ID_SECRET, false)? {
             Some(secret) => ViewerIdKey::from_secret(&secret),
@@ -151,6 +156,14 @@ impl Config {
         let cookie_name = settings.get(SESSION_COOKIE).unwrap_or("session").to_owned();
         if !is_cookie_name(&cookie_name) {
             return Err(Error::setting(SESSION_COOKIE, "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 64"));
+        }
+        if current.is_some() {
+            if let Some(p) = providers.iter().find(|p| p.reads(&TokenSource::Cookie(cookie_name.clone()))) {
+                return Err(Error::setting(
+                    IDENTITY_PROVIDERS,
+                    format!("provider `{}`: field `token_from`: cookie `{cookie_name}` is also SESSION_COOKIE, the worker's own session cookie; rename one", p.name),
+                ));
+            }
         }
 
         let token_ttl = match settings.get(TOKEN_TTL_SECONDS) {
@@ -180,14 +193,21 @@ impl Config {
             Some("true") => true,
             Some(_) => return Err(Error::setting(DEV_LOGIN, "must be true or false")),
         };
+        if dev_login && current.is_none() {
+            return Err(Error::setting(DEV_LOGIN, "needs SESSION_SECRET: /dev/login signs in with the worker's own session cookie"));
+        }
         let player = match settings.get(PLAYER_SCRIPT_URL) {
             None => Player::default(),
             Some(url) => Player::parse(url).map_err(|e| Error::setting(PLAYER_SCRIPT_URL, e))?,
         };
         Ok(Self {
             key,
-            sessions: SessionSecrets::new(current, previous),
-            cookie_name,
+            identity: Identity {
+                providers,
+                keys: Default::default(),
+                sessions: current.map(|current| SessionSecrets::new(current, previous)),
+                cookie_name,
+            },
             channels,
             token_ttl,
             allowed_origins,
@@ -288,7 +308,7 @@ pub(crate) mod tests {
     #[test]
     fn loads_with_defaults() {
         let config = Config::load(&settings()).unwrap();
-        assert_eq!(config.cookie_name, "session");
+        assert_eq!(config.identity.cookie_name, "session");
         assert_eq!(config.token_ttl, 300);
         assert_eq!(config.channels.len(), 3);
         assert_eq!(config.token_origins(&config.channels["demo"]), "*");
@@ -313,6 +333,25 @@ pub(crate) mod tests {
         assert_eq!(config.player.script_url, "/player/hls.min.js");
         assert!(Config::load(&settings().with(names::LOGIN_URL, "/login")).is_ok());
         assert!(Config::load(&settings().with(names::LOGIN_URL, "http://localhost:3000/login")).is_ok());
+    }
+
+    #[test]
+    fn identity_providers_make_the_session_secret_optional() {
+        let providers = r#"{"idp": {"issuer": "https://id.example", "audience": "a", "jwks_url": "https://id.example/jwks", "token_from": ["bearer", "cookie:id_token"]}}"#;
+        let config = Config::load(&settings().with(names::SESSION_SECRET, "").with(names::IDENTITY_PROVIDERS, providers)).unwrap();
+        assert!(config.identity.sessions.is_none());
+        assert_eq!(config.identity.providers.len(), 1);
+        let both = Config::load(&settings().with(names::IDENTITY_PROVIDERS, providers)).unwrap();
+        assert!(both.identity.sessions.is_some(), "the cookie stays a first-class source");
+        let cases = [
+            (settings().with(names::SESSION_SECRET, "").with(names::IDENTITY_PROVIDERS, providers).with(names::DEV_LOGIN, "true"), "setting DEV_LOGIN: needs SESSION_SECRET"),
+            (settings().with(names::IDENTITY_PROVIDERS, providers).with(names::SESSION_COOKIE, "id_token"), "setting IDENTITY_PROVIDERS: provider `idp`: field `token_from`: cookie `id_token` is also SESSION_COOKIE"),
+            (settings().with(names::IDENTITY_PROVIDERS, "[]"), "setting IDENTITY_PROVIDERS: must be an object"),
+        ];
+        for (settings, expected) in cases {
+            let err = error_for(&settings);
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
     }
 
     #[test]

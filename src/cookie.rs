@@ -8,7 +8,19 @@
 /// assert_eq!(find_cookie("sessionx=1", "session"), None);
 /// ```
 pub fn find_cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
+    find_cookies(header, name).next()
+}
+
+/// Every value of cookies named `name`, in header order. Browsers send several when cookies of
+/// the same name were set for different paths or domains (a stale one among them, typically).
+///
+/// ```
+/// use ivs_token_worker::cookie::find_cookies;
+/// let values: Vec<&str> = find_cookies("session=old; a=1; session=new", "session").collect();
+/// assert_eq!(values, ["old", "new"]);
+/// ```
+pub fn find_cookies<'a: 'n, 'n>(header: &'a str, name: &'n str) -> impl Iterator<Item = &'a str> + 'n {
+    header.split(';').filter_map(move |pair| {
         let (key, value) = pair.split_once('=')?;
         if key.trim() != name {
             return None;

@@ -48,8 +48,9 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
     let now = (js_sys::Date::now() / 1000.0) as u64;
     let Some(channel) = config.channels.values().next() else { return r#"{"error":"no channel"}"#.into() };
     let session = Session::new("bench-viewer", now + 3600);
-    let cookie = config.sessions.mint(&SessionClaims::new("bench-viewer", now, 3600));
-    let cookie_header = format!("{}={cookie}", config.cookie_name);
+    let Some(sessions) = config.identity.sessions.as_ref() else { return r#"{"error":"the bench needs SESSION_SECRET"}"#.into() };
+    let cookie = sessions.mint(&SessionClaims::new("bench-viewer", now, 3600));
+    let cookie_header = format!("{}={cookie}", config.identity.cookie_name);
     let target = format!("/v1/token?channel={}", channel.name);
     let key_text = settings.get(names::PLAYBACK_PRIVATE_KEY).unwrap_or_default().to_owned();
     let mut sink = 0usize;
@@ -59,7 +60,7 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
             "parse" => PlaybackKey::parse(&key_text).map(|k| k.sign(b"x")[0] as usize).unwrap_or(0),
             "sign" => config.key.sign(&i.to_le_bytes())[0] as usize,
             "mint" => issue(config, channel, &session, now, [0; 16]).token.len(),
-            "session" => config.sessions.verify(&cookie, now).map(|s| s.sub.len()).unwrap_or(0),
+            "session" => sessions.verify(&cookie, now).map(|s| s.sub.len()).unwrap_or(0),
             "reuse" => match config.channels.values().find(|c| !c.viewer_binding && !c.single_use) {
                 Some(open) => issue(config, open, &session, now, [0; 16]).token.len(),
                 None => 0,

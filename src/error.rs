@@ -64,6 +64,13 @@ pub enum Error {
     BadRequest(String),
     /// The session does not grant this channel. HTTP 403.
     ChannelForbidden(String),
+    /// One of the channel's access rules (groups, countries) refuses this viewer. HTTP 403.
+    ChannelRule {
+        /// The channel.
+        channel: String,
+        /// Which rule refused, never the viewer's groups or identity.
+        rule: String,
+    },
     /// No channel of that name is configured. HTTP 404.
     UnknownChannel(String),
     /// No route at this path. HTTP 404.
@@ -77,6 +84,19 @@ pub enum Error {
     InvalidToken(String),
     /// The runtime failed us (no randomness, for instance). HTTP 500.
     Internal(&'static str),
+    /// No credential at all in the request. HTTP 401. The text says what to send.
+    NoCredential(String),
+    /// A credential from an identity provider was refused. HTTP 401.
+    CredentialRefused {
+        /// Where it was found: `Authorization: Bearer`, `header X`, `cookie Y`.
+        source: String,
+        /// Why, never quoting the token.
+        reason: String,
+        /// It had expired (slug `session-expired`).
+        expired: bool,
+    },
+    /// An identity provider's keys could not be had, so its tokens cannot be checked. HTTP 503.
+    ProviderUnavailable(String),
 }
 
 impl Error {
@@ -88,9 +108,10 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidKey(_) | Self::InvalidSetting { .. } | Self::Internal(_) => 500,
-            Self::Session(_) => 401,
+            Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } => 401,
+            Self::ProviderUnavailable(_) => 503,
             Self::BadRequest(_) | Self::InvalidToken(_) => 400,
-            Self::ChannelForbidden(_) => 403,
+            Self::ChannelForbidden(_) | Self::ChannelRule { .. } => 403,
             Self::UnknownChannel(_) | Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
         }
@@ -100,11 +121,14 @@ impl Error {
     pub fn slug(&self) -> &'static str {
         match self {
             Self::InvalidKey(_) | Self::InvalidSetting { .. } => "misconfigured",
-            Self::Session(SessionFault::Missing) => "session-missing",
+            Self::Session(SessionFault::Missing) | Self::NoCredential(_) => "session-missing",
+            Self::CredentialRefused { expired: true, .. } => "session-expired",
+            Self::CredentialRefused { .. } => "session-invalid",
+            Self::ProviderUnavailable(_) => "identity-provider-unavailable",
             Self::Session(SessionFault::Expired) => "session-expired",
             Self::Session(_) => "session-invalid",
             Self::BadRequest(_) => "bad-request",
-            Self::ChannelForbidden(_) => "channel-forbidden",
+            Self::ChannelForbidden(_) | Self::ChannelRule { .. } => "channel-forbidden",
             Self::UnknownChannel(_) => "unknown-channel",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
@@ -117,9 +141,10 @@ impl Error {
     pub fn title(&self) -> &'static str {
         match self {
             Self::InvalidKey(_) | Self::InvalidSetting { .. } => "The worker is misconfigured",
-            Self::Session(_) => "No valid session",
+            Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } => "No valid session",
+            Self::ProviderUnavailable(_) => "Identity provider unavailable",
             Self::BadRequest(_) => "Bad request",
-            Self::ChannelForbidden(_) => "Channel not allowed for this session",
+            Self::ChannelForbidden(_) | Self::ChannelRule { .. } => "Channel not allowed for this session",
             Self::UnknownChannel(_) => "Unknown channel",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
@@ -143,6 +168,13 @@ impl fmt::Display for Error {
             Self::NotFound => f.write_str("no such path; try GET /v1/token?channel=NAME"),
             Self::MethodNotAllowed { allow } => write!(f, "this path answers only {allow}"),
             Self::Internal(what) => f.write_str(what),
+            Self::ChannelRule { channel, rule } => write!(f, "channel `{channel}` is not open to this viewer: {rule}"),
+            Self::NoCredential(what) => write!(f, "no credential was sent; {what}"),
+            Self::CredentialRefused { source, reason, .. } => write!(f, "the credential in {source} was refused: {reason}"),
+            Self::ProviderUnavailable(name) => write!(
+                f,
+                "identity provider `{name}` has no usable keys (its key document could not be fetched), so its tokens cannot be checked; retry shortly"
+            ),
         }
     }
 }

@@ -20,12 +20,14 @@ pub struct IssuedToken {
     pub expires_at: u64,
 }
 
-/// Look up `name` and check that `session` may watch it.
-pub fn authorize<'c>(config: &'c Config, session: &Session, name: &str) -> Result<&'c Channel> {
+/// Look up `name` and check that `session`, requesting from `country`, may watch it: the
+/// session's `channels` grant, then the channel's own access rules (groups, countries).
+pub fn authorize<'c>(config: &'c Config, session: &Session, name: &str, country: Option<&str>) -> Result<&'c Channel> {
     let channel = config.channels.get(name).ok_or_else(|| Error::UnknownChannel(name.to_owned()))?;
     if !session.channels.allows(name) {
         return Err(Error::ChannelForbidden(name.to_owned()));
     }
+    channel.access.check(session, country).map_err(|rule| Error::ChannelRule { channel: name.to_owned(), rule })?;
     Ok(channel)
 }
 
@@ -191,8 +193,8 @@ mod tests {
     fn authorization() {
         let config = Config::load(&settings()).unwrap();
         let only_demo = session(ChannelGrant::Only(vec!["demo".into()]), None);
-        assert!(authorize(&config, &only_demo, "demo").is_ok());
-        assert_eq!(authorize(&config, &only_demo, "vip").unwrap_err(), Error::ChannelForbidden("vip".into()));
-        assert_eq!(authorize(&config, &only_demo, "nope").unwrap_err(), Error::UnknownChannel("nope".into()));
+        assert!(authorize(&config, &only_demo, "demo", None).is_ok());
+        assert_eq!(authorize(&config, &only_demo, "vip", None).unwrap_err(), Error::ChannelForbidden("vip".into()));
+        assert_eq!(authorize(&config, &only_demo, "nope", None).unwrap_err(), Error::UnknownChannel("nope".into()));
     }
 }

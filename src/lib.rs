@@ -10,7 +10,8 @@
 //! | [`key`] | the P-384 signing key, in every form operators hold it |
 //! | [`token`] | IVS tokens: playback token claims, ES384 JWS signing, IVS-rule verification |
 //! | [`viewer_id`] | `aws:viewer-id` derivation from the session subject |
-//! | [`identity`] | who the viewer is: the HS256 session cookie, one [`identity::Session`] |
+//! | [`identity`] | who the viewer is: identity providers' JWTs (JWKS), the HS256 session cookie, one [`identity::Session`] |
+//! | [`access`] | per-channel access rules: groups, countries |
 //! | [`channel`] | channel settings and their value types (ARN, playback URL, origins) |
 //! | [`config`] | Worker vars and secrets, validated |
 //! | [`grant`] | the policy: which claims a viewer gets for a channel |
@@ -23,6 +24,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod channel;
 pub mod config;
 pub mod cookie;

@@ -214,6 +214,7 @@ mod tests {
             single_use: false,
             viewer_binding: true,
             max_resolution: None,
+            access: Default::default(),
         }
     }
 

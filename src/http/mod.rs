@@ -9,11 +9,11 @@
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
-use crate::channel::truncate;
+use crate::access::normalize_country;
+use crate::channel::{is_local_host, truncate};
 use crate::config::Config;
-use crate::cookie::find_cookie;
-use crate::error::{Error, Result, SessionFault};
-use crate::identity::Session;
+use crate::error::{Error, Result};
+use crate::identity::{Presented, Session};
 
 pub mod index;
 pub mod token;
@@ -34,13 +34,35 @@ pub struct Request<'a> {
     pub cookie: Option<&'a str>,
     /// The host the request was sent to (`Host`), with any port.
     pub host: Option<&'a str>,
+    /// `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// Other headers an identity provider may read (`header:NAME` sources) and the local
+    /// country stand-in, as (name, value).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The country the request comes from, as the platform tells (`request.cf.country`).
+    pub country: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
     /// A request from its method and target (`/path?query`).
     pub fn new(method: &'a str, target: &'a str) -> Self {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        Self { method, path, query, origin: None, cookie: None, host: None }
+        Self { method, path, query, ..Self::default() }
+    }
+
+    /// The credential-bearing parts, for [`crate::identity`].
+    pub fn presented(&self) -> Presented<'a> {
+        Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers }
+    }
+
+    /// The country the request comes from: the platform's, or on a local host (where the
+    /// platform gives none) the [`DEV_COUNTRY_HEADER`] stand-in.
+    pub fn country(&self) -> Option<String> {
+        let local = || {
+            let stand_in = self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(DEV_COUNTRY_HEADER)).map(|(_, v)| *v);
+            stand_in.filter(|_| self.host.is_some_and(is_local_host))
+        };
+        self.country.or_else(local).and_then(normalize_country)
     }
 }
 
@@ -152,14 +174,15 @@ pub fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The session of a request: the named cookie, verified.
+/// The viewer's session: the deciding credential of the request, verified (see
+/// [`crate::identity::credential`] for the precedence).
 pub fn session_of(config: &Config, request: &Request<'_>, now: u64) -> Result<Session> {
-    let cookie = request
-        .cookie
-        .and_then(|header| find_cookie(header, &config.cookie_name))
-        .ok_or(Error::Session(SessionFault::Missing))?;
-    config.sessions.verify(cookie, now)
+    config.identity.session(&request.presented(), now)
 }
+
+/// The header that stands in for `request.cf.country` in `wrangler dev` and tests. Honoured only
+/// for requests addressed to a local host, so it cannot be used to dodge a country rule.
+pub const DEV_COUNTRY_HEADER: &str = "x-dev-country";
 
 /// Methods of the read-only routes (`/healthz`, `/v1/public-key`).
 const HEALTH_METHODS: &str = "GET, HEAD";
@@ -168,7 +191,7 @@ const HEALTH_METHODS: &str = "GET, HEAD";
 /// `now` is Unix seconds; `random` is fresh randomness for this request.
 pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
     let mut response = match request.path {
-        "/healthz" => health(request, config),
+        "/healthz" => health(request, config, now),
         "/v1/token" => token::token_route(request, config, now, random),
         "/v1/public-key" => public_key_route(request, config),
         "/dev/login" => watch::dev_login_route(request, config, now),
@@ -184,13 +207,14 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
     response
 }
 
-fn health(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
+fn health(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
     if !matches!(request.method, "GET" | "HEAD") {
         return Response::problem(&Error::MethodNotAllowed { allow: HEALTH_METHODS });
     }
-    match config {
-        Ok(_) => Response::json(200, serde_json::json!({"status": "ok"})),
+    match config.map(|config| config.identity.health(now)) {
+        Ok(Ok(())) => Response::json(200, serde_json::json!({"status": "ok"})),
         // Unhealthy, but 503 rather than 500: the probe itself worked.
+        Ok(Err(error)) => Response::problem_with_status(&error, 503),
         Err(error) => Response::problem_with_status(error, 503),
     }
 }

@@ -5,6 +5,7 @@ use crate::channel::{is_channel_name, origin_matches};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::grant::{authorize, issue};
+use crate::identity::provider::TokenSource;
 
 /// The channel name from `?channel=`, validated.
 fn channel_param(query: &str) -> Result<String> {
@@ -45,6 +46,7 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
         if !cors.is_empty() {
             preflight = preflight
                 .with_header("access-control-allow-methods", TOKEN_METHODS)
+                .with_header("access-control-allow-headers", allowed_headers(config))
                 .with_header("access-control-max-age", "600");
         }
         preflight
@@ -52,7 +54,7 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
         let channel = channel_param(request.query);
         let outcome = channel.clone().and_then(|name| {
             let session = session_of(config, request, now)?;
-            let channel = authorize(config, &session, &name)?;
+            let channel = authorize(config, &session, &name, request.country().as_deref())?;
             let mut single_use = [0u8; 16];
             single_use.copy_from_slice(&random[..16]);
             Ok(issue(config, channel, &session, now, single_use))
@@ -70,11 +72,36 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
             Err(error) => Response::problem(&error),
         };
         response.channel = channel.ok();
+        // RFC 6750 section 3: a refused Bearer token says so in the challenge.
+        if response.status == 401 && request.presented().bearer().is_some() && reads_bearer(config) {
+            response.headers.push(("www-authenticate", r#"Bearer error="invalid_token""#.into()));
+        }
         response
     };
-    response.headers.push(("vary", "Origin, Cookie".into()));
+    let vary = if reads_bearer(config) { "Origin, Cookie, Authorization" } else { "Origin, Cookie" };
+    response.headers.push(("vary", vary.into()));
     response.headers.extend(cors);
     response
+}
+
+fn reads_bearer(config: &Config) -> bool {
+    config.identity.providers.iter().any(|p| p.reads(&TokenSource::Bearer))
+}
+
+/// Request headers a cross-origin page may send: `Authorization` (Bearer tokens) and the
+/// headers identity providers are read from.
+fn allowed_headers(config: &Config) -> String {
+    let mut names = vec!["authorization".to_owned()];
+    for provider in &config.identity.providers {
+        for source in &provider.token_from {
+            if let TokenSource::Header(name) = source {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    names.join(", ")
 }
 
 
@@ -134,5 +161,137 @@ mod tests {
         let response = handle(&request, Ok(&config), NOW, [0; 32]);
         assert_eq!(response.status, 204);
         assert_eq!(response.header("access-control-allow-origin"), None);
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use crate::config::{names, tests::settings, Config};
+    use crate::http::tests::{body, NOW};
+    use crate::http::{handle, Request, Response};
+    use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};
+    use crate::identity::keystore::Fetched;
+    use crate::token::verify;
+    use serde_json::json;
+
+    /// A worker that knows only an identity provider (no SESSION_SECRET), with a members-only
+    /// and a country-limited channel.
+    fn config(jwks: serde_json::Value) -> Config {
+        let mut provider = json!({"issuer": ISSUER, "audience": "tv-app", "groups_claim": "groups"});
+        provider.as_object_mut().unwrap().extend(jwks.as_object().unwrap().clone());
+        let channels = json!({
+            "demo": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/demo1", "playback_url": "https://x.live-video.net/demo.m3u8"},
+            "members": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/m1", "playback_url": "https://x.live-video.net/m.m3u8", "groups": ["members", "staff"]},
+            "de": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/de1", "playback_url": "https://x.live-video.net/de.m3u8", "allowed_countries": ["DE"]}
+        });
+        let settings = settings()
+            .with(names::SESSION_SECRET, "")
+            .with(names::CHANNELS, channels.to_string())
+            .with(names::ALLOWED_ORIGINS, "https://app.example")
+            .with(names::IDENTITY_PROVIDERS, json!({ "idp": provider }).to_string());
+        Config::load(&settings).unwrap()
+    }
+
+    fn inline() -> Config {
+        config(json!({"jwks": {"keys": [signer_jwk("k1")]}}))
+    }
+
+    fn bearer(claims: &serde_json::Value) -> String {
+        format!("Bearer {}", mint(&json!({"alg": "ES384", "kid": "k1"}), claims))
+    }
+
+    fn get(config: &Config, target: &str, authorization: Option<&str>, headers: &[(&str, &str)], host: &str) -> Response {
+        let mut request = Request::new("GET", target);
+        request.authorization = authorization;
+        request.headers = headers;
+        request.host = Some(host);
+        handle(&request, Ok(config), NOW, [5; 32])
+    }
+
+    #[test]
+    fn a_bearer_token_from_the_provider_gets_a_viewer_bound_playback_token() {
+        let config = inline();
+        let r = get(&config, "/v1/token?channel=demo", Some(&bearer(&claims())), &[], "tv.example");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("vary"), Some("Origin, Cookie, Authorization"));
+        let token = body(&r)["token"].as_str().unwrap().to_owned();
+        let c = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
+        assert_eq!(c["aws:viewer-id"], config.viewer_ids.viewer_id("user-1"), "same derivation as for the cookie");
+        assert_eq!(c["aws:viewer-session-version"], 0);
+    }
+
+    #[test]
+    fn refusals_carry_the_bearer_challenge_and_never_the_token() {
+        let config = inline();
+        let mut expired = claims();
+        expired["exp"] = json!(NOW - 3600);
+        let r = get(&config, "/v1/token?channel=demo", Some(&bearer(&expired)), &[], "tv.example");
+        assert_eq!((r.status, body(&r)["type"].as_str()), (401, Some("urn:ivs-token-worker:problem:session-expired")));
+        assert_eq!(r.header("www-authenticate"), Some(r#"Bearer error="invalid_token""#));
+        assert!(!r.body.contains("eyJ"));
+        let r = get(&config, "/v1/token?channel=demo", None, &[], "tv.example");
+        assert_eq!((r.status, body(&r)["type"].as_str()), (401, Some("urn:ivs-token-worker:problem:session-missing")));
+        assert_eq!(r.header("www-authenticate"), None);
+    }
+
+    #[test]
+    fn channel_groups_rule() {
+        let config = inline();
+        let r = get(&config, "/v1/token?channel=members", Some(&bearer(&claims())), &[], "tv.example");
+        assert_eq!(r.status, 200, "in `members`: {}", r.body);
+        let mut outsider = claims();
+        outsider["groups"] = json!(["guests", "secret-group"]);
+        let r = get(&config, "/v1/token?channel=members", Some(&bearer(&outsider)), &[], "tv.example");
+        assert_eq!(r.status, 403);
+        let detail = body(&r)["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("certain groups") && !detail.contains("secret-group") && !detail.contains("guests"), "{detail}");
+    }
+
+    #[test]
+    fn country_rule_with_the_local_stand_in_header() {
+        let config = inline();
+        let token = bearer(&claims());
+        let de = [("X-Dev-Country", "de")];
+        assert_eq!(get(&config, "/v1/token?channel=de", Some(&token), &de, "127.0.0.1:8787").status, 200);
+        let fr = [("X-Dev-Country", "FR")];
+        let r = get(&config, "/v1/token?channel=de", Some(&token), &fr, "127.0.0.1:8787");
+        assert_eq!(r.status, 403);
+        assert!(body(&r)["detail"].as_str().unwrap().contains("country"));
+        // Off localhost the header is ignored: the country is unknown, so `allowed_countries` refuses.
+        assert_eq!(get(&config, "/v1/token?channel=de", Some(&token), &de, "tv.example").status, 403);
+        // The platform's country wins everywhere.
+        let mut request = Request::new("GET", "/v1/token?channel=de");
+        request.authorization = Some(&token);
+        request.country = Some("DE");
+        request.host = Some("tv.example");
+        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200);
+    }
+
+    #[test]
+    fn preflight_allows_the_authorization_header() {
+        let config = inline();
+        let mut request = Request::new("OPTIONS", "/v1/token?channel=demo");
+        request.origin = Some("https://app.example");
+        let r = handle(&request, Ok(&config), NOW, [0; 32]);
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("access-control-allow-headers"), Some("authorization"));
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    }
+
+    #[test]
+    fn a_provider_without_keys_is_a_503_and_an_unhealthy_worker() {
+        let config = config(json!({"jwks_url": "https://id.example/jwks"}));
+        let token = bearer(&claims());
+        let r = get(&config, "/v1/token?channel=demo", Some(&token), &[], "tv.example");
+        assert_eq!((r.status, body(&r)["type"].as_str()), (503, Some("urn:ivs-token-worker:problem:identity-provider-unavailable")));
+        assert_eq!(get(&config, "/healthz", None, &[], "tv.example").status, 200, "nothing has failed yet");
+        config.identity.keys.record(&config.identity.providers[0], Fetched::Failed("HTTP 500".into()), NOW);
+        let health = get(&config, "/healthz", None, &[], "tv.example");
+        assert_eq!(health.status, 503);
+        assert!(body(&health)["detail"].as_str().unwrap().contains("identity provider `idp`"));
+        let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
+        config.identity.keys.record(&config.identity.providers[0], Fetched::Document { body: doc, cache_control: None }, NOW);
+        assert_eq!(get(&config, "/v1/token?channel=demo", Some(&token), &[], "tv.example").status, 200);
+        assert_eq!(get(&config, "/healthz", None, &[], "tv.example").status, 200);
     }
 }

@@ -100,7 +100,7 @@ pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>
                 None => message_for(&error, &nonce, None),
             }
         }
-        Ok(session) => match authorize(config, &session, name) {
+        Ok(session) => match authorize(config, &session, name, request.country().as_deref()) {
             Err(error) => message_for(&error, &nonce, None),
             Ok(channel) => {
                 let mut single_use = [0u8; 16];
@@ -139,7 +139,8 @@ pub(super) fn dev_login_route(request: &Request<'_>, config: Result<&Config, &Er
         }
         let mut claims = crate::identity::session_cookie::SessionClaims::new(&sub, now, DEV_SESSION_SECONDS);
         claims.channels = query_param(request.query, "channels")?.map(|c| split_list(&c));
-        let cookie = session_set_cookie(&config.cookie_name, &config.sessions.mint(&claims), DEV_SESSION_SECONDS, request.host);
+        let secrets = config.identity.sessions.as_ref().ok_or(Error::NotFound)?;
+        let cookie = session_set_cookie(&config.identity.cookie_name, &secrets.mint(&claims), DEV_SESSION_SECONDS, request.host);
         Ok(redirect(return_to).with_header("set-cookie", cookie))
     })();
     outcome.unwrap_or_else(|error| Response::problem(&error))
@@ -233,7 +234,7 @@ mod tests {
         let set_cookie = r.header("set-cookie").unwrap();
         assert!(set_cookie.ends_with("; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax"), "{set_cookie}");
         let value = set_cookie.strip_prefix("session=").unwrap().split(';').next().unwrap();
-        assert_eq!(dev.sessions.verify(value, NOW).unwrap().sub, "carol");
+        assert_eq!(dev.identity.sessions.as_ref().unwrap().verify(value, NOW).unwrap().sub, "carol");
 
         let default = watch(&dev, "/dev/login", None, "127.0.0.1");
         assert_eq!(default.header("location"), Some("/watch/demo"));

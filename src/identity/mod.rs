@@ -1,7 +1,12 @@
 //! Who the viewer is: every source of identity the worker accepts, reduced to one [`Session`].
 //!
-//! | module | source |
+//! | module | part |
 //! |---|---|
+//! | [`credential`] | where credentials are found in a request, their precedence, the resulting session |
+//! | [`provider`] | identity providers (`IDENTITY_PROVIDERS`) and their presets |
+//! | [`jwt`] | verifying a provider's JWT (RFC 7519 / RFC 8725) |
+//! | [`jwk`] | providers' public keys: JWKS and X.509 certificate documents |
+//! | [`keystore`] | the per-isolate cache of fetched keys: freshness, refetch limits, failures |
 //! | [`session_cookie`] | the worker's own HS256 session cookie (`SESSION_SECRET`) |
 //!
 //! Whatever the source, the result is the same [`Session`], so `aws:viewer-id`, revocation,
@@ -9,7 +14,14 @@
 
 use crate::channel::Resolution;
 
+pub mod credential;
+pub mod jwk;
+pub mod jwt;
+pub mod keystore;
+pub mod provider;
 pub mod session_cookie;
+
+pub use credential::{Identity, Presented};
 
 /// The longest accepted subject (`sub`), in bytes.
 pub const MAX_SUBJECT_LEN: usize = 256;

@@ -1,0 +1,362 @@
+//! Finding the viewer's credential in a request and turning it into a [`Session`].
+//!
+//! **Precedence.** A request may carry several credentials (a Bearer header and a cookie, or
+//! cookies of two providers). They are considered in this order, and the first one present
+//! decides:
+//!
+//! 1. `Authorization: Bearer <token>`, when a provider reads `bearer`;
+//! 2. `header:NAME` sources, providers in name order;
+//! 3. `cookie:NAME` sources, providers in name order;
+//! 4. the worker's own HS256 session cookie (`SESSION_COOKIE`), when `SESSION_SECRET` is set.
+//!
+//! Explicit headers come before cookies because an app that sends one means it, while browsers
+//! send cookies by themselves. A present but invalid credential is refused with its reason; a
+//! weaker one behind it is never tried instead. A token in a place several providers read is
+//! routed by its `iss`. Several cookies of one name (set for different paths or domains) are
+//! tried in order and the first that verifies wins.
+
+use super::jwt::{self, Rejection};
+use super::keystore::KeyStore;
+use super::provider::{Provider, TokenSource};
+use super::session_cookie::SessionSecrets;
+use super::Session;
+use crate::cookie::find_cookies;
+use crate::error::{Error, Result};
+
+/// At most this many same-named cookies are tried.
+const MAX_SAME_NAME_COOKIES: usize = 4;
+
+/// The credential-bearing parts of a request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Presented<'a> {
+    /// `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// `Cookie` header.
+    pub cookie: Option<&'a str>,
+    /// Other request headers (names in any case), for `header:NAME` sources.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Presented<'a> {
+    fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+    }
+
+    /// The token of an `Authorization: Bearer` header (scheme case-insensitive, RFC 6750).
+    pub fn bearer(&self) -> Option<&'a str> {
+        let value = self.authorization?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    }
+}
+
+/// Everything identity needs from the configuration.
+#[derive(Debug)]
+pub struct Identity {
+    /// Identity providers, in name order.
+    pub providers: Vec<Provider>,
+    /// Their fetched keys.
+    pub keys: KeyStore,
+    /// The HS256 session cookie's secrets, when `SESSION_SECRET` is set.
+    pub sessions: Option<SessionSecrets>,
+    /// The HS256 session cookie's name.
+    pub cookie_name: String,
+}
+
+/// The credential that decides a request.
+enum Credential<'s, 'a> {
+    /// Token(s) for identity providers: where they were found, who reads that place.
+    Provider { source: String, readers: Vec<&'s Provider>, tokens: Vec<&'a str> },
+    /// The HS256 session cookie's value(s).
+    SessionCookie(Vec<&'a str>),
+}
+
+impl Identity {
+    fn readers(&self, source: &TokenSource) -> Vec<&Provider> {
+        self.providers.iter().filter(|p| p.reads(source)).collect()
+    }
+
+    fn locate<'s, 'a>(&'s self, presented: &Presented<'a>) -> Option<Credential<'s, 'a>> {
+        if let Some(token) = presented.bearer() {
+            let readers = self.readers(&TokenSource::Bearer);
+            if !readers.is_empty() {
+                return Some(Credential::Provider { source: "Authorization: Bearer".into(), readers, tokens: vec![token] });
+            }
+        }
+        for provider in &self.providers {
+            for source in &provider.token_from {
+                if let TokenSource::Header(name) = source {
+                    if let Some(token) = presented.header(name).map(str::trim).filter(|t| !t.is_empty()) {
+                        return Some(Credential::Provider { source: format!("header `{name}`"), readers: self.readers(source), tokens: vec![token] });
+                    }
+                }
+            }
+        }
+        let cookie_header = presented.cookie.unwrap_or_default();
+        for provider in &self.providers {
+            for source in &provider.token_from {
+                if let TokenSource::Cookie(name) = source {
+                    let tokens: Vec<&str> = find_cookies(cookie_header, name).filter(|v| !v.is_empty()).take(MAX_SAME_NAME_COOKIES).collect();
+                    if !tokens.is_empty() {
+                        return Some(Credential::Provider { source: format!("cookie `{name}`"), readers: self.readers(source), tokens });
+                    }
+                }
+            }
+        }
+        if self.sessions.is_some() {
+            let values: Vec<&str> = find_cookies(cookie_header, &self.cookie_name).take(MAX_SAME_NAME_COOKIES).collect();
+            if !values.is_empty() {
+                return Some(Credential::SessionCookie(values));
+            }
+        }
+        None
+    }
+
+    /// What to tell a viewer who sent nothing.
+    fn what_to_send(&self) -> String {
+        let mut ways = Vec::new();
+        if !self.readers(&TokenSource::Bearer).is_empty() {
+            ways.push("an `Authorization: Bearer` token from your identity provider".to_owned());
+        }
+        for provider in &self.providers {
+            for source in &provider.token_from {
+                match source {
+                    TokenSource::Header(name) => ways.push(format!("the `{name}` header")),
+                    TokenSource::Cookie(name) => ways.push(format!("the `{name}` cookie")),
+                    TokenSource::Bearer => {}
+                }
+            }
+        }
+        if self.sessions.is_some() {
+            ways.push(format!("the `{}` session cookie", self.cookie_name));
+        }
+        ways.dedup();
+        format!("sign in first; this worker accepts {}", ways.join(", or "))
+    }
+
+    /// The provider a token belongs to, among those reading where it was found: by `iss`.
+    fn route<'p>(readers: &[&'p Provider], token: &jwt::UntrustedToken<'_>) -> Option<&'p Provider> {
+        let issuer = token.issuer()?;
+        readers.iter().copied().find(|p| p.issuer == issuer)
+    }
+
+    /// Providers whose key document the Workers layer should fetch before this request is
+    /// answered: the provider of the deciding credential, when it has no keys, stale keys, or
+    /// not the key the token names (see [`KeyStore::wants_fetch`] for the rate limit).
+    pub fn fetches_for<'s>(&'s self, presented: &Presented<'_>, now: u64) -> Vec<&'s Provider> {
+        let Some(Credential::Provider { readers, tokens, .. }) = self.locate(presented) else { return Vec::new() };
+        let mut wanted: Vec<&Provider> = Vec::new();
+        for token in tokens {
+            let Ok(untrusted) = jwt::decode(token) else { continue };
+            if let Some(provider) = Self::route(&readers, &untrusted) {
+                if self.keys.wants_fetch(provider, untrusted.kid(), now) && !wanted.iter().any(|p| p.name == provider.name) {
+                    wanted.push(provider);
+                }
+            }
+        }
+        wanted
+    }
+
+    /// Providers that have never had keys and may be fetched now (for the health check).
+    pub fn fetches_for_health(&self, now: u64) -> Vec<&Provider> {
+        self.providers.iter().filter(|p| self.keys.keys(p, now).is_none() && p.inline_keys.is_none() && self.keys.wants_fetch(p, None, now)).collect()
+    }
+
+    /// `Err` naming the first provider without usable keys (for `/healthz`).
+    pub fn health(&self, now: u64) -> Result<()> {
+        match self.providers.iter().find(|p| self.keys.unavailable(p, now).is_some()) {
+            Some(provider) => Err(Error::ProviderUnavailable(provider.name.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The viewer's session, from the credential that decides this request (see the module
+    /// docs for the precedence).
+    pub fn session(&self, presented: &Presented<'_>, now: u64) -> Result<Session> {
+        match self.locate(presented) {
+            None => Err(match &self.sessions {
+                // The worker as it always was: the cookie's own message.
+                Some(_) if self.providers.is_empty() => Error::Session(crate::error::SessionFault::Missing),
+                _ => Error::NoCredential(self.what_to_send()),
+            }),
+            Some(Credential::SessionCookie(values)) => {
+                let secrets = self.sessions.as_ref().ok_or(Error::Internal("session cookie located without secrets"))?;
+                first_success(values.iter().map(|value| secrets.verify(value, now)))
+            }
+            Some(Credential::Provider { source, readers, tokens }) => {
+                first_success(tokens.iter().map(|token| self.verify_token(&source, &readers, token, now)))
+            }
+        }
+    }
+
+    fn verify_token(&self, source: &str, readers: &[&Provider], token: &str, now: u64) -> Result<Session> {
+        let refused = |reason: String, expired: bool| Error::CredentialRefused { source: source.to_owned(), reason, expired };
+        let untrusted = jwt::decode(token).map_err(|r| match r {
+            Rejection::Invalid(reason) => refused(reason, false),
+            Rejection::Expired | Rejection::UnknownKey => refused("the token is malformed".into(), false),
+        })?;
+        let provider = Self::route(readers, &untrusted).ok_or_else(|| {
+            let names: Vec<&str> = readers.iter().map(|p| p.name.as_str()).collect();
+            refused(format!("its `iss` is not the issuer of any identity provider reading it here ({})", names.join(", ")), false)
+        })?;
+        let fetched = self.keys.keys(provider, now);
+        let keys: Vec<&super::jwk::KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
+        if keys.is_empty() {
+            return Err(Error::ProviderUnavailable(provider.name.clone()));
+        }
+        jwt::verify(&untrusted, provider, &keys, now).map_err(|r| {
+            let name = &provider.name;
+            match r {
+                Rejection::Expired => refused(format!("provider `{name}`: the token has expired; sign in again or refresh it"), true),
+                Rejection::UnknownKey => refused(format!("provider `{name}`: the token's `kid` names none of the provider's keys"), false),
+                Rejection::Invalid(reason) => refused(format!("provider `{name}`: {reason}"), false),
+            }
+        })
+    }
+}
+
+/// The first `Ok`, else the first error.
+fn first_success(results: impl Iterator<Item = Result<Session>>) -> Result<Session> {
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok(session) => return Ok(session),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(Error::Internal("no credential to verify")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER, NOW};
+    use crate::identity::keystore::Fetched;
+    use crate::identity::provider::parse_providers;
+    use crate::identity::session_cookie::{mint as mint_cookie, SessionClaims};
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"credential-test-secret-0123456789abcdef";
+
+    fn identity(providers: serde_json::Value, with_cookie: bool) -> Identity {
+        Identity {
+            providers: parse_providers(&providers.to_string()).unwrap(),
+            keys: KeyStore::default(),
+            sessions: with_cookie.then(|| SessionSecrets::new(SECRET.to_vec(), None)),
+            cookie_name: "session".into(),
+        }
+    }
+
+    fn inline(extra: serde_json::Value) -> serde_json::Value {
+        let mut p = json!({"issuer": ISSUER, "audience": "tv-app", "jwks": {"keys": [signer_jwk("k1")]}});
+        p.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        p
+    }
+
+    fn token(sub: &str) -> String {
+        let mut c = claims();
+        c["sub"] = json!(sub);
+        mint(&json!({"alg": "ES384", "kid": "k1"}), &c)
+    }
+
+    fn expired() -> String {
+        let mut c = claims();
+        c["exp"] = json!(NOW - 3600);
+        mint(&json!({"alg": "ES384", "kid": "k1"}), &c)
+    }
+
+    fn cookie(sub: &str) -> String {
+        mint_cookie(&SessionClaims::new(sub, NOW, 3600), SECRET)
+    }
+
+    #[test]
+    fn precedence_bearer_then_headers_then_cookies_then_session() {
+        let id = identity(json!({"idp": inline(json!({"token_from": ["bearer", "header:X-Id", "cookie:id_token"]}))}), true);
+        let bearer = format!("Bearer {}", token("from-bearer"));
+        let cookies = format!("session={}; id_token={}", cookie("from-session"), token("from-cookie"));
+        let headers = [("x-id", token("from-header"))];
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let all = Presented { authorization: Some(&bearer), cookie: Some(&cookies), headers: &headers };
+        assert_eq!(id.session(&all, NOW).unwrap().sub, "from-bearer");
+        assert_eq!(id.session(&Presented { authorization: None, ..all }, NOW).unwrap().sub, "from-header");
+        assert_eq!(id.session(&Presented { authorization: None, headers: &[], ..all }, NOW).unwrap().sub, "from-cookie");
+        let only_session = format!("session={}", cookie("from-session"));
+        assert_eq!(id.session(&Presented { cookie: Some(&only_session), ..Default::default() }, NOW).unwrap().sub, "from-session");
+    }
+
+    #[test]
+    fn an_invalid_credential_is_never_skipped_for_a_weaker_one() {
+        let id = identity(json!({"idp": inline(json!({}))}), true);
+        let good_cookie = format!("session={}", cookie("alice"));
+        let bad_bearer = format!("Bearer {}", expired());
+        let presented = Presented { authorization: Some(&bad_bearer), cookie: Some(&good_cookie), ..Default::default() };
+        let error = id.session(&presented, NOW).unwrap_err();
+        assert_eq!(error.slug(), "session-expired");
+        assert!(error.to_string().starts_with("the credential in Authorization: Bearer was refused: provider `idp`"), "{error}");
+        let garbage = "Bearer not-a-jwt";
+        let error = id.session(&Presented { authorization: Some(garbage), cookie: Some(&good_cookie), ..Default::default() }, NOW).unwrap_err();
+        assert_eq!((error.status(), error.slug()), (401, "session-invalid"));
+        assert!(!error.to_string().contains("not-a-jwt"), "the token is never quoted");
+        // A non-Bearer Authorization (Basic from a proxy) is not a credential for us.
+        let basic = Presented { authorization: Some("Basic dXNlcjpwYXNz"), cookie: Some(&good_cookie), ..Default::default() };
+        assert_eq!(id.session(&basic, NOW).unwrap().sub, "alice");
+    }
+
+    #[test]
+    fn tokens_are_routed_by_issuer() {
+        let mut other = inline(json!({}));
+        other["issuer"] = json!("https://other.example");
+        let id = identity(json!({"a-idp": other, "b-idp": inline(json!({}))}), false);
+        let bearer = format!("Bearer {}", token("bob"));
+        assert_eq!(id.session(&Presented { authorization: Some(&bearer), ..Default::default() }, NOW).unwrap().sub, "bob");
+        let mut c = claims();
+        c["iss"] = json!("https://unknown.example");
+        let stranger = format!("Bearer {}", mint(&json!({"alg": "ES384", "kid": "k1"}), &c));
+        let error = id.session(&Presented { authorization: Some(&stranger), ..Default::default() }, NOW).unwrap_err();
+        assert!(error.to_string().contains("not the issuer of any identity provider reading it here (a-idp, b-idp)"), "{error}");
+    }
+
+    #[test]
+    fn same_named_cookies_first_that_verifies_wins() {
+        let id = identity(json!({}), true);
+        let header = format!("session=stale.garbage.value; session={}", cookie("carol"));
+        assert_eq!(id.session(&Presented { cookie: Some(&header), ..Default::default() }, NOW).unwrap().sub, "carol");
+        let bad = "session=a.b.c; session=d.e.f";
+        assert_eq!(id.session(&Presented { cookie: Some(bad), ..Default::default() }, NOW).unwrap_err().slug(), "session-invalid");
+    }
+
+    #[test]
+    fn nothing_sent() {
+        let classic = identity(json!({}), true);
+        assert_eq!(classic.session(&Presented::default(), NOW).unwrap_err(), Error::Session(crate::error::SessionFault::Missing));
+        let id = identity(json!({"idp": inline(json!({"token_from": ["bearer", "cookie:id_token"]}))}), true);
+        let error = id.session(&Presented::default(), NOW).unwrap_err();
+        assert_eq!((error.status(), error.slug()), (401, "session-missing"));
+        assert!(error.to_string().contains("`Authorization: Bearer` token") && error.to_string().contains("`id_token` cookie"), "{error}");
+    }
+
+    #[test]
+    fn fetch_planning_and_unavailable_providers() {
+        let remote = json!({"issuer": ISSUER, "audience": "tv-app", "jwks_url": "https://id.example/jwks"});
+        let id = identity(json!({"idp": remote}), false);
+        let bearer = format!("Bearer {}", token("dave"));
+        let presented = Presented { authorization: Some(&bearer), ..Default::default() };
+        assert_eq!(id.fetches_for(&presented, NOW).len(), 1, "no keys yet: fetch");
+        assert_eq!(id.fetches_for_health(NOW).len(), 1);
+        assert_eq!(id.health(NOW), Ok(()), "nothing failed yet");
+        let error = id.session(&presented, NOW).unwrap_err();
+        assert_eq!((error.status(), error.slug()), (503, "identity-provider-unavailable"));
+        id.keys.record(&id.providers[0], Fetched::Failed("connection refused".into()), NOW);
+        assert_eq!(id.health(NOW), Err(Error::ProviderUnavailable("idp".into())));
+        assert!(id.fetches_for(&presented, NOW + 1).is_empty(), "rate limited");
+        let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
+        id.keys.record(&id.providers[0], Fetched::Document { body: doc, cache_control: None }, NOW + 30);
+        assert_eq!(id.session(&presented, NOW + 30).unwrap().sub, "dave");
+        assert!(id.fetches_for(&presented, NOW + 31).is_empty(), "fresh keys: nothing to fetch");
+        assert_eq!(id.health(NOW + 30), Ok(()));
+        let garbage = Presented { authorization: Some("Bearer x.y.z"), ..Default::default() };
+        assert!(id.fetches_for(&garbage, NOW + 90).is_empty(), "an unreadable token makes no fetch");
+    }
+}
