@@ -109,7 +109,7 @@ async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
         if let Ok(Some(mut cached)) = cache.get(url, false).await {
             let cache_control = cached.headers().get("cache-control").ok().flatten();
             if let Ok(body) = cached.text().await {
-                keys.record_cached(provider, body, cache_control, now);
+                config.identity.record_cached(provider, body, cache_control, now);
                 if !keys.wants_fetch(provider, None, now) {
                     return;
                 }
@@ -138,7 +138,7 @@ async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
         },
         Err(_) => Fetched::Failed("the key document URL is not usable".into()),
     };
-    if let Some(reason) = keys.record(provider, outcome, now) {
+    if let Some(reason) = config.identity.record_fetch(provider, outcome, now) {
         // Once per run of failures; names the provider, never a token.
         console_error!("{}", serde_json::json!({"identity_provider": provider.name, "keys_unavailable": reason}));
     }
