@@ -75,16 +75,11 @@ worker: tools-rust tools-node
 .dev.vars: | cli
 	IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh
 
-dev: tools-rust tools-node cli .dev.vars
+# The IVS stand-in and wrangler dev together (tools/dev.py): the demo channel plays a looping test
+# stream whose tokens are checked as IVS checks them. Ctrl-C stops both.
+dev: tools-rust tools-node tools-python cli .dev.vars
 	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh
-	@echo
-	@echo "Serving on http://127.0.0.1:$(PORT) (Ctrl-C stops). Get a playback token with:"
-	@echo
-	@echo "  curl -s 'http://127.0.0.1:$(PORT)/v1/token?channel=demo' -H 'Cookie: session=$$($(CLI) session --sub $(SUB) --ttl 86400 --secret-file .dev/session-secret)'"
-	@echo
-	@echo "Or open http://127.0.0.1:$(PORT)/watch/demo in a browser (local sign-in via /dev/login)."
-	@echo
-	npx wrangler dev --ip 127.0.0.1 --port $(PORT) --var DEV_LOGIN:true
+	@PORT=$(PORT) SUB=$(SUB) IVS_TOKEN_CLI=$(CLI) exec $(PYTHON) tools/dev.py
 
 session: cli
 	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh >&2

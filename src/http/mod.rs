@@ -7,6 +7,7 @@
 //! | this one | dispatch, `/healthz`, `/v1/public-key`, request and response types, query parsing, logs |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
+//! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
 use crate::access::normalize_country;
 use crate::channel::{is_local_host, truncate};
@@ -14,6 +15,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::identity::{Presented, Session};
 
+pub mod index;
 pub mod token;
 pub mod watch;
 
@@ -192,6 +194,7 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         "/v1/token" => token::token_route(request, config, now, random),
         "/v1/public-key" => public_key_route(request, config),
         "/dev/login" => watch::dev_login_route(request, config, now),
+        "/" => index::index_route(request, config, random),
         path => match path.strip_prefix("/watch/") {
             Some(name) => watch::watch_route(request, config, name, now, random),
             None => Response::problem(&Error::NotFound),

@@ -35,7 +35,7 @@ pub fn session_set_cookie(name: &str, value: &str, max_age: u64, host: Option<&s
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
-fn html(status: u16, body: String, csp: String) -> Response {
+pub(super) fn html(status: u16, body: String, csp: String) -> Response {
     let headers = vec![
         ("content-type", "text/html; charset=utf-8".into()),
         ("cache-control", "private, no-store".into()),
