@@ -329,6 +329,27 @@ mod tests {
     }
 
     #[test]
+    fn stage_page_escapes_and_its_csp_follows_the_stage_urls() {
+        let hostile = "</script><script>alert(1)</script><!--";
+        let mut stage = crate::stage::Stage::from_json(
+            "room",
+            &json!({"arn": "arn:aws:ivs:us-east-1:123456789012:stage/a", "public_key_arn": "arn:aws:ivs:us-east-1:123456789012:public-key/k",
+                    "whip_url": "http://127.0.0.1:9000/whip", "events_url": "ws://127.0.0.1:9001"}),
+        )
+        .unwrap();
+        stage.title = hostile.into();
+        let caps = crate::token::stage::Capabilities { allow_publish: false, allow_subscribe: true };
+        let issued = IssuedStageToken { stage: "room".into(), token: "t.t.t".into(), participant_id: "p".into(), expires_at: 1, capabilities: caps };
+        let html = stage_page(&stage, &issued, "N");
+        assert!(!html.contains("<script>alert") && !html.contains("id=\"join-camera\""));
+        assert_eq!(html.matches("</script>").count(), 3);
+        assert!(html.contains("\"token_endpoint\":\"/v1/stage-token?stage=room\""));
+        let csp = stage_csp(&stage, "N");
+        assert!(csp.contains("connect-src 'self' ws://127.0.0.1:9001 http://127.0.0.1:9000 https://*.live-video.net wss://*.live-video.net;"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"));
+    }
+
+    #[test]
     fn message_pages_escape() {
         let html = message_page("No <session>", "Sign in & retry", Some(("/login?a=1&b=\"2\"", "Sign in")), "N");
         assert!(html.contains("<h1>No &lt;session&gt;</h1>"));
