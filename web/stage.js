@@ -18,6 +18,10 @@
   var publishing = false;
   var localStreams = [];
   var tiles = {};
+  var watchdog = 0;
+  // The SDK keeps retrying a refused or unreachable events endpoint without emitting an error, so
+  // the page says so itself when a join has not connected after this long (and keeps trying).
+  var JOIN_WATCHDOG_MS = 15000;
 
   function showMessage(text, canRetry) {
     statusText.textContent = text;
@@ -96,15 +100,21 @@
       stage.leave();
     }
     setConnection("connecting");
+    window.clearTimeout(watchdog);
+    watchdog = window.setTimeout(function () {
+      showMessage(explain(null) + " (Still trying.)", true);
+    }, JOIN_WATCHDOG_MS);
     var E = SDK.StageEvents;
     stage = new SDK.Stage(token, strategy);
     stage.on(E.STAGE_CONNECTION_STATE_CHANGED, function (state) {
       setConnection(state);
       if (state === SDK.StageConnectionState.CONNECTED) {
+        window.clearTimeout(watchdog);
         clearMessage();
       }
     });
     stage.on(E.ERROR, function (error) {
+      window.clearTimeout(watchdog);
       showMessage(explain(error), true);
     });
     stage.on(E.STAGE_PARTICIPANT_STREAMS_ADDED, function (participant, streams) {
