@@ -239,6 +239,7 @@ impl Config {
                 keys: Default::default(),
                 sessions: current.map(|current| SessionSecrets::new(current, previous)),
                 cookie_name,
+                verified: Default::default(),
             },
             channels,
             stages,

@@ -11,7 +11,9 @@ use crate::http;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use worker::{console_error, console_log, event, Context, Env, Headers, Request, Response};
+use crate::identity::keystore::{freshness, Fetched};
+use crate::identity::provider::Provider;
+use worker::{console_error, console_log, event, Cache, Context, Env, Fetch, Headers, Method, Request, Response};
 
 type Loaded = Rc<Result<Config, Error>>;
 
@@ -97,6 +99,57 @@ fn to_response(answer: http::Response) -> worker::Result<Response> {
     Ok(if answer.body.is_empty() { builder.empty() } else { builder.fixed(answer.body.into_bytes()) })
 }
 
+/// Fetch `provider`'s key document and hand the outcome to the key store. A fresh isolate first
+/// looks in the Cache API, where another isolate of this location may have put it.
+async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
+    let Some(url) = provider.jwks_url.as_deref() else { return };
+    let keys = &config.identity.keys;
+    let cache = Cache::default();
+    if keys.keys(provider, now).is_none() {
+        if let Ok(Some(mut cached)) = cache.get(url, false).await {
+            let cache_control = cached.headers().get("cache-control").ok().flatten();
+            if let Ok(body) = cached.text().await {
+                config.identity.record_cached(provider, body, cache_control, now);
+                if !keys.wants_fetch(provider, None, now) {
+                    return;
+                }
+            }
+        }
+    }
+    let outcome = match Request::new(url, Method::Get) {
+        Ok(request) => match Fetch::Request(request).send().await {
+            Ok(mut response) if response.status_code() == 200 => {
+                let cache_control = response.headers().get("cache-control").ok().flatten();
+                match response.text().await {
+                    Ok(body) => {
+                        // Shared with this location's other isolates for as long as it is fresh.
+                        let headers = Headers::new();
+                        let _ = headers.set("cache-control", &format!("max-age={}", freshness(cache_control.as_deref())));
+                        if let Ok(copy) = Response::ok(body.clone()).map(|r| r.with_headers(headers)) {
+                            let _ = cache.put(url, copy).await;
+                        }
+                        Fetched::Document { body, cache_control }
+                    }
+                    Err(_) => Fetched::Failed("the key document could not be read".into()),
+                }
+            }
+            Ok(response) => Fetched::Failed(format!("the key document answered HTTP {}", response.status_code())),
+            Err(_) => Fetched::Failed("the key document could not be fetched (network error)".into()),
+        },
+        Err(_) => Fetched::Failed("the key document URL is not usable".into()),
+    };
+    if let Some(reason) = config.identity.record_fetch(provider, outcome, now) {
+        // Once per run of failures; names the provider, never a token.
+        console_error!("{}", serde_json::json!({"identity_provider": provider.name, "keys_unavailable": reason}));
+    }
+}
+
+/// Request headers as (lower-case name, value), for `header:NAME` identity sources and the
+/// local country stand-in.
+fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    headers.entries().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect()
+}
+
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let started = js_sys::Date::now();
@@ -105,11 +158,18 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let headers = request.headers();
     let origin = headers.get("origin").ok().flatten();
     let cookie = headers.get("cookie").ok().flatten();
+    let authorization = headers.get("authorization").ok().flatten();
+    let country = request.cf().and_then(|cf| cf.country());
+    let pairs = header_pairs(&headers);
+    let header_refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
 
     let mut core_request = http::Request::new(&method, target_of(&url));
     core_request.origin = origin.as_deref();
     core_request.cookie = cookie.as_deref();
     core_request.host = host_of(&url);
+    core_request.authorization = authorization.as_deref();
+    core_request.country = country.as_deref();
+    core_request.headers = &header_refs;
 
     #[cfg(feature = "bench")]
     if let Some(answer) = bench_route(&core_request, &env) {
@@ -117,6 +177,16 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     }
 
     let loaded = load_config(read_settings(&env));
+    if let Ok(config) = loaded.as_ref() {
+        let now = (started / 1000.0) as u64;
+        let mut providers = config.identity.fetches_for(&core_request.presented(), now);
+        if core_request.path == "/healthz" {
+            providers.extend(config.identity.fetches_for_health(now));
+        }
+        for provider in providers {
+            refresh_keys(config, provider, now).await;
+        }
+    }
     let mut random = [0u8; 32];
     let answer = match getrandom::fill(&mut random) {
         Ok(()) => {

@@ -16,9 +16,10 @@
 //! tried in order and the first that verifies wins.
 
 use super::jwt::{self, Rejection};
-use super::keystore::KeyStore;
+use super::keystore::{Fetched, KeyStore};
+use super::verified::VerifiedTokens;
 use super::provider::{Provider, TokenSource};
-use super::session_cookie::SessionSecrets;
+use super::session_cookie::{SessionSecrets, LEEWAY_SECONDS};
 use super::Session;
 use crate::cookie::find_cookies;
 use crate::error::{Error, Result};
@@ -61,6 +62,8 @@ pub struct Identity {
     pub sessions: Option<SessionSecrets>,
     /// The HS256 session cookie's name.
     pub cookie_name: String,
+    /// Identity tokens verified in this isolate (see [`super::verified`]).
+    pub verified: VerifiedTokens,
 }
 
 /// The credential that decides a request.
@@ -189,7 +192,34 @@ impl Identity {
         }
     }
 
+    /// Record a fetch of `provider`'s key document (see [`KeyStore::record`]); when the set of
+    /// keys changed, tokens verified with the old set are verified again.
+    pub fn record_fetch(&self, provider: &Provider, fetched: Fetched, now: u64) -> Option<String> {
+        let before = self.key_ids(provider, now);
+        let first_failure = self.keys.record(provider, fetched, now);
+        if self.key_ids(provider, now) != before {
+            self.verified.forget_provider(&provider.name);
+        }
+        first_failure
+    }
+
+    /// Record a key document found in the shared cache (see [`KeyStore::record_cached`]).
+    pub fn record_cached(&self, provider: &Provider, body: String, cache_control: Option<String>, now: u64) {
+        let before = self.key_ids(provider, now);
+        self.keys.record_cached(provider, body, cache_control, now);
+        if self.key_ids(provider, now) != before {
+            self.verified.forget_provider(&provider.name);
+        }
+    }
+
+    fn key_ids(&self, provider: &Provider, now: u64) -> Option<Vec<Option<String>>> {
+        self.keys.keys(provider, now).map(|set| set.keys.iter().map(|k| k.kid.clone()).collect())
+    }
+
     fn verify_token(&self, source: &str, readers: &[&Provider], token: &str, now: u64) -> Result<Session> {
+        if let Some(session) = readers.iter().find_map(|p| self.verified.get(&p.name, token, now)) {
+            return Ok(session);
+        }
         let refused = |reason: String, expired: bool| Error::CredentialRefused { source: source.to_owned(), reason, expired };
         let untrusted = jwt::decode(token).map_err(|r| match r {
             Rejection::Invalid(reason) => refused(reason, false),
@@ -204,14 +234,16 @@ impl Identity {
         if keys.is_empty() {
             return Err(Error::ProviderUnavailable(provider.name.clone()));
         }
-        jwt::verify(&untrusted, provider, &keys, now).map_err(|r| {
+        let session = jwt::verify(&untrusted, provider, &keys, now).map_err(|r| {
             let name = &provider.name;
             match r {
                 Rejection::Expired => refused(format!("provider `{name}`: the token has expired; sign in again or refresh it"), true),
                 Rejection::UnknownKey => refused(format!("provider `{name}`: the token's `kid` names none of the provider's keys"), false),
                 Rejection::Invalid(reason) => refused(format!("provider `{name}`: {reason}"), false),
             }
-        })
+        })?;
+        self.verified.insert(&provider.name, token, &session, session.exp.saturating_add(LEEWAY_SECONDS), now);
+        Ok(session)
     }
 }
 
@@ -246,6 +278,7 @@ mod tests {
             keys: KeyStore::default(),
             sessions: with_cookie.then(|| SessionSecrets::new(SECRET.to_vec(), None)),
             cookie_name: "session".into(),
+            verified: Default::default(),
         }
     }
 
@@ -354,8 +387,17 @@ mod tests {
         let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
         id.keys.record(&id.providers[0], Fetched::Document { body: doc, cache_control: None }, NOW + 30);
         assert_eq!(id.session(&presented, NOW + 30).unwrap().sub, "dave");
+        assert_eq!(id.session(&presented, NOW + 31).unwrap().sub, "dave", "again, from the verified cache");
         assert!(id.fetches_for(&presented, NOW + 31).is_empty(), "fresh keys: nothing to fetch");
         assert_eq!(id.health(NOW + 30), Ok(()));
+        // Verified once, then remembered; a key rotation that drops the key forgets it.
+        assert_eq!(id.verified.len(), 1);
+        id.record_fetch(&id.providers[0], Fetched::Document { body: json!({"keys": [signer_jwk("k1")]}).to_string(), cache_control: None }, NOW + 400);
+        assert_eq!(id.verified.len(), 1, "same keys: kept");
+        id.record_fetch(&id.providers[0], Fetched::Document { body: json!({"keys": [signer_jwk("k2")]}).to_string(), cache_control: None }, NOW + 800);
+        assert!(id.verified.is_empty(), "keys changed: verify again");
+        let error = id.session(&presented, NOW + 800).unwrap_err();
+        assert!(error.to_string().contains("`kid` names none of the provider's keys"), "{error}");
         let garbage = Presented { authorization: Some("Bearer x.y.z"), ..Default::default() };
         assert!(id.fetches_for(&garbage, NOW + 90).is_empty(), "an unreadable token makes no fetch");
     }

@@ -222,14 +222,13 @@ impl PublicJwk {
     }
 
     /// Parse the public key of one X.509 certificate (PEM). Only RSA and P-256/P-384 keys.
+    /// The certificate is only a container for the key here (the document's URL is what is
+    /// trusted), so only the path to its SubjectPublicKeyInfo is decoded.
     pub fn from_certificate_pem(kid: &str, pem: &str) -> Result<Self, String> {
-        use x509_cert::der::{Decode, Encode};
         let named = |reason: &str| format!("certificate `{}`: {reason}", crate::channel::truncate(kid));
         let blocks = pem_blocks(pem).map_err(|e| named(&e))?;
         let block = blocks.iter().find(|b| b.label == "CERTIFICATE").ok_or_else(|| named("no CERTIFICATE PEM block"))?;
-        let certificate = x509_cert::Certificate::from_der(&block.der).map_err(|_| named("not a valid X.509 certificate"))?;
-        let spki = certificate.tbs_certificate().subject_public_key_info();
-        let spki_der = spki.to_der().map_err(|_| named("unreadable public key"))?;
+        let spki_der = certificate_spki(&block.der).ok_or_else(|| named("not a valid X.509 certificate"))?;
         let material = if let Ok(key) = rsa::pkcs8::DecodePublicKey::from_public_key_der(&spki_der) {
             let key: rsa::PublicKey = key;
             use rsa::traits::PublicKeyParts;
@@ -244,6 +243,27 @@ impl PublicJwk {
         };
         Ok(Self { kid: Some(kid.to_owned()), alg: None, material })
     }
+}
+
+/// The SubjectPublicKeyInfo (DER) of an X.509 certificate (RFC 5280 section 4.1):
+/// `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
+/// signature, issuer, validity, subject, subjectPublicKeyInfo, ... }, ... }`.
+fn certificate_spki(der: &[u8]) -> Option<Vec<u8>> {
+    use pkcs8::der::asn1::AnyRef;
+    use pkcs8::der::{Decode, Encode, SliceReader, Tag, Tagged};
+    let certificate = AnyRef::from_der(der).ok().filter(|a| a.tag() == Tag::Sequence)?;
+    let mut outer = SliceReader::new(certificate.value()).ok()?;
+    let tbs = AnyRef::decode(&mut outer).ok().filter(|a| a.tag() == Tag::Sequence)?;
+    let mut fields = SliceReader::new(tbs.value()).ok()?;
+    let mut next = || AnyRef::decode(&mut fields).ok();
+    let first = next()?;
+    // After the optional [0] version: serial number, signature algorithm, issuer, validity, subject.
+    let has_version = matches!(first.tag(), Tag::ContextSpecific { number, .. } if number.value() == 0);
+    for _ in 0..if has_version { 5 } else { 4 } {
+        next()?;
+    }
+    let spki = next().filter(|a| a.tag() == Tag::Sequence)?;
+    spki.to_der().ok()
 }
 
 fn check_rsa_size(bits: usize) -> Result<(), String> {
@@ -322,12 +342,21 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    /// RFC 7515 appendix A.3: the ES256 example key and its signed JWS.
-    pub(crate) const RFC7515_ES256_JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
-    pub(crate) const RFC7515_ES256_JWS: &str = "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
-    /// RFC 7515 appendix A.2: the RS256 example key and its signed JWS.
-    pub(crate) const RFC7515_RS256_JWK: &str = r#"{"kty":"RSA","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ","e":"AQAB"}"#;
-    pub(crate) const RFC7515_RS256_JWS: &str = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw";
+    /// An RFC 7515 example: a public JWK and a JWS it verifies (tests/fixtures/jws).
+    pub(crate) struct Vector {
+        pub(crate) jwk: String,
+        pub(crate) jws: String,
+    }
+
+    fn vector(file: &str) -> Vector {
+        let value: Value = serde_json::from_str(file).unwrap();
+        Vector { jwk: value["jwk"].to_string(), jws: value["jws"].as_str().unwrap().to_owned() }
+    }
+
+    /// RFC 7515 appendix A.3: the ES256 example.
+    pub(crate) static ES256: std::sync::LazyLock<Vector> = std::sync::LazyLock::new(|| vector(include_str!("../../tests/fixtures/jws/rfc7515-a3-es256.json")));
+    /// RFC 7515 appendix A.2: the RS256 example.
+    pub(crate) static RS256: std::sync::LazyLock<Vector> = std::sync::LazyLock::new(|| vector(include_str!("../../tests/fixtures/jws/rfc7515-a2-rs256.json")));
 
     fn jwk(text: &str) -> Map<String, Value> {
         serde_json::from_str(text).unwrap()
@@ -340,12 +369,12 @@ pub(crate) mod tests {
 
     #[test]
     fn rfc7515_examples_verify() {
-        let es = PublicJwk::from_jwk(&jwk(RFC7515_ES256_JWK)).unwrap();
-        let (signed, signature) = split(RFC7515_ES256_JWS);
+        let es = PublicJwk::from_jwk(&jwk(ES256.jwk.as_str())).unwrap();
+        let (signed, signature) = split(ES256.jws.as_str());
         assert!(es.verify(Algorithm::Es256, signed.as_bytes(), &signature));
         assert!(!es.verify(Algorithm::Es384, signed.as_bytes(), &signature), "curve decides the algorithm");
-        let rs = PublicJwk::from_jwk(&jwk(RFC7515_RS256_JWK)).unwrap();
-        let (signed, signature) = split(RFC7515_RS256_JWS);
+        let rs = PublicJwk::from_jwk(&jwk(RS256.jwk.as_str())).unwrap();
+        let (signed, signature) = split(RS256.jws.as_str());
         assert!(rs.verify(Algorithm::Rs256, signed.as_bytes(), &signature));
         assert!(!rs.verify(Algorithm::Rs384, signed.as_bytes(), &signature));
         assert!(!rs.verify(Algorithm::Ps256, signed.as_bytes(), &signature));
@@ -355,7 +384,7 @@ pub(crate) mod tests {
     /// Wycheproof-style mutations of valid signatures: every one must fail, none may panic.
     #[test]
     fn mutated_signatures_fail() {
-        for (key, jws, alg) in [(RFC7515_ES256_JWK, RFC7515_ES256_JWS, Algorithm::Es256), (RFC7515_RS256_JWK, RFC7515_RS256_JWS, Algorithm::Rs256)] {
+        for (key, jws, alg) in [(ES256.jwk.as_str(), ES256.jws.as_str(), Algorithm::Es256), (RS256.jwk.as_str(), RS256.jws.as_str(), Algorithm::Rs256)] {
             let key = PublicJwk::from_jwk(&jwk(key)).unwrap();
             let (signed, signature) = split(jws);
             let mut cases: Vec<Vec<u8>> = vec![vec![], vec![0; signature.len()], vec![0xff; signature.len()], signature[..signature.len() - 1].to_vec()];
@@ -385,12 +414,12 @@ pub(crate) mod tests {
 
     #[test]
     fn jwk_rules() {
-        let mut rs: Map<String, Value> = jwk(RFC7515_RS256_JWK);
+        let mut rs: Map<String, Value> = jwk(RS256.jwk.as_str());
         rs.insert("alg".into(), json!("PS256"));
         let pinned = PublicJwk::from_jwk(&rs).unwrap();
         assert!(pinned.allows(Algorithm::Ps256) && !pinned.allows(Algorithm::Rs256));
         assert_eq!(pinned.declared(), Algorithm::Ps256);
-        assert_eq!(PublicJwk::from_jwk(&jwk(RFC7515_RS256_JWK)).unwrap().declared(), Algorithm::Rs256);
+        assert_eq!(PublicJwk::from_jwk(&jwk(RS256.jwk.as_str())).unwrap().declared(), Algorithm::Rs256);
         let cases = [
             (json!({"kty": "oct", "k": "c2VjcmV0"}), "private or symmetric"),
             (json!({"kty": "oct"}), "symmetric"),
@@ -408,18 +437,18 @@ pub(crate) mod tests {
             let err = PublicJwk::from_jwk(value.as_object().unwrap()).unwrap_err();
             assert!(err.contains(expected), "{value} -> {err}");
         }
-        let mut es: Map<String, Value> = jwk(RFC7515_ES256_JWK);
+        let mut es: Map<String, Value> = jwk(ES256.jwk.as_str());
         es.insert("alg".into(), json!("RS256"));
         assert!(PublicJwk::from_jwk(&es).unwrap_err().contains("does not fit the key type"));
         // A point not on the curve.
-        let mut off: Map<String, Value> = jwk(RFC7515_ES256_JWK);
+        let mut off: Map<String, Value> = jwk(ES256.jwk.as_str());
         off.insert("y".into(), json!("y_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"));
         assert!(PublicJwk::from_jwk(&off).unwrap_err().contains("not a point"));
     }
 
     #[test]
     fn documents() {
-        let doc = format!(r#"{{"keys":[{},{{"kty":"EC","crv":"P-521","kid":"skip"}}],"public_cert":{{"kid":"x","cert":"y"}}}}"#, RFC7515_ES256_JWK.replacen('{', r#"{"kid":"a","#, 1));
+        let doc = format!(r#"{{"keys":[{},{{"kty":"EC","crv":"P-521","kid":"skip"}}],"public_cert":{{"kid":"x","cert":"y"}}}}"#, ES256.jwk.as_str().replacen('{', r#"{"kid":"a","#, 1));
         let set = KeySet::parse(&doc).unwrap();
         assert_eq!(set.keys.len(), 1, "unusable keys are skipped");
         assert!(set.find("a").is_some() && set.find("skip").is_none());
@@ -436,7 +465,7 @@ pub(crate) mod tests {
             let err = KeySet::parse(doc).unwrap_err();
             assert!(err.contains(expected), "{doc} -> {err}");
         }
-        let many = format!(r#"{{"keys":[{}]}}"#, vec![RFC7515_ES256_JWK; MAX_KEYS + 1].join(","));
+        let many = format!(r#"{{"keys":[{}]}}"#, vec![ES256.jwk.as_str(); MAX_KEYS + 1].join(","));
         assert!(KeySet::parse(&many).unwrap_err().contains("more than 32"));
         assert!(KeySet::parse(&" ".repeat(MAX_DOCUMENT_BYTES + 1)).unwrap_err().contains("larger than"));
     }

@@ -247,7 +247,7 @@ fn session_from_claims(claims: &Map<String, Value>, provider: &Provider) -> Resu
 pub(crate) mod tests {
     use super::*;
     use crate::encoding::b64url_encode;
-    use crate::identity::jwk::tests::{RFC7515_ES256_JWK, RFC7515_RS256_JWK, RFC7515_RS256_JWS};
+    use crate::identity::jwk::tests::{ES256, RS256};
     use crate::identity::provider::parse_providers;
     use crate::key::PlaybackKey;
     use serde_json::json;
@@ -308,10 +308,10 @@ pub(crate) mod tests {
     #[test]
     fn rfc7515_rs256_example_through_the_whole_path() {
         // The RFC's own token: claims {"iss":"joe","exp":1300819380,...}, no aud.
-        let jwks = json!({"keys": [serde_json::from_str::<Value>(RFC7515_RS256_JWK).unwrap()]});
+        let jwks = json!({"keys": [serde_json::from_str::<Value>(RS256.jwk.as_str()).unwrap()]});
         let p = parse_providers(&json!({"rfc": {"issuer": "https://joe.example", "audience": "x", "jwks": jwks}}).to_string()).unwrap().remove(0);
         let keys = p.inline_keys.clone().unwrap();
-        let token = decode(RFC7515_RS256_JWS).unwrap();
+        let token = decode(RS256.jws.as_str()).unwrap();
         assert_eq!(token.issuer(), Some("joe"));
         // The signature verifies; the claims then fail on the issuer, proving the order.
         assert_eq!(verify(&token, &p, &[&keys], 1_300_819_000), Err(invalid("the token's `iss` is not this provider's issuer")));
@@ -477,9 +477,31 @@ pub(crate) mod tests {
     #[test]
     fn keys_from_several_sets_and_curves() {
         let p = provider(json!({}));
-        let es256: KeySet = KeySet::parse(&format!(r#"{{"keys":[{}]}}"#, RFC7515_ES256_JWK)).unwrap();
+        let es256: KeySet = KeySet::parse(&format!(r#"{{"keys":[{}]}}"#, ES256.jwk.as_str())).unwrap();
         let own = p.inline_keys.clone().unwrap();
         assert!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256, &own], NOW).is_ok(), "found in the second set");
         assert_eq!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256], NOW), Err(Rejection::UnknownKey));
+    }
+}
+
+#[cfg(test)]
+mod x509_tests {
+    use super::*;
+    use crate::identity::provider::parse_providers;
+    use serde_json::json;
+
+    /// A Firebase-shaped certificate document and a token signed by its key (tests/fixtures/x509).
+    const CERTIFICATES: &str = include_str!("../../tests/fixtures/x509/certificates.json");
+    const TOKEN: &str = include_str!("../../tests/fixtures/x509/token.jwt");
+
+    #[test]
+    fn firebase_certificate_document_verifies_its_token() {
+        let providers = json!({"firebase": {"preset": "firebase", "project_id": "demo-project"}});
+        let provider = parse_providers(&providers.to_string()).unwrap().remove(0);
+        let keys = KeySet::parse(CERTIFICATES).unwrap();
+        let session = verify(&decode(TOKEN.trim()).unwrap(), &provider, &[&keys], 1_800_000_000).unwrap();
+        assert_eq!(session.sub, "firebase-user-1");
+        let other = parse_providers(&json!({"firebase": {"preset": "firebase", "project_id": "other-project"}}).to_string()).unwrap().remove(0);
+        assert!(verify(&decode(TOKEN.trim()).unwrap(), &other, &[&keys], 1_800_000_000).is_err(), "another project's token");
     }
 }

@@ -94,9 +94,22 @@ impl KeyStore {
     /// as a failure. Returns the failure's reason when this is the first of a run of failures
     /// (to be logged once), `None` otherwise.
     pub fn record(&self, provider: &Provider, fetched: Fetched, now: u64) -> Option<String> {
+        self.store(provider, fetched, now, true)
+    }
+
+    /// Record a key document found in a shared cache (the Workers Cache API) rather than
+    /// fetched: it does not count as a fetch, so a token naming a key it lacks (a rotation the
+    /// cached copy predates) may still refetch at once.
+    pub fn record_cached(&self, provider: &Provider, body: String, cache_control: Option<String>, now: u64) {
+        self.store(provider, Fetched::Document { body, cache_control }, now, false);
+    }
+
+    fn store(&self, provider: &Provider, fetched: Fetched, now: u64, attempt: bool) -> Option<String> {
         let mut entries = self.0.borrow_mut();
         let entry = entries.entry(provider.name.clone()).or_default();
-        entry.last_attempt = Some(now);
+        if attempt {
+            entry.last_attempt = Some(now);
+        }
         let parsed = match fetched {
             Fetched::Document { body, cache_control } => {
                 KeySet::parse(&body).map(|keys| (keys, freshness(cache_control.as_deref()))).map_err(|e| format!("the key document is unusable: {e}"))
@@ -110,6 +123,7 @@ impl KeyStore {
                 entry.failure = None;
                 None
             }
+            Err(_) if !attempt => None,
             Err(reason) => {
                 let first = entry.failure.is_none();
                 entry.failure = Some(reason.clone());
@@ -193,6 +207,18 @@ mod tests {
         assert!(store.keys(&p, 1120 + STALE_LIMIT - 1).is_some());
         assert!(store.keys(&p, 1120 + STALE_LIMIT).is_none(), "but not forever");
         assert!(store.unavailable(&p, 1120 + STALE_LIMIT).is_some());
+    }
+
+    #[test]
+    fn a_shared_cache_copy_is_not_a_fetch() {
+        let (store, p) = (KeyStore::default(), provider());
+        let Fetched::Document { body, .. } = document(&["k1"], None) else { unreachable!() };
+        store.record_cached(&p, body, Some("max-age=600".into()), 1000);
+        assert!(store.keys(&p, 1000).is_some());
+        assert!(!store.wants_fetch(&p, Some("k1"), 1001));
+        assert!(store.wants_fetch(&p, Some("k2"), 1001), "a newer key than the cached copy: fetch at once");
+        store.record_cached(&p, "garbage".into(), None, 1002);
+        assert!(store.keys(&p, 1002).is_some() && store.unavailable(&p, 1002).is_none(), "a bad cached copy changes nothing");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | [`jwt`] | verifying a provider's JWT (RFC 7519 / RFC 8725) |
 //! | [`jwk`] | providers' public keys: JWKS and X.509 certificate documents |
 //! | [`keystore`] | the per-isolate cache of fetched keys: freshness, refetch limits, failures |
+//! | [`verified`] | identity tokens already verified in this isolate |
 //! | [`session_cookie`] | the worker's own HS256 session cookie (`SESSION_SECRET`) |
 //!
 //! Whatever the source, the result is the same [`Session`], so `aws:viewer-id`, revocation,
@@ -20,6 +21,7 @@ pub mod jwt;
 pub mod keystore;
 pub mod provider;
 pub mod session_cookie;
+pub mod verified;
 
 pub use credential::{Identity, Presented};
 

@@ -1,0 +1,114 @@
+//! Identity tokens already verified in this isolate, so a viewer's next request with the same
+//! token costs a hash instead of an RSA or ECDSA verification (ES256 verification is a
+//! variable-base scalar multiplication, far dearer than signing with a precomputed table).
+//!
+//! An entry is keyed by SHA-256 of the token, so no token is kept; it holds the session the
+//! token gave, and is used only until the token's `exp` (with the usual leeway) and only while
+//! the provider's keys are the ones it was verified with: new keys (a rotation, a revoked key
+//! removed from the document) empty the provider's entries. Bounded by [`CAPACITY`].
+
+use super::Session;
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Most tokens remembered; when full, expired entries go first, then the ones expiring soonest.
+pub const CAPACITY: usize = 1024;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    provider: String,
+    /// Usable until this time (the token's `exp` plus leeway).
+    until: u64,
+    session: Session,
+}
+
+/// The cache itself. Lives in [`super::Identity`], so new settings start empty.
+#[derive(Debug, Default)]
+pub struct VerifiedTokens(RefCell<HashMap<[u8; 32], Entry>>);
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl VerifiedTokens {
+    /// The session `token` gave when `provider` verified it, if still usable at `now`.
+    pub fn get(&self, provider: &str, token: &str, now: u64) -> Option<Session> {
+        let key = digest(token);
+        let mut entries = self.0.borrow_mut();
+        match entries.get(&key) {
+            Some(entry) if entry.provider == provider && now < entry.until => Some(entry.session.clone()),
+            Some(_) => {
+                entries.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remember that `provider` verified `token` into `session`, usable until `until`.
+    pub fn insert(&self, provider: &str, token: &str, session: &Session, until: u64, now: u64) {
+        let mut entries = self.0.borrow_mut();
+        if entries.len() >= CAPACITY {
+            entries.retain(|_, e| now < e.until);
+        }
+        if entries.len() >= CAPACITY {
+            if let Some(soonest) = entries.iter().min_by_key(|(_, e)| e.until).map(|(k, _)| *k) {
+                entries.remove(&soonest);
+            }
+        }
+        entries.insert(digest(token), Entry { provider: provider.to_owned(), until, session: session.clone() });
+    }
+
+    /// Forget every token of `provider` (its keys changed).
+    pub fn forget_provider(&self, provider: &str) {
+        self.0.borrow_mut().retain(|_, e| e.provider != provider);
+    }
+
+    /// How many tokens are remembered.
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_until_expiry_per_provider() {
+        let cache = VerifiedTokens::default();
+        let session = Session::new("alice", 2000);
+        cache.insert("idp", "token-a", &session, 2030, 1000);
+        assert_eq!(cache.get("idp", "token-a", 1500).unwrap().sub, "alice");
+        assert!(cache.get("other", "token-a", 1500).is_none(), "another provider's entry is not used");
+        assert!(cache.get("idp", "token-b", 1500).is_none());
+        cache.insert("idp", "token-a", &session, 2030, 1000);
+        assert!(cache.get("idp", "token-a", 2030).is_none(), "expired");
+        assert!(cache.is_empty(), "an expired entry is dropped when met");
+        cache.insert("idp", "token-a", &session, 2030, 1000);
+        cache.insert("idp2", "token-b", &session, 2030, 1000);
+        cache.forget_provider("idp");
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn bounded() {
+        let cache = VerifiedTokens::default();
+        let session = Session::new("s", 0);
+        for i in 0..CAPACITY as u64 + 10 {
+            cache.insert("idp", &format!("token-{i}"), &session, 5000 + i, 1000);
+        }
+        assert_eq!(cache.len(), CAPACITY);
+        assert!(cache.get("idp", "token-0", 1000).is_none(), "the soonest to expire went first");
+        assert!(cache.get("idp", &format!("token-{}", CAPACITY + 9), 1000).is_some());
+        // Expired entries make room before live ones are evicted.
+        cache.insert("idp", "late", &session, 9000, 7000);
+        assert_eq!(cache.len(), 1);
+    }
+}
