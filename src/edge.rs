@@ -100,8 +100,9 @@ fn to_response(answer: http::Response) -> worker::Result<Response> {
 }
 
 /// Fetch `provider`'s key document and hand the outcome to the key store. A fresh isolate first
-/// looks in the Cache API, where another isolate of this location may have put it.
-async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
+/// looks in the Cache API, where another isolate of this location may have put it, and is done
+/// when that copy has the key the request needs.
+async fn refresh_keys(config: &Config, provider: &Provider, kid: Option<&str>, now: u64) {
     let Some(url) = provider.jwks_url.as_deref() else { return };
     let keys = &config.identity.keys;
     let cache = Cache::default();
@@ -110,7 +111,8 @@ async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
             let cache_control = cached.headers().get("cache-control").ok().flatten();
             if let Ok(body) = cached.text().await {
                 config.identity.record_cached(provider, body, cache_control, now);
-                if !keys.wants_fetch(provider, None, now) {
+                let has_key = |set: &crate::identity::jwk::KeySet| kid.is_none_or(|kid| set.find(kid).is_some());
+                if keys.keys(provider, now).is_some_and(|set| has_key(&set)) {
                     return;
                 }
             }
@@ -179,12 +181,17 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let loaded = load_config(read_settings(&env));
     if let Ok(config) = loaded.as_ref() {
         let now = (started / 1000.0) as u64;
-        let mut providers = config.identity.fetches_for(&core_request.presented(), now);
+        let mut fetches = config.identity.fetches_for(&core_request.presented(), now);
         if core_request.path == "/healthz" {
-            providers.extend(config.identity.fetches_for_health(now));
+            fetches.extend(config.identity.fetches_for_health(now));
         }
-        for provider in providers {
-            refresh_keys(config, provider, now).await;
+        // Claimed before the first await: requests arriving while these fetches are under way
+        // do not start their own (a request cannot wait on another request's fetch in Workers).
+        for fetch in &fetches {
+            config.identity.keys.begin_fetch(fetch.provider, now);
+        }
+        for fetch in fetches {
+            refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
         }
     }
     let mut random = [0u8; 32];

@@ -55,14 +55,13 @@ impl<'a> Request<'a> {
         Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers }
     }
 
-    /// The country the request comes from: the platform's, or on a local host (where the
-    /// platform gives none) the [`DEV_COUNTRY_HEADER`] stand-in.
+    /// The country the request comes from: the platform's, except that on a local host the
+    /// [`DEV_COUNTRY_HEADER`] stand-in, when sent, wins (`wrangler dev` reports a fixed
+    /// placeholder country for every request).
     pub fn country(&self) -> Option<String> {
-        let local = || {
-            let stand_in = self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(DEV_COUNTRY_HEADER)).map(|(_, v)| *v);
-            stand_in.filter(|_| self.host.is_some_and(is_local_host))
-        };
-        self.country.or_else(local).and_then(normalize_country)
+        let stand_in = self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(DEV_COUNTRY_HEADER)).map(|(_, v)| *v);
+        let stand_in = stand_in.filter(|_| self.host.is_some_and(is_local_host));
+        stand_in.or(self.country).and_then(normalize_country)
     }
 }
 

@@ -259,11 +259,17 @@ mod identity_tests {
         assert!(body(&r)["detail"].as_str().unwrap().contains("country"));
         // Off localhost the header is ignored: the country is unknown, so `allowed_countries` refuses.
         assert_eq!(get(&config, "/v1/token?channel=de", Some(&token), &de, "tv.example").status, 403);
-        // The platform's country wins everywhere.
+        // In production the platform's country decides, and the header cannot override it.
         let mut request = Request::new("GET", "/v1/token?channel=de");
         request.authorization = Some(&token);
         request.country = Some("DE");
         request.host = Some("tv.example");
+        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200);
+        request.country = Some("FR");
+        request.headers = &de;
+        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 403);
+        // Locally (wrangler dev reports a placeholder country), the stand-in header wins.
+        request.host = Some("localhost:8787");
         assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200);
     }
 
