@@ -8,6 +8,7 @@
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
 //! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
+//! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
 use crate::access::normalize_country;
 use crate::channel::{is_local_host, truncate};
@@ -15,6 +16,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::identity::{Presented, Session};
 
+pub mod index;
 pub mod stage;
 pub mod token;
 pub mod watch;
@@ -195,6 +197,7 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         "/v1/stage-token" => stage::stage_token_route(request, config, now, random),
         "/v1/public-key" => public_key_route(request, config),
         "/dev/login" => watch::dev_login_route(request, config, now),
+        "/" => index::index_route(request, config, random),
         path => match path.strip_prefix("/watch/") {
             Some(name) => watch::watch_route(request, config, name, now, random),
             None => match path.strip_prefix("/stage/") {
