@@ -6,6 +6,7 @@
 //! |---|---|
 //! | this one | dispatch, `/healthz`, `/v1/public-key`, request and response types, query parsing, logs |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
+//! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::identity::{Presented, Session};
 
 pub mod index;
+pub mod stage;
 pub mod token;
 pub mod watch;
 
@@ -192,12 +194,16 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
     let mut response = match request.path {
         "/healthz" => health(request, config, now),
         "/v1/token" => token::token_route(request, config, now, random),
+        "/v1/stage-token" => stage::stage_token_route(request, config, now, random),
         "/v1/public-key" => public_key_route(request, config),
         "/dev/login" => watch::dev_login_route(request, config, now),
         "/" => index::index_route(request, config, random),
         path => match path.strip_prefix("/watch/") {
             Some(name) => watch::watch_route(request, config, name, now, random),
-            None => Response::problem(&Error::NotFound),
+            None => match path.strip_prefix("/stage/") {
+                Some(name) => stage::stage_page_route(request, config, name, now, random),
+                None => Response::problem(&Error::NotFound),
+            },
         },
     };
     if request.method == "HEAD" {
@@ -354,7 +360,7 @@ pub(crate) mod tests {
     #[test]
     fn no_request_panics() {
         let configs = [
-            Config::load(&settings()).unwrap(),
+            Config::load(&settings().with(names::STAGES, crate::stage_grant::tests::stages_json())).unwrap(),
             Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap(),
             Config::load(&settings().with(names::LOGIN_URL, "/login?x=1")).unwrap(),
         ];
@@ -362,12 +368,12 @@ pub(crate) mod tests {
         let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         let paths = [
             "", "/", "//", "/watch/", "/watch/demo", "/watch/vip", "/watch/nope", "/watch/Bad", "/watch/demo/", "/v1/token",
-            "/v1/public-key", "/dev/login", "/healthz", "/%2e%2e", "/watch/\u{e9}",
+            "/v1/public-key", "/dev/login", "/healthz", "/%2e%2e", "/watch/\u{e9}", "/stage/open", "/stage/club", "/v1/stage-token",
         ];
         let hosts = ["", "[", "]", "[::1", "[::1]", "[::1]:", ":", "127.0.0.1:", "localhost", "localhost:x", "tv.example", "\u{e9}:8787"];
         let methods = ["GET", "HEAD", "POST", "OPTIONS", "DELETE", "", "get"];
         let pieces = [
-            "", "?", "&", "=", "channel=", "channel=demo", "channel=vip", "channel=%", "channel=%e2%82", "%ff%fe", "return_to=//x",
+            "", "?", "&", "=", "channel=", "channel=demo", "channel=vip", "stage=open", "stage=club", "publish=true", "publish=x", "channel=%", "channel=%e2%82", "%ff%fe", "return_to=//x",
             "return_to=%2Fwatch%2Fdemo", "return_to=\\x", "sub=", "channels=a,,b", "\u{e9}", "\u{0}", "<script>", "session=",
             "session=a.b.c", "session=...", &good, "eyJ", "\"", ";", "https://a.example",
         ];
@@ -404,7 +410,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(count, 15 * 12 * 7 * 4 * 3);
+        assert_eq!(count, 18 * 12 * 7 * 4 * 3);
     }
 
     #[test]

@@ -19,7 +19,7 @@ fn channel_param(query: &str) -> Result<String> {
 }
 
 /// CORS headers for a request whose `Origin` is in `ALLOWED_ORIGINS` (nothing otherwise).
-fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, String)> {
+pub(super) fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, String)> {
     match origin {
         Some(origin) if config.allowed_origins.iter().any(|p| origin_matches(p, origin)) => vec![
             ("access-control-allow-origin", origin.to_owned()),
@@ -84,13 +84,13 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
     response
 }
 
-fn reads_bearer(config: &Config) -> bool {
+pub(super) fn reads_bearer(config: &Config) -> bool {
     config.identity.providers.iter().any(|p| p.reads(&TokenSource::Bearer))
 }
 
 /// Request headers a cross-origin page may send: `Authorization` (Bearer tokens) and the
 /// headers identity providers are read from.
-fn allowed_headers(config: &Config) -> String {
+pub(super) fn allowed_headers(config: &Config) -> String {
     let mut names = vec!["authorization".to_owned()];
     for provider in &config.identity.providers {
         for source in &provider.token_from {
