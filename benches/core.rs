@@ -4,9 +4,11 @@
 use ivs_token_worker::config::{names, Config, Settings};
 use ivs_token_worker::grant::issue;
 use ivs_token_worker::http::{handle, Request};
-use ivs_token_worker::key::PlaybackKey;
+use ivs_token_worker::key::{comb, PlaybackKey};
 use ivs_token_worker::identity::session_cookie::{mint, SessionClaims};
 use ivs_token_worker::identity::Session;
+use p384::elliptic_curve::ops::Reduce;
+use p384::elliptic_curve::sec1::ToSec1Point;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -54,12 +56,20 @@ fn main() {
     let cookie_header = format!("session={cookie}");
 
     let mut n = 0u64;
+    let mut k = [0x3cu8; 48];
     let rows: Vec<(&str, f64)> = vec![
         ("key parse: SEC1 PEM", median_us(|| PlaybackKey::parse(&sec1).map(|_| 1).unwrap_or(0), batches)),
         ("key parse: SEC1 + EC PARAMETERS", median_us(|| PlaybackKey::parse(&params).map(|_| 1).unwrap_or(0), batches)),
         ("key parse: PKCS#8 PEM", median_us(|| PlaybackKey::parse(&pkcs8).map(|_| 1).unwrap_or(0), batches)),
         ("key parse: base64 of PEM", median_us(|| PlaybackKey::parse(&wrapped).map(|_| 1).unwrap_or(0), batches)),
         ("configuration load (key + settings)", median_us(|| Config::load(&settings).map(|_| 1).unwrap_or(0), batches)),
+        ("k·G: comb (this crate)", median_us(|| { n += 1; k[0] = n as u8; k[1] = (n >> 8) as u8; comb::mul_base_affine(&k).map(|p| p.0[0] as usize).unwrap_or(0) }, batches)),
+        ("k·G: p384 precomputed table", median_us(|| {
+            n += 1; k[0] = n as u8;
+            let s = <p384::Scalar as Reduce<p384::U384>>::reduce(&p384::U384::from_be_slice(&k));
+            (p384::ProjectivePoint::GENERATOR * s).to_affine().to_sec1_point(false).as_bytes()[1] as usize
+        }, batches)),
+        ("comb table build (w=7)", median_us(|| comb::Table::build().size_bytes(), batches.min(5))),
         ("ES384 sign", median_us(|| { n += 1; key.sign(&n.to_le_bytes())[0] as usize }, batches)),
         // `now` stays fixed: the session must stay valid, and viewer-bound tokens are never
         // reused, so every call signs afresh.

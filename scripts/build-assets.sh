@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds public/, the Workers static assets: the Amazon IVS web player from its npm package
 # (bundled into one browser script, global `IVSPlayer`), its web worker and WebAssembly binary,
-# and hls.js as an alternative player. No CDN is involved, at build time or at watch time.
+# hls.js as an alternative player, and the IVS Web Broadcast SDK for the stage page. No CDN is involved, at build time or at watch time.
 set -eu
 cd "$(dirname "$0")/.."
 out=public/player
@@ -11,8 +11,15 @@ node_modules/.bin/esbuild "$player/index.js" --bundle --format=iife --global-nam
   --platform=browser --minify --log-level=warning --outfile="$out/amazon-ivs-player.min.js"
 cp "$player/assets/amazon-ivs-wasmworker.min.js" "$player/assets/amazon-ivs-wasmworker.min.wasm" "$out/"
 cp node_modules/hls.js/dist/hls.min.js "$out/hls.min.js"
+# The stage page's Amazon IVS Web Broadcast SDK (global `IVSBroadcastClient`).
+mkdir -p public/sdk
+node_modules/.bin/esbuild node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js --bundle --format=iife \
+  --global-name=IVSBroadcastClient --platform=browser --minify --log-level=warning --outfile=public/sdk/amazon-ivs-web-broadcast.min.js
 cat > public/_headers <<'HEADERS'
 /player/*
+  Cache-Control: public, max-age=3600
+  X-Content-Type-Options: nosniff
+/sdk/*
   Cache-Control: public, max-age=3600
   X-Content-Type-Options: nosniff
 HEADERS

@@ -49,26 +49,40 @@ impl fmt::Display for Resolution {
     }
 }
 
-/// Whether `text` is an IVS channel ARN: `arn:aws:ivs:<region>:<12 digits>:channel/<id>`.
-pub fn is_channel_arn(text: &str) -> bool {
-    // AWS: at most 128 characters, `arn:aws:ivs:[a-z0-9-]+:[0-9]+:channel/[a-zA-Z0-9-]+`; accounts have 12 digits.
+/// The parts of an IVS ARN: `arn:aws:ivs:<region>:<account>:<kind>/<id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IvsArn<'a> {
+    /// The region, e.g. `us-west-2`.
+    pub region: &'a str,
+    /// The 12-digit account.
+    pub account: &'a str,
+    /// The resource id (after `<kind>/`).
+    pub id: &'a str,
+}
+
+/// Parse an IVS ARN of resource type `kind` (`channel`, `stage`, `public-key`):
+/// `arn:aws:ivs:<region>:<12 digits>:<kind>/<id>`, at most 128 characters, id `[a-zA-Z0-9-]+`.
+pub fn parse_ivs_arn<'a>(text: &'a str, kind: &str) -> Option<IvsArn<'a>> {
+    // AWS: at most 128 characters, `arn:aws:ivs:[a-z0-9-]+:[0-9]+:<kind>/[a-zA-Z0-9-]+`; accounts have 12 digits.
     if text.len() > 128 {
-        return false;
+        return None;
     }
-    let Some(rest) = text.strip_prefix("arn:aws:ivs:") else { return false };
+    let rest = text.strip_prefix("arn:aws:ivs:")?;
     let mut parts = rest.splitn(3, ':');
-    let (Some(region), Some(account), Some(resource)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
+    let (region, account, resource) = (parts.next()?, parts.next()?, parts.next()?);
     let region_ok = !region.is_empty()
         && region.len() <= 32
         && region.split('-').count() >= 3
         && region.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
     let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
-    let id_ok = resource
-        .strip_prefix("channel/")
-        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    region_ok && account_ok && id_ok
+    let id = resource.strip_prefix(kind)?.strip_prefix('/')?;
+    let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    (region_ok && account_ok && id_ok).then_some(IvsArn { region, account, id })
+}
+
+/// Whether `text` is an IVS channel ARN: `arn:aws:ivs:<region>:<12 digits>:channel/<id>`.
+pub fn is_channel_arn(text: &str) -> bool {
+    parse_ivs_arn(text, "channel").is_some()
 }
 
 /// Whether `name` is a valid channel name: `[a-z0-9-]{1,64}`.
@@ -172,6 +186,26 @@ pub fn check_playback_url(url: &str) -> Result<(), String> {
     let path_ok = path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b));
     if !path_ok || !path.ends_with(".m3u8") {
         return Err(format!("`{url}` must be the channel's playback URL, a path ending in .m3u8"));
+    }
+    Ok(())
+}
+
+/// Validate a service endpoint URL: `<scheme>://host[:port][/path]` with no query or fragment,
+/// where `<scheme>` is `secure` (`https`, `wss`), or `insecure` (`http`, `ws`) for localhost only.
+pub fn check_endpoint_url(url: &str, secure: &str, insecure: &str) -> Result<(), String> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("`{}` is not an absolute URL", truncate(url)))?;
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+    let (_, host, port) = split_authority(&format!("{scheme}://{authority}"))
+        .map(|(s, h, p)| (s.to_owned(), h.to_owned(), p.map(str::to_owned)))
+        .ok_or_else(|| format!("`{}` is not a URL", truncate(url)))?;
+    if !(is_host(&host) || host == "[::1]") || !is_port(port.as_deref()) {
+        return Err(format!("`{}` has an invalid host or port", truncate(url)));
+    }
+    if scheme != secure && !(scheme == insecure && is_local_host(&host)) {
+        return Err(format!("`{}` must start with {secure}:// ({insecure}:// is allowed only for localhost)", truncate(url)));
+    }
+    if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b)) {
+        return Err(format!("`{}` must have no query, fragment or unusual characters in its path", truncate(url)));
     }
     Ok(())
 }

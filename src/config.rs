@@ -42,6 +42,12 @@ pub mod names {
     pub const PLAYER_SCRIPT_URL: &str = "PLAYER_SCRIPT_URL";
     /// Var, optional: identity providers whose tokens are accepted (JSON object: name -> provider).
     pub const IDENTITY_PROVIDERS: &str = "IDENTITY_PROVIDERS";
+    /// Var, optional: the real-time stage table (JSON object: name -> settings).
+    pub const STAGES: &str = "STAGES";
+    /// Secret, optional: the P-384 key for participant tokens (default: `PLAYBACK_PRIVATE_KEY`).
+    pub const STAGE_PRIVATE_KEY: &str = "STAGE_PRIVATE_KEY";
+    /// Var: participant token lifetime in seconds (default 3600, at most 14 days).
+    pub const STAGE_TOKEN_TTL_SECONDS: &str = "STAGE_TOKEN_TTL_SECONDS";
 
     /// Every setting the worker reads.
     pub const ALL: &[&str] = &[
@@ -57,6 +63,9 @@ pub mod names {
         DEV_LOGIN,
         PLAYER_SCRIPT_URL,
         IDENTITY_PROVIDERS,
+        STAGES,
+        STAGE_PRIVATE_KEY,
+        STAGE_TOKEN_TTL_SECONDS,
     ];
 }
 
@@ -64,6 +73,9 @@ pub mod names {
 pub const DEFAULT_TOKEN_TTL: u64 = 300;
 /// Longest configurable token lifetime (one day).
 pub const MAX_TOKEN_TTL: u64 = 86_400;
+
+/// Default participant token lifetime.
+pub const DEFAULT_STAGE_TOKEN_TTL: u64 = 3600;
 
 /// Raw settings as text, keyed by name. Blank values count as unset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,6 +113,12 @@ pub struct Config {
     pub identity: Identity,
     /// Channels by name.
     pub channels: BTreeMap<String, Channel>,
+    /// Real-time stages by name (empty when `STAGES` is unset).
+    pub stages: BTreeMap<String, crate::stage::Stage>,
+    /// `STAGE_PRIVATE_KEY`, when set; otherwise stages use [`Config::key`].
+    pub stage_key: Option<PlaybackKey>,
+    /// Participant token lifetime in seconds.
+    pub stage_token_ttl: u64,
     /// Token lifetime in seconds (before the 600 s cap for bound tokens).
     pub token_ttl: u64,
     /// `ALLOWED_ORIGINS`; empty when unset.
@@ -181,6 +199,20 @@ impl Config {
         }
 
         let channels = parse_channels(settings.get(CHANNELS), &allowed_origins)?;
+        let stages = crate::stage::parse_stages(settings.get(STAGES)).map_err(|e| Error::setting(STAGES, e))?;
+        let stage_key = settings
+            .get(STAGE_PRIVATE_KEY)
+            .map(|text| PlaybackKey::parse(text).map_err(|e| Error::setting(STAGE_PRIVATE_KEY, e.to_string())))
+            .transpose()?;
+        let stage_token_ttl = match settings.get(STAGE_TOKEN_TTL_SECONDS) {
+            None => DEFAULT_STAGE_TOKEN_TTL,
+            Some(text) => text.parse::<u64>().ok().filter(|n| (1..=crate::token::stage::MAX_TTL).contains(n)).ok_or_else(|| {
+                Error::setting(
+                    STAGE_TOKEN_TTL_SECONDS,
+                    format!("must be a whole number of seconds from 1 to {} (14 days, the IVS limit)", crate::token::stage::MAX_TTL),
+                )
+            })?,
+        };
 
         let login_url = settings.get(LOGIN_URL).map(str::to_owned);
         if let Some(url) = &login_url {
@@ -210,6 +242,9 @@ impl Config {
                 verified: Default::default(),
             },
             channels,
+            stages,
+            stage_key,
+            stage_token_ttl,
             token_ttl,
             allowed_origins,
             viewer_ids,
@@ -218,6 +253,11 @@ impl Config {
             player,
             token_cache: crate::grant::TokenCache::default(),
         })
+    }
+
+    /// The key participant tokens are signed with: `STAGE_PRIVATE_KEY`, else `PLAYBACK_PRIVATE_KEY`.
+    pub fn stage_signing_key(&self) -> &PlaybackKey {
+        self.stage_key.as_ref().unwrap_or(&self.key)
     }
 
     /// The origins a channel's tokens carry: its own list, else `ALLOWED_ORIGINS`, else `*`.

@@ -17,22 +17,53 @@ use worker::{console_error, console_log, event, Cache, Context, Env, Fetch, Head
 
 type Loaded = Rc<Result<Config, Error>>;
 
-thread_local! {
-    /// The settings the cached configuration was built from, and the result of building it.
-    static CONFIG: RefCell<Option<(Settings, Loaded)>> = const { RefCell::new(None) };
+/// The cached configuration, the settings it was built from, and the `env` object they were read
+/// from.
+struct Cached {
+    env: JsValue,
+    /// The raw binding values of `env`, one per `names::ALL`.
+    values: Vec<JsValue>,
+    settings: Settings,
+    loaded: Loaded,
 }
 
-/// Runs once when the isolate instantiates the module, before its first request: builds p384's
-/// basepoint table (a lazy static otherwise built inside the first signature) and runs the
-/// signing and session code once, so V8 has compiled it. This moves several milliseconds of
-/// one-time work out of the first viewer's request into isolate startup.
+/// The raw value of every setting's binding (undefined when unset).
+fn binding_values(env: &JsValue) -> Vec<JsValue> {
+    names::ALL.iter().map(|name| js_sys::Reflect::get(env, &JsValue::from_str(name)).unwrap_or_default()).collect()
+}
+
+thread_local! {
+    static CONFIG: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+/// Runs once when the isolate instantiates the module, before its first request: runs one
+/// complete token request on throw-away inputs (so V8 has compiled the signing and session paths
+/// and the comb's table is built), then loads the real configuration from the module-scope `env`
+/// (key parsing included), so the first viewer's request finds everything ready.
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn warm_up() {
     let started = js_sys::Date::now();
     for _ in 0..WARM_UP_ROUNDS {
         crate::warm_up();
     }
-    STARTUP_MS.with(|ms| ms.set(js_sys::Date::now() - started));
+    let warmed = js_sys::Date::now();
+    // Outside workerd (or on an old compatibility date) the import is undefined: then the first
+    // request loads the configuration, as before.
+    let env = MODULE_ENV.with(JsValue::clone);
+    if env.is_object() {
+        let loaded = config_for(&env);
+        STARTUP_CONFIG_OK.with(|ok| ok.set(loaded.is_ok()));
+    }
+    let done = js_sys::Date::now();
+    STARTUP_MS.with(|ms| ms.set(done - started));
+    STARTUP_CONFIG_MS.with(|ms| ms.set(if env.is_object() { done - warmed } else { -1.0 }));
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "cloudflare:workers")]
+extern "C" {
+    /// The Worker's bindings at module scope (`import { env } from "cloudflare:workers"`).
+    #[wasm_bindgen(thread_local_v2, js_name = env)]
+    static MODULE_ENV: JsValue;
 }
 
 /// Rounds of warm-up at startup. One builds the table and compiles the paths; more rounds (to reach
@@ -42,10 +73,16 @@ const WARM_UP_ROUNDS: u32 = 1;
 thread_local! {
     /// How long the startup warm-up took (reported by the bench build).
     pub(crate) static STARTUP_MS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+    /// Of which loading the real configuration at startup (-1 when `env` was not reachable).
+    pub(crate) static STARTUP_CONFIG_MS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+    /// How many times this isolate loaded a configuration (reported by the bench build).
+    pub(crate) static LOADS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Whether the configuration loaded at startup is valid.
+    pub(crate) static STARTUP_CONFIG_OK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Every setting as text: strings as they are, other JSON values (tables, numbers) as JSON.
-fn read_settings(env: &Env) -> Settings {
+fn read_settings(env: &JsValue) -> Settings {
     let mut settings = Settings::new();
     for name in names::ALL {
         let Ok(value) = js_sys::Reflect::get(env, &JsValue::from_str(name)) else { continue };
@@ -60,20 +97,42 @@ fn read_settings(env: &Env) -> Settings {
     settings
 }
 
-fn load_config(settings: Settings) -> Loaded {
+/// The configuration for `env`, loaded again only when a setting changed, and cheaply:
+/// - the same `env` object as last time (every request of an isolate, in workerd) costs one
+///   `Object.is`;
+/// - another object (the first request's `env` is not the module-scope one the startup load
+///   used) whose bindings are the same values (`Object.is` per binding: strings by value, JSON
+///   bindings by identity) is adopted without reading or serialising anything;
+/// - only otherwise is every setting read (`Reflect`, `JSON.stringify`) and compared, and the
+///   configuration loaded again if one differs.
+fn config_for(env: &JsValue) -> Loaded {
     CONFIG.with(|cell| {
         let mut cached = cell.borrow_mut();
-        if let Some((known, loaded)) = cached.as_ref() {
-            if *known == settings {
-                return Rc::clone(loaded);
+        if let Some(known) = cached.as_mut() {
+            if js_sys::Object::is(&known.env, env) {
+                return Rc::clone(&known.loaded);
+            }
+            let values = binding_values(env);
+            if values.iter().zip(&known.values).all(|(a, b)| js_sys::Object::is(a, b)) {
+                known.env = env.clone();
+                return Rc::clone(&known.loaded);
             }
         }
+        let values = binding_values(env);
+        let settings = read_settings(env);
+        if let Some(known) = cached.as_mut() {
+            if known.settings == settings {
+                (known.env, known.values) = (env.clone(), values);
+                return Rc::clone(&known.loaded);
+            }
+        }
+        LOADS.with(|n| n.set(n.get() + 1));
         let loaded = Rc::new(Config::load(&settings));
         if let Err(error) = loaded.as_ref() {
             // Names the setting and the rule, never the value (see `Error`).
             console_error!("{}", serde_json::json!({"config_error": error.to_string()}));
         }
-        *cached = Some((settings, Rc::clone(&loaded)));
+        *cached = Some(Cached { env: env.clone(), values, settings, loaded: Rc::clone(&loaded) });
         loaded
     })
 }
@@ -100,8 +159,9 @@ fn to_response(answer: http::Response) -> worker::Result<Response> {
 }
 
 /// Fetch `provider`'s key document and hand the outcome to the key store. A fresh isolate first
-/// looks in the Cache API, where another isolate of this location may have put it.
-async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
+/// looks in the Cache API, where another isolate of this location may have put it, and is done
+/// when that copy has the key the request needs.
+async fn refresh_keys(config: &Config, provider: &Provider, kid: Option<&str>, now: u64) {
     let Some(url) = provider.jwks_url.as_deref() else { return };
     let keys = &config.identity.keys;
     let cache = Cache::default();
@@ -110,7 +170,8 @@ async fn refresh_keys(config: &Config, provider: &Provider, now: u64) {
             let cache_control = cached.headers().get("cache-control").ok().flatten();
             if let Ok(body) = cached.text().await {
                 config.identity.record_cached(provider, body, cache_control, now);
-                if !keys.wants_fetch(provider, None, now) {
+                let has_key = |set: &crate::identity::jwk::KeySet| kid.is_none_or(|kid| set.find(kid).is_some());
+                if keys.keys(provider, now).is_some_and(|set| has_key(&set)) {
                     return;
                 }
             }
@@ -176,15 +237,20 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         return Response::ok(answer);
     }
 
-    let loaded = load_config(read_settings(&env));
+    let loaded = config_for(&env);
     if let Ok(config) = loaded.as_ref() {
         let now = (started / 1000.0) as u64;
-        let mut providers = config.identity.fetches_for(&core_request.presented(), now);
+        let mut fetches = config.identity.fetches_for(&core_request.presented(), now);
         if core_request.path == "/healthz" {
-            providers.extend(config.identity.fetches_for_health(now));
+            fetches.extend(config.identity.fetches_for_health(now));
         }
-        for provider in providers {
-            refresh_keys(config, provider, now).await;
+        // Claimed before the first await: requests arriving while these fetches are under way
+        // do not start their own (a request cannot wait on another request's fetch in Workers).
+        for fetch in &fetches {
+            config.identity.keys.begin_fetch(fetch.provider, now);
+        }
+        for fetch in fetches {
+            refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
         }
     }
     let mut random = [0u8; 32];
@@ -204,16 +270,36 @@ fn bench_route(request: &http::Request<'_>, env: &Env) -> Option<String> {
     if request.path == "/__bench/ping" {
         return Some("pong".into()); // readiness probe that loads nothing, so /__bench/cold stays cold
     }
-    let settings = read_settings(env);
     if request.path == "/__bench/cold" {
-        return Some(crate::edge_bench::cold(&settings));
+        let same_env = MODULE_ENV.with(|module| js_sys::Object::is(module, env));
+        return Some(crate::edge_bench::cold(&read_settings(env), || config_for(env), same_env));
     }
     if request.path != "/__bench" {
         return None;
     }
     let op = http::query_param(request.query, "op").ok().flatten().unwrap_or_default();
     let n = http::query_param(request.query, "n").ok().flatten().and_then(|n| n.parse().ok()).unwrap_or(100u32).min(100_000);
-    let loaded = load_config(settings.clone());
+    if op == "check" {
+        return Some(crate::edge_bench::check(n));
+    }
+    // Per-request configuration cost: today's path (`config_for`: one `Object.is`) and the old
+    // one (read and re-serialise every setting, then compare), which another `env` object pays.
+    if op == "config" || op == "settings" {
+        let start = crate::edge_bench::now_ms();
+        let mut sink = 0usize;
+        for _ in 0..n {
+            sink += if op == "config" {
+                usize::from(config_for(env).is_ok())
+            } else {
+                let settings = read_settings(env);
+                usize::from(CONFIG.with(|c| c.borrow().as_ref().is_some_and(|k| k.settings == settings)))
+            };
+        }
+        let total = crate::edge_bench::now_ms() - start;
+        return Some(serde_json::json!({"op": op, "n": n, "total_ms": total, "per_op_us": total * 1000.0 / f64::from(n.max(1)), "sink": sink}).to_string());
+    }
+    let settings = read_settings(env);
+    let loaded = config_for(env);
     Some(match loaded.as_ref() {
         Ok(config) => crate::edge_bench::run(&op, n, config, &settings),
         Err(error) => format!("{{\"error\":{}}}", serde_json::Value::String(error.to_string())),

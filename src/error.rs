@@ -71,6 +71,15 @@ pub enum Error {
         /// Which rule refused, never the viewer's groups or identity.
         rule: String,
     },
+    /// No stage of that name is configured. HTTP 404.
+    UnknownStage(String),
+    /// The stage refuses this viewer (groups, publishing, attributes). HTTP 403.
+    StageForbidden {
+        /// The stage.
+        stage: String,
+        /// Why, never the viewer's groups or claims.
+        reason: String,
+    },
     /// No channel of that name is configured. HTTP 404.
     UnknownChannel(String),
     /// No route at this path. HTTP 404.
@@ -111,7 +120,8 @@ impl Error {
             Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } => 401,
             Self::ProviderUnavailable(_) => 503,
             Self::BadRequest(_) | Self::InvalidToken(_) => 400,
-            Self::ChannelForbidden(_) | Self::ChannelRule { .. } => 403,
+            Self::ChannelForbidden(_) | Self::ChannelRule { .. } | Self::StageForbidden { .. } => 403,
+            Self::UnknownStage(_) => 404,
             Self::UnknownChannel(_) | Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
         }
@@ -129,6 +139,8 @@ impl Error {
             Self::Session(_) => "session-invalid",
             Self::BadRequest(_) => "bad-request",
             Self::ChannelForbidden(_) | Self::ChannelRule { .. } => "channel-forbidden",
+            Self::StageForbidden { .. } => "stage-forbidden",
+            Self::UnknownStage(_) => "unknown-stage",
             Self::UnknownChannel(_) => "unknown-channel",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed { .. } => "method-not-allowed",
@@ -145,6 +157,8 @@ impl Error {
             Self::ProviderUnavailable(_) => "Identity provider unavailable",
             Self::BadRequest(_) => "Bad request",
             Self::ChannelForbidden(_) | Self::ChannelRule { .. } => "Channel not allowed for this session",
+            Self::StageForbidden { .. } => "Stage not allowed for this session",
+            Self::UnknownStage(_) => "Unknown stage",
             Self::UnknownChannel(_) => "Unknown channel",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed { .. } => "Method not allowed",
@@ -168,6 +182,8 @@ impl fmt::Display for Error {
             Self::NotFound => f.write_str("no such path; try GET /v1/token?channel=NAME"),
             Self::MethodNotAllowed { allow } => write!(f, "this path answers only {allow}"),
             Self::Internal(what) => f.write_str(what),
+            Self::UnknownStage(name) => write!(f, "no stage named `{name}` is configured"),
+            Self::StageForbidden { stage, reason } => write!(f, "stage `{stage}` refuses this session: {reason}"),
             Self::ChannelRule { channel, rule } => write!(f, "channel `{channel}` is not open to this viewer: {rule}"),
             Self::NoCredential(what) => write!(f, "no credential was sent; {what}"),
             Self::CredentialRefused { source, reason, .. } => write!(f, "the credential in {source} was refused: {reason}"),

@@ -15,6 +15,10 @@
 //! | [`channel`] | channel settings and their value types (ARN, playback URL, origins) |
 //! | [`config`] | Worker vars and secrets, validated |
 //! | [`grant`] | the policy: which claims a viewer gets for a channel |
+//! | [`stage`] | real-time stage settings (`STAGES`): ARN, public key ARN, endpoints, groups |
+//! | [`stage_grant`] | the policy for stages: who joins, who publishes, which participant claims |
+//! | [`stage`] | real-time stage settings (`STAGES`): ARN, public key ARN, endpoints, groups |
+//! | [`stage_grant`] | the policy for stages: who joins, who publishes, which participant claims |
 //! | [`http`] | the HTTP contract as pure functions |
 //! | [`page`] | the watch page: HTML, escaping, Content-Security-Policy |
 //!
@@ -35,6 +39,8 @@ pub mod http;
 pub mod identity;
 pub mod key;
 pub mod page;
+pub mod stage;
+pub mod stage_grant;
 pub mod token;
 pub mod viewer_id;
 

@@ -8,11 +8,20 @@
 use crate::channel::{url_origin, Channel};
 use crate::encoding::b64url_encode;
 use crate::grant::IssuedToken;
+use crate::stage::Stage;
+use crate::stage_grant::IssuedStageToken;
 
 /// The page script, served inline under the per-response CSP nonce (no extra request).
 const WATCH_JS: &str = include_str!("../web/watch.js");
 /// The page style, inline under the same nonce.
 const WATCH_CSS: &str = include_str!("../web/watch.css");
+/// The stage page's script (inline under the nonce, like the watch page's).
+const STAGE_JS: &str = include_str!("../web/stage.js");
+/// The stage page's style, after the watch page's.
+const STAGE_CSS: &str = include_str!("../web/stage.css");
+/// The bundled Amazon IVS Web Broadcast SDK (from the npm package, a Workers static asset;
+/// global `IVSBroadcastClient`).
+pub const BROADCAST_SDK_SCRIPT: &str = "/sdk/amazon-ivs-web-broadcast.min.js";
 
 /// Which player script the page loads, and what it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,11 +141,15 @@ pub fn message_csp(nonce: &str) -> String {
 }
 
 fn document(title: &str, nonce: &str, body: &str) -> String {
+    document_styled(title, nonce, WATCH_CSS, "", body)
+}
+
+fn document_styled(title: &str, nonce: &str, css: &str, extra_css: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n<link rel=\"icon\" href=\"data:,\">\n<title>{}</title>\n\
-         <style nonce=\"{nonce}\">{WATCH_CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+         <style nonce=\"{nonce}\">{css}{extra_css}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         escape_html(title)
     )
 }
@@ -168,6 +181,51 @@ pub fn watch_page(channel: &Channel, issued: &IssuedToken, player: &Player, nonc
     document(&channel.title, nonce, &body)
 }
 
+/// The Content-Security-Policy of a stage page: the SDK from this worker; connections to the
+/// stage's own events and WHIP origins (taken from its settings) and to IVS hosts; camera and
+/// remote media as `mediastream:`/`blob:`.
+pub fn stage_csp(stage: &Stage, nonce: &str) -> String {
+    let mut connect = vec![url_origin(&stage.events_url).to_owned(), url_origin(&stage.whip_url).to_owned()];
+    for ivs in [IVS_HOSTS, "wss://*.live-video.net"] {
+        connect.push(ivs.to_owned());
+    }
+    connect.dedup();
+    format!(
+        "default-src 'none'; script-src 'nonce-{nonce}' 'self' 'wasm-unsafe-eval'; style-src 'nonce-{nonce}'; \
+         img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self' {}; worker-src 'self' blob:; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'self'",
+        connect.join(" ")
+    )
+}
+
+/// The stage page for `stage`, carrying `issued` (a participant token) in its data block.
+pub fn stage_page(stage: &Stage, issued: &IssuedStageToken, nonce: &str) -> String {
+    let publish = issued.capabilities.allow_publish;
+    let endpoint = format!("/v1/stage-token?stage={}{}", stage.name, if publish { "&publish=true" } else { "" });
+    let data = serde_json::json!({
+        "stage": stage.name,
+        "title": stage.title,
+        "token": issued.token,
+        "participant_id": issued.participant_id,
+        "expires_at": issued.expires_at,
+        "capabilities": issued.capabilities.names(),
+        "token_endpoint": endpoint,
+    });
+    let camera = if publish { "<button id=\"join-camera\" type=\"button\">Join on camera</button>\n" } else { "" };
+    let body = format!(
+        "<main>\n<h1>{title}</h1>\n<div class=\"controls\">{camera}<span id=\"connection\" class=\"connection\">Connecting...</span></div>\n\
+         <div id=\"status\" class=\"status stage-status\" role=\"status\" aria-live=\"polite\" hidden>\
+         <p id=\"status-text\"></p><button id=\"retry\" type=\"button\">Retry</button></div>\n\
+         <div id=\"participants\" class=\"participants\"><p id=\"empty\" class=\"empty\">Nobody is on camera yet.</p></div>\n</main>\n\
+         <script type=\"application/json\" id=\"stage-data\">{data}</script>\n\
+         <script src=\"{BROADCAST_SDK_SCRIPT}\" nonce=\"{nonce}\"></script>\n\
+         <script nonce=\"{nonce}\">{STAGE_JS}</script>\n",
+        title = escape_html(&stage.title),
+        data = json_for_script(&data),
+    );
+    document_styled(&stage.title, nonce, WATCH_CSS, STAGE_CSS, &body)
+}
+
 /// A page that only explains something (no session, forbidden, unknown channel, misconfigured).
 pub fn message_page(heading: &str, message: &str, link: Option<(&str, &str)>, nonce: &str) -> String {
     let link = link
@@ -179,6 +237,23 @@ pub fn message_page(heading: &str, message: &str, link: Option<(&str, &str)>, no
         escape_html(message)
     );
     document(heading, nonce, &body)
+}
+
+/// The local dev index (`GET /` under `make dev`): a link to each channel's watch page.
+/// `channels` are (name, title) pairs.
+pub fn index_page(channels: &[(&str, &str)], nonce: &str) -> String {
+    let items: String = channels
+        .iter()
+        .map(|(name, title)| {
+            format!("<li><a href=\"/watch/{}\">{}</a> <code>{}</code></li>\n", escape_html(name), escape_html(title), escape_html(name))
+        })
+        .collect();
+    let body = format!(
+        "<main class=\"message\">\n<h1>ivs-token-worker (local)</h1>\n<h2>Channels</h2>\n<ul>\n{items}</ul>\n\
+         <p>Local sign-in happens on the first visit (<code>/dev/login</code>). The token API: \
+         <code>/v1/token?channel=NAME</code>.</p>\n</main>\n"
+    );
+    document("ivs-token-worker (local)", nonce, &body)
 }
 
 #[cfg(test)]
@@ -268,6 +343,34 @@ mod tests {
         for bad in ["//evil.example/x.js", "http://cdn.example/x.js", "javascript:alert(1)//.js", "/x.js\"onload=\"", "https:///x.js", "/player/x"] {
             assert!(Player::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn stage_page_escapes_and_its_csp_follows_the_stage_urls() {
+        let hostile = "</script><script>alert(1)</script><!--";
+        let mut stage = crate::stage::Stage::from_json(
+            "room",
+            &json!({"arn": "arn:aws:ivs:us-east-1:123456789012:stage/a", "public_key_arn": "arn:aws:ivs:us-east-1:123456789012:public-key/k",
+                    "whip_url": "http://127.0.0.1:9000/whip", "events_url": "ws://127.0.0.1:9001"}),
+        )
+        .unwrap();
+        stage.title = hostile.into();
+        let caps = crate::token::stage::Capabilities { allow_publish: false, allow_subscribe: true };
+        let issued = IssuedStageToken { stage: "room".into(), token: "t.t.t".into(), participant_id: "p".into(), expires_at: 1, capabilities: caps };
+        let html = stage_page(&stage, &issued, "N");
+        assert!(!html.contains("<script>alert") && !html.contains("id=\"join-camera\""));
+        assert_eq!(html.matches("</script>").count(), 3);
+        assert!(html.contains("\"token_endpoint\":\"/v1/stage-token?stage=room\""));
+        let csp = stage_csp(&stage, "N");
+        assert!(csp.contains("connect-src 'self' ws://127.0.0.1:9001 http://127.0.0.1:9000 https://*.live-video.net wss://*.live-video.net;"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"));
+    }
+
+    #[test]
+    fn index_page_escapes_titles() {
+        let html = index_page(&[("demo", "<b>Demo</b> & co")], "N");
+        assert!(html.contains("<li><a href=\"/watch/demo\">&lt;b&gt;Demo&lt;/b&gt; &amp; co</a>"));
+        assert!(!html.contains("<script") && !html.contains("<b>"));
     }
 
     #[test]

@@ -1,15 +1,20 @@
-"""The watch page in a real browser (Debian Chromium driven by playwright-core): the player starts on
-the token embedded in the page, with no call to /v1/token first, against a local IVS stand-in."""
+"""The watch page in a real browser (Debian Chromium driven by playwright-core), with both players:
+the player starts on the token embedded in the page, with no call to /v1/token first, against the
+local IVS stand-in (tools/ivs_standin.py); a refused token is renewed once by itself, then Retry.
+tests/test_dev_demo.py checks the same page as `make dev` serves it."""
 
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from harness import ROOT, Worker, new_p384_key, public_pem, sec1_pem, session_cookie, start_all
-from ivs_standin import StandIn
+
+sys.path.insert(0, str(ROOT / "tools"))
+from ivs_standin import StandIn  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -100,16 +105,28 @@ def test_playback_starts_on_the_embedded_token(setup):
     assert shot.exists() and shot.stat().st_size > 10_000
 
 
-def test_refused_token_shows_a_message_and_retry_fetches_a_fresh_one(setup):
+def test_refused_token_is_renewed_once_without_a_click(setup):
     setup.standin.refuse_next = 1
+    before = len(setup.standin.log)
+    result = visit(setup, "/watch/demo", cookie=session_cookie(setup.secret), waitForPlayback=True)
+    urls = [r["url"] for r in result["requests"]]
+    assert [u for u in urls if "/v1/token" in u] == [setup.worker.url + "/v1/token?channel=demo"], urls
+    statuses = [e["status"] for e in setup.standin.log[before:] if e["path"].endswith(".channel.demo.m3u8")]
+    assert statuses[:2] == [403, 200], statuses
+    assert result["progressLater"]["currentTime"] > result["progressFirst"]["currentTime"] > 0.5, result
+    assert result["messageAfter"] is None
+
+
+def test_refused_again_shows_a_message_and_retry_fetches_a_fresh_one(setup):
+    setup.standin.refuse_next = 2  # the embedded token and the automatic renewal
     before = len(setup.standin.log)
     result = visit(setup, "/watch/demo", cookie=session_cookie(setup.secret), waitForMessage=True,
                    clickRetry=True, waitForPlayback=True)
-    assert result["message"] and "refused" in result["message"], result
+    assert result["message"] and "refused" in result["message"] and "Retry" in result["message"], result
     urls = [r["url"] for r in result["requests"]]
-    assert any(u.endswith("/v1/token?channel=demo") for u in urls), urls
+    assert len([u for u in urls if u.endswith("/v1/token?channel=demo")]) == 2, urls
     statuses = [e["status"] for e in setup.standin.log[before:] if e["path"].endswith(".channel.demo.m3u8")]
-    assert statuses[:2] == [403, 200], statuses
+    assert statuses[:3] == [403, 403, 200], statuses
     assert result["progressLater"]["currentTime"] > 0.5
     assert result["messageAfter"] is None
 

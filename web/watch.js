@@ -1,5 +1,9 @@
-// Watch page: starts the player on the playback URL the worker signed into this page, shows a
-// clear message when playback fails, and fetches a fresh token from /v1/token on Retry.
+// Watch page: starts the player on the playback URL the worker signed into this page and heals
+// itself. Every playback failure is shown in words. When the stream refuses the token (expired
+// after a pause, reconnect after its lifetime, single use spent), the page fetches a fresh one
+// from /v1/token and resumes on its own, once per failure, after a short backoff; only if that
+// fails does it show the message and Retry. A session that expired meanwhile (/v1/token: 401)
+// reloads the page, which the worker answers with the sign-in redirect or page.
 // Served inline under the page's CSP nonce; see src/page.rs.
 (function () {
   "use strict";
@@ -10,6 +14,9 @@
   var retryButton = document.getElementById("retry");
   var ivsPlayer = null;
   var hls = null;
+  var renewedAutomatically = false; // one automatic renewal per failure; reset once playing again
+  var RENEW_BACKOFF_MS = 1000;
+  var SIGN_IN_RELOAD_KEY = "ivs-token-worker:sign-in-reload";
 
   function showMessage(text, canRetry) {
     statusText.textContent = text;
@@ -20,18 +27,74 @@
 
   function clearMessage() {
     statusBox.hidden = true;
+    renewedAutomatically = false;
     document.body.setAttribute("data-state", "playing");
   }
 
-  // HTTP status (IVS answers 403 for a refused token, 404 while the channel is offline) to words.
+  // A failure in words, and whether a fresh token may cure it. IVS answers 403 for a refused
+  // token and 404 while the channel is offline; status 0 or a network type means no answer at all.
   function explain(status, type) {
     if (status === 403 || status === 401 || type === "ErrorAuthorization") {
-      return "The stream refused this page's access token (expired or not valid here). Retry to get a fresh one.";
+      return { tokenRefused: true, text: "The stream refused this page's access token (expired, already used, or not valid here)." };
     }
     if (status === 404 || type === "ErrorNotAvailable") {
-      return "The stream is offline right now. Retry when it is live.";
+      return { text: "The stream is offline right now. Retry when it is live." };
     }
-    return "Playback failed" + (status ? " (HTTP " + status + ")" : "") + ". Check your connection and retry.";
+    if (!status || type === "ErrorNetwork" || type === "ErrorNetworkIO" || type === "ErrorTimeout") {
+      return { text: "The stream could not be reached (network error). Check your connection, then retry." };
+    }
+    return { text: "Playback failed (HTTP " + status + "). Retry in a moment." };
+  }
+
+  function failed(status, type) {
+    var failure = explain(status, type);
+    if (failure.tokenRefused && !renewedAutomatically) {
+      renewedAutomatically = true;
+      showMessage(failure.text + " Getting a fresh one\u2026", false);
+      setTimeout(renewToken, RENEW_BACKOFF_MS);
+    } else if (failure.tokenRefused) {
+      showMessage(failure.text + " Retry to get a fresh one.", true);
+    } else {
+      showMessage(failure.text, true);
+    }
+  }
+
+  // The session ended while watching: the page itself leads to sign-in (LOGIN_URL redirect or the
+  // sign-in page). Reloads at most once a minute, so a broken sign-in cannot loop.
+  function signInAgain() {
+    var last = Number(sessionStorage.getItem(SIGN_IN_RELOAD_KEY) || 0);
+    if (Date.now() - last < 60000) {
+      showMessage("Your session has expired. Sign in again, then reload this page.", false);
+      return;
+    }
+    sessionStorage.setItem(SIGN_IN_RELOAD_KEY, String(Date.now()));
+    showMessage("Your session has expired. Taking you to sign in\u2026", false);
+    window.location.reload();
+  }
+
+  function renewToken() {
+    fetch(data.token_endpoint, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (response.status === 401) {
+          return null;
+        }
+        return response.json().then(function (body) {
+          if (!response.ok) {
+            throw new Error(body.detail || "the token service answered " + response.status);
+          }
+          return body;
+        });
+      })
+      .then(function (body) {
+        if (body === null) {
+          signInAgain();
+        } else {
+          play(body.playback_url);
+        }
+      })
+      .catch(function (error) {
+        showMessage("Could not get a fresh token: " + error.message, true);
+      });
   }
 
   function play(url) {
@@ -41,9 +104,19 @@
         var config = data.ivs_player ? { wasmWorker: data.ivs_player.wasm_worker, wasmBinary: data.ivs_player.wasm_binary } : {};
         ivsPlayer = window.IVSPlayer.create(config);
         ivsPlayer.attachHTMLVideoElement(video);
-        ivsPlayer.addEventListener(window.IVSPlayer.PlayerEventType.ERROR, function (error) {
-          showMessage(explain(error && error.code, error && error.type), true);
+        var events = window.IVSPlayer.PlayerEventType;
+        ivsPlayer.addEventListener(events.ERROR, function (error) {
+          failed(error && error.code, error && error.type);
         });
+        // The player retries network errors by itself, silently: say what is going on meanwhile.
+        if (events.RECOVERABLE_ERROR) {
+          ivsPlayer.addEventListener(events.RECOVERABLE_ERROR, function (error) {
+            var failure = explain(error && error.code, error && error.type);
+            if (!failure.tokenRefused) {
+              showMessage(failure.text, true);
+            }
+          });
+        }
         ivsPlayer.addEventListener(window.IVSPlayer.PlayerState.PLAYING, clearMessage);
       }
       ivsPlayer.setAutoplay(true);
@@ -57,7 +130,7 @@
       hls = new window.Hls();
       hls.on(window.Hls.Events.ERROR, function (_event, detail) {
         if (detail && detail.fatal) {
-          showMessage(explain(detail.response && detail.response.code, null), true);
+          failed(detail.response && detail.response.code, null);
         }
       });
       hls.loadSource(url);
@@ -74,27 +147,14 @@
 
   video.addEventListener("playing", clearMessage);
   video.addEventListener("error", function () {
-    showMessage(explain(0, null), true);
+    var code = video.error ? " (media error " + video.error.code + ")" : "";
+    showMessage("The video could not be played" + code + ". Retry in a moment.", true);
   });
 
   retryButton.addEventListener("click", function () {
     statusText.textContent = "Getting a fresh token\u2026";
     retryButton.hidden = true;
-    fetch(data.token_endpoint, { credentials: "same-origin", cache: "no-store" })
-      .then(function (response) {
-        return response.json().then(function (body) {
-          if (!response.ok) {
-            throw new Error(body.detail || "the token service answered " + response.status);
-          }
-          return body;
-        });
-      })
-      .then(function (body) {
-        play(body.playback_url);
-      })
-      .catch(function (error) {
-        showMessage("Could not get a fresh token: " + error.message, true);
-      });
+    renewToken();
   });
 
   play(data.playback_url);

@@ -80,7 +80,40 @@ mod cli {
             #[arg(long, value_name = "RESOLUTION", value_parser = parse_resolution)]
             max_resolution: Option<Resolution>,
         },
-        /// Verify a playback token's signature and every IVS rule; print its header and claims.
+        /// Sign a participant token for an IVS real-time stage offline, with exactly the worker's claim rules.
+        StageToken {
+            /// Private key file (the key whose public half was imported with `aws ivs-realtime import-public-key`).
+            #[arg(long, value_name = "FILE")]
+            key: PathBuf,
+            /// The stage ARN (resource; topic is its id).
+            #[arg(long, value_name = "ARN")]
+            stage_arn: String,
+            /// The imported public key's ARN (the header's kid), in the stage's region.
+            #[arg(long, value_name = "ARN")]
+            public_key_arn: String,
+            /// The stage's WHIP endpoint (endpoints.whip of `aws ivs-realtime get-stage`).
+            #[arg(long, value_name = "URL")]
+            whip_url: String,
+            /// The stage's events endpoint.
+            #[arg(long, value_name = "URL", default_value = ivs_token_worker::stage::DEFAULT_EVENTS_URL)]
+            events_url: String,
+            /// Lifetime in seconds (at most 14 days).
+            #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=1_209_600))]
+            ttl: u64,
+            /// Also allow publishing (allow_publish).
+            #[arg(long)]
+            publish: bool,
+            /// user_id (at most 128 characters; visible to every participant, so not personal data).
+            #[arg(long, value_name = "ID")]
+            user_id: Option<String>,
+            /// A participant attribute NAME=VALUE (repeatable; at most 1 KB in all).
+            #[arg(long = "attribute", value_name = "NAME=VALUE")]
+            attributes: Vec<String>,
+            /// The participant id (jti); default: a fresh random one.
+            #[arg(long, value_name = "ID")]
+            participant_id: Option<String>,
+        },
+        /// Verify a playback or participant token's signature and every IVS rule; print its header and claims.
         Verify {
             /// Public key file (SPKI PEM); repeat during a key rotation.
             #[arg(long = "public-key", value_name = "FILE", required = true)]
@@ -203,6 +236,34 @@ mod cli {
                 println!("{}", token::sign(&claims, &key));
                 Ok(())
             }
+            Command::StageToken { key, stage_arn, public_key_arn, whip_url, events_url, ttl, publish, user_id, attributes, participant_id } => {
+                use ivs_token_worker::token::stage as participant;
+                let key = read_private_key(&key)?;
+                let stage = ivs_token_worker::stage::Stage::from_json(
+                    "cli",
+                    &serde_json::json!({"arn": stage_arn, "public_key_arn": public_key_arn, "whip_url": whip_url, "events_url": events_url}),
+                )
+                .map_err(|e| {
+                    let flags = [("`arn`", "--stage-arn"), ("`public_key_arn`", "--public-key-arn"), ("`whip_url`", "--whip-url"), ("`events_url`", "--events-url")];
+                    unusable(flags.iter().fold(e.replacen("stage `cli`: ", "", 1), |text, (field, flag)| text.replace(field, flag)))
+                })?;
+                let jti = match participant_id {
+                    Some(id) => id,
+                    None => participant::participant_id(random_bytes()?),
+                };
+                let mut claims = participant::StageClaims::new(&stage.arn, &stage.whip_url, &stage.events_url, &jti, now(), ttl);
+                claims.capabilities.allow_publish = publish;
+                claims.user_id = user_id;
+                for pair in &attributes {
+                    let (name, value) = pair.split_once('=').ok_or_else(|| unusable(format!("--attribute `{pair}` must be NAME=VALUE")))?;
+                    claims.attributes.insert(name.to_owned(), value.to_owned());
+                }
+                // The verifier is the rule book: a token it refuses is never printed.
+                let token = participant::sign(&claims, &stage.public_key_arn, &key);
+                participant::verify(&token, &[key.public_key()], now()).map_err(|e| unusable(format!("refusing to sign: {e}")))?;
+                println!("{token}");
+                Ok(())
+            }
             Command::Verify { public_keys, token } => verify(&public_keys, &token),
             Command::Session { sub, channels, groups, ttl, sv, max_resolution, secret_file } => {
                 let secret = match secret_file {
@@ -266,6 +327,7 @@ mod cli {
         println!("fingerprint (SHA-256 of the public key, first 16 bytes): {}", key.public_key().fingerprint());
         println!("next:");
         println!("  aws ivs import-playback-key-pair --name ivs-token-worker --public-key-material \"$(cat {})\"", public_path.display());
+        println!("  aws ivs-realtime import-public-key --name ivs-token-worker --public-key-material \"$(cat {})\"   # for stages (per region)", public_path.display());
         println!("  npx wrangler secret put PLAYBACK_PRIVATE_KEY < {}", private_path.display());
         Ok(())
     }
@@ -292,9 +354,16 @@ mod cli {
         } else {
             token.to_owned()
         };
-        let verified = token::verify(&token, &keys, now()).map_err(|e| Failure(1, format!("invalid: {e}")))?;
+        let rejected = |e: ivs_token_worker::Error| Failure(1, format!("invalid: {e}"));
+        let signed = token::jws::verify_es384(&token, &keys).map_err(rejected)?;
+        let (kind, verified) = if token::stage::is_participant_token(&signed) {
+            ("participant", token::stage::verify(&token, &keys, now()).map_err(rejected)?)
+        } else {
+            ("playback", token::verify(&token, &keys, now()).map_err(rejected)?)
+        };
         let report = serde_json::json!({
             "valid": true,
+            "kind": kind,
             "public_key": public_keys[verified.key_index].display().to_string(),
             "header": verified.header,
             "claims": verified.claims,

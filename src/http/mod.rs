@@ -7,7 +7,9 @@
 //! | this one | dispatch, `/healthz`, `/v1/public-key`, request and response types, query parsing, logs |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
 //! | [`openapi`] | `/openapi.json`: the HTTP contract as an OpenAPI 3.1 document |
+//! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
+//! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
 use crate::access::normalize_country;
 use crate::channel::{is_local_host, truncate};
@@ -16,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::identity::{Presented, Session};
 
 pub mod openapi;
+pub mod index;
+pub mod stage;
 pub mod token;
 pub mod watch;
 
@@ -55,14 +59,13 @@ impl<'a> Request<'a> {
         Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers }
     }
 
-    /// The country the request comes from: the platform's, or on a local host (where the
-    /// platform gives none) the [`DEV_COUNTRY_HEADER`] stand-in.
+    /// The country the request comes from: the platform's, except that on a local host the
+    /// [`DEV_COUNTRY_HEADER`] stand-in, when sent, wins (`wrangler dev` reports a fixed
+    /// placeholder country for every request).
     pub fn country(&self) -> Option<String> {
-        let local = || {
-            let stand_in = self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(DEV_COUNTRY_HEADER)).map(|(_, v)| *v);
-            stand_in.filter(|_| self.host.is_some_and(is_local_host))
-        };
-        self.country.or_else(local).and_then(normalize_country)
+        let stand_in = self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(DEV_COUNTRY_HEADER)).map(|(_, v)| *v);
+        let stand_in = stand_in.filter(|_| self.host.is_some_and(is_local_host));
+        stand_in.or(self.country).and_then(normalize_country)
     }
 }
 
@@ -193,12 +196,17 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
     let mut response = match request.path {
         "/healthz" => health(request, config, now),
         "/v1/token" => token::token_route(request, config, now, random),
+        "/v1/stage-token" => stage::stage_token_route(request, config, now, random),
         "/v1/public-key" => public_key_route(request, config),
         "/openapi.json" => openapi::openapi_route(request),
         "/dev/login" => watch::dev_login_route(request, config, now),
+        "/" => index::index_route(request, config, random),
         path => match path.strip_prefix("/watch/") {
             Some(name) => watch::watch_route(request, config, name, now, random),
-            None => Response::problem(&Error::NotFound),
+            None => match path.strip_prefix("/stage/") {
+                Some(name) => stage::stage_page_route(request, config, name, now, random),
+                None => Response::problem(&Error::NotFound),
+            },
         },
     };
     if request.method == "HEAD" {
@@ -355,7 +363,7 @@ pub(crate) mod tests {
     #[test]
     fn no_request_panics() {
         let configs = [
-            Config::load(&settings()).unwrap(),
+            Config::load(&settings().with(names::STAGES, crate::stage_grant::tests::stages_json())).unwrap(),
             Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap(),
             Config::load(&settings().with(names::LOGIN_URL, "/login?x=1")).unwrap(),
         ];
@@ -363,12 +371,12 @@ pub(crate) mod tests {
         let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         let paths = [
             "", "/", "//", "/watch/", "/watch/demo", "/watch/vip", "/watch/nope", "/watch/Bad", "/watch/demo/", "/v1/token",
-            "/v1/public-key", "/dev/login", "/healthz", "/%2e%2e", "/watch/\u{e9}",
+            "/v1/public-key", "/dev/login", "/healthz", "/%2e%2e", "/watch/\u{e9}", "/stage/open", "/stage/club", "/v1/stage-token",
         ];
         let hosts = ["", "[", "]", "[::1", "[::1]", "[::1]:", ":", "127.0.0.1:", "localhost", "localhost:x", "tv.example", "\u{e9}:8787"];
         let methods = ["GET", "HEAD", "POST", "OPTIONS", "DELETE", "", "get"];
         let pieces = [
-            "", "?", "&", "=", "channel=", "channel=demo", "channel=vip", "channel=%", "channel=%e2%82", "%ff%fe", "return_to=//x",
+            "", "?", "&", "=", "channel=", "channel=demo", "channel=vip", "stage=open", "stage=club", "publish=true", "publish=x", "channel=%", "channel=%e2%82", "%ff%fe", "return_to=//x",
             "return_to=%2Fwatch%2Fdemo", "return_to=\\x", "sub=", "channels=a,,b", "\u{e9}", "\u{0}", "<script>", "session=",
             "session=a.b.c", "session=...", &good, "eyJ", "\"", ";", "https://a.example",
         ];
@@ -405,7 +413,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(count, 15 * 12 * 7 * 4 * 3);
+        assert_eq!(count, 18 * 12 * 7 * 4 * 3);
     }
 
     #[test]

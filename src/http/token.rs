@@ -19,7 +19,7 @@ fn channel_param(query: &str) -> Result<String> {
 }
 
 /// CORS headers for a request whose `Origin` is in `ALLOWED_ORIGINS` (nothing otherwise).
-fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, String)> {
+pub(super) fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, String)> {
     match origin {
         Some(origin) if config.allowed_origins.iter().any(|p| origin_matches(p, origin)) => vec![
             ("access-control-allow-origin", origin.to_owned()),
@@ -87,13 +87,13 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
     response
 }
 
-fn reads_bearer(config: &Config) -> bool {
+pub(super) fn reads_bearer(config: &Config) -> bool {
     config.identity.providers.iter().any(|p| p.reads(&TokenSource::Bearer))
 }
 
 /// Request headers a cross-origin page may send: `Authorization` (Bearer tokens) and the
 /// headers identity providers are read from.
-fn allowed_headers(config: &Config) -> String {
+pub(super) fn allowed_headers(config: &Config) -> String {
     let mut names = vec!["authorization".to_owned()];
     for provider in &config.identity.providers {
         for source in &provider.token_from {
@@ -279,11 +279,17 @@ mod identity_tests {
         assert!(body(&r)["detail"].as_str().unwrap().contains("country"));
         // Off localhost the header is ignored: the country is unknown, so `allowed_countries` refuses.
         assert_eq!(get(&config, "/v1/token?channel=de", Some(&token), &de, "tv.example").status, 403);
-        // The platform's country wins everywhere.
+        // In production the platform's country decides, and the header cannot override it.
         let mut request = Request::new("GET", "/v1/token?channel=de");
         request.authorization = Some(&token);
         request.country = Some("DE");
         request.host = Some("tv.example");
+        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200);
+        request.country = Some("FR");
+        request.headers = &de;
+        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 403);
+        // Locally (wrangler dev reports a placeholder country), the stand-in header wins.
+        request.host = Some("localhost:8787");
         assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200);
     }
 

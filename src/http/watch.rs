@@ -35,7 +35,7 @@ pub fn session_set_cookie(name: &str, value: &str, max_age: u64, host: Option<&s
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
-fn html(status: u16, body: String, csp: String) -> Response {
+pub(super) fn html(status: u16, body: String, csp: String) -> Response {
     let headers = vec![
         ("content-type", "text/html; charset=utf-8".into()),
         ("cache-control", "private, no-store".into()),
@@ -56,12 +56,14 @@ fn redirect(location: String) -> Response {
     Response::new(302, headers, String::new())
 }
 
-/// An error as a human page (the watch route's counterpart of [`Response::problem`]).
-fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Response {
+/// An error as a human page (the page routes' counterpart of [`Response::problem`]).
+pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Response {
     let (heading, message) = match error {
         Error::Session(_) => ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned()),
         Error::ChannelForbidden(_) => ("Not included in your access", "Your account does not include this channel.".to_owned()),
         Error::UnknownChannel(_) | Error::NotFound => ("Channel not found", "There is no channel at this address.".to_owned()),
+        Error::StageForbidden { .. } => ("Not included in your access", "Your account may not join this stage.".to_owned()),
+        Error::UnknownStage(_) => ("Stage not found", "There is no stage at this address.".to_owned()),
         other => ("Temporarily unavailable", format!("The stream page cannot be served right now ({other}).")),
     };
     let mut response = html(error.status(), crate::page::message_page(heading, &message, link, nonce), crate::page::message_csp(nonce));
@@ -69,7 +71,24 @@ fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Respon
     response
 }
 
-const PAGE_METHODS: &str = "GET, HEAD";
+pub(super) const PAGE_METHODS: &str = "GET, HEAD";
+
+/// The answer of a page to a viewer without a valid session: a 302 to `LOGIN_URL` (or to
+/// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page.
+pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error: &Error, nonce: &str) -> Response {
+    let return_to = percent_encode(page);
+    let dev_login = config.dev_login && request.host.is_some_and(is_local_host);
+    match &config.login_url {
+        Some(login) => {
+            let separator = if login.contains('?') { '&' } else { '?' };
+            let mut response = redirect(format!("{login}{separator}return_to={return_to}"));
+            response.problem = Some(error.slug());
+            response
+        }
+        None if dev_login => redirect(format!("/dev/login?return_to={return_to}")),
+        None => message_for(error, nonce, None),
+    }
+}
 
 pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>, name: &str, now: u64, random: [u8; 32]) -> Response {
     if !matches!(request.method, "GET" | "HEAD") {
@@ -86,20 +105,7 @@ pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>
         Err(error) => return message_for(error, &nonce, None),
     };
     let mut response = match session_of(config, request, now) {
-        Err(error) => {
-            let return_to = percent_encode(&format!("/watch/{name}"));
-            let dev_login = config.dev_login && request.host.is_some_and(is_local_host);
-            match &config.login_url {
-                Some(login) => {
-                    let separator = if login.contains('?') { '&' } else { '?' };
-                    let mut response = redirect(format!("{login}{separator}return_to={return_to}"));
-                    response.problem = Some(error.slug());
-                    response
-                }
-                None if dev_login => redirect(format!("/dev/login?return_to={return_to}")),
-                None => message_for(&error, &nonce, None),
-            }
-        }
+        Err(error) => sign_in(config, request, &format!("/watch/{name}"), &error, &nonce),
         Ok(session) => match authorize(config, &session, name, request.country().as_deref()) {
             Err(error) => message_for(&error, &nonce, None),
             Ok(channel) => {

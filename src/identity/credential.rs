@@ -66,6 +66,15 @@ pub struct Identity {
     pub verified: VerifiedTokens,
 }
 
+/// A key document to fetch, and the `kid` the request needs from it (if any).
+#[derive(Debug, Clone)]
+pub struct KeyFetch<'s> {
+    /// The provider.
+    pub provider: &'s Provider,
+    /// The key the deciding token names.
+    pub kid: Option<String>,
+}
+
 /// The credential that decides a request.
 enum Credential<'s, 'a> {
     /// Token(s) for identity providers: where they were found, who reads that place.
@@ -143,26 +152,31 @@ impl Identity {
         readers.iter().copied().find(|p| p.issuer == issuer)
     }
 
-    /// Providers whose key document the Workers layer should fetch before this request is
-    /// answered: the provider of the deciding credential, when it has no keys, stale keys, or
-    /// not the key the token names (see [`KeyStore::wants_fetch`] for the rate limit).
-    pub fn fetches_for<'s>(&'s self, presented: &Presented<'_>, now: u64) -> Vec<&'s Provider> {
+    /// Key documents the Workers layer should fetch before this request is answered: the
+    /// provider of the deciding credential, when it has no keys, stale keys, or not the key the
+    /// token names (see [`KeyStore::wants_fetch`] for the rate limit).
+    pub fn fetches_for<'s>(&'s self, presented: &Presented<'_>, now: u64) -> Vec<KeyFetch<'s>> {
         let Some(Credential::Provider { readers, tokens, .. }) = self.locate(presented) else { return Vec::new() };
-        let mut wanted: Vec<&Provider> = Vec::new();
+        let mut wanted: Vec<KeyFetch<'s>> = Vec::new();
         for token in tokens {
             let Ok(untrusted) = jwt::decode(token) else { continue };
             if let Some(provider) = Self::route(&readers, &untrusted) {
-                if self.keys.wants_fetch(provider, untrusted.kid(), now) && !wanted.iter().any(|p| p.name == provider.name) {
-                    wanted.push(provider);
+                if self.keys.wants_fetch(provider, untrusted.kid(), now) && !wanted.iter().any(|f| f.provider.name == provider.name) {
+                    wanted.push(KeyFetch { provider, kid: untrusted.kid().map(str::to_owned) });
                 }
             }
         }
         wanted
     }
 
-    /// Providers that have never had keys and may be fetched now (for the health check).
-    pub fn fetches_for_health(&self, now: u64) -> Vec<&Provider> {
-        self.providers.iter().filter(|p| self.keys.keys(p, now).is_none() && p.inline_keys.is_none() && self.keys.wants_fetch(p, None, now)).collect()
+    /// Key documents of providers that have never had keys and may be fetched now (for the
+    /// health check).
+    pub fn fetches_for_health(&self, now: u64) -> Vec<KeyFetch<'_>> {
+        self.providers
+            .iter()
+            .filter(|p| self.keys.keys(p, now).is_none() && p.inline_keys.is_none() && self.keys.wants_fetch(p, None, now))
+            .map(|provider| KeyFetch { provider, kid: None })
+            .collect()
     }
 
     /// `Err` naming the first provider without usable keys (for `/healthz`).
@@ -376,7 +390,8 @@ mod tests {
         let id = identity(json!({"idp": remote}), false);
         let bearer = format!("Bearer {}", token("dave"));
         let presented = Presented { authorization: Some(&bearer), ..Default::default() };
-        assert_eq!(id.fetches_for(&presented, NOW).len(), 1, "no keys yet: fetch");
+        let fetches = id.fetches_for(&presented, NOW);
+        assert_eq!((fetches.len(), fetches[0].kid.as_deref()), (1, Some("k1")), "no keys yet: fetch");
         assert_eq!(id.fetches_for_health(NOW).len(), 1);
         assert_eq!(id.health(NOW), Ok(()), "nothing failed yet");
         let error = id.session(&presented, NOW).unwrap_err();

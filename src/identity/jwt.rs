@@ -215,6 +215,7 @@ fn session_from_claims(claims: &Map<String, Value>, provider: &Provider) -> Resu
         _ => return Err(invalid(format!("{} must be a non-empty string of at most 256 bytes", name("subject_claim", &provider.subject_claim)))),
     };
     let mut session = Session::new(&sub, numeric_date(claims, "exp")?.unwrap_or_default());
+    session.claims = claims.clone();
     if let Some(field) = &provider.groups_claim {
         // A provider leaves the claim out for a viewer in no group.
         if let Some(value) = claim(claims, field) {

@@ -90,6 +90,18 @@ impl KeyStore {
         now >= entry.fresh_until || kid.is_some_and(|kid| !known(kid))
     }
 
+    /// Note that a fetch of `provider`'s keys starts at `now`, so that requests arriving while it
+    /// is under way do not start their own: they use the keys there are, or learn that the key
+    /// they name is unknown. A provider without any keys yet is not claimed: its first viewers
+    /// would otherwise be refused for the length of one fetch (a bounded burst of fetches instead).
+    pub fn begin_fetch(&self, provider: &Provider, now: u64) {
+        if let Some(entry) = self.0.borrow_mut().get_mut(&provider.name) {
+            if entry.keys.is_some() {
+                entry.last_attempt = Some(now);
+            }
+        }
+    }
+
     /// Record a fetch of `provider`'s keys made at `now`. A document that does not parse counts
     /// as a failure. Returns the failure's reason when this is the first of a run of failures
     /// (to be logged once), `None` otherwise.
@@ -191,6 +203,17 @@ mod tests {
         let fetches = (1030..1060).flat_map(|t| (0..100).map(move |i| (t, format!("forged-{i}")))).filter(|(t, kid)| store.wants_fetch(&p, Some(kid), *t)).count();
         assert_eq!(fetches, 0);
         assert!(store.wants_fetch(&p, Some("forged"), 1060));
+    }
+
+    #[test]
+    fn a_fetch_under_way_is_not_started_twice() {
+        let (store, p) = (KeyStore::default(), provider());
+        store.begin_fetch(&p, 1000);
+        assert!(store.wants_fetch(&p, Some("k1"), 1000), "no keys yet: not claimed");
+        store.record(&p, document(&["k1"], None), 1000);
+        assert!(store.wants_fetch(&p, Some("k2"), 1040));
+        store.begin_fetch(&p, 1040);
+        assert!(!store.wants_fetch(&p, Some("k2"), 1040), "the second concurrent request waits for no fetch of its own");
     }
 
     #[test]

@@ -67,12 +67,15 @@ pub struct Session {
     pub max_resolution: Option<Resolution>,
     /// Session version (`sv`, default 0): becomes `aws:viewer-session-version`.
     pub session_version: i64,
+    /// The credential's verified claims, for what the operator maps from them (stages'
+    /// `attributes` and `user_id_claim`); empty when the source has none.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Session {
     /// A session for `sub` until `exp`, granting every channel, in no group, no caps.
     pub fn new(sub: &str, exp: u64) -> Self {
-        Self { sub: sub.to_owned(), exp, channels: ChannelGrant::All, groups: Vec::new(), max_resolution: None, session_version: 0 }
+        Self { sub: sub.to_owned(), exp, channels: ChannelGrant::All, groups: Vec::new(), max_resolution: None, session_version: 0, claims: Default::default() }
     }
 
     /// Whether the viewer is in at least one of `groups`.

@@ -166,7 +166,7 @@ fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
         None => Vec::new(),
         Some(value) => parse_groups(value).map_err(|_| claims_error("`groups` must be an array of at most 256 group names (strings of 1 to 256 bytes)"))?,
     };
-    Ok(Session { sub, exp, channels, groups, max_resolution, session_version })
+    Ok(Session { sub, exp, channels, groups, max_resolution, session_version, claims: claims.clone() })
 }
 
 /// The claims of a session this crate mints (CLI, tests, `/dev/login`).

@@ -12,8 +12,8 @@
 //! ```
 
 use crate::channel::{is_channel_arn, split_list, Resolution};
-use crate::encoding::{b64url_decode, b64url_encode};
-use crate::error::{Error, Result};
+use super::jws::{check_exp, invalid, sign_compact, verify_es384, VerifiedToken};
+use crate::error::Result;
 use crate::key::{PlaybackKey, PublicKey};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -30,10 +30,6 @@ pub const VIEWER_ID_MAX_LEN: usize = 40;
 
 /// IVS allows at most this many origins when strict origin enforcement is on.
 pub const STRICT_ORIGIN_MAX: usize = 5;
-
-/// `exp` values above this are certainly milliseconds (year 5138 in seconds): the bug in IVS's own
-/// Node.js sample (`Date.now() + ...`).
-const EXP_MILLISECONDS_THRESHOLD: u64 = 100_000_000_000;
 
 /// The claims of an IVS playback token, serialized in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,74 +97,15 @@ pub fn sign(claims: &PlaybackClaims, key: &PlaybackKey) -> String {
     claims.clamp_expiry();
     // Serializing a struct of strings, integers and booleans cannot fail.
     let payload = serde_json::to_vec(&claims).unwrap_or_default();
-    let mut token = String::with_capacity(64 + payload.len() * 4 / 3 + 130);
-    token.push_str(&b64url_encode(HEADER_JSON.as_bytes()));
-    token.push('.');
-    token.push_str(&b64url_encode(&payload));
-    let signature = key.sign(token.as_bytes());
-    token.push('.');
-    token.push_str(&b64url_encode(&signature));
-    token
-}
-
-/// A token that passed [`verify`]: its decoded header and claims, and which key verified it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifiedToken {
-    /// The JOSE header.
-    pub header: Map<String, Value>,
-    /// The claims.
-    pub claims: Map<String, Value>,
-    /// Index into the `keys` slice of the key that verified the signature.
-    pub key_index: usize,
-}
-
-fn invalid(reason: impl Into<String>) -> Error {
-    Error::InvalidToken(reason.into())
-}
-
-/// Decode one JWS segment as a JSON object.
-pub(crate) fn decode_json_segment(segment: &str) -> Option<Map<String, Value>> {
-    let bytes = b64url_decode(segment)?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
-    }
+    sign_compact(HEADER_JSON, &payload, key)
 }
 
 /// Verify a playback token as IVS would at time `now`: signature against any of `keys`, then every
 /// documented rule. The error names the first rule broken.
 pub fn verify(token: &str, keys: &[PublicKey], now: u64) -> Result<VerifiedToken> {
-    let token = token.trim();
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header_b64, claims_b64, signature_b64] = parts[..] else {
-        return Err(invalid(format!("token contains an invalid number of segments ({}, expected 3)", parts.len())));
-    };
-    let header = decode_json_segment(header_b64).ok_or_else(|| invalid("the header is not base64url-encoded JSON"))?;
-    match header.get("alg").and_then(Value::as_str) {
-        Some("ES384") => {}
-        Some(other) => return Err(invalid(format!("header alg is `{other}`; IVS accepts only ES384"))),
-        None => return Err(invalid("header has no alg; IVS accepts only ES384")),
-    }
-    if let Some(typ) = header.get("typ") {
-        if typ != "JWT" {
-            return Err(invalid("header typ must be `JWT` when present"));
-        }
-    }
-    let signature = b64url_decode(signature_b64).ok_or_else(|| invalid("the signature is not base64url"))?;
-    if signature.len() != crate::key::SIGNATURE_LEN {
-        return Err(invalid(format!(
-            "the signature is {} bytes; ES384 is 96 raw bytes (r||s), not DER",
-            signature.len()
-        )));
-    }
-    let signed = &token[..header_b64.len() + 1 + claims_b64.len()];
-    let key_index = keys
-        .iter()
-        .position(|key| key.verify(signed.as_bytes(), &signature))
-        .ok_or_else(|| invalid("the signature does not verify against the given public key(s)"))?;
-    let claims = decode_json_segment(claims_b64).ok_or_else(|| invalid("the claims are not base64url-encoded JSON"))?;
-    check_claims(&claims, now)?;
-    Ok(VerifiedToken { header, claims, key_index })
+    let verified = verify_es384(token, keys)?;
+    check_claims(&verified.claims, now)?;
+    Ok(verified)
 }
 
 fn check_claims(claims: &Map<String, Value>, now: u64) -> Result<()> {
@@ -180,19 +117,7 @@ fn check_claims(claims: &Map<String, Value>, now: u64) -> Result<()> {
     if !is_channel_arn(arn) {
         return Err(invalid("claim aws:channel-arn is not a channel ARN (arn:aws:ivs:<region>:<account>:channel/<id>)"));
     }
-    let exp = claims
-        .get("exp")
-        .ok_or_else(|| invalid("claim exp is missing"))?
-        .as_u64()
-        .ok_or_else(|| invalid("claim exp must be an integer number of seconds since the epoch"))?;
-    if exp >= EXP_MILLISECONDS_THRESHOLD {
-        return Err(invalid(format!(
-            "claim exp {exp} is in milliseconds; IVS reads seconds (divide by 1000)"
-        )));
-    }
-    if exp <= now {
-        return Err(invalid(format!("the token expired {} s ago (exp {exp})", now - exp)));
-    }
+    let exp = check_exp(claims, now)?;
     let viewer_id = match claims.get("aws:viewer-id") {
         None => None,
         Some(Value::String(id)) if (1..=VIEWER_ID_MAX_LEN).contains(&id.chars().count()) => Some(id),
@@ -278,11 +203,8 @@ mod tests {
         PlaybackKey::from_scalar_bytes(&[3u8; 48]).unwrap()
     }
 
-    /// Sign arbitrary JSON claims with an arbitrary header, to test the verifier's refusals.
-    fn forge(header: &str, claims: &Value, key: &PlaybackKey) -> String {
-        let signed = format!("{}.{}", b64url_encode(header.as_bytes()), b64url_encode(claims.to_string().as_bytes()));
-        format!("{signed}.{}", b64url_encode(&key.sign(signed.as_bytes())))
-    }
+    use crate::encoding::b64url_decode;
+    use crate::token::jws::tests::forge;
 
     #[test]
     fn header_is_exact_and_claims_serialize_in_order() {

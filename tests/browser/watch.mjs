@@ -2,7 +2,12 @@
 // what happened as JSON: every request in order, the video element's progress, what the page
 // showed, console messages and CSP violations. tests/test_watch_browser.py makes the assertions.
 //
-// Input (JSON in argv[2]): {url, cookie?: {name, value}, screenshot?, waitForPlayback?, clickRetry?}
+// Input (JSON in argv[2]): {url, cookie?: {name, value}, screenshot?, waitForPlayback?, clickRetry?,
+//   waitForMessage?, playbackSeconds?, and faults on the requests for the stream's playlist
+//   (`playlist`, a substring of its URL): tamper: "all" | "first" (one character of the token's
+//   signature changed), holdUntilExpired (the first playlist request waits until its token's exp
+//   has passed), signOutFirst (the session cookie is removed when the first playlist is requested),
+//   offline: a substring of URLs that fail as a network error (the stream host)}
 import { chromium } from "playwright-core";
 
 const input = JSON.parse(process.argv[2]);
@@ -28,12 +33,49 @@ try {
     const { hostname } = new URL(input.url);
     await context.addCookies([{ name: input.cookie.name, value: input.cookie.value, domain: hostname, path: "/" }]);
   }
+  if (input.playlist) {
+    let seen = 0;
+    await context.route((url) => url.href.includes(input.playlist), async (route) => {
+      const url = new URL(route.request().url());
+      const first = seen++ === 0;
+      const token = url.searchParams.get("token") || "";
+      if (first && input.holdUntilExpired) {
+        const exp = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()).exp;
+        const wait = exp * 1000 + 1500 - Date.now();
+        result.heldMs = Math.max(0, wait);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      if (first && input.signOutFirst) {
+        await context.clearCookies();
+      }
+      if (input.tamper === "all" || (input.tamper === "first" && first)) {
+        // Change one character in the middle of the signature: a token IVS must refuse.
+        const at = token.lastIndexOf(".") + 10;
+        const swapped = token[at] === "A" ? "B" : "A";
+        url.searchParams.set("token", token.slice(0, at) + swapped + token.slice(at + 1));
+        return route.continue({ url: url.href });
+      }
+      return route.continue();
+    });
+  }
+  if (input.offline) {
+    await context.route((url) => url.href.includes(input.offline), (route) => route.abort("internetdisconnected"));
+  }
   const page = await context.newPage();
   const started = Date.now();
-  page.on("request", (r) => result.requests.push({ url: r.url(), method: r.method(), at: Date.now() - started }));
+  const entries = new Map();
+  page.on("request", (r) => {
+    const entry = { url: r.url(), method: r.method(), at: Date.now() - started };
+    entries.set(r, entry);
+    result.requests.push(entry);
+  });
   page.on("response", (r) => {
-    const entry = result.requests.find((q) => q.url === r.url() && q.status === undefined);
+    const entry = entries.get(r.request());
     if (entry) entry.status = r.status();
+  });
+  page.on("requestfailed", (r) => {
+    const entry = entries.get(r);
+    if (entry) entry.failure = r.failure() && r.failure().errorText;
   });
   page.on("console", (m) => result.console.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => result.pageErrors.push(String(e)));
@@ -43,7 +85,7 @@ try {
       window.__reportCsp(`${e.violatedDirective} ${e.blockedURI}`));
   });
 
-  const response = await page.goto(input.url, { waitUntil: "domcontentloaded" });
+  const response = await page.goto(input.url, { waitUntil: "domcontentloaded", timeout: 60000 });
   result.status = response.status();
   result.finalUrl = page.url();
   result.title = await page.title();
@@ -60,10 +102,11 @@ try {
   });
 
   if (input.waitForMessage) {
-    await page.waitForFunction(() => {
+    // A message a viewer can act on: shown with its Retry button (or any message, if "any").
+    await page.waitForFunction((any) => {
       const s = document.getElementById("status");
-      return s && !s.hidden && !document.getElementById("retry").hidden;
-    }, null, { timeout: 30000 }).catch(() => {});
+      return s && !s.hidden && (any || !document.getElementById("retry").hidden);
+    }, input.waitForMessage === "any", { timeout: 45000 }).catch(() => {});
     result.message = await statusText();
     if (input.clickRetry) {
       await page.click("#retry");
@@ -77,7 +120,15 @@ try {
     result.progressFirst = await progress();
     await page.waitForTimeout(1500);
     result.progressLater = await progress();
+    if (input.playbackSeconds) {
+      await page.waitForFunction((t) => {
+        const v = document.querySelector("video");
+        return v && v.currentTime > t;
+      }, input.playbackSeconds, { timeout: 60000 }).catch(() => {});
+      result.progressEnd = await progress();
+    }
   }
+  result.finalUrl = page.url();
   result.message = result.message ?? (await statusText());
   result.messageAfter = await statusText();
   result.pwned = await page.evaluate(() => window.__pwned === true);

@@ -21,10 +21,15 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
+pub mod comb;
+mod field;
+
 use crate::encoding::{b64_decode_lenient, pem_blocks, pem_encode, PemBlock};
 use crate::error::{Error, Result};
-use ecdsa::signature::{Signer, Verifier};
+use ecdsa::signature::Verifier;
 use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p384::elliptic_curve::PrimeField;
+use p384::NonZeroScalar;
 use p384::elliptic_curve::sec1::ToSec1Point;
 use pkcs8::der::{Decode, Encode};
 use pkcs8::spki::{DecodePublicKey, EncodePublicKey};
@@ -49,7 +54,10 @@ const GENERATE_HINT: &str =
 /// `Debug` prints only the public key's fingerprint, so the key can never leak through a log.
 #[derive(Clone)]
 pub struct PlaybackKey {
-    signing: SigningKey,
+    secret: NonZeroScalar,
+    /// Derived from `secret` with the comb, not with ecdsa's `SigningKey` (which would need p384's
+    /// own basepoint table at isolate startup, or a slow variable-base multiplication).
+    verifying: VerifyingKey,
 }
 
 impl std::fmt::Debug for PlaybackKey {
@@ -136,7 +144,7 @@ impl PlaybackKey {
         if let Some(embedded) = sec1.public_key {
             // One point decode and compare; deriving the public key happened in from_scalar_bytes.
             let matches = VerifyingKey::from_sec1_bytes(embedded)
-                .map(|vk| &vk == key.signing.verifying_key())
+                .map(|vk| vk == key.verifying)
                 .unwrap_or(false);
             if !matches {
                 return Err(Error::InvalidKey(
@@ -157,31 +165,82 @@ impl PlaybackKey {
         }
         let mut padded = [0u8; SCALAR_LEN];
         padded[SCALAR_LEN - bytes.len()..].copy_from_slice(bytes);
-        let signing = SigningKey::from_slice(&padded)
-            .map_err(|_| Error::InvalidKey("the private scalar is zero or not below the P-384 group order".into()))?;
-        Ok(Self { signing })
+        Self::from_secret_bytes(&padded)
+            .ok_or_else(|| Error::InvalidKey("the private scalar is zero or not below the P-384 group order".into()))
     }
 
     /// A fresh key from 48 random bytes; `None` in the (2^-190) case that they are not a valid
     /// scalar, in which case the caller draws again. Randomness is the caller's, so this stays pure.
     pub fn from_random_bytes(bytes: &[u8; SCALAR_LEN]) -> Option<Self> {
-        SigningKey::from_slice(bytes).ok().map(|signing| Self { signing })
+        Self::from_secret_bytes(bytes)
+    }
+
+    /// `None` unless 0 < scalar < n.
+    fn from_secret_bytes(bytes: &[u8; SCALAR_LEN]) -> Option<Self> {
+        let secret = NonZeroScalar::from_repr((*bytes).into()).into_option()?;
+        let (x, y) = comb::mul_base_affine(&secret.to_repr().into())?;
+        let mut sec1 = [0u8; 1 + 2 * SCALAR_LEN];
+        sec1[0] = 4; // uncompressed point
+        sec1[1..49].copy_from_slice(&x);
+        sec1[49..].copy_from_slice(&y);
+        let verifying = VerifyingKey::from_sec1_bytes(&sec1).ok()?;
+        Some(Self { secret, verifying })
     }
 
     /// The big-endian private scalar; crate-internal, for key derivation only.
     pub(crate) fn scalar_bytes(&self) -> [u8; SCALAR_LEN] {
-        self.signing.to_bytes().into()
+        self.secret.to_repr().into()
     }
 
     /// ES384 signature of `message`: SHA-384, deterministic nonce (RFC 6979), raw `r || s`.
+    ///
+    /// Byte for byte what p384's `SigningKey::sign` returns (ecdsa 0.17's
+    /// `sign_prehashed_rfc6979` with P-384's `NORMALIZE_S = false`, so no low-S step), with k·G
+    /// done by this crate's comb ([`comb`]) instead of p384's table: that multiplication is
+    /// nearly all of a signature's cost.
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-        let signature: Signature = self.signing.sign(message);
+        use sha2::Digest;
+        let digest: [u8; SCALAR_LEN] = sha2::Sha384::digest(message).into();
+        self.sign_digest(&digest)
+    }
+
+    /// ES384 signature of a SHA-384 digest (see [`Self::sign`]).
+    pub fn sign_digest(&self, digest: &[u8; SCALAR_LEN]) -> [u8; SIGNATURE_LEN] {
+        use p384::elliptic_curve::bigint::U384;
+        use p384::elliptic_curve::ops::{Invert, Reduce};
+        use p384::elliptic_curve::Curve;
+        use p384::{NistP384, Scalar};
+        let d = &self.secret;
+        let order = NistP384::ORDER;
+        let mut kgen = rfc6979::KGenerator::<sha2::Sha384, U384>::new(&d.to_repr(), digest, &[], &order);
+        // z: the digest (48 bytes = the order's size) reduced mod n, as ecdsa's bytes2scalar does.
+        let z = <Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(digest));
+        loop {
+            let mut k_bytes = [0u8; SCALAR_LEN];
+            kgen.fill_next_k(&mut k_bytes);
+            let Some(k) = NonZeroScalar::from_repr(k_bytes.into()).into_option() else { continue };
+            let Some((x, _)) = comb::mul_base_affine(&k_bytes) else { continue };
+            let r = <Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(&x));
+            let s = *Invert::invert(&k) * (z + r * d.as_ref());
+            // Signature::from_scalars refuses r = 0 or s = 0; ecdsa then draws the next k too.
+            if let Ok(signature) = Signature::from_scalars(r, s) {
+                return signature.to_bytes().into();
+            }
+        }
+    }
+
+    /// p384's own signature (its precomputed table for k·G), kept as the reference the comb's
+    /// signatures are tested against.
+    #[cfg(test)]
+    pub(crate) fn sign_reference(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        use ecdsa::signature::Signer;
+        let signature: Signature = SigningKey::from(self.secret).sign(message);
         signature.to_bytes().into()
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey { verifying: *self.signing.verifying_key() }
+        PublicKey { verifying: self.verifying }
     }
 
     /// SPKI PEM of the public key, the form `aws ivs import-playback-key-pair` takes.
@@ -191,13 +250,14 @@ impl PlaybackKey {
 
     /// SEC1 `EC PRIVATE KEY` PEM with named-curve parameters, like `openssl ecparam -genkey -noout`.
     pub fn to_sec1_pem(&self) -> String {
-        let point = self.signing.verifying_key().as_affine().to_sec1_point(false);
-        pem_encode("EC PRIVATE KEY", &sec1_der(&self.signing.to_bytes(), point.as_bytes()))
+        let point = self.verifying.as_affine().to_sec1_point(false);
+        pem_encode("EC PRIVATE KEY", &sec1_der(&self.scalar_bytes(), point.as_bytes()))
     }
 
     /// PKCS#8 `PRIVATE KEY` PEM, the form the IVS console downloads.
     pub fn to_pkcs8_pem(&self) -> String {
-        let der = self.signing.to_pkcs8_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
+        // Operator tooling only: ecdsa's key type derives the public key again (slowly), that is fine here.
+        let der = SigningKey::from(self.secret).to_pkcs8_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
         pem_encode("PRIVATE KEY", &der)
     }
 }
@@ -320,6 +380,69 @@ fn reject_legacy_encryption(block: &PemBlock) -> Result<()> {
     Ok(())
 }
 
+/// Shared test helpers: a reproducible PRNG, the edge scalars, and p384's k·G as the reference.
+#[cfg(test)]
+pub(crate) mod testing {
+    use p384::elliptic_curve::bigint::U384;
+    use p384::elliptic_curve::ops::Reduce;
+    use p384::elliptic_curve::sec1::ToSec1Point;
+    use p384::elliptic_curve::Curve;
+
+    /// splitmix64: deterministic, so every failure reproduces from its seed.
+    pub struct Rng(pub u64);
+    impl Rng {
+        /// The next 64 random bits.
+        pub fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+    }
+
+    /// 384 random bits (values >= n included: the comb must handle every 384-bit input).
+    pub fn random_scalar(rng: &mut Rng) -> [u8; 48] {
+        let mut k = [0u8; 48];
+        for chunk in k.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next().to_be_bytes());
+        }
+        k
+    }
+
+    fn be(x: &U384) -> [u8; 48] {
+        x.to_be_bytes().into()
+    }
+
+    /// 0, 1, 2, n-1, n-2, n, n+1, (n±1)/2, 2^384-1, and 2^k, 2^k±1 for every k < 384.
+    pub fn edge_scalars() -> Vec<[u8; 48]> {
+        let n: U384 = *p384::NistP384::ORDER;
+        let one = U384::ONE;
+        let half = n.shr_vartime(1); // (n-1)/2, n is odd
+        let mut out: Vec<[u8; 48]> = [
+            U384::ZERO, one, one.wrapping_add(&one), n.wrapping_sub(&one), n.wrapping_sub(&one).wrapping_sub(&one),
+            n, n.wrapping_add(&one), half, half.wrapping_add(&one), U384::MAX,
+        ]
+        .iter()
+        .map(be)
+        .collect();
+        for k in 0..384 {
+            let p = one.shl_vartime(k);
+            out.extend([be(&p), be(&p.wrapping_add(&one)), be(&p.wrapping_sub(&one))]);
+        }
+        out
+    }
+
+    /// p384's (k mod n)·G as affine big-endian (x, y); `None` for the identity.
+    pub fn p384_mul_base(k: &[u8; 48]) -> Option<([u8; 48], [u8; 48])> {
+        let scalar = <p384::Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(k));
+        let point = (p384::ProjectivePoint::GENERATOR * scalar).to_affine();
+        let encoded = point.to_sec1_point(false);
+        let bytes = encoded.as_bytes();
+        (bytes.len() == 97).then(|| (bytes[1..49].try_into().unwrap(), bytes[49..97].try_into().unwrap()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,12 +478,25 @@ mod tests {
 
     #[test]
     fn rfc6979_a_2_6_public_key() {
-        let point = rfc_key().signing.verifying_key().as_affine().to_sec1_point(false);
+        let point = rfc_key().verifying.as_affine().to_sec1_point(false);
         assert_eq!(
             hex(point.as_bytes()),
             "04ec3a4e415b4e19a4568618029f427fa5da9a8bc4ae92e02e06aae5286b300c64def8f0ea9055866064a254515480bc13\
              8015d9b72d7d57244ea8ef9ac0c621896708a59367f9dfb9f54ca84b3f1c9db1288b231c3ae0d4fe7344fd2533264720"
         );
+    }
+
+    #[test]
+    fn signatures_equal_p384s_byte_for_byte() {
+        let mut rng = testing::Rng(384);
+        for i in 0..200u32 {
+            let key = PlaybackKey::from_scalar_bytes(&testing::random_scalar(&mut rng))
+                .unwrap_or_else(|_| rfc_key());
+            let message = format!("header.payload-{i}");
+            let signature = key.sign(message.as_bytes());
+            assert_eq!(signature, key.sign_reference(message.as_bytes()), "message {i}");
+            assert!(key.public_key().verify(message.as_bytes(), &signature));
+        }
     }
 
     #[test]
@@ -443,8 +579,8 @@ mod tests {
     fn mismatched_embedded_public_key_is_refused() {
         let key = rfc_key();
         let other = PlaybackKey::from_scalar_bytes(&[9u8; 48]).unwrap();
-        let point = other.signing.verifying_key().as_affine().to_sec1_point(false);
-        let der = sec1_der(&key.signing.to_bytes(), point.as_bytes());
+        let point = other.verifying.as_affine().to_sec1_point(false);
+        let der = sec1_der(&key.scalar_bytes(), point.as_bytes());
         let err = PlaybackKey::from_sec1_der(&der).unwrap_err().to_string();
         assert!(err.contains("does not belong"), "{err}");
     }

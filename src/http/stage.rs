@@ -1,0 +1,219 @@
+//! `GET /v1/stage-token?stage=NAME[&publish=true]`: a fresh participant token as JSON (same
+//! headers, CORS and problems as `/v1/token`); `GET /stage/NAME`: the stage page with one inside.
+
+use super::token::{allowed_headers, cors_headers, reads_bearer};
+use super::watch::{html, message_for, sign_in, PAGE_METHODS};
+use super::{query_param, session_of, Request, Response};
+use crate::channel::is_channel_name;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::stage_grant::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
+
+/// The stage name from `?stage=`, validated, and whether `publish=true` is asked.
+fn stage_params(query: &str) -> Result<(String, bool)> {
+    let name = query_param(query, "stage")?
+        .ok_or_else(|| Error::BadRequest("query parameter `stage` is required: GET /v1/stage-token?stage=NAME".into()))?;
+    if !is_channel_name(&name) {
+        // Not echoed: attacker-controlled and already known to be invalid.
+        return Err(Error::BadRequest("query parameter `stage` must be a stage name matching [a-z0-9-]{1,64}".into()));
+    }
+    let publish = match query_param(query, "publish")?.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(Error::BadRequest("query parameter `publish` must be true or false".into())),
+    };
+    Ok((name, publish))
+}
+
+fn participant_random(random: &[u8; 32]) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&random[..16]);
+    bytes
+}
+
+/// The JSON answer for an issued participant token.
+pub fn issued_json(issued: &IssuedStageToken) -> serde_json::Value {
+    serde_json::json!({
+        "stage": issued.stage,
+        "token": issued.token,
+        "participant_id": issued.participant_id,
+        "expires_at": issued.expires_at,
+        "capabilities": issued.capabilities.names(),
+    })
+}
+
+const TOKEN_METHODS: &str = "GET, OPTIONS";
+
+pub(super) fn stage_token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
+    if !matches!(request.method, "GET" | "OPTIONS") {
+        return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return Response::problem(error),
+    };
+    let cors = cors_headers(config, request.origin);
+    let mut response = if request.method == "OPTIONS" {
+        let headers = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
+        let mut preflight = Response::new(204, headers, String::new());
+        if !cors.is_empty() {
+            preflight = preflight
+                .with_header("access-control-allow-methods", TOKEN_METHODS)
+                .with_header("access-control-allow-headers", allowed_headers(config))
+                .with_header("access-control-max-age", "600");
+        }
+        preflight
+    } else {
+        let params = stage_params(request.query);
+        let outcome = params.clone().and_then(|(name, publish)| {
+            let session = session_of(config, request, now)?;
+            let (stage, capabilities) = authorize_stage(config, &session, &name, publish)?;
+            issue_stage(config, stage, &session, capabilities, now, participant_random(&random))
+        });
+        let mut response = match outcome {
+            Ok(issued) => Response::json(200, issued_json(&issued)),
+            Err(error) => Response::problem(&error),
+        };
+        response.channel = params.ok().map(|(name, _)| name);
+        if response.status == 401 && request.presented().bearer().is_some() && reads_bearer(config) {
+            response.headers.push(("www-authenticate", r#"Bearer error="invalid_token""#.into()));
+        }
+        response
+    };
+    let vary = if reads_bearer(config) { "Origin, Cookie, Authorization" } else { "Origin, Cookie" };
+    response.headers.push(("vary", vary.into()));
+    response.headers.extend(cors);
+    response
+}
+
+pub(super) fn stage_page_route(request: &Request<'_>, config: Result<&Config, &Error>, name: &str, now: u64, random: [u8; 32]) -> Response {
+    if !matches!(request.method, "GET" | "HEAD") {
+        return Response::problem(&Error::MethodNotAllowed { allow: PAGE_METHODS });
+    }
+    let mut nonce_bytes = [0u8; 16];
+    nonce_bytes.copy_from_slice(&random[16..]);
+    let nonce = crate::page::nonce(&nonce_bytes);
+    if !is_channel_name(name) {
+        return message_for(&Error::UnknownStage(String::new()), &nonce, None);
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return message_for(error, &nonce, None),
+    };
+    let outcome = session_of(config, request, now).map_err(|e| (e, true)).and_then(|session| {
+        // A publisher's page carries a publishing token, so "Join on camera" needs no second token.
+        let publish = config.stages.get(name).is_some_and(|stage| may_publish(stage, &session));
+        let (stage, capabilities) = authorize_stage(config, &session, name, publish).map_err(|e| (e, false))?;
+        let issued = issue_stage(config, stage, &session, capabilities, now, participant_random(&random)).map_err(|e| (e, false))?;
+        Ok((stage, issued))
+    });
+    let mut response = match outcome {
+        Err((error, true)) => sign_in(config, request, &format!("/stage/{name}"), &error, &nonce),
+        Err((error, false)) => message_for(&error, &nonce, None),
+        Ok((stage, issued)) => {
+            let body = crate::page::stage_page(stage, &issued, &nonce);
+            html(200, body, crate::page::stage_csp(stage, &nonce))
+        }
+    };
+    response.channel = Some(name.to_owned());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::names;
+    use crate::config::tests::settings;
+    use crate::http::handle;
+    use crate::http::tests::{body, cookie_for, NOW};
+    use crate::identity::session_cookie::SessionClaims;
+    use crate::token::stage::verify;
+
+    fn config() -> Config {
+        Config::load(
+            &settings()
+                .with(names::STAGES, crate::stage_grant::tests::stages_json())
+                .with(names::ALLOWED_ORIGINS, "https://app.example"),
+        )
+        .unwrap()
+    }
+
+    fn get(config: &Config, target: &str, cookie: Option<&str>, random: u8) -> Response {
+        let mut request = Request::new("GET", target);
+        request.cookie = cookie;
+        request.origin = Some("https://app.example");
+        request.host = Some("tv.example");
+        handle(&request, Ok(config), NOW, [random; 32])
+    }
+
+    fn cookie(groups: &[&str]) -> String {
+        let mut claims = SessionClaims::new("alice", NOW, 3600);
+        claims.groups = Some(groups.iter().map(|g| g.to_string()).collect());
+        cookie_for(&claims)
+    }
+
+    #[test]
+    fn stage_token_contract() {
+        let config = config();
+        let host = cookie(&["hosts"]);
+        let r = get(&config, "/v1/stage-token?stage=open&publish=true", Some(&host), 1);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert_eq!(r.header("vary"), Some("Origin, Cookie"));
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+        let json = body(&r);
+        assert_eq!(json.as_object().unwrap().len(), 5);
+        assert_eq!(json["capabilities"], serde_json::json!(["SUBSCRIBE", "PUBLISH"]));
+        let claims = verify(json["token"].as_str().unwrap(), &[config.key.public_key()], NOW).unwrap().claims;
+        assert_eq!(claims["jti"], json["participant_id"]);
+        assert_eq!(claims["exp"], json["expires_at"]);
+        assert_eq!(claims["capabilities"]["allow_publish"], true);
+        let again = body(&get(&config, "/v1/stage-token?stage=open&publish=true", Some(&host), 2));
+        assert_ne!(again["participant_id"], json["participant_id"]);
+    }
+
+    #[test]
+    fn stage_token_problems() {
+        let config = config();
+        let guest = cookie(&[]);
+        for (target, cookie, status, slug) in [
+            ("/v1/stage-token", Some(&guest), 400, "bad-request"),
+            ("/v1/stage-token?stage=Bad", Some(&guest), 400, "bad-request"),
+            ("/v1/stage-token?stage=open&publish=yes", Some(&guest), 400, "bad-request"),
+            ("/v1/stage-token?stage=open", None, 401, "session-missing"),
+            ("/v1/stage-token?stage=open&publish=true", Some(&guest), 403, "stage-forbidden"),
+            ("/v1/stage-token?stage=club", Some(&guest), 403, "stage-forbidden"),
+            ("/v1/stage-token?stage=nope", Some(&guest), 404, "unknown-stage"),
+        ] {
+            let r = get(&config, target, cookie.map(String::as_str), 0);
+            assert_eq!(r.status, status, "{target}: {}", r.body);
+            assert_eq!(body(&r)["type"], format!("urn:ivs-token-worker:problem:{slug}"), "{target}");
+            assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+        }
+        let post = handle(&Request::new("POST", "/v1/stage-token"), Ok(&config), NOW, [0; 32]);
+        assert_eq!((post.status, post.header("allow")), (405, Some("GET, OPTIONS")));
+    }
+
+    #[test]
+    fn stage_page() {
+        let config = config();
+        let r = get(&config, "/stage/open", Some(&cookie(&["hosts"])), 7);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let csp = r.header("content-security-policy").unwrap();
+        let nonce = crate::page::nonce(&[7; 16]);
+        assert!(csp.contains(&format!("'nonce-{nonce}'")) && csp.contains("wss://global.events.live-video.net"));
+        assert!(r.body.contains("id=\"join-camera\""));
+        let start = r.body.find("\"token\":\"").unwrap() + 9;
+        let token: String = r.body[start..].chars().take_while(|c| *c != '"').collect();
+        let claims = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
+        assert_eq!(claims["capabilities"]["allow_publish"], true);
+        let guest = get(&config, "/stage/open", Some(&cookie(&[])), 7);
+        assert!(guest.status == 200 && !guest.body.contains("id=\"join-camera\""));
+        assert_eq!(get(&config, "/stage/club", Some(&cookie(&[])), 7).status, 403);
+        assert_eq!(get(&config, "/stage/nope", Some(&cookie(&[])), 7).status, 404);
+        assert_eq!(get(&config, "/stage/open", None, 7).status, 401);
+        let login = Config::load(&settings().with(names::STAGES, crate::stage_grant::tests::stages_json()).with(names::LOGIN_URL, "/login")).unwrap();
+        let r = get(&login, "/stage/open", None, 7);
+        assert_eq!((r.status, r.header("location")), (302, Some("/login?return_to=/stage/open")));
+    }
+}

@@ -1,0 +1,117 @@
+"""`make dev`: the local IVS stand-in plus `wrangler dev`, with the demo channel pointed at the
+stand-in, so a fresh clone plays real video on http://127.0.0.1:PORT/watch/demo.
+
+One instance per port (a lock in .dev/); Ctrl-C (SIGINT) or SIGTERM stops everything it started:
+the stand-in runs in this process, wrangler and workerd in their own process group, which is
+signalled as a whole. Environment: PORT (8787), STANDIN_PORT (PORT + 1), TOKEN_TTL_SECONDS
+(optional: e.g. 10 to watch the page renew an expired token by itself), SUB (dev-viewer).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ivs_standin import StandIn  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = ROOT / ".dev"
+CLI = os.environ.get("IVS_TOKEN_CLI", str(ROOT / "target" / "debug" / "ivs-token"))
+DEMO_ARN = "arn:aws:ivs:us-west-2:123456789012:channel/demo"
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def refuse(message: str):
+    print(f"make dev: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    port = int(os.environ.get("PORT") or 8787)
+    standin_port = int(os.environ.get("STANDIN_PORT") or port + 1)
+    DEV.mkdir(exist_ok=True)
+    lock = open(DEV / f"dev-{port}.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        pid = lock.read().strip() or "?"
+        refuse(f"already running on http://127.0.0.1:{port} (pid {pid}); stop it with Ctrl-C in its terminal, "
+               f"or start another with `make dev PORT={port + 10}`")
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    for p, what in ((port, "PORT"), (standin_port, "STANDIN_PORT")):
+        if port_in_use(p):
+            refuse(f"port {p} is in use by another program; choose another with `make dev {what}={p + 10}`")
+
+    standin = StandIn((DEV / "public.pem").read_text(), DEMO_ARN, standin_port).start()
+    origins = f"http://127.0.0.1:{port},http://localhost:{port}"
+    channels = {"demo": {"title": "Demo channel (local IVS stand-in)", "arn": DEMO_ARN, "playback_url": standin.playback_url}}
+    # --var overrides wrangler.toml's [vars] (whose demo is a placeholder); secrets stay in .dev.vars.
+    variables = {"CHANNELS": json.dumps(channels), "ALLOWED_ORIGINS": origins, "DEV_LOGIN": "true"}
+    if os.environ.get("TOKEN_TTL_SECONDS"):
+        variables["TOKEN_TTL_SECONDS"] = os.environ["TOKEN_TTL_SECONDS"]
+    var_args = [arg for name, value in variables.items() for arg in ("--var", f"{name}:{value}")]
+
+    sub = os.environ.get("SUB") or "dev-viewer"
+    cookie = subprocess.run(
+        [CLI, "session", "--sub", sub, "--ttl", "86400", "--secret-file", str(DEV / "session-secret")],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    base = f"http://127.0.0.1:{port}"
+    print(f"""
+IVS stand-in (checks tokens as IVS does, plays a looping test stream): {standin.playback_url}
+
+Serving on {base} (Ctrl-C stops everything). Open in a browser (local sign-in via /dev/login):
+
+  {base}/watch/demo
+  {base}/            (index of the configured channels)
+
+Get a playback token with:
+
+  curl -s '{base}/v1/token?channel=demo' -H 'Cookie: session={cookie}'
+""", flush=True)
+    # Stage pages (issue: IVS stages) are printed here once STAGES is configured.
+
+    wrangler = subprocess.Popen(
+        [str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev", "--ip", "127.0.0.1", "--port", str(port), *var_args,
+         *(["--inspector-port", os.environ["INSPECTOR_PORT"]] if os.environ.get("INSPECTOR_PORT") else []),
+         *os.environ.get("WRANGLER_ARGS", "").split()],
+        cwd=ROOT, start_new_session=True, env={**os.environ, "BUILD_IF_CHANGED": "1"},
+    )
+
+    def stop(signum, _frame):
+        try:
+            os.killpg(wrangler.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        code = wrangler.wait()
+    finally:
+        try:
+            os.killpg(wrangler.pid, signal.SIGKILL)  # whatever of the group is left (workerd)
+        except ProcessLookupError:
+            pass
+        standin.stop()
+    print("make dev: stopped", flush=True)
+    sys.exit(0 if code in (0, -signal.SIGTERM, 130, 143) else code)
+
+
+if __name__ == "__main__":
+    main()
