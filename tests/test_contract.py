@@ -22,7 +22,9 @@ MAX_EXAMPLES = 25
 @pytest.fixture(scope="module")
 def contract_worker(deployment):
     # The main deployment's settings, plus the local sign-in so /dev/login answers on 127.0.0.1.
-    settings = dict(deployment.worker.settings, DEV_LOGIN="true")
+    from test_stage_api import STAGES
+
+    settings = dict(deployment.worker.settings, DEV_LOGIN="true", STAGES=json.dumps(STAGES))
     worker = Worker(settings)
     start_all([worker])
     yield deployment, worker

@@ -212,7 +212,7 @@ def test_problems(stages, query, claims, status, slug):
 
 def test_methods_and_preflight(stages):
     r = stages.worker.get("/v1/stage-token?stage=studio", method="POST")
-    assert r.status == 405 and r.headers["allow"] == "GET, OPTIONS"
+    assert r.status == 405 and r.headers["allow"] == "GET, HEAD, OPTIONS"
     r = stages.worker.get("/v1/stage-token?stage=studio", method="OPTIONS", headers={"Origin": "https://app.example"})
     assert r.status == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
 

@@ -30,7 +30,9 @@ enum Path {
     OpenApi,
     DevLogin,
     Watch(String),
-    // STAGES (issue 9): add StageToken and Stage(String) when /v1/stage-token and /stage/NAME land.
+    StageToken,
+    Stage(String),
+    Index,
     Other(String),
 }
 
@@ -67,6 +69,7 @@ struct Input {
 }
 
 const CHANNEL_NAMES: &[&str] = &["demo", "open", "vip", "members", "de", "not-fr", "nope", "Bad"];
+const STAGE_NAMES: &[&str] = &["studio", "club", "nope"];
 
 fn broken() -> &'static Error {
     thread_local! {
@@ -109,11 +112,15 @@ fuzz_target!(|input: Input| {
         Path::OpenApi => "/openapi.json".to_owned(),
         Path::DevLogin => "/dev/login".to_owned(),
         Path::Watch(name) => format!("/watch/{name}"),
+        Path::StageToken => "/v1/stage-token".to_owned(),
+        Path::Stage(name) => format!("/stage/{name}"),
+        Path::Index => "/".to_owned(),
         Path::Other(p) => p.clone(),
     };
-    let query = match input.channel {
-        Some(i) => format!("channel={}&{}", CHANNEL_NAMES[usize::from(i) % CHANNEL_NAMES.len()], input.query),
-        None => input.query.clone(),
+    let query = match (input.channel, &input.path) {
+        (Some(i), Path::StageToken) => format!("stage={}&publish={}&{}", STAGE_NAMES[usize::from(i) % STAGE_NAMES.len()], i % 2 == 0, input.query),
+        (Some(i), _) => format!("channel={}&{}", CHANNEL_NAMES[usize::from(i) % CHANNEL_NAMES.len()], input.query),
+        (None, _) => input.query.clone(),
     };
     let target = if query.is_empty() { path } else { format!("{path}?{query}") };
 

@@ -65,6 +65,18 @@ pub fn identity_providers() -> Value {
     })
 }
 
+/// The fixed `STAGES` table: a stage anyone signed in may join, and a members-only one with publishers.
+pub fn stages() -> Value {
+    let arn = |kind: &str, id: &str| format!("arn:aws:ivs:us-east-1:123456789012:{kind}/{id}");
+    json!({
+        "studio": {"arn": arn("stage", "Studio0001"), "public_key_arn": arn("public-key", "Key01"),
+                   "whip_url": "https://Studio0001.global-bm.whip.live-video.net", "publish_groups": ["staff"], "title": "Studio"},
+        "club": {"arn": arn("stage", "Club0001"), "public_key_arn": arn("public-key", "Key01"),
+                 "whip_url": "https://Club0001.global-bm.whip.live-video.net", "events_url": "wss://events.example.net",
+                 "subscribe_groups": "members, staff", "publish_groups": "staff"}
+    })
+}
+
 /// The fixed settings; `extra` overrides (for the settings targets).
 pub fn settings() -> Settings {
     Settings::new()
@@ -75,6 +87,7 @@ pub fn settings() -> Settings {
         .with(names::IDENTITY_PROVIDERS, identity_providers().to_string())
         .with(names::ALLOWED_ORIGINS, "https://app.example, https://*.example.org")
         .with(names::TOKEN_TTL_SECONDS, "600")
+        .with(names::STAGES, stages().to_string())
 }
 
 /// The fixed configuration, with the dev sign-in or a login URL.

@@ -1,9 +1,6 @@
 //! `GET /openapi.json`: the HTTP contract as an OpenAPI 3.1 document (`openapi/openapi.json`),
 //! embedded at build time. `tests/test_contract.py` runs schemathesis against a live worker with
 //! it, so the document and the worker cannot drift apart unnoticed.
-//!
-//! STAGES (issue 9): `/v1/stage-token` and `/stage/{name}` are to be added to the document when
-//! they land.
 
 use super::{Request, Response};
 use crate::error::Error;
@@ -51,11 +48,12 @@ mod tests {
     fn documents_every_route_with_get_and_head() {
         let doc: Value = serde_json::from_str(DOCUMENT).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        for path in ["/healthz", "/v1/token", "/v1/public-key", "/openapi.json", "/watch/{name}", "/dev/login"] {
+        let routes = ["/", "/healthz", "/v1/token", "/v1/stage-token", "/v1/public-key", "/openapi.json", "/watch/{name}", "/stage/{name}", "/dev/login"];
+        for path in routes {
             let item = paths.get(path).unwrap_or_else(|| panic!("{path} is not documented"));
             assert!(item.get("get").is_some() && item.get("head").is_some(), "{path}: GET and HEAD");
         }
-        assert!(paths["/v1/token"].get("options").is_some());
+        assert!(paths["/v1/token"].get("options").is_some() && paths["/v1/stage-token"].get("options").is_some());
         for (path, item) in paths {
             for (method, op) in item.as_object().unwrap() {
                 for (status, response) in op["responses"].as_object().unwrap() {

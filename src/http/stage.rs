@@ -42,10 +42,13 @@ pub fn issued_json(issued: &IssuedStageToken) -> serde_json::Value {
     })
 }
 
-const TOKEN_METHODS: &str = "GET, OPTIONS";
+/// Methods of `/v1/stage-token` (`HEAD`: the same answer without its body, as `/v1/token`).
+const TOKEN_METHODS: &str = "GET, HEAD, OPTIONS";
+/// Methods a cross-origin page may use (HEAD is CORS-safelisted anyway).
+const CORS_METHODS: &str = "GET, OPTIONS";
 
 pub(super) fn stage_token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
-    if !matches!(request.method, "GET" | "OPTIONS") {
+    if !matches!(request.method, "GET" | "HEAD" | "OPTIONS") {
         return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
     }
     let config = match config {
@@ -55,10 +58,10 @@ pub(super) fn stage_token_route(request: &Request<'_>, config: Result<&Config, &
     let cors = cors_headers(config, request.origin);
     let mut response = if request.method == "OPTIONS" {
         let headers = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
-        let mut preflight = Response::new(204, headers, String::new());
+        let mut preflight = Response::new(204, headers, String::new()).with_header("allow", TOKEN_METHODS);
         if !cors.is_empty() {
             preflight = preflight
-                .with_header("access-control-allow-methods", TOKEN_METHODS)
+                .with_header("access-control-allow-methods", CORS_METHODS)
                 .with_header("access-control-allow-headers", allowed_headers(config))
                 .with_header("access-control-max-age", "600");
         }
@@ -191,7 +194,7 @@ mod tests {
             assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
         }
         let post = handle(&Request::new("POST", "/v1/stage-token"), Ok(&config), NOW, [0; 32]);
-        assert_eq!((post.status, post.header("allow")), (405, Some("GET, OPTIONS")));
+        assert_eq!((post.status, post.header("allow")), (405, Some("GET, HEAD, OPTIONS")));
     }
 
     #[test]

@@ -124,6 +124,11 @@ fn main() {
                "clerk": {"preset": "clerk", "frontend_api": "clerk.your-domain.com", "authorized_parties": ["https://www.your-domain.com"]}}).to_string(),
         json!({"local": {"issuer": "http://127.0.0.1:9999", "audience": "a", "jwks_url": "http://127.0.0.1:9999/jwks", "token_from": ["bearer", "cookie:id_token"]}}).to_string(),
     ]);
+    write(dir, "stages_setting", &[
+        fx::stages().to_string(),
+        serde_json::to_string(&fx::stages().to_string()).unwrap_or_default(),
+        r#"{"x": {"arn": "arn:aws:ivs:us-east-1:123456789012:stage/a", "public_key_arn": "arn:aws:ivs:eu-west-1:123456789012:public-key/b", "whip_url": "http://x"}}"#.into(),
+    ]);
     let key = fx::playback_key();
     let sec1 = key.to_sec1_pem();
     let pkcs8 = key.to_pkcs8_pem();

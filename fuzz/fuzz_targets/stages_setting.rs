@@ -1,0 +1,23 @@
+//! The `STAGES` setting (IVS real-time stages), through `config::Config::load` with every other
+//! setting fixed.
+#![no_main]
+use ivs_token_worker::config::{names, Config};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let settings = ivs_token_worker_fuzz::settings().with(names::STAGES, text);
+    match Config::load(&settings) {
+        Ok(config) => {
+            for (name, stage) in &config.stages {
+                assert!(ivs_token_worker::channel::is_channel_name(name));
+                let _ = stage.topic();
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            assert!(message.starts_with("setting STAGES: "), "{message}");
+            assert_eq!(error.status(), 500);
+        }
+    }
+});
