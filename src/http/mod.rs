@@ -45,6 +45,9 @@ pub struct Request<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The country the request comes from, as the platform tells (`request.cf.country`).
     pub country: Option<&'a str>,
+    /// The platform's verdicts on identity tokens' signatures (see
+    /// [`crate::identity::Identity::signature_checks`]).
+    pub verdicts: &'a [([u8; 32], bool)],
 }
 
 impl<'a> Request<'a> {
@@ -56,7 +59,7 @@ impl<'a> Request<'a> {
 
     /// The credential-bearing parts, for [`crate::identity`].
     pub fn presented(&self) -> Presented<'a> {
-        Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers }
+        Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers, verdicts: self.verdicts }
     }
 
     /// The country the request comes from: the platform's, except that on a local host the

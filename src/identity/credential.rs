@@ -16,6 +16,7 @@
 //! tried in order and the first that verifies wins.
 
 use super::jwt::{self, Rejection};
+use super::jwk::Algorithm;
 use super::keystore::{Fetched, KeyStore};
 use super::verified::VerifiedTokens;
 use super::provider::{Provider, TokenSource};
@@ -36,6 +37,8 @@ pub struct Presented<'a> {
     pub cookie: Option<&'a str>,
     /// Other request headers (names in any case), for `header:NAME` sources.
     pub headers: &'a [(&'a str, &'a str)],
+    /// The platform's answers to [`Identity::signature_checks`]: (token digest, valid).
+    pub verdicts: &'a [([u8; 32], bool)],
 }
 
 impl<'a> Presented<'a> {
@@ -73,6 +76,24 @@ pub struct KeyFetch<'s> {
     pub provider: &'s Provider,
     /// The key the deciding token names.
     pub kid: Option<String>,
+}
+
+/// A provider token's signature for the platform to check, with the key and algorithm the core
+/// chose for it (see [`Identity::signature_checks`]).
+#[derive(Debug, Clone)]
+pub struct SignatureCheck {
+    /// SHA-256 of the token, which the verdict is returned under.
+    pub digest: [u8; 32],
+    /// The algorithm.
+    pub alg: Algorithm,
+    /// The public key, as a minimal JWK.
+    pub key: serde_json::Value,
+    /// A stable name for the key and algorithm, to reuse an imported key.
+    pub key_id: String,
+    /// The signing input.
+    pub signing_input: String,
+    /// The signature.
+    pub signature: Vec<u8>,
 }
 
 /// The credential that decides a request.
@@ -179,6 +200,36 @@ impl Identity {
             .collect()
     }
 
+    /// The signatures of the deciding credential's provider tokens that the platform may check
+    /// (tokens not verified before, whose key is known): the Workers layer asks WebCrypto and
+    /// returns the answers as [`Presented::verdicts`]; everything else is still checked here.
+    pub fn signature_checks(&self, presented: &Presented<'_>, now: u64) -> Vec<SignatureCheck> {
+        let Some(Credential::Provider { readers, tokens, .. }) = self.locate(presented) else { return Vec::new() };
+        let mut checks = Vec::new();
+        for token in tokens {
+            if readers.iter().any(|p| self.verified.get(&p.name, token, now).is_some()) {
+                continue;
+            }
+            let Ok(untrusted) = jwt::decode(token) else { continue };
+            let Some(provider) = Self::route(&readers, &untrusted) else { continue };
+            let fetched = self.keys.keys(provider, now);
+            let keys: Vec<&super::jwk::KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
+            if let Some((alg, key)) = jwt::signature_check(&untrusted, provider, &keys) {
+                let jwk = key.to_public_jwk();
+                let key_id = format!("{}:{}", alg.name(), crate::encoding::hex(&super::verified::digest(&jwk.to_string())));
+                checks.push(SignatureCheck {
+                    digest: super::verified::digest(token),
+                    alg,
+                    key: jwk,
+                    key_id,
+                    signing_input: untrusted.signing_input().to_owned(),
+                    signature: untrusted.signature().to_vec(),
+                });
+            }
+        }
+        checks
+    }
+
     /// `Err` naming the first provider without usable keys (for `/healthz`).
     pub fn health(&self, now: u64) -> Result<()> {
         match self.providers.iter().find(|p| self.keys.unavailable(p, now).is_some()) {
@@ -201,7 +252,7 @@ impl Identity {
                 first_success(values.iter().map(|value| secrets.verify(value, now)))
             }
             Some(Credential::Provider { source, readers, tokens }) => {
-                first_success(tokens.iter().map(|token| self.verify_token(&source, &readers, token, now)))
+                first_success(tokens.iter().map(|token| self.verify_token(&source, &readers, token, presented.verdicts, now)))
             }
         }
     }
@@ -230,7 +281,7 @@ impl Identity {
         self.keys.keys(provider, now).map(|set| set.keys.iter().map(|k| k.kid.clone()).collect())
     }
 
-    fn verify_token(&self, source: &str, readers: &[&Provider], token: &str, now: u64) -> Result<Session> {
+    fn verify_token(&self, source: &str, readers: &[&Provider], token: &str, verdicts: &[([u8; 32], bool)], now: u64) -> Result<Session> {
         if let Some(session) = readers.iter().find_map(|p| self.verified.get(&p.name, token, now)) {
             return Ok(session);
         }
@@ -248,7 +299,9 @@ impl Identity {
         if keys.is_empty() {
             return Err(Error::ProviderUnavailable(provider.name.clone()));
         }
-        let session = jwt::verify(&untrusted, provider, &keys, now).map_err(|r| {
+        let digest = super::verified::digest(token);
+        let verdict = verdicts.iter().find(|(d, _)| *d == digest).map(|(_, valid)| *valid);
+        let session = jwt::verify(&untrusted, provider, &keys, now, verdict).map_err(|r| {
             let name = &provider.name;
             match r {
                 Rejection::Expired => refused(format!("provider `{name}`: the token has expired; sign in again or refresh it"), true),
@@ -325,7 +378,7 @@ mod tests {
         let cookies = format!("session={}; id_token={}", cookie("from-session"), token("from-cookie"));
         let headers = [("x-id", token("from-header"))];
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let all = Presented { authorization: Some(&bearer), cookie: Some(&cookies), headers: &headers };
+        let all = Presented { authorization: Some(&bearer), cookie: Some(&cookies), headers: &headers, verdicts: &[] };
         assert_eq!(id.session(&all, NOW).unwrap().sub, "from-bearer");
         assert_eq!(id.session(&Presented { authorization: None, ..all }, NOW).unwrap().sub, "from-header");
         assert_eq!(id.session(&Presented { authorization: None, headers: &[], ..all }, NOW).unwrap().sub, "from-cookie");
@@ -372,6 +425,32 @@ mod tests {
         assert_eq!(id.session(&Presented { cookie: Some(&header), ..Default::default() }, NOW).unwrap().sub, "carol");
         let bad = "session=a.b.c; session=d.e.f";
         assert_eq!(id.session(&Presented { cookie: Some(bad), ..Default::default() }, NOW).unwrap_err().slug(), "session-invalid");
+    }
+
+    #[test]
+    fn the_platform_can_check_the_signature_and_the_core_still_checks_the_rest() {
+        let id = identity(json!({"idp": inline(json!({}))}), false);
+        let bearer = format!("Bearer {}", token("erin"));
+        let presented = Presented { authorization: Some(&bearer), ..Default::default() };
+        let checks = id.signature_checks(&presented, NOW);
+        assert_eq!(checks.len(), 1);
+        let check = &checks[0];
+        assert_eq!(check.alg, Algorithm::Es384);
+        // What the platform is handed really is the key and input that verify this token.
+        let key = super::super::jwk::PublicJwk::from_jwk(check.key.as_object().unwrap()).unwrap();
+        assert!(key.verify(check.alg, check.signing_input.as_bytes(), &check.signature));
+        let refused = [(check.digest, false)];
+        let error = id.session(&Presented { verdicts: &refused, ..presented }, NOW).unwrap_err();
+        assert!(error.to_string().contains("signature does not verify"), "the platform's no is final: {error}");
+        let accepted = [(check.digest, true)];
+        assert_eq!(id.session(&Presented { verdicts: &accepted, ..presented }, NOW).unwrap().sub, "erin");
+        assert!(id.signature_checks(&presented, NOW).is_empty(), "verified once: nothing left to check");
+        // A platform yes never skips the claims: an expired token stays refused.
+        let stale = format!("Bearer {}", expired());
+        let stale_presented = Presented { authorization: Some(&stale), ..Default::default() };
+        let digest = id.signature_checks(&stale_presented, NOW)[0].digest;
+        let yes = [(digest, true)];
+        assert_eq!(id.session(&Presented { verdicts: &yes, ..stale_presented }, NOW).unwrap_err().slug(), "session-expired");
     }
 
     #[test]

@@ -166,6 +166,29 @@ impl PublicJwk {
         }
     }
 
+    /// The key as a minimal public JWK (`kty` and its parameters only), for the platform's
+    /// WebCrypto `importKey("jwk", ...)`.
+    pub fn to_public_jwk(&self) -> Value {
+        use crate::encoding::b64url_encode;
+        let ec = |crv: &str, point: &[u8]| {
+            let half = (point.len() - 1) / 2;
+            serde_json::json!({"kty": "EC", "crv": crv, "x": b64url_encode(&point[1..1 + half]), "y": b64url_encode(&point[1 + half..])})
+        };
+        match &self.material {
+            Material::Rsa(key) => {
+                use rsa::traits::PublicKeyParts;
+                // RFC 7518 section 6.3.1: no leading zero octets.
+                let unsigned = |bytes: Box<[u8]>| {
+                    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+                    b64url_encode(&bytes[start..])
+                };
+                serde_json::json!({"kty": "RSA", "n": unsigned(key.n().to_be_bytes()), "e": unsigned(key.e().to_be_bytes())})
+            }
+            Material::P256(key) => ec("P-256", key.to_sec1_point(false).as_bytes()),
+            Material::P384(key) => ec("P-384", key.to_sec1_point(false).as_bytes()),
+        }
+    }
+
     /// Parse one JWK. Private keys (`d`), symmetric keys (`oct`), keys meant for encryption
     /// (`use` other than `sig`) and unsupported curves are refused with the reason.
     pub fn from_jwk(jwk: &Map<String, Value>) -> Result<Self, String> {
@@ -409,6 +432,18 @@ pub(crate) mod tests {
             let mut message = signed.as_bytes().to_vec();
             message[3] ^= 1;
             assert!(!key.verify(alg, &message, &signature));
+        }
+    }
+
+    #[test]
+    fn public_jwk_export_round_trips() {
+        for text in [ES256.jwk.as_str(), RS256.jwk.as_str()] {
+            let original = jwk(text);
+            let exported = PublicJwk::from_jwk(&original).unwrap().to_public_jwk();
+            for (name, value) in exported.as_object().unwrap() {
+                assert_eq!(original.get(name), Some(value), "{name}");
+            }
+            assert!(PublicJwk::from_jwk(exported.as_object().unwrap()).is_ok());
         }
     }
 

@@ -102,6 +102,16 @@ impl UntrustedToken<'_> {
         self.claims.get("iss").and_then(Value::as_str)
     }
 
+    /// The signing input (`header.claims`, as sent).
+    pub fn signing_input(&self) -> &str {
+        self.signing_input
+    }
+
+    /// The signature bytes.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
     /// The `kid` header, if any.
     pub fn kid(&self) -> Option<&str> {
         self.header.get("kid").and_then(Value::as_str)
@@ -114,7 +124,9 @@ impl UntrustedToken<'_> {
 
 /// The algorithm must be one the provider accepts: its configured list, or else what its keys
 /// declare. Then the key (by `kid`, or every key that fits when there is none) must fit it too.
-fn signature_verifies(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&KeySet]) -> Result<(), Rejection> {
+/// The keys that may have signed `token` for `provider`, and the algorithm: everything decided
+/// before the signature itself is checked.
+fn signing_keys<'k>(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&'k KeySet]) -> Result<(Algorithm, Vec<&'k PublicJwk>), Rejection> {
     let alg = token.algorithm().ok_or_else(|| invalid("the token's `alg` is not one of RS256/384/512, PS256/384/512, ES256, ES384"))?;
     if provider.algorithms.as_ref().is_some_and(|list| !list.contains(&alg)) {
         return Err(invalid(format!("the token's `alg` {} is not accepted for this provider", alg.name())));
@@ -129,7 +141,27 @@ fn signature_verifies(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&
     if usable.is_empty() {
         return Err(invalid(format!("the token's `alg` {} does not fit the provider's key(s)", alg.name())));
     }
-    if usable.iter().any(|key| key.verify(alg, token.signing_input.as_bytes(), &token.signature)) {
+    Ok((alg, usable))
+}
+
+/// The one key and algorithm `token`'s signature must verify with, when the token names its
+/// key: what the Workers layer hands to the platform's WebCrypto (see [`verify`]'s `verdict`).
+pub fn signature_check<'k>(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&'k KeySet]) -> Option<(Algorithm, &'k PublicJwk)> {
+    match signing_keys(token, provider, keys) {
+        Ok((alg, usable)) if usable.len() == 1 => Some((alg, usable[0])),
+        _ => None,
+    }
+}
+
+/// `verdict`: the platform's answer for [`signature_check`]'s key and algorithm, when it was
+/// asked; otherwise the signature is checked here.
+fn signature_verifies(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&KeySet], verdict: Option<bool>) -> Result<(), Rejection> {
+    let (alg, usable) = signing_keys(token, provider, keys)?;
+    let verified = match verdict {
+        Some(verdict) if usable.len() == 1 => verdict,
+        _ => usable.iter().any(|key| key.verify(alg, token.signing_input.as_bytes(), &token.signature)),
+    };
+    if verified {
         Ok(())
     } else {
         Err(invalid("the token's signature does not verify against the provider's keys"))
@@ -200,9 +232,12 @@ fn check_claims(claims: &Map<String, Value>, provider: &Provider, now: u64) -> R
 }
 
 /// Verify `token` as a token of `provider`, with its current `keys` (fetched and/or inline), at
-/// `now`; on success, the [`Session`] its claims give.
-pub fn verify(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&KeySet], now: u64) -> Result<Session, Rejection> {
-    signature_verifies(token, provider, keys)?;
+/// `now`; on success, the [`Session`] its claims give. `verdict` is the platform's answer for the
+/// key and algorithm of [`signature_check`], when it was asked (the Workers layer asks WebCrypto,
+/// which is faster than this crate's RSA and P-256 code in wasm); every other rule is checked
+/// here either way.
+pub fn verify(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&KeySet], now: u64, verdict: Option<bool>) -> Result<Session, Rejection> {
+    signature_verifies(token, provider, keys, verdict)?;
     check_claims(&token.claims, provider, now)?;
     session_from_claims(&token.claims, provider)
 }
@@ -286,7 +321,7 @@ pub(crate) mod tests {
 
     fn check(provider: &Provider, token: &str) -> Result<Session, Rejection> {
         let keys = provider.inline_keys.clone().unwrap();
-        verify(&decode(token)?, provider, &[&keys], NOW)
+        verify(&decode(token)?, provider, &[&keys], NOW, None)
     }
 
     fn header() -> Value {
@@ -314,7 +349,7 @@ pub(crate) mod tests {
         let token = decode(RS256.jws.as_str()).unwrap();
         assert_eq!(token.issuer(), Some("joe"));
         // The signature verifies; the claims then fail on the issuer, proving the order.
-        assert_eq!(verify(&token, &p, &[&keys], 1_300_819_000), Err(invalid("the token's `iss` is not this provider's issuer")));
+        assert_eq!(verify(&token, &p, &[&keys], 1_300_819_000, None), Err(invalid("the token's `iss` is not this provider's issuer")));
     }
 
     /// RFC 8725 section 2 and 3, one by one.
@@ -479,8 +514,8 @@ pub(crate) mod tests {
         let p = provider(json!({}));
         let es256: KeySet = KeySet::parse(&format!(r#"{{"keys":[{}]}}"#, ES256.jwk.as_str())).unwrap();
         let own = p.inline_keys.clone().unwrap();
-        assert!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256, &own], NOW).is_ok(), "found in the second set");
-        assert_eq!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256], NOW), Err(Rejection::UnknownKey));
+        assert!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256, &own], NOW, None).is_ok(), "found in the second set");
+        assert_eq!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256], NOW, None), Err(Rejection::UnknownKey));
     }
 }
 
@@ -499,9 +534,9 @@ mod x509_tests {
         let providers = json!({"firebase": {"preset": "firebase", "project_id": "demo-project"}});
         let provider = parse_providers(&providers.to_string()).unwrap().remove(0);
         let keys = KeySet::parse(CERTIFICATES).unwrap();
-        let session = verify(&decode(TOKEN.trim()).unwrap(), &provider, &[&keys], 1_800_000_000).unwrap();
+        let session = verify(&decode(TOKEN.trim()).unwrap(), &provider, &[&keys], 1_800_000_000, None).unwrap();
         assert_eq!(session.sub, "firebase-user-1");
         let other = parse_providers(&json!({"firebase": {"preset": "firebase", "project_id": "other-project"}}).to_string()).unwrap().remove(0);
-        assert!(verify(&decode(TOKEN.trim()).unwrap(), &other, &[&keys], 1_800_000_000).is_err(), "another project's token");
+        assert!(verify(&decode(TOKEN.trim()).unwrap(), &other, &[&keys], 1_800_000_000, None).is_err(), "another project's token");
     }
 }

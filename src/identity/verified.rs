@@ -27,7 +27,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct VerifiedTokens(RefCell<HashMap<[u8; 32], Entry>>);
 
-fn digest(token: &str) -> [u8; 32] {
+/// SHA-256 of a token (or any text): how tokens are named without being kept.
+pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
