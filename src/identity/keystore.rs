@@ -6,6 +6,9 @@
 //! - A token naming an unknown `kid` triggers a refetch (rotation is picked up at once), but no
 //!   provider is fetched more than once per [`REFETCH_INTERVAL`], so a flood of forged `kid`s
 //!   causes no fetch storm.
+//! - A provider that has no keys yet and whose fetch failed is retried sooner, after
+//!   [`FIRST_RETRY`] seconds doubling up to [`REFETCH_INTERVAL`]: one transient failure (a
+//!   provider busy as the isolate starts) must not refuse its viewers for the whole interval.
 //! - When the provider is unreachable or answers garbage, the last good keys stay in use for
 //!   up to [`STALE_LIMIT`] past their freshness.
 
@@ -23,6 +26,9 @@ pub const MAX_MAX_AGE: u64 = 86_400;
 pub const DEFAULT_MAX_AGE: u64 = 300;
 /// At most one fetch per provider per this many seconds.
 pub const REFETCH_INTERVAL: u64 = 30;
+/// The first wait after a failed fetch of a provider without keys; it doubles with each further
+/// failure, up to [`REFETCH_INTERVAL`].
+pub const FIRST_RETRY: u64 = 1;
 /// How long past their freshness the last good keys are used while the provider fails.
 pub const STALE_LIMIT: u64 = 86_400;
 
@@ -34,6 +40,18 @@ struct Entry {
     last_attempt: Option<u64>,
     /// Why the last fetch failed, while it keeps failing.
     failure: Option<String>,
+    /// Failed fetches in a row.
+    failures: u32,
+}
+
+impl Entry {
+    /// Seconds to wait after the last attempt before fetching again.
+    fn retry_interval(&self) -> u64 {
+        if self.keys.is_some() || self.failures == 0 {
+            return REFETCH_INTERVAL;
+        }
+        FIRST_RETRY.saturating_mul(1u64 << (self.failures - 1).min(16)).min(REFETCH_INTERVAL)
+    }
 }
 
 /// The outcome of a fetch, as the Workers layer reports it.
@@ -82,7 +100,7 @@ impl KeyStore {
         }
         let entries = self.0.borrow();
         let Some(entry) = entries.get(&provider.name) else { return true };
-        if entry.last_attempt.is_some_and(|t| now < t.saturating_add(REFETCH_INTERVAL)) {
+        if entry.last_attempt.is_some_and(|t| now < t.saturating_add(entry.retry_interval())) {
             return false;
         }
         let Some(keys) = &entry.keys else { return true };
@@ -133,12 +151,14 @@ impl KeyStore {
                 entry.keys = Some(Rc::new(keys));
                 entry.fresh_until = now.saturating_add(max_age);
                 entry.failure = None;
+                entry.failures = 0;
                 None
             }
             Err(_) if !attempt => None,
             Err(reason) => {
                 let first = entry.failure.is_none();
                 entry.failure = Some(reason.clone());
+                entry.failures = entry.failures.saturating_add(1);
                 first.then_some(reason)
             }
         }
@@ -230,6 +250,24 @@ mod tests {
         assert!(store.keys(&p, 1120 + STALE_LIMIT - 1).is_some());
         assert!(store.keys(&p, 1120 + STALE_LIMIT).is_none(), "but not forever");
         assert!(store.unavailable(&p, 1120 + STALE_LIMIT).is_some());
+    }
+
+    #[test]
+    fn a_provider_without_keys_is_retried_with_backoff() {
+        let (store, p) = (KeyStore::default(), provider());
+        let mut at = 1000;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            store.record(&p, Fetched::Failed("network error".into()), at);
+            let next = (at + 1..at + 100).find(|t| store.wants_fetch(&p, None, *t)).unwrap();
+            waits.push(next - at);
+            at = next;
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        store.record(&p, document(&["k1"], Some("max-age=60")), at);
+        store.record(&p, Fetched::Failed("network error".into()), at + 60);
+        assert!(!store.wants_fetch(&p, Some("k2"), at + 61), "with keys held, the full interval again");
+        assert!(store.wants_fetch(&p, Some("k2"), at + 90));
     }
 
     #[test]
