@@ -7,10 +7,14 @@ use std::path::Path;
 
 
 fn write(dir: &Path, target: &str, seeds: &[String]) {
+    write_bytes(dir, target, seeds)
+}
+
+fn write_bytes<S: AsRef<[u8]>>(dir: &Path, target: &str, seeds: &[S]) {
     let dir = dir.join(target);
     std::fs::create_dir_all(&dir).expect("seed directory");
     for (i, seed) in seeds.iter().enumerate() {
-        std::fs::write(dir.join(format!("seed-{i:03}")), seed).expect("seed file");
+        std::fs::write(dir.join(format!("seed-{i:03}")), seed.as_ref()).expect("seed file");
     }
 }
 
@@ -151,9 +155,29 @@ fn main() {
         "/watch/demo?x=%e2%82%ac+%ff%".into(),
         "?".into(),
     ]);
+    write_bytes(dir, "comb", &comb_edge_scalars());
     // Structured input: raw bytes that `arbitrary` turns into requests; the fuzzer grows the rest.
     write(dir, "handle_request", &[
         String::from_utf8_lossy(&[1u8; 64]).into_owned(),
         String::from_utf8_lossy(&(0u8..=127).collect::<Vec<u8>>()).into_owned(),
     ]);
+}
+
+/// The comb's edge scalars, big-endian: 0, 1, 2, n-2, n-1, n, n+1, (n-1)/2, (n+1)/2, 2^384-1,
+/// and 2^k-1, 2^k, 2^k+1 at every window boundary (k a multiple of 7) and the top bits.
+fn comb_edge_scalars() -> Vec<[u8; 48]> {
+    use p384::elliptic_curve::bigint::U384;
+    use p384::elliptic_curve::Curve;
+    let n: U384 = *p384::NistP384::ORDER;
+    let one = U384::ONE;
+    let half = n.shr_vartime(1);
+    let mut values = vec![
+        U384::ZERO, one, one.wrapping_add(&one), n.wrapping_sub(&one).wrapping_sub(&one), n.wrapping_sub(&one),
+        n, n.wrapping_add(&one), half, half.wrapping_add(&one), U384::MAX,
+    ];
+    for k in (0..384).step_by(7).chain(380..384) {
+        let p = one.shl_vartime(k);
+        values.extend([p.wrapping_sub(&one), p, p.wrapping_add(&one)]);
+    }
+    values.iter().map(|v| v.to_be_bytes().into()).collect()
 }
