@@ -477,7 +477,8 @@ mod tests {
         assert_eq!((error.status(), error.slug()), (503, "identity-provider-unavailable"));
         id.keys.record(&id.providers[0], Fetched::Failed("connection refused".into()), NOW);
         assert_eq!(id.health(NOW), Err(Error::ProviderUnavailable("idp".into())));
-        assert!(id.fetches_for(&presented, NOW + 1).is_empty(), "rate limited");
+        assert!(id.fetches_for(&presented, NOW).is_empty(), "rate limited");
+        assert_eq!(id.fetches_for(&presented, NOW + 1).len(), 1, "without keys, retried after 1 s (then 2, 4, ... 30)");
         let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
         id.keys.record(&id.providers[0], Fetched::Document { body: doc, cache_control: None }, NOW + 30);
         assert_eq!(id.session(&presented, NOW + 30).unwrap().sub, "dave");
