@@ -5,6 +5,8 @@
 #   fuzz/run.sh seeds                 regenerate fuzz/seeds (src/seeds/main.rs) from the fixtures
 #   fuzz/run.sh run SECONDS [TARGET]  run each target (or one) for SECONDS from its committed
 #                                     corpus; new inputs go to fuzz/work/TARGET
+#   fuzz/run.sh smoke [TARGET]        replay the committed corpus, then runs RUNS inputs in all (default 20000; corpus included)
+#                                     with a fixed seed: the same inputs every time (make test)
 #   fuzz/run.sh minimize [TARGET]     merge fuzz/work into the committed, minimized fuzz/corpus
 #
 # The flags are those cargo-fuzz passes (all stable `-C` options); libFuzzer comes from the
@@ -40,6 +42,18 @@ run() {
   echo "$target: $runs executions in ${seconds}s, $cov, corpus $(ls "work/$target" | wc -l) new + $(ls "corpus/$target" | wc -l) committed"
 }
 
+smoke() {
+  local target=$1 scratch
+  scratch=$(mktemp -d)
+  mkdir -p "artifacts/$target" logs
+  # A fixed seed and count: make test must not pass or fail by luck. New finds go to a scratch dir.
+  "$BIN/$target" "$scratch" "corpus/$target" -seed=1 -runs="${RUNS:-20000}" -timeout=10 -rss_limit_mb=2048 \
+    -max_len=16384 -artifact_prefix="artifacts/$target/" >"logs/$target.smoke.log" 2>&1 || {
+      rm -rf "$scratch"; echo "fuzz target $target FAILED (input in fuzz/artifacts/$target/):"; tail -30 "logs/$target.smoke.log"; return 1; }
+  rm -rf "$scratch"
+  echo "$target: committed corpus ($(ls "corpus/$target" | wc -l) inputs) then seeded mutations, ${RUNS:-20000} runs in all: no finding"
+}
+
 minimize() {
   local target=$1
   mkdir -p "corpus.min/$target"
@@ -52,6 +66,7 @@ case "${1:-}" in
   build) build ;;
   seeds) seeds ;;
   run) for t in ${3:-${TARGETS[@]}}; do run "$2" "$t"; done ;;
+  smoke) for t in ${2:-${TARGETS[@]}}; do smoke "$t"; done ;;
   minimize) for t in ${2:-${TARGETS[@]}}; do minimize "$t"; done; rmdir corpus.min 2>/dev/null || true ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -59,13 +59,23 @@ pub fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, String> {
             }
         }
         if !closed {
-            return Err(format!("the PEM block `{label}` has no matching END line"));
+            return Err(format!("the PEM block {} has no matching END line", shown_label(label)));
         }
         let der = b64_decode_lenient(&body)
-            .ok_or_else(|| format!("the body of the PEM block `{label}` is not valid base64"))?;
+            .ok_or_else(|| format!("the body of the PEM block {} is not valid base64", shown_label(label)))?;
         blocks.push(PemBlock { label: label.to_owned(), headers, der });
     }
     Ok(blocks)
+}
+
+/// A PEM label as an error message may show it: quoted when it reads like one (upper-case words
+/// such as `EC PRIVATE KEY`), withheld otherwise, since a mangled paste can put key material on
+/// the BEGIN line and errors never quote secrets.
+pub fn shown_label(label: &str) -> String {
+    let plausible = !label.is_empty()
+        && label.len() <= 40
+        && label.split(' ').all(|word| word.len() <= 15 && word.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-'));
+    if plausible { format!("`{label}`") } else { "(its label is not shown: it is not an upper-case PEM label)".to_owned() }
 }
 
 /// PEM text for `der` under `label`, with 64-character lines and a trailing newline.
@@ -121,6 +131,11 @@ mod tests {
     #[test]
     fn pem_errors_name_the_block() {
         assert!(pem_blocks("-----BEGIN A-----\nAAAA\n").unwrap_err().contains("no matching END"));
+        // Found by the private_key fuzzer: a BEGIN line carrying base64 was quoted back.
+        let error = pem_blocks("-----BEGIN JksQjVzTUhaQ+anATE KEY-----\n").unwrap_err();
+        assert!(error.contains("no matching END") && !error.contains("JksQjVzTUhaQ"), "{error}");
+        assert_eq!(shown_label("EC PRIVATE KEY"), "`EC PRIVATE KEY`");
+        assert!(!shown_label("MHcCAQEEIBAAAAAAAAAAAAA KEY").contains("MHcC"));
         assert!(pem_blocks("-----BEGIN A-----\n!!!!\n-----END A-----").unwrap_err().contains("base64"));
         assert!(pem_blocks("no pem here").unwrap().is_empty());
     }

@@ -367,7 +367,7 @@ fn describe_foreign_label(label: &str) -> String {
         "RSA PRIVATE KEY" => format!("this is an RSA key, but IVS playback keys are ECDSA P-384; {GENERATE_HINT}"),
         "PUBLIC KEY" => "this is a public key; the signer needs the private key (the public key is what IVS imports)".into(),
         "CERTIFICATE" => "this is a certificate, not a private key".into(),
-        other => format!("unexpected PEM block `{other}`; expected `EC PRIVATE KEY` or `PRIVATE KEY`"),
+        other => format!("unexpected PEM block {}; expected `EC PRIVATE KEY` or `PRIVATE KEY`", crate::encoding::shown_label(other)),
     }
 }
 
