@@ -30,6 +30,9 @@ import jwt  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from harness import Worker, free_port, new_p384_key, public_pem, request, sec1_pem, session_cookie  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import wasm_size  # noqa: E402
+
 ARN = "arn:aws:ivs:us-west-2:123456789012:channel/bench"
 CHANNELS = json.dumps({
     "bench": {"arn": ARN, "playback_url": "https://example.live-video.net/bench.m3u8"},
@@ -81,12 +84,54 @@ def build(smoke: bool) -> dict:
     t = time.time()
     sh(["sh", "scripts/build-worker.sh"], env=env)
     figures["worker_build_s"] = time.time() - t
+    # Code size by crate, from the names cargo's module still has (read before the bench build
+    # below replaces it).
+    named = ROOT / "target" / "wasm32-unknown-unknown" / "release" / "ivs_token_worker.wasm"
+    if named.exists():
+        figures["size_by_crate"] = wasm_size.breakdown(str(named))
     log("bench-only build (feature `bench`) into build-bench/")
     sh([str(cargo_bin / "worker-build"), "--release", "-d", "build-bench", ".", "--features", "bench"], env=env)
     wasm = (ROOT / "build" / "index_bg.wasm").read_bytes()
     figures["wasm_raw"] = len(wasm)
     figures["wasm_gzip"] = len(gzip.compress(wasm, 9))
     return figures
+
+
+# What each part of the module bought, for the growth since the comb (issue 10: no growth without
+# a row saying what it bought). Groups are wasm_size.group() names.
+SIZE_FEATURES = [
+    ("identity providers (issue 8): JWT/JWKS/X.509 parsing, RS*/PS* and ES256 checks, key store, verified-token cache",
+     ["ivs_token_worker::identity", "der", "rsa", "p256", "ivs_token_worker::access"]),
+    ("real-time stages (issue 9): settings, participant tokens, stage page",
+     ["ivs_token_worker::stage", "ivs_token_worker::stage_grant"]),
+    ("the Workers glue: fetch and Cache API for provider keys, WebCrypto verification, module-scope configuration",
+     ["ivs_token_worker::edge", "js_sys", "worker", "wasm_bindgen", "web_sys", "wasm_bindgen_futures"]),
+]
+
+
+def size_rows(by_crate: dict | None) -> list[str]:
+    if not by_crate:
+        return []
+    rows = [
+        "- Since the comb the module grew with the features below. Code size by crate, from the names in cargo's module "
+        "(before wasm-opt; each part compressed on its own, so the parts do not add up to the deployed total; `bench/wasm_size.py`):",
+        "",
+        "| part | raw bytes | gzip -9 |",
+        "|---|---|---|",
+    ]
+    for name, (raw, packed) in list(by_crate.items())[:16]:
+        rows.append(f"| `{name}` | {raw:,} | {packed:,} |")
+    rows += ["", "| what the growth bought | parts | gzip -9 of their code |", "|---|---|---|"]
+    for feature, parts in SIZE_FEATURES:
+        packed = sum(by_crate.get(p, (0, 0))[1] for p in parts)
+        rows.append(f"| {feature} | {', '.join(f'`{p}`' for p in parts if p in by_crate)} | {packed:,} |")
+    rows += [
+        "",
+        "  crypto-bigint is shared: p384's scalar arithmetic and inversions, and RSA's big-integer arithmetic for identity "
+        "tokens (its boxed, heap-allocated integers are the RSA part). The data section holds the error messages, the "
+        "watch and stage pages' scripts and styles, and `openapi.json` (served at `/openapi.json`).",
+    ]
+    return rows
 
 
 def native(smoke: bool) -> dict:
@@ -386,8 +431,9 @@ def report(m: dict, b: dict, nat: dict, wd: dict, ld: dict, smoke: bool) -> str:
         "## Size and build",
         "",
         f"- `build/index_bg.wasm`: {b['wasm_raw']:,} bytes raw, **{b['wasm_gzip']:,} bytes gzip -9** (192,998 before the comb).",
-        "- No growth: the comb and its field arithmetic replaced p384's basepoint-table code (the deployed module went from 192,998 to about 191,500 bytes gzip); the table itself is built at isolate "
+        "- The comb and its field arithmetic replaced p384's basepoint-table code without growth (192,998 -> about 191,500 bytes gzip); the table itself is built at isolate "
         "startup, not compiled in (compiled in, the w=7 table would add about 338 KB that does not compress).",
+        *size_rows(b.get("size_by_crate")),
         f"- worker build (`scripts/build-worker.sh`, incremental: cargo + wasm-bindgen + wasm-opt + esbuild + player assets): {b['worker_build_s']:.1f} s"
         + (f"; clean release wasm build: {b['clean_cargo_build_s']:.0f} s." if "clean_cargo_build_s" in b else "."),
         "",
