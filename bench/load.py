@@ -3,7 +3,7 @@
 (generated config, as bench/run.py does), loopback only, every loop bounded in count and time.
 
 1. load: N token requests (default 20,000) at concurrency 32; every 200 is a token that PyJWT
-   verifies; p50/p99 from the client.
+   verifies; p50/p99 from the client. Then the same through `wrangler dev` (default 5,000).
 2. soak: a steady rate for --soak-seconds with workerd's RSS sampled every 5 s.
 3. faults, each while load runs:
    - signing key rotated (a new deployment: the new workerd is started, traffic switched, the old
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import jwt  # noqa: E402
-from harness import b64url, free_port, new_p384_key, public_pem, request, sec1_pem, session_cookie  # noqa: E402
+from harness import Worker, b64url, free_port, new_p384_key, public_pem, request, sec1_pem, session_cookie  # noqa: E402
 from run import WORKERD, capnp_string, hey  # noqa: E402
 
 ARN = "arn:aws:ivs:us-west-2:123456789012:channel/load"
@@ -256,6 +256,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--wrangler-requests", type=int, default=5_000,
+                        help="token requests through `wrangler dev` (its Node.js proxy in front of workerd)")
     parser.add_argument("--soak-seconds", type=int, default=600)
     parser.add_argument("--soak-rate", type=float, default=200.0, help="requests per second during the soak")
     parser.add_argument("--fault-seconds", type=float, default=20.0, help="length of each fault run")
@@ -296,6 +298,19 @@ def main():
             log(f"  hey (Go client, same worker): {h}")
         except (FileNotFoundError, subprocess.CalledProcessError) as e:
             log(f"  hey not run: {e}")
+
+        log(f"load through wrangler dev: {args.wrangler_requests} token requests at concurrency {args.concurrency}")
+        dev = Worker(settings()).start()
+        try:
+            dev.wait_ready()
+            r = run_load(Target(dev), args.wrangler_requests, args.concurrency, lambda: (token_path, cookie_header),
+                         token_check([public_pem(key)]))
+        finally:
+            dev.stop()
+        results["load_wrangler_dev"] = r
+        log(f"  {r}")
+        if r["unexpected"] or r["statuses"].get(200) != args.wrangler_requests:
+            failures.append("load through wrangler dev: not every request got a verifying token")
 
         log(f"soak: {args.soak_seconds} s at {args.soak_rate:.0f} req/s, RSS sampled every 5 s")
         samples, stop = [], threading.Event()
