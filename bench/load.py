@@ -21,11 +21,9 @@ import argparse
 import http.client
 import http.server
 import json
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,8 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import jwt  # noqa: E402
-from harness import Worker, b64url, free_port, new_p384_key, public_pem, request, sec1_pem, session_cookie  # noqa: E402
-from run import WORKERD, capnp_string, hey  # noqa: E402
+from harness import Worker, b64url, new_p384_key, public_pem, request, sec1_pem, session_cookie  # noqa: E402
+from run import DirectWorkerd, hey  # noqa: E402
 
 ARN = "arn:aws:ivs:us-west-2:123456789012:channel/load"
 CHANNELS = {
@@ -50,60 +48,20 @@ def log(message: str):
     print(f"[load] {message}", flush=True)
 
 
-class Workerd:
-    """The built worker on workerd, from a generated config; outbound fetches may reach loopback
-    (the local JWKS server)."""
+class Workerd(DirectWorkerd):
+    """The built worker on workerd (bench/run.py's generated config); outbound fetches may reach
+    loopback (the local JWKS server)."""
 
     def __init__(self, settings: dict):
-        self.dir = Path(tempfile.mkdtemp(prefix="ivs-load-"))
-        self.port = free_port()
-        bindings = ", ".join(f"(name = {capnp_string(k)}, text = {capnp_string(v)})" for k, v in settings.items())
-        for name in ("index.js", "index_bg.wasm"):
-            shutil.copy(ROOT / "build" / name, self.dir / name)
-        (self.dir / "config.capnp").write_text(f"""using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker), (name = "loopback", network = (allow = ["public", "local", "private"]))],
-  sockets = [(name = "http", address = "127.0.0.1:{self.port}", http = (), service = "main")],
-);
-const worker :Workerd.Worker = (
-  modules = [
-    (name = "index.js", esModule = embed "index.js"),
-    (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
-  ],
-  compatibilityDate = "2026-05-01",
-  globalOutbound = "loopback",
-  bindings = [{bindings}],
-);
-""")
-        self.log_path = self.dir / "workerd.log"
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([str(WORKERD), "serve", str(self.dir / "config.capnp")], stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.log_path.read_text()[-2000:])
-            try:
-                request(self.url + "/v1/public-key")
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("workerd did not start")
-                time.sleep(0.2)
+        super().__init__(settings, outbound_loopback=True)
+        # Not /healthz: it would fetch the identity provider's keys, which the faults count.
+        self.wait_ready("/v1/public-key")
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         return 0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Target:

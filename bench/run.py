@@ -221,18 +221,21 @@ def capnp_string(text: str) -> str:
 
 
 class DirectWorkerd:
-    """The built worker served by workerd itself from a generated config: no wrangler, no proxy."""
+    """The built worker served by workerd itself from a generated config: no wrangler, no proxy.
+    `outbound_loopback`: the worker's fetches may reach loopback (a local JWKS server)."""
 
-    def __init__(self, settings: dict, json_settings: dict):
+    def __init__(self, settings: dict, json_settings: dict | None = None, outbound_loopback: bool = False):
         self.dir = Path(tempfile.mkdtemp(prefix="ivs-workerd-"))
         self.port = free_port()
         bindings = [f"(name = {capnp_string(k)}, text = {capnp_string(v)})" for k, v in settings.items()]
-        bindings += [f"(name = {capnp_string(k)}, json = {capnp_string(v)})" for k, v in json_settings.items()]
+        bindings += [f"(name = {capnp_string(k)}, json = {capnp_string(v)})" for k, v in (json_settings or {}).items()]
         for name in ("index.js", "index_bg.wasm"):  # `embed` reads paths relative to the config
             shutil.copy(ROOT / "build" / name, self.dir / name)
+        network = ', (name = "loopback", network = (allow = ["public", "local", "private"]))' if outbound_loopback else ""
+        outbound = '\n  globalOutbound = "loopback",' if outbound_loopback else ""
         (self.dir / "config.capnp").write_text(f"""using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
+  services = [(name = "main", worker = .worker){network}],
   sockets = [(name = "http", address = "127.0.0.1:{self.port}", http = (), service = "main")],
 );
 const worker :Workerd.Worker = (
@@ -240,7 +243,7 @@ const worker :Workerd.Worker = (
     (name = "index.js", esModule = embed "index.js"),
     (name = "index_bg.wasm", wasm = embed "index_bg.wasm"),
   ],
-  compatibilityDate = "2026-05-01",
+  compatibilityDate = "2026-05-01",{outbound}
   bindings = [{", ".join(bindings)}],
 );
 """)
@@ -249,13 +252,13 @@ const worker :Workerd.Worker = (
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self):
+    def wait_ready(self, path: str = "/healthz"):
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError((self.dir / "workerd.log").read_text()[-2000:])
             try:
-                request(self.url + "/healthz")
+                request(self.url + path)
                 return self
             except OSError:
                 time.sleep(0.2)

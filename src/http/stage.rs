@@ -1,8 +1,8 @@
 //! `GET /v1/stage-token?stage=NAME[&publish=true]`: a fresh participant token as JSON (same
 //! headers, CORS and problems as `/v1/token`); `GET /stage/NAME`: the stage page with one inside.
 
-use super::token::{allowed_headers, cors_headers, reads_bearer};
-use super::watch::{html, message_for, sign_in, PAGE_METHODS};
+use super::token::token_api;
+use super::watch::{html, message_for, page_route, sign_in};
 use super::{query_param, session_of, Request, Response};
 use crate::channel::is_channel_name;
 use crate::config::Config;
@@ -42,31 +42,8 @@ pub fn issued_json(issued: &IssuedStageToken) -> serde_json::Value {
     })
 }
 
-/// Methods of `/v1/stage-token` (`HEAD`: the same answer without its body, as `/v1/token`).
-const TOKEN_METHODS: &str = "GET, HEAD, OPTIONS";
-/// Methods a cross-origin page may use (HEAD is CORS-safelisted anyway).
-const CORS_METHODS: &str = "GET, OPTIONS";
-
 pub(super) fn stage_token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
-    if !matches!(request.method, "GET" | "HEAD" | "OPTIONS") {
-        return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
-    }
-    let config = match config {
-        Ok(config) => config,
-        Err(error) => return Response::problem(error),
-    };
-    let cors = cors_headers(config, request.origin);
-    let mut response = if request.method == "OPTIONS" {
-        let headers = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
-        let mut preflight = Response::new(204, headers, String::new()).with_header("allow", TOKEN_METHODS);
-        if !cors.is_empty() {
-            preflight = preflight
-                .with_header("access-control-allow-methods", CORS_METHODS)
-                .with_header("access-control-allow-headers", allowed_headers(config))
-                .with_header("access-control-max-age", "600");
-        }
-        preflight
-    } else {
+    token_api(request, config, |config| {
         let params = stage_params(request.query);
         let outcome = params.clone().and_then(|(name, publish)| {
             let session = session_of(config, request, now)?;
@@ -78,36 +55,20 @@ pub(super) fn stage_token_route(request: &Request<'_>, config: Result<&Config, &
             Err(error) => Response::problem(&error),
         };
         response.channel = params.ok().map(|(name, _)| name);
-        if response.status == 401 && request.presented().bearer().is_some() && reads_bearer(config) {
-            response.headers.push(("www-authenticate", r#"Bearer error="invalid_token""#.into()));
-        }
         response
-    };
-    let vary = if reads_bearer(config) { "Origin, Cookie, Authorization" } else { "Origin, Cookie" };
-    response.headers.push(("vary", vary.into()));
-    response.headers.extend(cors);
-    response
+    })
 }
 
 pub(super) fn stage_page_route(request: &Request<'_>, config: Result<&Config, &Error>, name: &str, now: u64, random: [u8; 32]) -> Response {
-    if !matches!(request.method, "GET" | "HEAD") {
-        return Response::problem(&Error::MethodNotAllowed { allow: PAGE_METHODS });
-    }
-    let mut nonce_bytes = [0u8; 16];
-    nonce_bytes.copy_from_slice(&random[16..]);
-    let nonce = crate::page::nonce(&nonce_bytes);
-    if !is_channel_name(name) {
-        return message_for(&Error::UnknownStage(String::new()), &nonce, None);
-    }
-    let config = match config {
-        Ok(config) => config,
-        Err(error) => return message_for(error, &nonce, None),
-    };
+    page_route(request, config, name, &random, Error::UnknownStage(String::new()), |config, nonce| stage_page(request, config, name, now, &random, nonce))
+}
+
+fn stage_page(request: &Request<'_>, config: &Config, name: &str, now: u64, random: &[u8; 32], nonce: &str) -> Response {
     let outcome = session_of(config, request, now).map_err(|e| (e, true)).and_then(|session| {
         // A publisher's page carries a publishing token, so "Join on camera" needs no second token.
         let publish = config.stages.get(name).is_some_and(|stage| may_publish(stage, &session));
         let (stage, capabilities) = authorize_stage(config, &session, name, publish).map_err(|e| (e, false))?;
-        let issued = issue_stage(config, stage, &session, capabilities, now, participant_random(&random)).map_err(|e| (e, false))?;
+        let issued = issue_stage(config, stage, &session, capabilities, now, participant_random(random)).map_err(|e| (e, false))?;
         Ok((stage, issued))
     });
     let mut response = match outcome {

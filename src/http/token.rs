@@ -29,31 +29,13 @@ pub(super) fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'stat
     }
 }
 
-/// Methods of `/v1/token` (`HEAD` for uptime checks: the same answer without its body).
+/// Methods of the token API routes (`HEAD` for uptime checks: the same answer without its body).
 const TOKEN_METHODS: &str = "GET, HEAD, OPTIONS";
 /// Methods a cross-origin page may use (HEAD is CORS-safelisted anyway).
 const CORS_METHODS: &str = "GET, OPTIONS";
 
 pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
-    if !matches!(request.method, "GET" | "HEAD" | "OPTIONS") {
-        return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
-    }
-    let config = match config {
-        Ok(config) => config,
-        Err(error) => return Response::problem(error),
-    };
-    let cors = cors_headers(config, request.origin);
-    let mut response = if request.method == "OPTIONS" {
-        let headers = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
-        let mut preflight = Response::new(204, headers, String::new()).with_header("allow", TOKEN_METHODS);
-        if !cors.is_empty() {
-            preflight = preflight
-                .with_header("access-control-allow-methods", CORS_METHODS)
-                .with_header("access-control-allow-headers", allowed_headers(config))
-                .with_header("access-control-max-age", "600");
-        }
-        preflight
-    } else {
+    token_api(request, config, |config| {
         let channel = channel_param(request.query);
         let outcome = channel.clone().and_then(|name| {
             let session = session_of(config, request, now)?;
@@ -75,6 +57,34 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
             Err(error) => Response::problem(&error),
         };
         response.channel = channel.ok();
+        response
+    })
+}
+
+/// What every token API route (`/v1/token`, `/v1/stage-token`) shares around its answer: the
+/// methods, the configuration's own error, the CORS preflight and headers, the Bearer challenge
+/// and `Vary`. `answer` makes the GET (and HEAD) answer from a loaded configuration.
+pub(super) fn token_api(request: &Request<'_>, config: Result<&Config, &Error>, answer: impl FnOnce(&Config) -> Response) -> Response {
+    if !matches!(request.method, "GET" | "HEAD" | "OPTIONS") {
+        return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return Response::problem(error),
+    };
+    let cors = cors_headers(config, request.origin);
+    let mut response = if request.method == "OPTIONS" {
+        let headers = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
+        let mut preflight = Response::new(204, headers, String::new()).with_header("allow", TOKEN_METHODS);
+        if !cors.is_empty() {
+            preflight = preflight
+                .with_header("access-control-allow-methods", CORS_METHODS)
+                .with_header("access-control-allow-headers", allowed_headers(config))
+                .with_header("access-control-max-age", "600");
+        }
+        preflight
+    } else {
+        let mut response = answer(config);
         // RFC 6750 section 3: a refused Bearer token says so in the challenge.
         if response.status == 401 && request.presented().bearer().is_some() && reads_bearer(config) {
             response.headers.push(("www-authenticate", r#"Bearer error="invalid_token""#.into()));

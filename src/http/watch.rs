@@ -90,7 +90,18 @@ pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error:
     }
 }
 
-pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>, name: &str, now: u64, random: [u8; 32]) -> Response {
+/// What both page routes (`/watch/NAME`, `/stage/NAME`) share before their own work: the
+/// methods, the CSP nonce (from `random[16..]`), the name rule (`unknown` answers a bad name) and
+/// the configuration's own error, each answered as a page. `page` gets the configuration and the
+/// nonce.
+pub(super) fn page_route(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    name: &str,
+    random: &[u8; 32],
+    unknown: Error,
+    page: impl FnOnce(&Config, &str) -> Response,
+) -> Response {
     if !matches!(request.method, "GET" | "HEAD") {
         return Response::problem(&Error::MethodNotAllowed { allow: PAGE_METHODS });
     }
@@ -98,12 +109,19 @@ pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>
     nonce_bytes.copy_from_slice(&random[16..]);
     let nonce = crate::page::nonce(&nonce_bytes);
     if !is_channel_name(name) {
-        return message_for(&Error::UnknownChannel(String::new()), &nonce, None);
+        return message_for(&unknown, &nonce, None);
     }
-    let config = match config {
-        Ok(config) => config,
-        Err(error) => return message_for(error, &nonce, None),
-    };
+    match config {
+        Ok(config) => page(config, &nonce),
+        Err(error) => message_for(error, &nonce, None),
+    }
+}
+
+pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>, name: &str, now: u64, random: [u8; 32]) -> Response {
+    page_route(request, config, name, &random, Error::UnknownChannel(String::new()), |config, nonce| watch_page(request, config, name, now, &random, nonce))
+}
+
+fn watch_page(request: &Request<'_>, config: &Config, name: &str, now: u64, random: &[u8; 32], nonce: &str) -> Response {
     let mut response = match session_of(config, request, now) {
         Err(error) => sign_in(config, request, &format!("/watch/{name}"), &error, &nonce),
         Ok(session) => match authorize(config, &session, name, request.country().as_deref()) {
