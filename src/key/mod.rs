@@ -60,6 +60,15 @@ pub struct PlaybackKey {
     verifying: VerifyingKey,
 }
 
+impl Drop for PlaybackKey {
+    /// Wipe the scalar when the key goes (a new configuration replaces the old one), as ecdsa's
+    /// `SigningKey` does. Copies made while signing (the nonce generator's input) are RustCrypto's.
+    fn drop(&mut self) {
+        use p384::elliptic_curve::zeroize::Zeroize;
+        self.secret.zeroize();
+    }
+}
+
 impl std::fmt::Debug for PlaybackKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PlaybackKey").field("public", &self.public_key().fingerprint()).finish()
