@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import http.server
 import json
 import statistics
 import subprocess
@@ -33,15 +32,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import jwt  # noqa: E402
-from harness import Worker, b64url, new_p384_key, public_pem, request, sec1_pem, session_cookie  # noqa: E402
+from harness import Worker, new_p384_key, public_pem, request, sec1_pem, session_cookie  # noqa: E402
 from run import DirectWorkerd, hey  # noqa: E402
+from identity_standins import JwksServer  # noqa: E402
 
 ARN = "arn:aws:ivs:us-west-2:123456789012:channel/load"
 CHANNELS = {
     "load": {"arn": ARN, "playback_url": "https://example.live-video.net/load.m3u8"},
     "shared": {"arn": ARN + "s", "playback_url": "https://example.live-video.net/s.m3u8", "viewer_binding": False},
 }
-ISSUER_KID = "load-idp-1"
 
 
 def log(message: str):
@@ -168,48 +167,6 @@ def token_check(public_keys: list[str], allow: dict | None = None):
     return check
 
 
-class JwksServer:
-    """A local identity provider's key endpoint that can be taken down (500) and brought back."""
-
-    def __init__(self, document: dict):
-        self.up = True
-        self.fetches = 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.fetches += 1
-                body = json.dumps(document).encode() if outer.up else b"down"
-                self.send_response(200 if outer.up else 500)
-                self.send_header("content-type", "application/json")
-                self.send_header("cache-control", "max-age=60")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-
-
-def provider_token(key, issuer: str, sub: str) -> str:
-    now = int(time.time())
-    return jwt.encode({"iss": issuer, "aud": "load", "sub": sub, "iat": now, "exp": now + 3600}, key, algorithm="ES384",
-                      headers={"kid": ISSUER_KID})
-
-
-def jwk_of(key) -> dict:
-    numbers = key.public_key().public_numbers()
-    return {"kty": "EC", "crv": "P-384", "kid": ISSUER_KID, "alg": "ES384", "use": "sig",
-            "x": b64url(numbers.x.to_bytes(48, "big")), "y": b64url(numbers.y.to_bytes(48, "big"))}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20_000)
@@ -223,10 +180,10 @@ def main():
     args = parser.parse_args()
 
     key, secret, previous = new_p384_key(), "load-session-secret-" + "s" * 40, None
-    idp_key = new_p384_key()
-    jwks = JwksServer({"keys": [jwk_of(idp_key)]})
+    jwks = JwksServer(cache_control="max-age=60").start()  # the identity tests' stand-in: "503" mode is down
+    jwks.add_key("ES384")
     issuer = "http://127.0.0.1:1/load-idp"
-    providers = {"local": {"issuer": issuer, "audience": "load", "jwks_url": jwks.url, "token_from": ["bearer"]}}
+    providers = {"local": {"issuer": issuer, "audience": "load", "jwks_url": jwks.url("/jwks"), "token_from": ["bearer"]}}
 
     def settings(signing=None, session=None, session_previous=None, channels=None):
         s = {"PLAYBACK_PRIVATE_KEY": sec1_pem(signing or key), "SESSION_SECRET": session or secret,
@@ -340,7 +297,9 @@ def main():
             return settings(session=secret, session_previous=previous, **kw)
 
         # Identity provider's key endpoint down after the first fetch, then back.
-        bearer = {"Authorization": f"Bearer {provider_token(idp_key, issuer, 'idp-viewer')}"}
+        now = int(time.time())
+        idp_token = jwks.mint({"iss": issuer, "aud": "load", "sub": "idp-viewer", "iat": now, "exp": now + 3600})
+        bearer = {"Authorization": f"Bearer {idp_token}"}
         first = request(target.worker.url + token_path, headers=bearer)
         if first.status != 200:
             failures.append(f"provider: first Bearer request answered {first.status}: {first.text[:200]}")
@@ -350,14 +309,14 @@ def main():
         t = threading.Thread(target=lambda: box.update(r=run_load(target, 0, 4, lambda: (token_path, bearer), token_check([public_pem(key)]), seconds=down_seconds + 10, rate=50)))
         t.start()
         time.sleep(2)
-        jwks.up = False
-        fetches_before = jwks.fetches
+        jwks.mode = "503"
+        fetches_before = jwks.attempts
         time.sleep(down_seconds)
-        fetches_while_down = jwks.fetches - fetches_before
-        jwks.up = True
+        fetches_while_down = jwks.attempts - fetches_before
+        jwks.mode = "up"
         t.join()
         box["r"]["jwks_fetches_while_down"] = fetches_while_down
-        faults["identity_provider_keys_down_and_back"] = {**box["r"], "jwks_fetches": jwks.fetches}
+        faults["identity_provider_keys_down_and_back"] = {**box["r"], "jwks_fetches": jwks.attempts}
 
         # A broken setting deployed, then fixed.
         broken = {500: "misconfigured"}

@@ -305,9 +305,10 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     }
 
     let loaded = config_for(&env);
+    // One clock reading for the whole request: key freshness, token times and signing agree.
+    let now = (started / 1000.0) as u64;
     let mut verdicts = Vec::new();
     if let Ok(config) = loaded.as_ref() {
-        let now = (started / 1000.0) as u64;
         let mut fetches = config.identity.fetches_for(&core_request.presented(), now);
         if core_request.path == "/healthz" {
             fetches.extend(config.identity.fetches_for_health(now));
@@ -329,10 +330,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     core_request.verdicts = &verdicts;
     let mut random = [0u8; 32];
     let answer = match getrandom::fill(&mut random) {
-        Ok(()) => {
-            let now = (started / 1000.0) as u64;
-            http::handle(&core_request, loaded.as_ref().as_ref(), now, random)
-        }
+        Ok(()) => http::handle(&core_request, loaded.as_ref().as_ref(), now, random),
         Err(_) => http::Response::problem(&Error::Internal("the runtime gave no randomness; retry")),
     };
     console_log!("{}", http::log_line(&core_request, &answer, js_sys::Date::now() - started));
