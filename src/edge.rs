@@ -158,6 +158,47 @@ fn to_response(answer: http::Response) -> worker::Result<Response> {
     Ok(if answer.body.is_empty() { builder.empty() } else { builder.fixed(answer.body.into_bytes()) })
 }
 
+/// A network error within this many milliseconds is a dead connection, not a slow provider.
+const QUICK_FAILURE_MS: f64 = 1000.0;
+
+/// A key document as the provider served it.
+struct KeyDocument {
+    body: String,
+    cache_control: Option<String>,
+}
+
+/// GET a key document; the reason it could not be had, for the log. A network error that comes
+/// at once is tried once more: the runtime reuses pooled connections, and one the provider has
+/// just closed fails with "Network connection lost" before the request reaches it (seen in about
+/// one start in twenty against a stand-in that closes after each answer). Without the retry a
+/// provider never fetched yet would refuse its viewers until the next attempt is allowed. A slow
+/// failure is not retried: it would double the viewer's wait.
+async fn get_key_document(url: &str) -> Result<KeyDocument, String> {
+    let mut network_error = None;
+    for _ in 0..2 {
+        let request = Request::new(url, Method::Get).map_err(|_| "the key document URL is not usable".to_owned())?;
+        let started = js_sys::Date::now();
+        let mut response = match Fetch::Request(request).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                network_error = Some(error);
+                if js_sys::Date::now() - started < QUICK_FAILURE_MS {
+                    continue;
+                }
+                break;
+            }
+        };
+        if response.status_code() != 200 {
+            return Err(format!("the key document answered HTTP {}", response.status_code()));
+        }
+        let cache_control = response.headers().get("cache-control").ok().flatten();
+        let body = response.text().await.map_err(|_| "the key document could not be read".to_owned())?;
+        return Ok(KeyDocument { body, cache_control });
+    }
+    // The runtime's own words ("Network connection lost.") say which network error it was.
+    Err(format!("the key document could not be fetched (network error: {})", network_error.map(|e| e.to_string()).unwrap_or_default()))
+}
+
 /// Fetch `provider`'s key document and hand the outcome to the key store. A fresh isolate first
 /// looks in the Cache API, where another isolate of this location may have put it, and is done
 /// when that copy has the key the request needs.
@@ -177,27 +218,17 @@ async fn refresh_keys(config: &Config, provider: &Provider, kid: Option<&str>, n
             }
         }
     }
-    let outcome = match Request::new(url, Method::Get) {
-        Ok(request) => match Fetch::Request(request).send().await {
-            Ok(mut response) if response.status_code() == 200 => {
-                let cache_control = response.headers().get("cache-control").ok().flatten();
-                match response.text().await {
-                    Ok(body) => {
-                        // Shared with this location's other isolates for as long as it is fresh.
-                        let headers = Headers::new();
-                        let _ = headers.set("cache-control", &format!("max-age={}", freshness(cache_control.as_deref())));
-                        if let Ok(copy) = Response::ok(body.clone()).map(|r| r.with_headers(headers)) {
-                            let _ = cache.put(url, copy).await;
-                        }
-                        Fetched::Document { body, cache_control }
-                    }
-                    Err(_) => Fetched::Failed("the key document could not be read".into()),
-                }
+    let outcome = match get_key_document(url).await {
+        Ok(KeyDocument { body, cache_control }) => {
+            // Shared with this location's other isolates for as long as it is fresh.
+            let headers = Headers::new();
+            let _ = headers.set("cache-control", &format!("max-age={}", freshness(cache_control.as_deref())));
+            if let Ok(copy) = Response::ok(body.clone()).map(|r| r.with_headers(headers)) {
+                let _ = cache.put(url, copy).await;
             }
-            Ok(response) => Fetched::Failed(format!("the key document answered HTTP {}", response.status_code())),
-            Err(_) => Fetched::Failed("the key document could not be fetched (network error)".into()),
-        },
-        Err(_) => Fetched::Failed("the key document URL is not usable".into()),
+            Fetched::Document { body, cache_control }
+        }
+        Err(reason) => Fetched::Failed(reason),
     };
     if let Some(reason) = config.identity.record_fetch(provider, outcome, now) {
         // Once per run of failures; names the provider, never a token.
@@ -288,7 +319,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let cookie = headers.get("cookie").ok().flatten();
     let authorization = headers.get("authorization").ok().flatten();
     let country = request.cf().and_then(|cf| cf.country());
-    let pairs = header_pairs(&headers);
+    let pairs = header_pairs(headers);
     let header_refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
 
     let mut core_request = http::Request::new(&method, target_of(&url));

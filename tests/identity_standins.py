@@ -240,7 +240,9 @@ class _Server(ThreadingHTTPServer):
 class JwksServer:
     """Serves {"keys": [...]} on http://127.0.0.1:PORT/<any path>, counting fetches.
 
-    mode: "up" (200 JWKS), "503", "garbage" (200, not JSON). `cache_control` is sent as is."""
+    mode: "up" (200 JWKS), "503", "garbage" (200, not JSON). `cache_control` is sent as is.
+    `drop_next`: that many coming requests are read and their connection closed unanswered, as a
+    provider does with a pooled connection it has just closed."""
 
     def __init__(self, cache_control: str | None = "max-age=300"):
         self.keys: list[tuple[str, object, str]] = []  # (kid, private key, alg)
@@ -250,6 +252,8 @@ class JwksServer:
         self.attempts = 0
         self.fetch_times: list[float] = []
         self.no_alg_kids: set[str] = set()  # keys published without `alg` (RSA: RS256 by default)
+        self.drop_next = 0  # this many coming requests get no answer: the connection just closes
+        self.dropped = 0
         self.lock = threading.Lock()
         outer = self
 
@@ -257,6 +261,11 @@ class JwksServer:
             def do_GET(self):
                 with outer.lock:
                     outer.attempts += 1
+                    if outer.drop_next > 0:
+                        outer.drop_next -= 1
+                        outer.dropped += 1
+                        self.close_connection = True
+                        return
                     mode = outer.mode
                     if mode == "up":
                         outer.fetches += 1

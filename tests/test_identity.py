@@ -109,7 +109,10 @@ class Env:
         self.garbage.mode = "garbage"
         self.inline = JwksServer()  # never started: its keys go inline into the setting
         self.inline.add_key("ES256")
-        self.jwks_servers = [self.minted, self.cognito, self.expiring, self.garbage]
+        self.dropping = JwksServer()  # closes its first connection unanswered
+        self.dropping.add_key("ES256")
+        self.dropping.drop_next = 1
+        self.jwks_servers = [self.minted, self.cognito, self.expiring, self.garbage, self.dropping]
 
     def providers(self) -> dict:
         return {
@@ -166,6 +169,7 @@ class Env:
             "nokeys": {"issuer": self.nokeys_issuer, "audience": MINTED_AUD,
                        "jwks_url": f"http://127.0.0.1:{free_port()}/jwks"},
             "garbagekeys": {"issuer": self.garbage_issuer, "audience": MINTED_AUD, "jwks_url": self.garbage.url()},
+            "dropping": {"issuer": self.dropping_issuer, "audience": MINTED_AUD, "jwks_url": self.dropping.url()},
         }
 
     def start(self):
@@ -178,6 +182,7 @@ class Env:
         self.scoped_issuer = f"http://127.0.0.1:{self.minted.port}/scoped"
         self.expiring_issuer = f"http://127.0.0.1:{self.expiring.port}"
         self.garbage_issuer = f"http://127.0.0.1:{self.garbage.port}"
+        self.dropping_issuer = f"http://127.0.0.1:{self.dropping.port}"
         self.nokeys_issuer = "https://nokeys.example.com/"
         base = {
             "PLAYBACK_PRIVATE_KEY": sec1_pem(self.key),
@@ -496,6 +501,17 @@ def test_provider_that_never_had_keys_is_a_503(env):
     assert "nokeys" in health.text or "garbagekeys" in health.text, health.text
     for has_keys in ("cognito-pool", "rotating", "flaky", "expiring", "minted"):
         assert has_keys not in health.text, health.text
+
+
+def test_a_connection_closed_unanswered_is_tried_again_at_once(env):
+    """The runtime reuses pooled connections, and one the provider has just closed fails before the
+    request reaches it ("Network connection lost"). The first key fetch (the startup /healthz) met
+    such a connection and tried again at once, so the provider's viewers were never refused."""
+    assert (env.dropping.dropped, env.dropping.fetches) == (1, 1), (env.dropping.dropped, env.dropping.fetches)
+    token = env.dropping.mint(env.claims(issuer=env.dropping_issuer, sub="after-a-drop"))
+    ok(env.get(bearer=token), env, "after-a-drop")
+    assert env.dropping.fetches == 1, "the keys came from that first fetch"
+    assert '"identity_provider":"dropping"' not in env.worker.output(), "no failure was recorded"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -72,11 +72,11 @@ fn stage_page(request: &Request<'_>, config: &Config, name: &str, now: u64, rand
         Ok((stage, issued))
     });
     let mut response = match outcome {
-        Err((error, true)) => sign_in(config, request, &format!("/stage/{name}"), &error, &nonce),
-        Err((error, false)) => message_for(&error, &nonce, None),
+        Err((error, true)) => sign_in(config, request, &format!("/stage/{name}"), &error, nonce),
+        Err((error, false)) => message_for(&error, nonce, None),
         Ok((stage, issued)) => {
-            let body = crate::page::stage_page(stage, &issued, &nonce);
-            html(200, body, crate::page::stage_csp(stage, &nonce))
+            let body = crate::page::stage_page(stage, &issued, nonce);
+            html(200, body, crate::page::stage_csp(stage, nonce))
         }
     };
     response.channel = Some(name.to_owned());

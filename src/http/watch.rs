@@ -123,15 +123,15 @@ pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>
 
 fn watch_page(request: &Request<'_>, config: &Config, name: &str, now: u64, random: &[u8; 32], nonce: &str) -> Response {
     let mut response = match session_of(config, request, now) {
-        Err(error) => sign_in(config, request, &format!("/watch/{name}"), &error, &nonce),
+        Err(error) => sign_in(config, request, &format!("/watch/{name}"), &error, nonce),
         Ok(session) => match authorize(config, &session, name, request.country().as_deref()) {
-            Err(error) => message_for(&error, &nonce, None),
+            Err(error) => message_for(&error, nonce, None),
             Ok(channel) => {
                 let mut single_use = [0u8; 16];
                 single_use.copy_from_slice(&random[..16]);
                 let issued = issue(config, channel, &session, now, single_use);
-                let body = crate::page::watch_page(channel, &issued, &config.player, &nonce);
-                html(200, body, crate::page::watch_csp(channel, &config.player, &nonce))
+                let body = crate::page::watch_page(channel, &issued, &config.player, nonce);
+                html(200, body, crate::page::watch_csp(channel, &config.player, nonce))
             }
         },
     };
