@@ -160,6 +160,9 @@ fn to_response(answer: http::Response) -> worker::Result<Response> {
 
 /// A network error within this many milliseconds is a dead connection, not a slow provider.
 const QUICK_FAILURE_MS: f64 = 1000.0;
+/// A key fetch is given up after this long (as `jose`'s remote key sets do): a provider that
+/// accepts connections and never answers must not hold viewers' requests open.
+const KEY_FETCH_TIMEOUT_MS: u32 = 5000;
 
 /// A key document as the provider served it.
 struct KeyDocument {
@@ -172,14 +175,18 @@ struct KeyDocument {
 /// just closed fails with "Network connection lost" before the request reaches it (seen in about
 /// one start in twenty against a stand-in that closes after each answer). Without the retry a
 /// provider never fetched yet would refuse its viewers until the next attempt is allowed. A slow
-/// failure is not retried: it would double the viewer's wait.
+/// failure is not retried: it would double the viewer's wait. No attempt outlasts
+/// [`KEY_FETCH_TIMEOUT_MS`].
 async fn get_key_document(url: &str) -> Result<KeyDocument, String> {
+    let timed_out = || format!("the key document did not arrive within {} s", KEY_FETCH_TIMEOUT_MS / 1000);
     let mut network_error = None;
     for _ in 0..2 {
         let request = Request::new(url, Method::Get).map_err(|_| "the key document URL is not usable".to_owned())?;
         let started = js_sys::Date::now();
-        let mut response = match Fetch::Request(request).send().await {
+        let timeout = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(KEY_FETCH_TIMEOUT_MS));
+        let mut response = match Fetch::Request(request).send_with_signal(&timeout).await {
             Ok(response) => response,
+            Err(_) if timeout.aborted() => return Err(timed_out()),
             Err(error) => {
                 network_error = Some(error);
                 if js_sys::Date::now() - started < QUICK_FAILURE_MS {
@@ -192,7 +199,7 @@ async fn get_key_document(url: &str) -> Result<KeyDocument, String> {
             return Err(format!("the key document answered HTTP {}", response.status_code()));
         }
         let cache_control = response.headers().get("cache-control").ok().flatten();
-        let body = response.text().await.map_err(|_| "the key document could not be read".to_owned())?;
+        let body = response.text().await.map_err(|_| if timeout.aborted() { timed_out() } else { "the key document could not be read".to_owned() })?;
         return Ok(KeyDocument { body, cache_control });
     }
     // The runtime's own words ("Network connection lost.") say which network error it was.

@@ -242,7 +242,7 @@ class JwksServer:
 
     mode: "up" (200 JWKS), "503", "garbage" (200, not JSON). `cache_control` is sent as is.
     `drop_next`: that many coming requests are read and their connection closed unanswered, as a
-    provider does with a pooled connection it has just closed."""
+    provider does with a pooled connection it has just closed. `delay`: seconds before answering."""
 
     def __init__(self, cache_control: str | None = "max-age=300"):
         self.keys: list[tuple[str, object, str]] = []  # (kid, private key, alg)
@@ -253,6 +253,7 @@ class JwksServer:
         self.fetch_times: list[float] = []
         self.no_alg_kids: set[str] = set()  # keys published without `alg` (RSA: RS256 by default)
         self.drop_next = 0  # this many coming requests get no answer: the connection just closes
+        self.delay = 0.0  # seconds to wait before answering, as a provider that hangs
         self.dropped = 0
         self.lock = threading.Lock()
         outer = self
@@ -271,19 +272,25 @@ class JwksServer:
                         outer.fetches += 1
                         outer.fetch_times.append(time.time())
                     doc = outer.document()
+                    delay = outer.delay
+                if delay:
+                    time.sleep(delay)
                 if mode == "503":
                     body, status = b"down for the test", 503
                 elif mode == "garbage":
                     body, status = b"<html>not a key set{", 200
                 else:
                     body, status = json.dumps(doc).encode(), 200
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                if outer.cache_control and status == 200:
-                    self.send_header("cache-control", outer.cache_control)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    if outer.cache_control and status == 200:
+                        self.send_header("cache-control", outer.cache_control)
+                    self.send_header("content-length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the worker gave up waiting (a delayed answer) and closed the connection
 
             def log_message(self, *args):
                 pass

@@ -112,7 +112,10 @@ class Env:
         self.dropping = JwksServer()  # closes its first connection unanswered
         self.dropping.add_key("ES256")
         self.dropping.drop_next = 1
-        self.jwks_servers = [self.minted, self.cognito, self.expiring, self.garbage, self.dropping]
+        self.hanging = JwksServer()  # down at first; then answers, but only after a long delay
+        self.hanging.add_key("ES256")
+        self.hanging.mode = "503"
+        self.jwks_servers = [self.minted, self.cognito, self.expiring, self.garbage, self.dropping, self.hanging]
 
     def providers(self) -> dict:
         return {
@@ -170,6 +173,7 @@ class Env:
                        "jwks_url": f"http://127.0.0.1:{free_port()}/jwks"},
             "garbagekeys": {"issuer": self.garbage_issuer, "audience": MINTED_AUD, "jwks_url": self.garbage.url()},
             "dropping": {"issuer": self.dropping_issuer, "audience": MINTED_AUD, "jwks_url": self.dropping.url()},
+            "hanging": {"issuer": self.hanging_issuer, "audience": MINTED_AUD, "jwks_url": self.hanging.url()},
         }
 
     def start(self):
@@ -183,6 +187,7 @@ class Env:
         self.expiring_issuer = f"http://127.0.0.1:{self.expiring.port}"
         self.garbage_issuer = f"http://127.0.0.1:{self.garbage.port}"
         self.dropping_issuer = f"http://127.0.0.1:{self.dropping.port}"
+        self.hanging_issuer = f"http://127.0.0.1:{self.hanging.port}"
         self.nokeys_issuer = "https://nokeys.example.com/"
         base = {
             "PLAYBACK_PRIVATE_KEY": sec1_pem(self.key),
@@ -512,6 +517,27 @@ def test_a_connection_closed_unanswered_is_tried_again_at_once(env):
     ok(env.get(bearer=token), env, "after-a-drop")
     assert env.dropping.fetches == 1, "the keys came from that first fetch"
     assert '"identity_provider":"dropping"' not in env.worker.output(), "no failure was recorded"
+
+
+def test_a_key_endpoint_that_hangs_is_given_up_after_5_seconds(env):
+    """A provider that accepts the connection and never answers must not hold viewers' requests
+    open: the fetch is abandoned after 5 s (not retried: a slow failure would double the wait), the
+    viewer gets the 503 of a provider without keys, and the next request after it recovers works."""
+    s = env.hanging
+    token = s.mint(env.claims(issuer=env.hanging_issuer, sub="patient-viewer"))
+    problem(env.get(bearer=token), 503, "identity-provider-unavailable", secrets=[token])  # down
+    time.sleep(2.1)  # past the retry wait after the failures so far (1 s, then 2 s)
+    s.mode, s.delay = "up", 60
+    attempts, started = s.attempts, time.time()
+    problem(env.get(bearer=token), 503, "identity-provider-unavailable", secrets=[token])
+    elapsed = time.time() - started
+    assert 4 <= elapsed < 30, f"answered after {elapsed:.1f} s: the fetch was not bounded by its 5 s timeout"
+    assert s.attempts - attempts == 1, "a slow failure is not tried again"
+    s.delay = 0
+    deadline = time.time() + 20  # the retry wait after three failures is 4 s
+    while (r := env.get(bearer=token)).status == 503 and time.time() < deadline:
+        time.sleep(0.5)
+    ok(r, env, "patient-viewer")
 
 
 # ------------------------------------------------------------------------------------------------
