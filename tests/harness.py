@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -213,13 +214,29 @@ class Worker:
         return request(self.url + path, **kwargs)
 
 
-def start_all(workers: list[Worker]) -> list[Worker]:
-    """Start several workers at once (each start is mostly waiting), then wait for all."""
+def start_all(workers: list[Worker], attempts: int = 2) -> list[Worker]:
+    """Start several workers at once (each start is mostly waiting), then wait for all. A worker that
+    does not come up is started again on fresh ports: `wrangler dev` has hung at startup under heavy
+    machine load, and a port picked by free_port() can be taken meanwhile (by a parallel wrangler's
+    inspector, or anything else on this shared machine)."""
     for w in workers:
         w.start()
     try:
         for w in workers:
-            w.wait_ready()
+            for attempt in range(attempts):
+                try:
+                    w.wait_ready()
+                    break
+                except RuntimeError as e:
+                    if attempt == attempts - 1:
+                        raise
+                    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # wrangler colours its errors even with NO_COLOR
+                    lines = [line.strip() for line in plain.splitlines() if line.strip()]
+                    why = next((line for line in lines if "ERROR" in line), lines[-1])
+                    print(f"\n[harness] a worker did not come up ({lines[0]} {why[:200]}); starting it again")
+                    w.stop()
+                    w.port = free_port()
+                    w.start()
     except Exception:
         for w in workers:
             w.stop()

@@ -208,7 +208,7 @@ class Env:
         self.workers = [self.worker, self.no_secret, self.bad_url, self.bad_alg]
         for w in self.workers:
             w.extra_args = ["--persist-to", str(w.dir / "state")]
-        start_with_retry(self.workers)
+        start_all(self.workers)
 
     def stop(self):
         for w in getattr(self, "workers", []):
@@ -236,19 +236,6 @@ class Env:
         if cookies:
             h["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         return (worker or self.worker).get(f"/v1/token?channel={channel}", headers=h)
-
-
-def start_with_retry(workers, attempts=3):
-    """start_all, again on fresh ports when a port picked by free_port() was taken meanwhile (by a
-    parallel wrangler's inspector, or anything else on this shared machine)."""
-    for attempt in range(attempts):
-        try:
-            return start_all(workers)
-        except RuntimeError as e:
-            if "Address already in use" not in str(e) or attempt == attempts - 1:
-                raise
-            for w in workers:
-                w.port = free_port()
 
 
 @pytest.fixture(scope="module")
