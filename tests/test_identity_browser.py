@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from harness import ROOT, Worker, expected_viewer_id, new_p384_key, public_pem, sec1_pem, start_all, verify_playback_token
 from identity_standins import OidcProvider, _Server
-from test_identity import start_with_retry
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARN = "arn:aws:ivs:us-west-2:123456789012:channel/spa"
@@ -95,7 +94,7 @@ def setup():
     s = Setup()
     try:
         s.worker.extra_args = ["--persist-to", str(s.worker.dir / "state")]  # its own Cache API
-        start_with_retry([s.worker])
+        start_all([s.worker])
         yield s
     finally:
         s.stop()
