@@ -230,11 +230,17 @@ def start_all(workers: list[Worker], attempts: int = 2) -> list[Worker]:
                 except RuntimeError as e:
                     if attempt == attempts - 1:
                         raise
-                    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # wrangler colours its errors even with NO_COLOR
-                    lines = [line.strip() for line in plain.splitlines() if line.strip()]
-                    why = next((line for line in lines if "ERROR" in line), lines[-1])
-                    print(f"\n[harness] a worker did not come up ({lines[0]} {why[:200]}); starting it again")
                     w.stop()
+                    # Kept (and scanned for secrets) under another name; the new start writes a new log.
+                    kept = w.log_path.with_name(f"wrangler.attempt{attempt + 1}.log")
+                    w.log_path.rename(kept)
+                    secret_scan.LOGS.append(kept)
+                    plain = re.sub(r"\x1b\[[0-9;]*m", "", kept.read_text(errors="replace"))  # wrangler colours even with NO_COLOR
+                    lines = [line.strip()[:200] for line in plain.splitlines() if line.strip()]
+                    at = next((i for i, line in enumerate(lines) if "ERROR" in line), len(lines) - 1)
+                    why = "\n  ".join(lines[max(0, at - 3):at + 1])
+                    print(f"\n[harness] a worker did not come up ({str(e).splitlines()[0]}), starting it again; "
+                          f"its log ({kept}) ends:\n  {why}")
                     w.port = free_port()
                     w.start()
     except Exception:

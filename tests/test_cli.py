@@ -10,7 +10,7 @@ import uuid
 import jwt
 import pytest
 from conftest import CHANNELS
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from harness import CLI, Worker, b64url, new_p384_key, pkcs8_pem, public_pem, sec1_pem, start_all, verify_playback_token

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT, Worker, request, session_cookie, start_all
+from harness import ROOT, Worker, session_cookie, start_all
 
 DOCUMENT = ROOT / "openapi" / "openapi.json"
 ARTIFACTS = ROOT / "test-artifacts" / "schemathesis"
