@@ -179,21 +179,20 @@ struct KeyDocument {
 /// [`KEY_FETCH_TIMEOUT_MS`].
 async fn get_key_document(url: &str) -> Result<KeyDocument, String> {
     let timed_out = || format!("the key document did not arrive within {} s", KEY_FETCH_TIMEOUT_MS / 1000);
-    let mut network_error = None;
-    for _ in 0..2 {
+    let mut retried = false;
+    loop {
         let request = Request::new(url, Method::Get).map_err(|_| "the key document URL is not usable".to_owned())?;
         let started = js_sys::Date::now();
         let timeout = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(KEY_FETCH_TIMEOUT_MS));
         let mut response = match Fetch::Request(request).send_with_signal(&timeout).await {
             Ok(response) => response,
             Err(_) if timeout.aborted() => return Err(timed_out()),
-            Err(error) => {
-                network_error = Some(error);
-                if js_sys::Date::now() - started < QUICK_FAILURE_MS {
-                    continue;
-                }
-                break;
+            Err(_) if !retried && js_sys::Date::now() - started < QUICK_FAILURE_MS => {
+                retried = true;
+                continue;
             }
+            // The runtime's own words ("Network connection lost.") say which network error it was.
+            Err(error) => return Err(format!("the key document could not be fetched (network error: {error})")),
         };
         if response.status_code() != 200 {
             return Err(format!("the key document answered HTTP {}", response.status_code()));
@@ -202,8 +201,6 @@ async fn get_key_document(url: &str) -> Result<KeyDocument, String> {
         let body = response.text().await.map_err(|_| if timeout.aborted() { timed_out() } else { "the key document could not be read".to_owned() })?;
         return Ok(KeyDocument { body, cache_control });
     }
-    // The runtime's own words ("Network connection lost.") say which network error it was.
-    Err(format!("the key document could not be fetched (network error: {})", network_error.map(|e| e.to_string()).unwrap_or_default()))
 }
 
 /// Fetch `provider`'s key document and hand the outcome to the key store. A fresh isolate first
