@@ -213,6 +213,20 @@ class Worker:
     def get(self, path: str, **kwargs) -> Response:
         return request(self.url + path, **kwargs)
 
+    def restart(self, attempt: int) -> tuple[Path, str]:
+        """Stop, keep this start's log (scanned for secrets like the others) and start again on fresh
+        ports. Returns the kept log and the lines that lead to its error."""
+        self.stop()
+        kept = self.log_path.with_name(f"wrangler.attempt{attempt}.log")
+        self.log_path.rename(kept)
+        secret_scan.LOGS.append(kept)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", kept.read_text(errors="replace"))  # wrangler colours even with NO_COLOR
+        lines = [line.strip()[:200] for line in plain.splitlines() if line.strip()]
+        at = next((i for i, line in enumerate(lines) if "ERROR" in line), len(lines) - 1)
+        self.port = free_port()
+        self.start()
+        return kept, "\n  ".join(lines[max(0, at - 3):at + 1])
+
 
 def start_all(workers: list[Worker], attempts: int = 2) -> list[Worker]:
     """Start several workers at once (each start is mostly waiting), then wait for all. A worker that
@@ -230,19 +244,9 @@ def start_all(workers: list[Worker], attempts: int = 2) -> list[Worker]:
                 except RuntimeError as e:
                     if attempt == attempts - 1:
                         raise
-                    w.stop()
-                    # Kept (and scanned for secrets) under another name; the new start writes a new log.
-                    kept = w.log_path.with_name(f"wrangler.attempt{attempt + 1}.log")
-                    w.log_path.rename(kept)
-                    secret_scan.LOGS.append(kept)
-                    plain = re.sub(r"\x1b\[[0-9;]*m", "", kept.read_text(errors="replace"))  # wrangler colours even with NO_COLOR
-                    lines = [line.strip()[:200] for line in plain.splitlines() if line.strip()]
-                    at = next((i for i, line in enumerate(lines) if "ERROR" in line), len(lines) - 1)
-                    why = "\n  ".join(lines[max(0, at - 3):at + 1])
-                    print(f"\n[harness] a worker did not come up ({str(e).splitlines()[0]}), starting it again; "
+                    kept, why = w.restart(attempt + 1)
+                    print(f"\n[harness] a worker did not come up ({str(e).splitlines()[0]}), started it again; "
                           f"its log ({kept}) ends:\n  {why}")
-                    w.port = free_port()
-                    w.start()
     except Exception:
         for w in workers:
             w.stop()
