@@ -97,13 +97,13 @@ def build(smoke: bool) -> dict:
     return figures
 
 
-# What each part of the module bought, for the growth since the comb (issue 10: no growth without
+# What each part of the module bought, for the growth since the comb (no growth without
 # a row saying what it bought). Groups are wasm_size.group() names.
 SIZE_FEATURES = [
-    ("identity providers (issue 8): JWT/JWKS/X.509 parsing, RS*/PS* and ES256 checks, key store, verified-token cache",
+    ("identity providers: JWT/JWKS/X.509 parsing, RS*/PS* and ES256 checks, key store, verified-token cache",
      ["ivs_token_worker::identity", "der", "rsa", "p256", "ivs_token_worker::access"]),
-    ("real-time stages (issue 9): settings, participant tokens, stage page",
-     ["ivs_token_worker::stage", "ivs_token_worker::stage_grant"]),
+    ("real-time stages: settings, participant tokens, stage page",
+     ["ivs_token_worker::stage"]),
     ("the Workers glue: fetch and Cache API for provider keys, WebCrypto verification, module-scope configuration",
      ["ivs_token_worker::edge", "js_sys", "worker", "wasm_bindgen", "web_sys", "wasm_bindgen_futures"]),
 ]
@@ -301,7 +301,7 @@ def load(key, smoke: bool) -> dict:
             "worker on workerd directly, GET /healthz": (direct.url + "/healthz", {}),
             "worker on workerd directly, GET /v1/token": (direct.url + "/v1/token?channel=bench", {"Cookie": f"session={cookie}"}),
             "Node.js jsonwebtoken, PEM per call (AWS sample Lambda)": (alternatives["node"][1], {}),
-            "Python PyJWT, PEM per call (seed's Lambda)": (alternatives["python"][1], {}),
+            "Python PyJWT, PEM per call (API Gateway + Lambda sample)": (alternatives["python"][1], {}),
         }
         for label, (url, headers) in targets.items():  # each token verified once before timing
             r = request(url, headers=headers)
@@ -355,7 +355,7 @@ def report(m: dict, b: dict, nat: dict, wd: dict, ld: dict, smoke: bool) -> str:
         f"wrangler {m['wrangler']} (workerd bundled); {m['date']}. The machine is shared and noisy: every figure is a "
         "median of interleaved rounds, and only ratios from the same run are compared.",
         "",
-        "## Targets (issue 10), side by side from this run",
+        "## Targets, side by side from this run",
         "",
         "| target | measured | target | met? |",
         "|---|---|---|---|",
@@ -366,7 +366,7 @@ def report(m: dict, b: dict, nat: dict, wd: dict, ld: dict, smoke: bool) -> str:
         f"| isolate startup work (warm-up, comb table, real configuration) | {fmt(startup, 0)} ms, of which configuration {fmt(startup_config, 0)} ms | reported | |",
         f"| wasm size, gzip -9 | {b['wasm_gzip']:,} bytes | 192,998 before the comb; growth must say what it bought | see Size |",
         f"| per-request overhead outside signing: configuration lookup | {fmt(ops['config'], 2)} µs (was {fmt(ops['settings'], 1)} µs reading and comparing every setting) | driven down | yes |",
-        *[f"| identity token, {alg} signature: first time (WebCrypto, the worker's path) / cached / pure-Rust fallback (issue 8) | {fmt(wc[op])} / {fmt(ops['verify-cached'], 1)} / {fmt(ops[op])} µs | 100 µs | {'yes' if wc[op] <= 100 and ops['verify-cached'] <= 100 else 'no'} |" for alg, op in (("RS256 (2048-bit)", "verify-rs256"), ("ES256", "verify-es256"))],
+        *[f"| identity token, {alg} signature: first time (WebCrypto, the worker's path) / cached / pure-Rust fallback | {fmt(wc[op])} / {fmt(ops['verify-cached'], 1)} / {fmt(ops[op])} µs | 100 µs | {'yes' if wc[op] <= 100 and ops['verify-cached'] <= 100 else 'no'} |" for alg, op in (("RS256 (2048-bit)", "verify-rs256"), ("ES256", "verify-es256"))],
         "",
         "## CPU per token inside workerd",
         "",

@@ -2,7 +2,7 @@
 //! `cargo bench --bench core` prints a table; `-- --json` prints JSON for bench/run.py.
 
 use ivs_token_worker::config::{names, Config, Settings};
-use ivs_token_worker::grant::issue;
+use ivs_token_worker::channel::policy::issue;
 use ivs_token_worker::http::{handle, Request};
 use ivs_token_worker::key::{comb, PlaybackKey};
 use ivs_token_worker::identity::session_cookie::{mint, SessionClaims};
@@ -73,7 +73,7 @@ fn main() {
         ("ES384 sign", median_us(|| { n += 1; key.sign(&n.to_le_bytes())[0] as usize }, batches)),
         // `now` stays fixed: the session must stay valid, and viewer-bound tokens are never
         // reused, so every call signs afresh.
-        ("mint (claims + sign + encode)", median_us(|| issue(&config, channel, &session, NOW, [0; 16]).token.len(), batches)),
+        ("mint (claims + sign + encode)", median_us(|| issue(&config.playback_settings(), channel, &session, NOW, [0; 16]).token.len(), batches)),
         ("session cookie verification", median_us(|| config.identity.sessions.as_ref().unwrap().verify(&cookie, NOW).map(|s| s.sub.len()).unwrap_or(0), batches)),
         ("GET /v1/token core path", median_us(|| {
             let mut request = Request::new("GET", "/v1/token?channel=demo");

@@ -1,26 +1,30 @@
 //! # ivs-token-worker
 //!
-//! Issues Amazon IVS playback authorization tokens (ES384 JWTs) at the edge, on Cloudflare
-//! Workers, only to viewers whose session cookie verifies.
+//! Issues Amazon IVS playback tokens and real-time stage participant tokens (ES384 JWTs) at the
+//! edge, on Cloudflare Workers, only to viewers whose credential verifies and only for what that
+//! credential grants.
 //!
-//! The crate is a pure core plus a thin runtime layer:
+//! The crate is a pure core plus a thin runtime layer. Modules by layer, each layer using only the
+//! layers listed before it:
 //!
-//! | module | concept |
-//! |---|---|
-//! | [`key`] | the P-384 signing key, in every form operators hold it |
-//! | [`token`] | IVS tokens: playback token claims, ES384 JWS signing, IVS-rule verification |
-//! | [`viewer_id`] | `aws:viewer-id` derivation from the session subject |
-//! | [`identity`] | who the viewer is: identity providers' JWTs (JWKS), the HS256 session cookie, one [`identity::Session`] |
-//! | [`access`] | per-channel access rules: groups, countries |
-//! | [`channel`] | channel settings and their value types (ARN, playback URL, origins) |
-//! | [`config`] | Worker vars and secrets, validated |
-//! | [`grant`] | the policy: which claims a viewer gets for a channel |
-//! | [`stage`] | real-time stage settings (`STAGES`): ARN, public key ARN, endpoints, groups |
-//! | [`stage_grant`] | the policy for stages: who joins, who publishes, which participant claims |
-//! | [`stage`] | real-time stage settings (`STAGES`): ARN, public key ARN, endpoints, groups |
-//! | [`stage_grant`] | the policy for stages: who joins, who publishes, which participant claims |
-//! | [`http`] | the HTTP contract as pure functions |
-//! | [`page`] | the watch page: HTML, escaping, Content-Security-Policy |
+//! | layer | module | concept |
+//! |---|---|---|
+//! | mechanics | [`error`] | the one error enum: HTTP status, problem slug, title |
+//! | mechanics | [`text`] | text rules settings share: lists, names, shortening for messages |
+//! | mechanics | [`encoding`] | base64url, hex, PEM |
+//! | mechanics | [`address`] | URL-valued settings and origins: hosts, ports, patterns |
+//! | mechanics | [`cookie`] | `Cookie` header parsing |
+//! | mechanics | [`ivs`] | IVS value types: resource ARNs, maximum resolution |
+//! | mechanics | [`key`] | the P-384 signing key, in every form operators hold it |
+//! | mechanics | [`jose`] | compact JWS: ES384 signing and format checks |
+//! | viewer | [`identity`] | who the viewer is: providers' JWTs, the session cookie, one [`identity::Session`] |
+//! | shared rules | [`access`] | access rules every product shares: groups, countries |
+//! | feature | [`channel`] | playback channels: settings, policy, token claims |
+//! | feature | [`stage`] | real-time stages: settings, policy, participant token claims |
+//! | settings | [`config`] | Worker vars and secrets, validated into one [`config::Config`] |
+//! | pages | [`page`] | the HTML pages: watch, stage, index, messages; escaping and CSP |
+//! | HTTP | [`http`] | the HTTP contract as pure functions |
+//! | glue | `edge` | the Workers runtime layer (wasm32 only): fetch, Cache API, WebCrypto, clock |
 //!
 //! Nothing in the core reads a clock or a random source: time (Unix seconds) and randomness are
 //! arguments, so all of it is tested natively with `cargo test`. The Workers layer (compiled only
@@ -28,65 +32,23 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod error;
+pub mod text;
+pub mod encoding;
+pub mod address;
+pub mod cookie;
+pub mod ivs;
+pub mod key;
+pub mod jose;
+pub mod identity;
 pub mod access;
 pub mod channel;
-pub mod config;
-pub mod cookie;
-pub mod encoding;
-pub mod error;
-pub mod grant;
-pub mod http;
-pub mod identity;
-pub mod key;
-pub mod page;
 pub mod stage;
-pub mod stage_grant;
-pub mod token;
-pub mod viewer_id;
+pub mod config;
+pub mod page;
+pub mod http;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
-#[cfg(all(target_arch = "wasm32", feature = "bench"))]
-mod edge_bench;
 
 pub use error::{Error, Result};
-
-/// Exercise the expensive one-time paths with throw-away inputs: p384's lazily built basepoint
-/// table, key and settings parsing, session verification, claims, signing and the JSON answer
-/// (one complete `/v1/token` request). The Workers layer calls it at isolate startup, so the first
-/// real request does not pay for building tables or for V8 compiling these paths. It touches no
-/// real configuration and no secret.
-pub fn warm_up() {
-    std::hint::black_box(warm_up_request());
-}
-
-/// The warm-up's complete `/v1/token` request on throw-away settings, and its answer.
-fn warm_up_request() -> Option<http::Response> {
-    let key = key::PlaybackKey::from_scalar_bytes(&[0x5a; 48]).ok()?;
-    let secret = "warm-up-session-secret-not-a-real-one";
-    let settings = config::Settings::new()
-        .with(config::names::PLAYBACK_PRIVATE_KEY, key.to_sec1_pem())
-        .with(config::names::SESSION_SECRET, secret)
-        .with(
-            config::names::CHANNELS,
-            r#"{"warm-up":{"arn":"arn:aws:ivs:us-west-2:000000000000:channel/warmup","playback_url":"https://warm-up.live-video.net/w.m3u8"}}"#,
-        );
-    let config = config::Config::load(&settings).ok()?;
-    let cookie = format!("session={}", identity::session_cookie::mint(&identity::session_cookie::SessionClaims::new("warm-up", 0, 60), secret.as_bytes()));
-    let mut request = http::Request::new("GET", "/v1/token?channel=warm-up");
-    request.cookie = Some(&cookie);
-    Some(http::handle(&request, Ok(&config), 1, [0; 32]))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn warm_up_serves_a_complete_token_request() {
-        // If the warm-up ever stopped reaching the signer, it would silently stop warming anything.
-        let response = super::warm_up_request().expect("the warm-up settings load");
-        assert_eq!(response.status, 200, "{}", response.body);
-        let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
-        assert_eq!(body["token"].as_str().unwrap().split('.').count(), 3);
-        super::warm_up();
-    }
-}

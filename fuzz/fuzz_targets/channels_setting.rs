@@ -9,8 +9,8 @@ fuzz_target!(|data: &[u8]| {
     match Config::load(&settings) {
         Ok(config) => {
             for (name, channel) in &config.channels {
-                assert!(ivs_token_worker::channel::is_channel_name(name));
-                let _ = config.token_origins(channel);
+                assert!(ivs_token_worker::text::is_name(name));
+                let _ = config.playback_settings().token_origins(channel);
             }
         }
         Err(error) => {

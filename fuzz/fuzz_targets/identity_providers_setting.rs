@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     match parse_providers(text) {
         Ok(providers) => {
             for provider in &providers {
-                assert!(ivs_token_worker::channel::is_channel_name(&provider.name));
+                assert!(ivs_token_worker::text::is_name(&provider.name));
                 assert!(provider.jwks_url.is_some() || provider.inline_keys.is_some(), "a provider without keys");
             }
         }

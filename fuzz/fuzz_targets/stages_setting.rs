@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     match Config::load(&settings) {
         Ok(config) => {
             for (name, stage) in &config.stages {
-                assert!(ivs_token_worker::channel::is_channel_name(name));
+                assert!(ivs_token_worker::text::is_name(name));
                 let _ = stage.topic();
             }
         }

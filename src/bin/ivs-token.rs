@@ -14,11 +14,12 @@ fn main() -> std::process::ExitCode {
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use clap::{Parser, Subcommand};
-    use ivs_token_worker::channel::{check_origin, is_channel_arn, Resolution};
+    use ivs_token_worker::address::check_origin;
+    use ivs_token_worker::channel::claims::{self as token, PlaybackClaims, STRICT_ORIGIN_MAX};
+    use ivs_token_worker::ivs::{is_channel_arn, Resolution, VIEWER_ID_MAX_LEN};
     use ivs_token_worker::key::{PlaybackKey, PublicKey, SCALAR_LEN};
     use ivs_token_worker::identity::session_cookie::{mint, SessionClaims, MIN_SECRET_BYTES};
-    use ivs_token_worker::token::{self, PlaybackClaims, STRICT_ORIGIN_MAX, VIEWER_ID_MAX_LEN};
-    use ivs_token_worker::viewer_id::ViewerIdKey;
+    use ivs_token_worker::identity::viewer_id::ViewerIdKey;
     use std::io::Read;
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
@@ -237,7 +238,7 @@ mod cli {
                 Ok(())
             }
             Command::StageToken { key, stage_arn, public_key_arn, whip_url, events_url, ttl, publish, user_id, attributes, participant_id } => {
-                use ivs_token_worker::token::stage as participant;
+                use ivs_token_worker::stage::claims as participant;
                 let key = read_private_key(&key)?;
                 let stage = ivs_token_worker::stage::Stage::from_json(
                     "cli",
@@ -355,9 +356,9 @@ mod cli {
             token.to_owned()
         };
         let rejected = |e: ivs_token_worker::Error| Failure(1, format!("invalid: {e}"));
-        let signed = token::jws::verify_es384(&token, &keys).map_err(rejected)?;
-        let (kind, verified) = if token::stage::is_participant_token(&signed) {
-            ("participant", token::stage::verify(&token, &keys, now()).map_err(rejected)?)
+        let signed = ivs_token_worker::jose::verify_es384(&token, &keys).map_err(rejected)?;
+        let (kind, verified) = if ivs_token_worker::stage::claims::is_participant_token(&signed) {
+            ("participant", ivs_token_worker::stage::claims::verify(&token, &keys, now()).map_err(rejected)?)
         } else {
             ("playback", token::verify(&token, &keys, now()).map_err(rejected)?)
         };

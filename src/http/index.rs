@@ -3,8 +3,9 @@
 //! else `/` stays a 404, as every unknown path: a deployed worker lists nothing.
 
 use super::watch::html;
-use super::{Request, Response};
-use crate::channel::is_local_host;
+use super::request::Request;
+use super::response::Response;
+use crate::address::is_local_host;
 use crate::config::Config;
 use crate::error::{Error, Result};
 

@@ -4,191 +4,30 @@
 //!
 //! | module | routes |
 //! |---|---|
-//! | this one | dispatch, `/healthz`, `/v1/public-key`, request and response types, query parsing, logs |
+//! | this one | dispatch, `/healthz`, `/v1/public-key` |
+//! | [`request`] | the request as the core sees it, query parsing, the presented session |
+//! | [`response`] | responses, problem documents, the log line |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
 //! | [`openapi`] | `/openapi.json`: the HTTP contract as an OpenAPI 3.1 document |
 //! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
-use crate::access::normalize_country;
-use crate::channel::{is_local_host, truncate};
-use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::identity::{Presented, Session};
 
-pub mod openapi;
 pub mod index;
+pub mod openapi;
+pub mod request;
+pub mod response;
 pub mod stage;
 pub mod token;
+pub mod warm_up;
 pub mod watch;
 
-/// The parts of an HTTP request the core looks at.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Request<'a> {
-    /// Method, upper case.
-    pub method: &'a str,
-    /// Path, without query.
-    pub path: &'a str,
-    /// Raw query string, without `?`.
-    pub query: &'a str,
-    /// `Origin` header.
-    pub origin: Option<&'a str>,
-    /// `Cookie` header.
-    pub cookie: Option<&'a str>,
-    /// The host the request was sent to (`Host`), with any port.
-    pub host: Option<&'a str>,
-    /// `Authorization` header.
-    pub authorization: Option<&'a str>,
-    /// Other headers an identity provider may read (`header:NAME` sources) and the local
-    /// country stand-in, as (name, value).
-    pub headers: &'a [(&'a str, &'a str)],
-    /// The country the request comes from, as the platform tells (`request.cf.country`).
-    pub country: Option<&'a str>,
-    /// The platform's verdicts on identity tokens' signatures (see
-    /// [`crate::identity::Identity::signature_checks`]).
-    pub verdicts: &'a [([u8; 32], bool)],
-}
+pub use request::{percent_decode, query_param, session_of, Request, DEV_COUNTRY_HEADER};
+pub use response::{log_line, Response};
 
-impl<'a> Request<'a> {
-    /// A request from its method and target (`/path?query`).
-    pub fn new(method: &'a str, target: &'a str) -> Self {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        Self { method, path, query, ..Self::default() }
-    }
-
-    /// The credential-bearing parts, for [`crate::identity`].
-    pub fn presented(&self) -> Presented<'a> {
-        Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers, verdicts: self.verdicts }
-    }
-
-    /// The country the request comes from: the platform's, except that on a local host the
-    /// [`DEV_COUNTRY_HEADER`] stand-in, when sent, wins (`wrangler dev` reports a fixed
-    /// placeholder country for every request).
-    pub fn country(&self) -> Option<String> {
-        let stand_in = self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(DEV_COUNTRY_HEADER)).map(|(_, v)| *v);
-        let stand_in = stand_in.filter(|_| self.host.is_some_and(is_local_host));
-        stand_in.or(self.country).and_then(normalize_country)
-    }
-}
-
-/// A complete response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// Status code.
-    pub status: u16,
-    /// Headers, in order.
-    pub headers: Vec<(&'static str, String)>,
-    /// Body.
-    pub body: String,
-    /// The channel the request was about, for the log line.
-    pub channel: Option<String>,
-    /// The problem slug when the response is an error, for the log line.
-    pub problem: Option<&'static str>,
-}
-
-impl Response {
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// A response with no log annotations yet.
-    pub(crate) fn new(status: u16, headers: Vec<(&'static str, String)>, body: String) -> Self {
-        Self { status, headers, body, channel: None, problem: None }
-    }
-
-    pub(crate) fn json(status: u16, body: serde_json::Value) -> Self {
-        let headers = vec![
-            ("content-type", "application/json".into()),
-            ("cache-control", "no-store".into()),
-            ("x-content-type-options", "nosniff".into()),
-        ];
-        Self::new(status, headers, body.to_string())
-    }
-
-    /// An RFC 9457 `application/problem+json` response for `error`.
-    pub fn problem(error: &Error) -> Self {
-        Self::problem_with_status(error, error.status())
-    }
-
-    /// [`Response::problem`] with another status than the error's own (`/healthz` answers 503).
-    pub(crate) fn problem_with_status(error: &Error, status: u16) -> Self {
-        let body = serde_json::json!({
-            "type": format!("urn:ivs-token-worker:problem:{}", error.slug()),
-            "title": error.title(),
-            "status": status,
-            "detail": error.to_string(),
-        });
-        let mut response = Self::json(status, body);
-        response.headers[0].1 = "application/problem+json".into();
-        if let Error::MethodNotAllowed { allow } = error {
-            response.headers.push(("allow", (*allow).into()));
-        }
-        response.problem = Some(error.slug());
-        response
-    }
-
-    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-}
-
-/// The value of query parameter `name`, percent-decoded. `Err` when it is repeated or not UTF-8.
-pub fn query_param(query: &str, name: &str) -> Result<Option<String>> {
-    let mut found = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode(key).as_deref() != Some(name) {
-            continue;
-        }
-        if found.is_some() {
-            return Err(Error::BadRequest(format!("query parameter `{name}` is given more than once")));
-        }
-        found = Some(
-            percent_decode(value)
-                .ok_or_else(|| Error::BadRequest(format!("query parameter `{name}` is not valid percent-encoded UTF-8")))?,
-        );
-    }
-    Ok(found)
-}
-
-/// Decode `%XX` escapes and `+` (as a space); `None` on a bad escape or invalid UTF-8.
-pub fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                // Exactly two hex digits: `from_str_radix` alone would also take a sign (`%+7`).
-                let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
-                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The viewer's session: the deciding credential of the request, verified (see
-/// [`crate::identity::credential`] for the precedence).
-pub fn session_of(config: &Config, request: &Request<'_>, now: u64) -> Result<Session> {
-    config.identity.session(&request.presented(), now)
-}
-
-/// The header that stands in for `request.cf.country` in `wrangler dev` and tests. Honoured only
-/// for requests addressed to a local host, so it cannot be used to dodge a country rule.
-pub const DEV_COUNTRY_HEADER: &str = "x-dev-country";
+use crate::config::Config;
+use crate::error::Error;
 
 /// Methods of the read-only routes (`/healthz`, `/v1/public-key`).
 const HEALTH_METHODS: &str = "GET, HEAD";
@@ -247,19 +86,6 @@ fn public_key_route(request: &Request<'_>, config: Result<&Config, &Error>) -> R
         ),
         Err(error) => Response::problem(error),
     }
-}
-
-/// One structured log line for a request: never the token, cookie, query or key.
-pub fn log_line(request: &Request<'_>, response: &Response, duration_ms: f64) -> String {
-    serde_json::json!({
-        "method": request.method,
-        "path": truncate(request.path),
-        "status": response.status,
-        "channel": response.channel,
-        "problem": response.problem,
-        "duration_ms": (duration_ms * 1000.0).round() / 1000.0,
-    })
-    .to_string()
 }
 
 #[cfg(test)]
@@ -366,7 +192,7 @@ pub(crate) mod tests {
     #[test]
     fn no_request_panics() {
         let configs = [
-            Config::load(&settings().with(names::STAGES, crate::stage_grant::tests::stages_json())).unwrap(),
+            Config::load(&settings().with(names::STAGES, crate::stage::policy::tests::stages_json())).unwrap(),
             Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap(),
             Config::load(&settings().with(names::LOGIN_URL, "/login?x=1")).unwrap(),
         ];

@@ -2,7 +2,8 @@
 //! embedded at build time. `tests/test_contract.py` runs schemathesis against a live worker with
 //! it, so the document and the worker cannot drift apart unnoticed.
 
-use super::{Request, Response};
+use super::request::Request;
+use super::response::Response;
 use crate::error::Error;
 
 /// The document, as served.

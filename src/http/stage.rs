@@ -3,17 +3,18 @@
 
 use super::token::token_api;
 use super::watch::{html, message_for, page_route, sign_in};
-use super::{query_param, session_of, Request, Response};
-use crate::channel::is_channel_name;
+use super::request::{query_param, session_of, Request};
+use super::response::Response;
+use crate::text::is_name;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::stage_grant::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
+use crate::stage::policy::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
 
 /// The stage name from `?stage=`, validated, and whether `publish=true` is asked.
 fn stage_params(query: &str) -> Result<(String, bool)> {
     let name = query_param(query, "stage")?
         .ok_or_else(|| Error::BadRequest("query parameter `stage` is required: GET /v1/stage-token?stage=NAME".into()))?;
-    if !is_channel_name(&name) {
+    if !is_name(&name) {
         // Not echoed: attacker-controlled and already known to be invalid.
         return Err(Error::BadRequest("query parameter `stage` must be a stage name matching [a-z0-9-]{1,64}".into()));
     }
@@ -47,8 +48,8 @@ pub(super) fn stage_token_route(request: &Request<'_>, config: Result<&Config, &
         let params = stage_params(request.query);
         let outcome = params.clone().and_then(|(name, publish)| {
             let session = session_of(config, request, now)?;
-            let (stage, capabilities) = authorize_stage(config, &session, &name, publish)?;
-            issue_stage(config, stage, &session, capabilities, now, participant_random(&random))
+            let (stage, capabilities) = authorize_stage(&config.stages, &session, &name, publish)?;
+            issue_stage(&config.stage_settings(), stage, &session, capabilities, now, participant_random(&random))
         });
         let mut response = match outcome {
             Ok(issued) => Response::json(200, issued_json(&issued)),
@@ -67,8 +68,8 @@ fn stage_page(request: &Request<'_>, config: &Config, name: &str, now: u64, rand
     let outcome = session_of(config, request, now).map_err(|e| (e, true)).and_then(|session| {
         // A publisher's page carries a publishing token, so "Join on camera" needs no second token.
         let publish = config.stages.get(name).is_some_and(|stage| may_publish(stage, &session));
-        let (stage, capabilities) = authorize_stage(config, &session, name, publish).map_err(|e| (e, false))?;
-        let issued = issue_stage(config, stage, &session, capabilities, now, participant_random(random)).map_err(|e| (e, false))?;
+        let (stage, capabilities) = authorize_stage(&config.stages, &session, name, publish).map_err(|e| (e, false))?;
+        let issued = issue_stage(&config.stage_settings(), stage, &session, capabilities, now, participant_random(random)).map_err(|e| (e, false))?;
         Ok((stage, issued))
     });
     let mut response = match outcome {
@@ -91,12 +92,12 @@ mod tests {
     use crate::http::handle;
     use crate::http::tests::{body, cookie_for, NOW};
     use crate::identity::session_cookie::SessionClaims;
-    use crate::token::stage::verify;
+    use crate::stage::claims::verify;
 
     fn config() -> Config {
         Config::load(
             &settings()
-                .with(names::STAGES, crate::stage_grant::tests::stages_json())
+                .with(names::STAGES, crate::stage::policy::tests::stages_json())
                 .with(names::ALLOWED_ORIGINS, "https://app.example"),
         )
         .unwrap()
@@ -176,7 +177,7 @@ mod tests {
         assert_eq!(get(&config, "/stage/club", Some(&cookie(&[])), 7).status, 403);
         assert_eq!(get(&config, "/stage/nope", Some(&cookie(&[])), 7).status, 404);
         assert_eq!(get(&config, "/stage/open", None, 7).status, 401);
-        let login = Config::load(&settings().with(names::STAGES, crate::stage_grant::tests::stages_json()).with(names::LOGIN_URL, "/login")).unwrap();
+        let login = Config::load(&settings().with(names::STAGES, crate::stage::policy::tests::stages_json()).with(names::LOGIN_URL, "/login")).unwrap();
         let r = get(&login, "/stage/open", None, 7);
         assert_eq!((r.status, r.header("location")), (302, Some("/login?return_to=/stage/open")));
     }

@@ -1,17 +1,19 @@
 //! `GET /v1/token?channel=NAME`: a signed playback token as JSON, with CORS for listed origins.
 
-use super::{query_param, session_of, Request, Response};
-use crate::channel::{is_channel_name, origin_matches};
+use super::request::{query_param, session_of, Request};
+use super::response::Response;
+use crate::address::origin_matches;
+use crate::text::is_name;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::grant::{authorize, issue};
+use crate::channel::policy::{authorize, issue};
 use crate::identity::provider::TokenSource;
 
 /// The channel name from `?channel=`, validated.
 fn channel_param(query: &str) -> Result<String> {
     let name = query_param(query, "channel")?
         .ok_or_else(|| Error::BadRequest("query parameter `channel` is required: GET /v1/token?channel=NAME".into()))?;
-    if !is_channel_name(&name) {
+    if !is_name(&name) {
         // The value is not echoed: it is attacker-controlled and already known to be invalid.
         return Err(Error::BadRequest("query parameter `channel` must be a channel name matching [a-z0-9-]{1,64}".into()));
     }
@@ -39,10 +41,10 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
         let channel = channel_param(request.query);
         let outcome = channel.clone().and_then(|name| {
             let session = session_of(config, request, now)?;
-            let channel = authorize(config, &session, &name, request.country().as_deref())?;
+            let channel = authorize(&config.channels, &session, &name, request.country().as_deref())?;
             let mut single_use = [0u8; 16];
             single_use.copy_from_slice(&random[..16]);
-            Ok(issue(config, channel, &session, now, single_use))
+            Ok(issue(&config.playback_settings(), channel, &session, now, single_use))
         });
         let mut response = match outcome {
             Ok(issued) => Response::json(
@@ -123,7 +125,7 @@ mod tests {
     use crate::http::tests::{body, config, cookie_for, get, NOW};
     use crate::http::{handle, Request};
     use crate::identity::session_cookie::SessionClaims;
-    use crate::token::verify;
+    use crate::channel::claims::verify;
 
     #[test]
     fn token_success_contract() {
@@ -201,7 +203,7 @@ mod identity_tests {
     use crate::http::{handle, Request, Response};
     use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};
     use crate::identity::keystore::Fetched;
-    use crate::token::verify;
+    use crate::channel::claims::verify;
     use serde_json::json;
 
     /// A worker that knows only an identity provider (no SESSION_SECRET), with a members-only

@@ -1,11 +1,13 @@
 //! `GET /watch/NAME`: the watch page with a freshly signed token inside; `/dev/login`: the local
 //! sign-in of `make dev`.
 
-use super::{query_param, session_of, Request, Response};
-use crate::channel::{is_channel_name, is_local_host, split_list};
+use super::request::{query_param, session_of, Request};
+use super::response::Response;
+use crate::address::is_local_host;
+use crate::text::{is_name, split_list};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::grant::{authorize, issue};
+use crate::channel::policy::{authorize, issue};
 
 /// Whether `path` is a path of this worker, safe as a redirect target (no open redirect).
 pub fn is_local_path(path: &str) -> bool {
@@ -108,7 +110,7 @@ pub(super) fn page_route(
     let mut nonce_bytes = [0u8; 16];
     nonce_bytes.copy_from_slice(&random[16..]);
     let nonce = crate::page::nonce(&nonce_bytes);
-    if !is_channel_name(name) {
+    if !is_name(name) {
         return message_for(&unknown, &nonce, None);
     }
     match config {
@@ -124,12 +126,12 @@ pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>
 fn watch_page(request: &Request<'_>, config: &Config, name: &str, now: u64, random: &[u8; 32], nonce: &str) -> Response {
     let mut response = match session_of(config, request, now) {
         Err(error) => sign_in(config, request, &format!("/watch/{name}"), &error, nonce),
-        Ok(session) => match authorize(config, &session, name, request.country().as_deref()) {
+        Ok(session) => match authorize(&config.channels, &session, name, request.country().as_deref()) {
             Err(error) => message_for(&error, nonce, None),
             Ok(channel) => {
                 let mut single_use = [0u8; 16];
                 single_use.copy_from_slice(&random[..16]);
-                let issued = issue(config, channel, &session, now, single_use);
+                let issued = issue(&config.playback_settings(), channel, &session, now, single_use);
                 let body = crate::page::watch_page(channel, &issued, &config.player, nonce);
                 html(200, body, crate::page::watch_csp(channel, &config.player, nonce))
             }
@@ -180,7 +182,7 @@ mod tests {
     use crate::http::handle;
     use crate::http::tests::{config, cookie_for, NOW};
     use crate::identity::session_cookie::SessionClaims;
-    use crate::token::verify;
+    use crate::channel::claims::verify;
 
     fn watch(config: &Config, path: &str, cookie: Option<&str>, host: &str) -> Response {
         let mut request = Request::new("GET", path);

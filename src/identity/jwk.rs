@@ -199,7 +199,7 @@ impl PublicJwk {
             Some(_) => return Err("`kid` must be a string of 1 to 256 characters".into()),
         };
         let named = |reason: &str| match &kid {
-            Some(kid) => format!("key `{}`: {reason}", crate::channel::truncate(kid)),
+            Some(kid) => format!("key `{}`: {reason}", crate::text::truncate(kid)),
             None => reason.to_owned(),
         };
         if jwk.contains_key("d") || jwk.contains_key("p") || jwk.contains_key("k") {
@@ -212,7 +212,7 @@ impl PublicJwk {
         }
         let alg = match text("alg") {
             None => None,
-            Some(name) => Some(Algorithm::parse(name).ok_or_else(|| named(&format!("`alg` {} is not supported", crate::channel::truncate(name))))?),
+            Some(name) => Some(Algorithm::parse(name).ok_or_else(|| named(&format!("`alg` {} is not supported", crate::text::truncate(name))))?),
         };
         let coordinate = |name: &str, len: usize| {
             text(name).and_then(b64url_decode).filter(|b| b.len() == len).ok_or_else(|| named(&format!("`{name}` must be {len} bytes of base64url")))
@@ -248,7 +248,7 @@ impl PublicJwk {
     /// The certificate is only a container for the key here (the document's URL is what is
     /// trusted), so only the path to its SubjectPublicKeyInfo is decoded.
     pub fn from_certificate_pem(kid: &str, pem: &str) -> Result<Self, String> {
-        let named = |reason: &str| format!("certificate `{}`: {reason}", crate::channel::truncate(kid));
+        let named = |reason: &str| format!("certificate `{}`: {reason}", crate::text::truncate(kid));
         let blocks = pem_blocks(pem).map_err(|e| named(&e))?;
         let block = blocks.iter().find(|b| b.label == "CERTIFICATE").ok_or_else(|| named("no CERTIFICATE PEM block"))?;
         let spki_der = certificate_spki(&block.der).ok_or_else(|| named("not a valid X.509 certificate"))?;

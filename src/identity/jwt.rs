@@ -9,7 +9,7 @@
 use super::jwk::{Algorithm, KeySet, PublicJwk};
 use super::provider::{claim, AudienceRule, Provider};
 use super::{parse_groups, ChannelGrant, Session, MAX_SUBJECT_LEN};
-use crate::channel::Resolution;
+use crate::ivs::Resolution;
 use crate::encoding::b64url_decode;
 use crate::identity::session_cookie::{LEEWAY_SECONDS, MAX_SESSION_VERSION};
 use serde_json::{Map, Value};
@@ -244,7 +244,7 @@ pub fn verify(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&KeySet],
 
 /// The session a verified token's claims give, under the provider's claim mapping.
 fn session_from_claims(claims: &Map<String, Value>, provider: &Provider) -> Result<Session, Rejection> {
-    let name = |field: &str, configured: &str| format!("claim `{}` ({field})", crate::channel::truncate(configured));
+    let name = |field: &str, configured: &str| format!("claim `{}` ({field})", crate::text::truncate(configured));
     let sub = match claim(claims, &provider.subject_claim) {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_SUBJECT_LEN => s.clone(),
         _ => return Err(invalid(format!("{} must be a non-empty string of at most 256 bytes", name("subject_claim", &provider.subject_claim)))),

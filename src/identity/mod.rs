@@ -13,7 +13,7 @@
 //! Whatever the source, the result is the same [`Session`], so `aws:viewer-id`, revocation,
 //! channel grants and group rules work unchanged for every source.
 
-use crate::channel::Resolution;
+use crate::ivs::Resolution;
 
 pub mod credential;
 pub mod jwk;
@@ -21,6 +21,7 @@ pub mod jwt;
 pub mod keystore;
 pub mod provider;
 pub mod session_cookie;
+pub mod viewer_id;
 pub mod verified;
 
 pub use credential::{Identity, Presented};

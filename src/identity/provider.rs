@@ -15,7 +15,7 @@
 //! ```
 
 use super::jwk::{Algorithm, KeySet};
-use crate::channel::{check_origin, is_local_host};
+use crate::address::{check_origin, is_local_host};
 use crate::cookie::is_cookie_name;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -36,7 +36,7 @@ pub enum TokenSource {
 
 impl TokenSource {
     fn parse(text: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("`{}` is not a token source; write \"bearer\", \"cookie:NAME\" or \"header:NAME\"", crate::channel::truncate(text));
+        let bad = || format!("`{}` is not a token source; write \"bearer\", \"cookie:NAME\" or \"header:NAME\"", crate::text::truncate(text));
         if text == "bearer" {
             return Ok(Self::Bearer);
         }
@@ -141,8 +141,8 @@ pub fn parse_providers(text: &str) -> Result<Vec<Provider>> {
     let object = value.as_object().ok_or_else(|| Error::setting(SETTING, "must be an object mapping provider names to providers"))?;
     let mut providers = Vec::with_capacity(object.len());
     for (name, entry) in object {
-        if !crate::channel::is_channel_name(name) {
-            return Err(Error::setting(SETTING, format!("provider `{}`: names must match [a-z0-9-]{{1,64}}", crate::channel::truncate(name))));
+        if !crate::text::is_name(name) {
+            return Err(Error::setting(SETTING, format!("provider `{}`: names must match [a-z0-9-]{{1,64}}", crate::text::truncate(name))));
         }
         let provider = parse_provider(name, entry).map_err(|reason| Error::setting(SETTING, format!("provider `{name}`: {reason}")))?;
         providers.push(provider);
@@ -164,7 +164,7 @@ fn list_field(entry: &Map<String, Value>, field: &str) -> std::result::Result<Op
     let rule = || format!("field `{field}` must be a string or a list of non-empty strings");
     let items: Vec<String> = match entry.get(field) {
         None => return Ok(None),
-        Some(Value::String(s)) => crate::channel::split_list(s),
+        Some(Value::String(s)) => crate::text::split_list(s),
         Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(|s| s.trim().to_owned())).collect::<Option<_>>().ok_or_else(rule)?,
         Some(_) => return Err(rule()),
     };
@@ -319,7 +319,7 @@ fn preset_defaults(preset: &str, entry: &Map<String, Value>) -> std::result::Res
         }
         other => {
             let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-            return Err(format!("field `preset`: `{}` is not a preset; use one of {}", crate::channel::truncate(other), names.join(", ")));
+            return Err(format!("field `preset`: `{}` is not a preset; use one of {}", crate::text::truncate(other), names.join(", ")));
         }
     })
 }
@@ -330,7 +330,7 @@ fn parse_provider(name: &str, entry: &Value) -> std::result::Result<Provider, St
     let preset_fields: &[&str] = preset.and_then(|p| PRESETS.iter().find(|(n, _)| *n == p)).map_or(&[], |(_, f)| f);
     if let Some(field) = entry.keys().find(|k| !FIELDS.contains(&k.as_str()) && !preset_fields.contains(&k.as_str())) {
         let hint = PRESETS.iter().find(|(_, f)| f.contains(&field.as_str())).map(|(p, _)| format!(" (it belongs to preset `{p}`)")).unwrap_or_default();
-        return Err(format!("unknown field `{}`{hint}; a typo here could silently weaken the check", crate::channel::truncate(field)));
+        return Err(format!("unknown field `{}`{hint}; a typo here could silently weaken the check", crate::text::truncate(field)));
     }
     let defaults = match preset {
         Some(preset) => preset_defaults(preset, entry)?,
@@ -381,7 +381,7 @@ fn parse_provider(name: &str, entry: &Value) -> std::result::Result<Provider, St
                 .map(|name| {
                     Algorithm::parse(name).ok_or_else(|| {
                         let all: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-                        format!("field `algorithms`: `{}` is not accepted; use {} (`none` and HS* are never accepted)", crate::channel::truncate(name), all.join(", "))
+                        format!("field `algorithms`: `{}` is not accepted; use {} (`none` and HS* are never accepted)", crate::text::truncate(name), all.join(", "))
                     })
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?,

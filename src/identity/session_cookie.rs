@@ -18,7 +18,7 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-use crate::channel::Resolution;
+use crate::ivs::Resolution;
 use crate::encoding::{b64url_decode, b64url_encode};
 use crate::error::{Error, Result, SessionFault};
 use crate::identity::{parse_groups, ChannelGrant, Session, MAX_SUBJECT_LEN};
@@ -81,7 +81,7 @@ impl SessionSecrets {
         else {
             return Err(malformed());
         };
-        let header = crate::token::decode_json_segment(header_b64).ok_or_else(malformed)?;
+        let header = crate::jose::decode_json_segment(header_b64).ok_or_else(malformed)?;
         if header.get("alg").and_then(Value::as_str) != Some("HS256") {
             return Err(Error::Session(SessionFault::Algorithm));
         }
@@ -93,7 +93,7 @@ impl SessionSecrets {
         if !valid {
             return Err(Error::Session(SessionFault::Signature));
         }
-        let claims = crate::token::decode_json_segment(claims_b64).ok_or_else(malformed)?;
+        let claims = crate::jose::decode_json_segment(claims_b64).ok_or_else(malformed)?;
         parse_claims(&claims, now)
     }
 }

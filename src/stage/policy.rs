@@ -1,12 +1,13 @@
-//! The policy for stages, beside [`crate::grant`]'s for channels: who may join a stage, who may
+//! The policy for stages, beside [`crate::channel::policy`]'s for channels: who may join a stage, who may
 //! publish, and which claims a participant token carries. Every way the worker issues a
 //! participant token (JSON API, stage page) goes here. Nothing is cached: every token is unique.
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::identity::Session;
-use crate::stage::Stage;
-use crate::token::stage::{attributes_size, participant_id, sign, Capabilities, StageClaims, ATTRIBUTES_MAX_BYTES, USER_ID_MAX_LEN};
+use super::Stage;
+use super::claims::{attributes_size, participant_id, sign, Capabilities, StageClaims, ATTRIBUTES_MAX_BYTES, USER_ID_MAX_LEN};
+use crate::identity::viewer_id::ViewerIdKey;
+use crate::key::PlaybackKey;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -25,6 +26,17 @@ pub struct IssuedStageToken {
     pub capabilities: Capabilities,
 }
 
+/// What the stage policy reads from the worker's settings besides the stage table.
+#[derive(Debug, Clone, Copy)]
+pub struct StageSettings<'c> {
+    /// The key participant tokens are signed with: `STAGE_PRIVATE_KEY`, else `PLAYBACK_PRIVATE_KEY`.
+    pub key: &'c PlaybackKey,
+    /// Key for the default `user_id` (the same derivation as `aws:viewer-id`).
+    pub viewer_ids: &'c ViewerIdKey,
+    /// `STAGE_TOKEN_TTL_SECONDS`.
+    pub token_ttl: u64,
+}
+
 fn forbidden(stage: &Stage, reason: impl Into<String>) -> Error {
     Error::StageForbidden { stage: stage.name.clone(), reason: reason.into() }
 }
@@ -35,8 +47,8 @@ pub fn may_publish(stage: &Stage, session: &Session) -> bool {
 }
 
 /// Look up `name` and check that `session` may join it, and publish when `publish` is asked.
-pub fn authorize_stage<'c>(config: &'c Config, session: &Session, name: &str, publish: bool) -> Result<(&'c Stage, Capabilities)> {
-    let stage = config.stages.get(name).ok_or_else(|| Error::UnknownStage(name.to_owned()))?;
+pub fn authorize_stage<'c>(stages: &'c BTreeMap<String, Stage>, session: &Session, name: &str, publish: bool) -> Result<(&'c Stage, Capabilities)> {
+    let stage = stages.get(name).ok_or_else(|| Error::UnknownStage(name.to_owned()))?;
     if stage.subscribe_groups.as_ref().is_some_and(|groups| !session.in_any_group(groups)) {
         return Err(forbidden(stage, "it is open only to members of certain groups, and this account is in none of them"));
     }
@@ -63,8 +75,8 @@ fn claim_text(session: &Session, claim: &str) -> Option<String> {
 ///   participant, so never personal data), or the stage's `user_id_claim` when set;
 /// - `attributes`: only the claims the stage names, at most 1 KB (refused otherwise);
 /// - lifetime: `STAGE_TOKEN_TTL_SECONDS`, at most 14 days.
-pub fn stage_claims(config: &Config, stage: &Stage, session: &Session, capabilities: Capabilities, now: u64, random: [u8; 16]) -> Result<StageClaims> {
-    let mut claims = StageClaims::new(&stage.arn, &stage.whip_url, &stage.events_url, &participant_id(random), now, config.stage_token_ttl);
+pub fn stage_claims(config: &StageSettings<'_>, stage: &Stage, session: &Session, capabilities: Capabilities, now: u64, random: [u8; 16]) -> Result<StageClaims> {
+    let mut claims = StageClaims::new(&stage.arn, &stage.whip_url, &stage.events_url, &participant_id(random), now, config.token_ttl);
     claims.capabilities = capabilities;
     claims.user_id = Some(match &stage.user_id_claim {
         None => config.viewer_ids.viewer_id(&session.sub),
@@ -85,11 +97,11 @@ pub fn stage_claims(config: &Config, stage: &Stage, session: &Session, capabilit
 }
 
 /// Sign a fresh participant token for `session` on `stage`.
-pub fn issue_stage(config: &Config, stage: &Stage, session: &Session, capabilities: Capabilities, now: u64, random: [u8; 16]) -> Result<IssuedStageToken> {
+pub fn issue_stage(config: &StageSettings<'_>, stage: &Stage, session: &Session, capabilities: Capabilities, now: u64, random: [u8; 16]) -> Result<IssuedStageToken> {
     let claims = stage_claims(config, stage, session, capabilities, now, random)?;
     Ok(IssuedStageToken {
         stage: stage.name.clone(),
-        token: sign(&claims, &stage.public_key_arn, config.stage_signing_key()),
+        token: sign(&claims, &stage.public_key_arn, config.key),
         participant_id: claims.jti,
         expires_at: claims.exp,
         capabilities,
@@ -99,9 +111,9 @@ pub fn issue_stage(config: &Config, stage: &Stage, session: &Session, capabiliti
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::{names, tests::settings};
+    use crate::config::{names, tests::settings, Config};
     use crate::key::PlaybackKey;
-    use crate::token::stage::verify;
+    use crate::stage::claims::verify;
     use serde_json::json;
 
     const NOW: u64 = 1_800_000_000;
@@ -134,8 +146,8 @@ pub(crate) mod tests {
     fn subscriber_token_claims() {
         let config = config();
         let s = viewer(&[], json!({"name": "Alice", "team": 7, "email": "alice@example.com"}));
-        let (stage, caps) = authorize_stage(&config, &s, "open", false).unwrap();
-        let issued = issue_stage(&config, stage, &s, caps, NOW, [5; 16]).unwrap();
+        let (stage, caps) = authorize_stage(&config.stages, &s, "open", false).unwrap();
+        let issued = issue_stage(&config.stage_settings(), stage, &s, caps, NOW, [5; 16]).unwrap();
         let verified = verify(&issued.token, &[config.key.public_key()], NOW).unwrap();
         assert_eq!(verified.header["kid"], "arn:aws:ivs:us-east-1:123456789012:public-key/k1");
         let c = &verified.claims;
@@ -153,14 +165,14 @@ pub(crate) mod tests {
         let config = config();
         let host = viewer(&["hosts"], json!({}));
         let guest = viewer(&["guests"], json!({}));
-        let (_, caps) = authorize_stage(&config, &host, "open", true).unwrap();
+        let (_, caps) = authorize_stage(&config.stages, &host, "open", true).unwrap();
         assert_eq!(caps.names(), ["SUBSCRIBE", "PUBLISH"]);
-        assert_eq!(authorize_stage(&config, &guest, "open", true).unwrap_err().slug(), "stage-forbidden");
-        assert!(authorize_stage(&config, &guest, "open", false).is_ok());
-        assert_eq!(authorize_stage(&config, &guest, "club", false).unwrap_err().slug(), "stage-forbidden");
-        assert!(authorize_stage(&config, &viewer(&["members"], json!({})), "club", false).is_ok());
-        assert_eq!(authorize_stage(&config, &host, "club", true).unwrap_err().status(), 403, "no publish_groups: nobody publishes");
-        assert_eq!(authorize_stage(&config, &host, "nope", false).unwrap_err(), Error::UnknownStage("nope".into()));
+        assert_eq!(authorize_stage(&config.stages, &guest, "open", true).unwrap_err().slug(), "stage-forbidden");
+        assert!(authorize_stage(&config.stages, &guest, "open", false).is_ok());
+        assert_eq!(authorize_stage(&config.stages, &guest, "club", false).unwrap_err().slug(), "stage-forbidden");
+        assert!(authorize_stage(&config.stages, &viewer(&["members"], json!({})), "club", false).is_ok());
+        assert_eq!(authorize_stage(&config.stages, &host, "club", true).unwrap_err().status(), 403, "no publish_groups: nobody publishes");
+        assert_eq!(authorize_stage(&config.stages, &host, "nope", false).unwrap_err(), Error::UnknownStage("nope".into()));
     }
 
     #[test]
@@ -168,9 +180,9 @@ pub(crate) mod tests {
         let stage_key = PlaybackKey::from_scalar_bytes(&[9; 48]).unwrap();
         let config = Config::load(&settings().with(names::STAGES, stages_json()).with(names::STAGE_PRIVATE_KEY, stage_key.to_pkcs8_pem())).unwrap();
         let s = viewer(&[], json!({}));
-        let (stage, caps) = authorize_stage(&config, &s, "open", false).unwrap();
-        let a = issue_stage(&config, stage, &s, caps, NOW, [1; 16]).unwrap();
-        let b = issue_stage(&config, stage, &s, caps, NOW, [2; 16]).unwrap();
+        let (stage, caps) = authorize_stage(&config.stages, &s, "open", false).unwrap();
+        let a = issue_stage(&config.stage_settings(), stage, &s, caps, NOW, [1; 16]).unwrap();
+        let b = issue_stage(&config.stage_settings(), stage, &s, caps, NOW, [2; 16]).unwrap();
         assert_ne!(a.participant_id, b.participant_id);
         assert!(verify(&a.token, &[stage_key.public_key()], NOW).is_ok());
         assert!(verify(&a.token, &[config.key.public_key()], NOW).is_err());
@@ -181,12 +193,12 @@ pub(crate) mod tests {
         let config = config();
         let named = &config.stages["named"];
         let caps = Capabilities { allow_publish: false, allow_subscribe: true };
-        let c = stage_claims(&config, named, &viewer(&[], json!({"handle": "ann"})), caps, NOW, [0; 16]).unwrap();
+        let c = stage_claims(&config.stage_settings(), named, &viewer(&[], json!({"handle": "ann"})), caps, NOW, [0; 16]).unwrap();
         assert_eq!(c.user_id.as_deref(), Some("ann"));
-        let err = stage_claims(&config, named, &viewer(&[], json!({})), caps, NOW, [0; 16]).unwrap_err();
+        let err = stage_claims(&config.stage_settings(), named, &viewer(&[], json!({})), caps, NOW, [0; 16]).unwrap_err();
         assert!(err.to_string().contains("claim `handle`"));
         let big = viewer(&[], json!({"name": "x".repeat(1100)}));
-        let err = stage_claims(&config, &config.stages["open"], &big, caps, NOW, [0; 16]).unwrap_err();
+        let err = stage_claims(&config.stage_settings(), &config.stages["open"], &big, caps, NOW, [0; 16]).unwrap_err();
         assert!(err.to_string().contains("at most 1 KB") && !err.to_string().contains("xxxx"));
     }
 

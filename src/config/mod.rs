@@ -4,70 +4,28 @@
 //! `wrangler.toml`, which the worker layer turns into JSON text). Every error names the setting
 //! and the rule it breaks, and never quotes a secret's value.
 
-use crate::channel::{check_origin, is_local_host, split_list, Channel};
+pub mod names;
+pub mod player;
+pub mod settings;
+
+pub use player::Player;
+pub use settings::Settings;
+
+use crate::address::{check_origin, is_local_host};
+use crate::channel::claims::STRICT_ORIGIN_MAX;
+use crate::channel::policy::{PlaybackSettings, TokenCache};
+use crate::channel::Channel;
 use crate::cookie::is_cookie_name;
 use crate::error::{Error, Result};
-use crate::key::PlaybackKey;
-use crate::page::Player;
 use crate::identity::provider::{parse_providers, TokenSource};
 use crate::identity::session_cookie::{SessionSecrets, MIN_SECRET_BYTES};
+use crate::identity::viewer_id::ViewerIdKey;
 use crate::identity::Identity;
-use crate::token::STRICT_ORIGIN_MAX;
-use crate::viewer_id::ViewerIdKey;
+use crate::key::PlaybackKey;
+use crate::stage::policy::StageSettings;
+use crate::stage::Stage;
+use crate::text::split_list;
 use std::collections::BTreeMap;
-
-/// Names of every setting, as they appear in `wrangler.toml`, `.dev.vars` and `wrangler secret put`.
-pub mod names {
-    /// Secret: the P-384 private key (PEM, or base64 of PEM/DER).
-    pub const PLAYBACK_PRIVATE_KEY: &str = "PLAYBACK_PRIVATE_KEY";
-    /// Secret: HS256 key of session cookies, at least 32 bytes.
-    pub const SESSION_SECRET: &str = "SESSION_SECRET";
-    /// Secret, optional: the previous session key, still accepted during a rotation.
-    pub const SESSION_SECRET_PREVIOUS: &str = "SESSION_SECRET_PREVIOUS";
-    /// Secret, optional: key for deriving `aws:viewer-id`; defaults to one derived from the signing key.
-    pub const VIEWER_ID_SECRET: &str = "VIEWER_ID_SECRET";
-    /// Var: the session cookie's name (default `session`).
-    pub const SESSION_COOKIE: &str = "SESSION_COOKIE";
-    /// Var: the channel table (JSON object: name -> settings).
-    pub const CHANNELS: &str = "CHANNELS";
-    /// Var: token lifetime in seconds (default 300, 1..=86400).
-    pub const TOKEN_TTL_SECONDS: &str = "TOKEN_TTL_SECONDS";
-    /// Var: comma-separated origins: CORS allow-list and default `aws:access-control-allow-origin`.
-    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
-    /// Var, optional: where the watch page sends viewers without a session (`?return_to=` is added).
-    pub const LOGIN_URL: &str = "LOGIN_URL";
-    /// Var, optional: `true` enables `/dev/login` for requests to localhost only (`make dev` sets it).
-    pub const DEV_LOGIN: &str = "DEV_LOGIN";
-    /// Var, optional: the player script of the watch page (default: the bundled IVS player).
-    pub const PLAYER_SCRIPT_URL: &str = "PLAYER_SCRIPT_URL";
-    /// Var, optional: identity providers whose tokens are accepted (JSON object: name -> provider).
-    pub const IDENTITY_PROVIDERS: &str = "IDENTITY_PROVIDERS";
-    /// Var, optional: the real-time stage table (JSON object: name -> settings).
-    pub const STAGES: &str = "STAGES";
-    /// Secret, optional: the P-384 key for participant tokens (default: `PLAYBACK_PRIVATE_KEY`).
-    pub const STAGE_PRIVATE_KEY: &str = "STAGE_PRIVATE_KEY";
-    /// Var: participant token lifetime in seconds (default 3600, at most 14 days).
-    pub const STAGE_TOKEN_TTL_SECONDS: &str = "STAGE_TOKEN_TTL_SECONDS";
-
-    /// Every setting the worker reads.
-    pub const ALL: &[&str] = &[
-        PLAYBACK_PRIVATE_KEY,
-        SESSION_SECRET,
-        SESSION_SECRET_PREVIOUS,
-        VIEWER_ID_SECRET,
-        SESSION_COOKIE,
-        CHANNELS,
-        TOKEN_TTL_SECONDS,
-        ALLOWED_ORIGINS,
-        LOGIN_URL,
-        DEV_LOGIN,
-        PLAYER_SCRIPT_URL,
-        IDENTITY_PROVIDERS,
-        STAGES,
-        STAGE_PRIVATE_KEY,
-        STAGE_TOKEN_TTL_SECONDS,
-    ];
-}
 
 /// Default token lifetime.
 pub const DEFAULT_TOKEN_TTL: u64 = 300;
@@ -76,33 +34,6 @@ pub const MAX_TOKEN_TTL: u64 = 86_400;
 
 /// Default participant token lifetime.
 pub const DEFAULT_STAGE_TOKEN_TTL: u64 = 3600;
-
-/// Raw settings as text, keyed by name. Blank values count as unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings(BTreeMap<String, String>);
-
-impl Settings {
-    /// No settings.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Set one setting (builder style).
-    pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.insert(name, value);
-        self
-    }
-
-    /// Set one setting.
-    pub fn insert(&mut self, name: &str, value: impl Into<String>) {
-        self.0.insert(name.to_owned(), value.into());
-    }
-
-    /// A setting's value, trimmed; `None` when unset or blank.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-    }
-}
 
 /// The validated configuration the core works from.
 #[derive(Debug)]
@@ -114,7 +45,7 @@ pub struct Config {
     /// Channels by name.
     pub channels: BTreeMap<String, Channel>,
     /// Real-time stages by name (empty when `STAGES` is unset).
-    pub stages: BTreeMap<String, crate::stage::Stage>,
+    pub stages: BTreeMap<String, Stage>,
     /// `STAGE_PRIVATE_KEY`, when set; otherwise stages use [`Config::key`].
     pub stage_key: Option<PlaybackKey>,
     /// Participant token lifetime in seconds.
@@ -131,8 +62,8 @@ pub struct Config {
     pub dev_login: bool,
     /// The watch page's player.
     pub player: Player,
-    /// Signed tokens shareable between viewers, reused briefly (see [`crate::grant::TokenCache`]).
-    pub token_cache: crate::grant::TokenCache,
+    /// Signed tokens shareable between viewers, reused briefly (see [`TokenCache`]).
+    pub token_cache: TokenCache,
 }
 
 fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Result<Option<Vec<u8>>> {
@@ -206,10 +137,10 @@ impl Config {
             .transpose()?;
         let stage_token_ttl = match settings.get(STAGE_TOKEN_TTL_SECONDS) {
             None => DEFAULT_STAGE_TOKEN_TTL,
-            Some(text) => text.parse::<u64>().ok().filter(|n| (1..=crate::token::stage::MAX_TTL).contains(n)).ok_or_else(|| {
+            Some(text) => text.parse::<u64>().ok().filter(|n| (1..=crate::stage::claims::MAX_TTL).contains(n)).ok_or_else(|| {
                 Error::setting(
                     STAGE_TOKEN_TTL_SECONDS,
-                    format!("must be a whole number of seconds from 1 to {} (14 days, the IVS limit)", crate::token::stage::MAX_TTL),
+                    format!("must be a whole number of seconds from 1 to {} (14 days, the IVS limit)", crate::stage::claims::MAX_TTL),
                 )
             })?,
         };
@@ -251,22 +182,25 @@ impl Config {
             login_url,
             dev_login,
             player,
-            token_cache: crate::grant::TokenCache::default(),
+            token_cache: TokenCache::default(),
         })
     }
 
-    /// The key participant tokens are signed with: `STAGE_PRIVATE_KEY`, else `PLAYBACK_PRIVATE_KEY`.
-    pub fn stage_signing_key(&self) -> &PlaybackKey {
-        self.stage_key.as_ref().unwrap_or(&self.key)
+    /// What the playback policy reads: the key, the viewer-id key, lifetime, origins, reuse cache.
+    pub fn playback_settings(&self) -> PlaybackSettings<'_> {
+        PlaybackSettings {
+            key: &self.key,
+            viewer_ids: &self.viewer_ids,
+            token_ttl: self.token_ttl,
+            allowed_origins: &self.allowed_origins,
+            cache: &self.token_cache,
+        }
     }
 
-    /// The origins a channel's tokens carry: its own list, else `ALLOWED_ORIGINS`, else `*`.
-    pub fn token_origins(&self, channel: &Channel) -> String {
-        match (&channel.allowed_origins, self.allowed_origins.is_empty()) {
-            (Some(list), _) => list.join(","),
-            (None, false) => self.allowed_origins.join(","),
-            (None, true) => "*".to_owned(),
-        }
+    /// What the stage policy reads: participant tokens are signed with `STAGE_PRIVATE_KEY`, else
+    /// `PLAYBACK_PRIVATE_KEY`.
+    pub fn stage_settings(&self) -> StageSettings<'_> {
+        StageSettings { key: self.stage_key.as_ref().unwrap_or(&self.key), viewer_ids: &self.viewer_ids, token_ttl: self.stage_token_ttl }
     }
 }
 
@@ -352,10 +286,10 @@ pub(crate) mod tests {
         assert_eq!(config.identity.cookie_name, "session");
         assert_eq!(config.token_ttl, 300);
         assert_eq!(config.channels.len(), 3);
-        assert_eq!(config.token_origins(&config.channels["demo"]), "*");
-        assert_eq!(config.token_origins(&config.channels["vip"]), "https://a.example");
+        assert_eq!(config.playback_settings().token_origins(&config.channels["demo"]), "*");
+        assert_eq!(config.playback_settings().token_origins(&config.channels["vip"]), "https://a.example");
         let with_origins = Config::load(&settings().with(names::ALLOWED_ORIGINS, "https://a.com, https://b.com")).unwrap();
-        assert_eq!(with_origins.token_origins(&with_origins.channels["demo"]), "https://a.com,https://b.com");
+        assert_eq!(with_origins.playback_settings().token_origins(&with_origins.channels["demo"]), "https://a.com,https://b.com");
     }
 
     #[test]

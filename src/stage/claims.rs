@@ -2,7 +2,7 @@
 //! `kid`, and a verifier for every documented rule. Shared by the worker and the CLI.
 //!
 //! ```
-//! use ivs_token_worker::{key::PlaybackKey, token::stage::{StageClaims, sign, verify}};
+//! use ivs_token_worker::{key::PlaybackKey, stage::claims::{sign, verify, StageClaims}};
 //! let key = PlaybackKey::from_scalar_bytes(&[7u8; 48])?;
 //! let claims = StageClaims::new(
 //!     "arn:aws:ivs:us-east-1:123456789012:stage/abc", "https://abc.global-bm.whip.live-video.net",
@@ -15,8 +15,8 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-use super::jws::{check_exp, invalid, sign_compact, verify_es384, VerifiedToken};
-use crate::channel::parse_ivs_arn;
+use crate::jose::{check_exp, invalid, sign_compact, verify_es384, VerifiedToken};
+use crate::ivs::parse_ivs_arn;
 use crate::encoding::b64url_encode;
 use crate::error::Result;
 use crate::key::{PlaybackKey, PublicKey};
@@ -201,7 +201,7 @@ fn check(header: &Map<String, Value>, claims: &Map<String, Value>, now: u64) -> 
     let mut granted = 0;
     for (name, value) in capabilities {
         if name != "allow_publish" && name != "allow_subscribe" {
-            return Err(invalid(format!("claim capabilities has unknown member `{}`; IVS knows allow_publish and allow_subscribe", crate::channel::truncate(name))));
+            return Err(invalid(format!("claim capabilities has unknown member `{}`; IVS knows allow_publish and allow_subscribe", crate::text::truncate(name))));
         }
         match value {
             Value::Bool(true) => granted += 1,
@@ -240,7 +240,7 @@ fn check(header: &Map<String, Value>, claims: &Map<String, Value>, now: u64) -> 
 mod tests {
     use super::*;
     use crate::encoding::b64url_decode;
-    use crate::token::jws::tests::forge;
+    use crate::jose::tests::forge;
     use serde_json::json;
 
     const ARN: &str = "arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf012345";

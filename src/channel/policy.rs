@@ -1,11 +1,40 @@
 //! The policy that turns (configuration, channel, verified session) into a signed token: which
 //! claims, which lifetime. Every way the worker issues a token (JSON API, watch page) goes here.
 
-use crate::channel::Channel;
-use crate::config::Config;
+use super::claims::{sign, uuid_v4, PlaybackClaims};
+use super::Channel;
 use crate::error::{Error, Result};
+use crate::identity::viewer_id::ViewerIdKey;
 use crate::identity::Session;
-use crate::token::{sign, uuid_v4, PlaybackClaims};
+use crate::ivs::Resolution;
+use crate::key::PlaybackKey;
+use std::collections::BTreeMap;
+
+/// What the playback policy reads from the worker's settings besides the channel table.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaybackSettings<'c> {
+    /// The signing key (`PLAYBACK_PRIVATE_KEY`).
+    pub key: &'c PlaybackKey,
+    /// Key for `aws:viewer-id`.
+    pub viewer_ids: &'c ViewerIdKey,
+    /// `TOKEN_TTL_SECONDS` (before the 600 s cap for bound tokens).
+    pub token_ttl: u64,
+    /// `ALLOWED_ORIGINS`; empty when unset.
+    pub allowed_origins: &'c [String],
+    /// Signed tokens shareable between viewers, reused briefly.
+    pub cache: &'c TokenCache,
+}
+
+impl PlaybackSettings<'_> {
+    /// The origins a channel's tokens carry: its own list, else `ALLOWED_ORIGINS`, else `*`.
+    pub fn token_origins(&self, channel: &Channel) -> String {
+        match (&channel.allowed_origins, self.allowed_origins.is_empty()) {
+            (Some(list), _) => list.join(","),
+            (None, false) => self.allowed_origins.join(","),
+            (None, true) => "*".to_owned(),
+        }
+    }
+}
 
 /// A token issued for one viewer and channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +51,8 @@ pub struct IssuedToken {
 
 /// Look up `name` and check that `session`, requesting from `country`, may watch it: the
 /// session's `channels` grant, then the channel's own access rules (groups, countries).
-pub fn authorize<'c>(config: &'c Config, session: &Session, name: &str, country: Option<&str>) -> Result<&'c Channel> {
-    let channel = config.channels.get(name).ok_or_else(|| Error::UnknownChannel(name.to_owned()))?;
+pub fn authorize<'c>(channels: &'c BTreeMap<String, Channel>, session: &Session, name: &str, country: Option<&str>) -> Result<&'c Channel> {
+    let channel = channels.get(name).ok_or_else(|| Error::UnknownChannel(name.to_owned()))?;
     if !session.channels.allows(name) {
         return Err(Error::ChannelForbidden(name.to_owned()));
     }
@@ -37,7 +66,7 @@ pub fn authorize<'c>(config: &'c Config, session: &Session, name: &str, country:
 /// - viewer binding (default on): `aws:viewer-id` derived from `sub`, and `sv` as the version;
 /// - resolution: the lower of the channel's and the session's caps;
 /// - lifetime: `TOKEN_TTL_SECONDS`, at most 600 s when a viewer id or single-use id is present.
-pub fn claims_for(config: &Config, channel: &Channel, session: &Session, now: u64, random: [u8; 16]) -> PlaybackClaims {
+pub fn claims_for(config: &PlaybackSettings<'_>, channel: &Channel, session: &Session, now: u64, random: [u8; 16]) -> PlaybackClaims {
     let mut claims = PlaybackClaims::new(&channel.arn, now, config.token_ttl);
     claims.allowed_origin = Some(config.token_origins(channel));
     claims.strict_origin = channel.strict_origin.then_some(true);
@@ -65,17 +94,17 @@ pub fn reuse_window(ttl: u64) -> u64 {
 /// Tokens already signed, by (channel, resolution cap), for reuse within [`reuse_window`].
 /// Only tokens without `aws:viewer-id` and `aws:single-use-uuid` go here: their claims are the
 /// same for every viewer of the channel, so a copy reveals nothing and grants nothing more.
-/// It lives inside [`Config`], so a new key or new settings start with an empty cache.
+/// It lives inside the worker's configuration, so a new key or new settings start with an empty cache.
 #[derive(Debug, Clone, Default)]
-pub struct TokenCache(std::cell::RefCell<std::collections::HashMap<(String, Option<crate::channel::Resolution>), (u64, IssuedToken)>>);
+pub struct TokenCache(std::cell::RefCell<std::collections::HashMap<(String, Option<Resolution>), (u64, IssuedToken)>>);
 
 /// Sign a token for `session` on `channel`, or reuse an identical one signed moments ago.
-pub fn issue(config: &Config, channel: &Channel, session: &Session, now: u64, random: [u8; 16]) -> IssuedToken {
+pub fn issue(config: &PlaybackSettings<'_>, channel: &Channel, session: &Session, now: u64, random: [u8; 16]) -> IssuedToken {
     let claims = claims_for(config, channel, session, now, random);
     let shareable = !claims.is_bound();
     let cache_key = (channel.name.clone(), claims.maximum_resolution);
     if shareable {
-        if let Some((iat, issued)) = config.token_cache.0.borrow().get(&cache_key) {
+        if let Some((iat, issued)) = config.cache.0.borrow().get(&cache_key) {
             if *iat <= now && now < iat.saturating_add(reuse_window(config.token_ttl)) {
                 return issued.clone();
             }
@@ -89,7 +118,7 @@ pub fn issue(config: &Config, channel: &Channel, session: &Session, now: u64, ra
         expires_at: claims.exp,
     };
     if shareable {
-        config.token_cache.0.borrow_mut().insert(cache_key, (claims.iat, issued.clone()));
+        config.cache.0.borrow_mut().insert(cache_key, (claims.iat, issued.clone()));
     }
     issued
 }
@@ -97,10 +126,9 @@ pub fn issue(config: &Config, channel: &Channel, session: &Session, now: u64, ra
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::Resolution;
     use crate::config::{names, tests::settings, Config};
     use crate::identity::ChannelGrant;
-    use crate::token::verify;
+    use crate::channel::claims::verify;
 
     const NOW: u64 = 1_800_000_000;
 
@@ -112,7 +140,7 @@ mod tests {
     fn default_channel_is_viewer_bound_and_capped() {
         let config = Config::load(&settings().with(names::TOKEN_TTL_SECONDS, "3600")).unwrap();
         let s = session(ChannelGrant::All, None);
-        let issued = issue(&config, &config.channels["demo"], &s, NOW, [0; 16]);
+        let issued = issue(&config.playback_settings(), &config.channels["demo"], &s, NOW, [0; 16]);
         let verified = verify(&issued.token, &[config.key.public_key()], NOW).unwrap();
         let c = &verified.claims;
         assert_eq!(c["aws:channel-arn"], "arn:aws:ivs:us-west-2:123456789012:channel/demo1");
@@ -129,7 +157,7 @@ mod tests {
     #[test]
     fn unbound_channel_uses_the_configured_ttl() {
         let config = Config::load(&settings().with(names::TOKEN_TTL_SECONDS, "3600")).unwrap();
-        let issued = issue(&config, &config.channels["open"], &session(ChannelGrant::All, None), NOW, [0; 16]);
+        let issued = issue(&config.playback_settings(), &config.channels["open"], &session(ChannelGrant::All, None), NOW, [0; 16]);
         let c = verify(&issued.token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(c["exp"], NOW + 3600);
         assert!(c.get("aws:viewer-id").is_none() && c.get("aws:viewer-session-version").is_none());
@@ -139,8 +167,8 @@ mod tests {
     fn single_use_strict_and_resolution() {
         let config = Config::load(&settings()).unwrap();
         let vip = &config.channels["vip"];
-        let a = issue(&config, vip, &session(ChannelGrant::All, Some(Resolution::FullHd)), NOW, [1; 16]);
-        let b = issue(&config, vip, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW, [2; 16]);
+        let a = issue(&config.playback_settings(), vip, &session(ChannelGrant::All, Some(Resolution::FullHd)), NOW, [1; 16]);
+        let b = issue(&config.playback_settings(), vip, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW, [2; 16]);
         let ca = verify(&a.token, &[config.key.public_key()], NOW).unwrap().claims;
         let cb = verify(&b.token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(ca["aws:maximum-resolution"], "HD", "channel cap wins when lower");
@@ -155,16 +183,16 @@ mod tests {
     fn shareable_tokens_are_reused_within_the_window_only() {
         let config = Config::load(&settings()).unwrap(); // TTL 300: window 60 s
         let open = &config.channels["open"];
-        let first = issue(&config, open, &session(ChannelGrant::All, None), NOW, [0; 16]);
-        let again = issue(&config, open, &session(ChannelGrant::All, None), NOW + 59, [0; 16]);
+        let first = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW, [0; 16]);
+        let again = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 59, [0; 16]);
         assert_eq!(first, again, "same claims within 60 s: the signed token is reused");
-        let other_cap = issue(&config, open, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW + 1, [0; 16]);
+        let other_cap = issue(&config.playback_settings(), open, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW + 1, [0; 16]);
         assert_ne!(first.token, other_cap.token, "a different resolution cap is a different token");
-        let later = issue(&config, open, &session(ChannelGrant::All, None), NOW + 60, [0; 16]);
+        let later = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 60, [0; 16]);
         assert_ne!(first.token, later.token, "outside the window: signed afresh");
         let c = verify(&later.token, &[config.key.public_key()], NOW + 60).unwrap().claims;
         assert_eq!(c["iat"], NOW + 60);
-        let clock_went_back = issue(&config, open, &session(ChannelGrant::All, None), NOW + 30, [0; 16]);
+        let clock_went_back = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 30, [0; 16]);
         assert_ne!(clock_went_back.token, later.token);
     }
 
@@ -172,11 +200,11 @@ mod tests {
     fn bound_tokens_are_never_reused() {
         let config = Config::load(&settings()).unwrap();
         let s = session(ChannelGrant::All, None);
-        let a = issue(&config, &config.channels["demo"], &s, NOW, [0; 16]);
-        let b = issue(&config, &config.channels["demo"], &s, NOW + 1, [0; 16]);
+        let a = issue(&config.playback_settings(), &config.channels["demo"], &s, NOW, [0; 16]);
+        let b = issue(&config.playback_settings(), &config.channels["demo"], &s, NOW + 1, [0; 16]);
         assert_ne!(a.token, b.token, "viewer-bound");
-        let c = issue(&config, &config.channels["vip"], &s, NOW, [1; 16]);
-        let d = issue(&config, &config.channels["vip"], &s, NOW, [2; 16]);
+        let c = issue(&config.playback_settings(), &config.channels["vip"], &s, NOW, [1; 16]);
+        let d = issue(&config.playback_settings(), &config.channels["vip"], &s, NOW, [2; 16]);
         assert_ne!(c.token, d.token, "single-use");
         assert!(config.token_cache.0.borrow().is_empty());
     }
@@ -193,8 +221,8 @@ mod tests {
     fn authorization() {
         let config = Config::load(&settings()).unwrap();
         let only_demo = session(ChannelGrant::Only(vec!["demo".into()]), None);
-        assert!(authorize(&config, &only_demo, "demo", None).is_ok());
-        assert_eq!(authorize(&config, &only_demo, "vip", None).unwrap_err(), Error::ChannelForbidden("vip".into()));
-        assert_eq!(authorize(&config, &only_demo, "nope", None).unwrap_err(), Error::UnknownChannel("nope".into()));
+        assert!(authorize(&config.channels, &only_demo, "demo", None).is_ok());
+        assert_eq!(authorize(&config.channels, &only_demo, "vip", None).unwrap_err(), Error::ChannelForbidden("vip".into()));
+        assert_eq!(authorize(&config.channels, &only_demo, "nope", None).unwrap_err(), Error::UnknownChannel("nope".into()));
     }
 }

@@ -2,7 +2,7 @@
 //! every documented IVS rule (the tool to reach for when IVS answers 403).
 //!
 //! ```
-//! use ivs_token_worker::{key::PlaybackKey, token::{PlaybackClaims, sign, verify}};
+//! use ivs_token_worker::{channel::claims::{sign, verify, PlaybackClaims}, key::PlaybackKey};
 //! let key = PlaybackKey::from_scalar_bytes(&[7u8; 48])?;
 //! let claims = PlaybackClaims::new("arn:aws:ivs:us-west-2:123456789012:channel/abc", 1_700_000_000, 300);
 //! let token = sign(&claims, &key);
@@ -11,8 +11,9 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-use crate::channel::{is_channel_arn, split_list, Resolution};
-use super::jws::{check_exp, invalid, sign_compact, verify_es384, VerifiedToken};
+use crate::ivs::{is_channel_arn, Resolution, VIEWER_ID_MAX_LEN};
+use crate::jose::{check_exp, invalid, sign_compact, verify_es384, VerifiedToken};
+use crate::text::split_list;
 use crate::error::Result;
 use crate::key::{PlaybackKey, PublicKey};
 use serde::Serialize;
@@ -24,9 +25,6 @@ pub const HEADER_JSON: &str = r#"{"alg":"ES384","typ":"JWT"}"#;
 /// IVS refuses tokens carrying `aws:viewer-id` or `aws:single-use-uuid` whose `exp` is more than
 /// this many seconds ahead.
 pub const BOUND_TOKEN_MAX_TTL: u64 = 600;
-
-/// IVS limits `aws:viewer-id` to this many characters.
-pub const VIEWER_ID_MAX_LEN: usize = 40;
 
 /// IVS allows at most this many origins when strict origin enforcement is on.
 pub const STRICT_ORIGIN_MAX: usize = 5;
@@ -204,7 +202,7 @@ mod tests {
     }
 
     use crate::encoding::b64url_decode;
-    use crate::token::jws::tests::forge;
+    use crate::jose::tests::forge;
 
     #[test]
     fn header_is_exact_and_claims_serialize_in_order() {

@@ -10,7 +10,7 @@
 //! token, measured when that request arrived (call it first on a fresh isolate).
 
 use crate::config::{names, Config, Settings};
-use crate::grant::issue;
+use crate::channel::policy::issue;
 use crate::http;
 use crate::key::PlaybackKey;
 use crate::identity::{session_cookie::SessionClaims, Session};
@@ -28,7 +28,7 @@ pub(crate) fn now_ms() -> f64 {
 
 /// Cold-start figures of this isolate: the first request's configuration lookup (loaded at
 /// startup when the module-scope `env` was reachable) and its first token.
-pub fn cold(settings: &Settings, lookup: impl FnOnce() -> std::rc::Rc<crate::Result<Config>>, same_env: bool) -> String {
+pub fn cold(settings: &Settings, lookup: impl FnOnce() -> std::rc::Rc<crate::error::Result<Config>>, same_env: bool) -> String {
     // What the first /v1/token request pays before signing: the lookup fetch() does.
     let t0 = now_ms();
     let looked_up = lookup();
@@ -40,11 +40,11 @@ pub fn cold(settings: &Settings, lookup: impl FnOnce() -> std::rc::Rc<crate::Res
     let Ok(config) = looked_up.as_ref() else { return r#"{"error":"configuration does not load"}"#.into() };
     let Some(channel) = config.channels.values().next() else { return r#"{"error":"no channel"}"#.into() };
     let session = Session::new("bench", u64::MAX);
-    let issued = issue(config, channel, &session, (js_sys::Date::now() / 1000.0) as u64, [1; 16]);
+    let issued = issue(&config.playback_settings(), channel, &session, (js_sys::Date::now() / 1000.0) as u64, [1; 16]);
     let t2 = now_ms();
-    let startup = crate::edge::STARTUP_MS.with(std::cell::Cell::get);
-    let startup_config = crate::edge::STARTUP_CONFIG_MS.with(std::cell::Cell::get);
-    serde_json::json!({"config_load_ms": t1 - t0, "first_mint_ms": t2 - t1, "startup_warm_up_ms": startup, "startup_config_ms": startup_config, "startup_config_ok": crate::edge::STARTUP_CONFIG_OK.with(std::cell::Cell::get), "loads": crate::edge::LOADS.with(std::cell::Cell::get),
+    let startup = super::startup::STARTUP_MS.with(std::cell::Cell::get);
+    let startup_config = super::startup::STARTUP_CONFIG_MS.with(std::cell::Cell::get);
+    serde_json::json!({"config_load_ms": t1 - t0, "first_mint_ms": t2 - t1, "startup_warm_up_ms": startup, "startup_config_ms": startup_config, "startup_config_ok": super::startup::STARTUP_CONFIG_OK.with(std::cell::Cell::get), "loads": super::settings::LOADS.with(std::cell::Cell::get),
         "module_env_is_request_env": same_env, "second_config_load_ms": second_load_ms, "second_ok": again, "token_len": issued.token.len()}).to_string()
 }
 
@@ -97,8 +97,8 @@ fn jws_vector(file: &str) -> Option<(crate::identity::jwk::PublicJwk, crate::ide
 
 /// Run `op` `n` times against `config`.
 pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
-    let rs256 = jws_vector(include_str!("../tests/fixtures/jws/rfc7515-a2-rs256.json"));
-    let es256 = jws_vector(include_str!("../tests/fixtures/jws/rfc7515-a3-es256.json"));
+    let rs256 = jws_vector(include_str!("../../tests/fixtures/jws/rfc7515-a2-rs256.json"));
+    let es256 = jws_vector(include_str!("../../tests/fixtures/jws/rfc7515-a3-es256.json"));
     let (Some(rs256), Some(es256)) = (rs256, es256) else { return r#"{"error":"the JWS vectors do not load"}"#.into() };
     let verify = |(key, alg, signed, signature): &(crate::identity::jwk::PublicJwk, crate::identity::jwk::Algorithm, String, Vec<u8>)| {
         usize::from(key.verify(*alg, signed.as_bytes(), signature))
@@ -122,7 +122,7 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
         sink += match op {
             "parse" => PlaybackKey::parse(&key_text).map(|k| k.sign(b"x")[0] as usize).unwrap_or(0),
             "sign" => config.key.sign(&i.to_le_bytes())[0] as usize,
-            "mint" => issue(config, channel, &session, now, [0; 16]).token.len(),
+            "mint" => issue(&config.playback_settings(), channel, &session, now, [0; 16]).token.len(),
             "session" => sessions.verify(&cookie, now).map(|s| s.sub.len()).unwrap_or(0),
             // An identity provider's token verified for the first time (RSA 2048, P-256), and
             // again (the verified-token cache: a hash and a lookup).
@@ -130,7 +130,7 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
             "verify-es256" => verify(&es256),
             "verify-cached" => verified.get("bench", &rs256.2, now).map_or(0, |s| s.sub.len()),
             "reuse" => match config.channels.values().find(|c| !c.viewer_binding && !c.single_use) {
-                Some(open) => issue(config, open, &session, now, [0; 16]).token.len(),
+                Some(open) => issue(&config.playback_settings(), open, &session, now, [0; 16]).token.len(),
                 None => 0,
             },
             "request" => {

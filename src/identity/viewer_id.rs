@@ -15,7 +15,7 @@
 //! ids stable across a signing-key rotation.
 //!
 //! ```
-//! use ivs_token_worker::viewer_id::ViewerIdKey;
+//! use ivs_token_worker::identity::viewer_id::ViewerIdKey;
 //! let key = ViewerIdKey::from_secret(b"an operator's viewer-id secret, 32+ bytes");
 //! let id = key.viewer_id("alice@example.com");
 //! assert_eq!(id.len(), 40);
@@ -62,7 +62,7 @@ impl ViewerIdKey {
         mac.update(subject.as_bytes());
         let digest = mac.finalize().into_bytes();
         let mut id = hex(&digest);
-        id.truncate(crate::token::VIEWER_ID_MAX_LEN);
+        id.truncate(crate::ivs::VIEWER_ID_MAX_LEN);
         id
     }
 }

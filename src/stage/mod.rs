@@ -1,8 +1,15 @@
-//! A configured IVS real-time stage (`STAGES`): its ARN, the imported public key that verifies
-//! its participant tokens, its endpoints, and who may join or publish. Validated like `CHANNELS`:
-//! same name rule, unknown fields refused, errors naming the field and the rule.
+//! Real-time stages, the product feature for IVS stages: a stage's settings (`STAGES`: its ARN,
+//! the imported public key that verifies its participant tokens, its endpoints, who may join or
+//! publish), the [`policy`] that decides who joins and which claims a participant gets, and the
+//! participant token's [`claims`]. Validated like `CHANNELS`: same name rule, unknown fields
+//! refused, errors naming the field and the rule.
 
-use crate::channel::{check_endpoint_url, is_channel_name, parse_ivs_arn, split_list, truncate};
+pub mod claims;
+pub mod policy;
+
+use crate::address::check_endpoint_url;
+use crate::ivs::parse_ivs_arn;
+use crate::text::{is_name, split_list, truncate};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -50,7 +57,7 @@ impl Stage {
 
     /// Build a stage from its JSON object in `STAGES`. Errors name the field and the rule.
     pub fn from_json(name: &str, value: &Value) -> Result<Self, String> {
-        if !is_channel_name(name) {
+        if !is_name(name) {
             return Err(format!("stage name `{}` must match [a-z0-9-]{{1,64}}", truncate(name)));
         }
         let object = value.as_object().ok_or_else(|| format!("stage `{name}` must be an object with {STAGE_FIELDS}"))?;

@@ -1,0 +1,59 @@
+//! `PLAYER_SCRIPT_URL`: which player script the watch page loads (default: the bundled IVS web
+//! player, served as a Workers static asset).
+
+use crate::address::url_origin;
+
+/// Which player script the page loads, and what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Player {
+    /// URL of the player script: a path on this worker (default: the bundled IVS player) or an
+    /// absolute https URL.
+    pub script_url: String,
+}
+
+/// The bundled Amazon IVS web player (from the npm package, served as a Workers static asset).
+pub const DEFAULT_PLAYER_SCRIPT: &str = "/player/amazon-ivs-player.min.js";
+/// The IVS player's web worker, beside the default script.
+pub const IVS_WASM_WORKER: &str = "/player/amazon-ivs-wasmworker.min.js";
+/// The IVS player's WebAssembly binary, beside the default script.
+pub const IVS_WASM_BINARY: &str = "/player/amazon-ivs-wasmworker.min.wasm";
+
+impl Default for Player {
+    fn default() -> Self {
+        Self { script_url: DEFAULT_PLAYER_SCRIPT.to_owned() }
+    }
+}
+
+impl Player {
+    /// Check a `PLAYER_SCRIPT_URL` value: a path on this worker or an https URL.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let safe_chars = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
+        let local = url.starts_with('/') && !url.starts_with("//");
+        let remote = url.strip_prefix("https://").is_some_and(|rest| rest.contains('/') && !rest.starts_with('/'));
+        if safe_chars && (local || remote) && url.ends_with(".js") {
+            Ok(Self { script_url: url.to_owned() })
+        } else {
+            Err(format!("must be a path on this worker (/player/x.js) or an https URL of a .js file, not `{}`", crate::text::truncate(url)))
+        }
+    }
+
+    /// The origin of an external player script, if any (added to the CSP).
+    pub fn external_origin(&self) -> Option<&str> {
+        self.script_url.starts_with("https://").then(|| url_origin(&self.script_url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn player_urls() {
+        for good in ["/player/hls.min.js", "https://cdn.example/x/player.js"] {
+            Player::parse(good).unwrap();
+        }
+        for bad in ["//evil.example/x.js", "http://cdn.example/x.js", "javascript:alert(1)//.js", "/x.js\"onload=\"", "https:///x.js", "/player/x"] {
+            assert!(Player::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The thin Cloudflare Workers layer (wasm32 only): reads the request, the settings, the clock and
+//! randomness from the runtime, calls the pure core, and writes its answer back.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`settings`] | this isolate's configuration, loaded again only when a setting changes |
+//! | [`startup`] | the warm-up and configuration load at isolate startup |
+//! | [`keys`] | identity providers' key documents: fetch, Cache API |
+//! | [`webcrypto`] | identity tokens' signatures through the platform's WebCrypto |
+//! | `bench` | `/__bench` (feature `bench` only): core operations timed inside workerd |
+
+#[cfg(feature = "bench")]
+mod bench;
+mod keys;
+mod settings;
+mod startup;
+mod webcrypto;
+
+use crate::error::Error;
+use crate::http;
+use keys::refresh_keys;
+use settings::config_for;
+use webcrypto::platform_verify;
+use worker::{console_log, event, Context, Env, Headers, Request, Response};
+
+/// The request target (`/path?query`) of an absolute URL.
+fn target_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..].find('/').map_or("/", |i| &url[after_scheme + i..])
+}
+
+/// The host (with port) of an absolute URL.
+fn host_of(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    Some(rest.split(['/', '?', '#']).next().unwrap_or(rest))
+}
+
+fn to_response(answer: http::Response) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &answer.headers {
+        headers.append(name, value)?;
+    }
+    let builder = Response::builder().with_status(answer.status).with_headers(headers);
+    Ok(if answer.body.is_empty() { builder.empty() } else { builder.fixed(answer.body.into_bytes()) })
+}
+
+/// Request headers as (lower-case name, value), for `header:NAME` identity sources and the
+/// local country stand-in.
+fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    headers.entries().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect()
+}
+
+#[event(fetch)]
+async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let started = js_sys::Date::now();
+    let url = request.inner().url();
+    let method = request.inner().method();
+    let headers = request.headers();
+    let origin = headers.get("origin").ok().flatten();
+    let cookie = headers.get("cookie").ok().flatten();
+    let authorization = headers.get("authorization").ok().flatten();
+    let country = request.cf().and_then(|cf| cf.country());
+    let pairs = header_pairs(headers);
+    let header_refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+
+    let mut core_request = http::Request::new(&method, target_of(&url));
+    core_request.origin = origin.as_deref();
+    core_request.cookie = cookie.as_deref();
+    core_request.host = host_of(&url);
+    core_request.authorization = authorization.as_deref();
+    core_request.country = country.as_deref();
+    core_request.headers = &header_refs;
+
+    #[cfg(feature = "bench")]
+    if let Some(answer) = bench_route(&core_request, &env) {
+        return Response::ok(answer);
+    }
+
+    let loaded = config_for(&env);
+    // One clock reading for the whole request: key freshness, token times and signing agree.
+    let now = (started / 1000.0) as u64;
+    let mut verdicts = Vec::new();
+    if let Ok(config) = loaded.as_ref() {
+        let mut fetches = config.identity.fetches_for(&core_request.presented(), now);
+        if core_request.path == "/healthz" {
+            fetches.extend(config.identity.fetches_for_health(now));
+        }
+        // Claimed before the first await: requests arriving while these fetches are under way
+        // do not start their own (a request cannot wait on another request's fetch in Workers).
+        for fetch in &fetches {
+            config.identity.keys.begin_fetch(fetch.provider, now);
+        }
+        for fetch in fetches {
+            refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
+        }
+        for check in config.identity.signature_checks(&core_request.presented(), now) {
+            if let Some(valid) = platform_verify(&check).await {
+                verdicts.push((check.digest, valid));
+            }
+        }
+    }
+    core_request.verdicts = &verdicts;
+    let mut random = [0u8; 32];
+    let answer = match getrandom::fill(&mut random) {
+        Ok(()) => http::handle(&core_request, loaded.as_ref().as_ref(), now, random),
+        Err(_) => http::Response::problem(&Error::Internal("the runtime gave no randomness; retry")),
+    };
+    console_log!("{}", http::log_line(&core_request, &answer, js_sys::Date::now() - started));
+    to_response(answer)
+}
+
+#[cfg(feature = "bench")]
+fn bench_route(request: &http::Request<'_>, env: &Env) -> Option<String> {
+    if request.path == "/__bench/ping" {
+        return Some("pong".into()); // readiness probe that loads nothing, so /__bench/cold stays cold
+    }
+    if request.path == "/__bench/cold" {
+        let same_env = startup::MODULE_ENV.with(|module| js_sys::Object::is(module, env));
+        return Some(bench::cold(&settings::read_settings(env), || config_for(env), same_env));
+    }
+    if request.path != "/__bench" {
+        return None;
+    }
+    let op = http::query_param(request.query, "op").ok().flatten().unwrap_or_default();
+    let n = http::query_param(request.query, "n").ok().flatten().and_then(|n| n.parse().ok()).unwrap_or(100u32).min(100_000);
+    if op == "check" {
+        return Some(bench::check(n));
+    }
+    // Per-request configuration cost: today's path (`config_for`: one `Object.is`) and the old
+    // one (read and re-serialise every setting, then compare), which another `env` object pays.
+    if op == "config" || op == "settings" {
+        let start = bench::now_ms();
+        let mut sink = 0usize;
+        for _ in 0..n {
+            sink += if op == "config" {
+                usize::from(config_for(env).is_ok())
+            } else {
+                let settings = settings::read_settings(env);
+                usize::from(settings::CONFIG.with(|c| c.borrow().as_ref().is_some_and(|k| k.settings == settings)))
+            };
+        }
+        let total = bench::now_ms() - start;
+        return Some(serde_json::json!({"op": op, "n": n, "total_ms": total, "per_op_us": total * 1000.0 / f64::from(n.max(1)), "sink": sink}).to_string());
+    }
+    let settings = settings::read_settings(env);
+    let loaded = config_for(env);
+    Some(match loaded.as_ref() {
+        Ok(config) => bench::run(&op, n, config, &settings),
+        Err(error) => format!("{{\"error\":{}}}", serde_json::Value::String(error.to_string())),
+    })
+}

@@ -1,0 +1,91 @@
+//! The configuration of this isolate: every setting read from the runtime's `env`, validated once
+//! by the core and kept until a setting's value changes (e.g. after `wrangler secret put`).
+
+use crate::config::{names, Config, Settings};
+use crate::error::Error;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use worker::console_error;
+
+pub(crate) type Loaded = Rc<Result<Config, Error>>;
+
+/// The cached configuration, the settings it was built from, and the `env` object they were read
+/// from.
+pub(crate) struct Cached {
+    env: JsValue,
+    /// The raw binding values of `env`, one per `names::ALL`.
+    values: Vec<JsValue>,
+    pub(crate) settings: Settings,
+    loaded: Loaded,
+}
+
+/// The raw value of every setting's binding (undefined when unset).
+fn binding_values(env: &JsValue) -> Vec<JsValue> {
+    names::ALL.iter().map(|name| js_sys::Reflect::get(env, &JsValue::from_str(name)).unwrap_or_default()).collect()
+}
+
+thread_local! {
+    pub(crate) static CONFIG: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+thread_local! {
+    /// How many times this isolate loaded a configuration (reported by the bench build).
+    pub(crate) static LOADS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Every setting as text: strings as they are, other JSON values (tables, numbers) as JSON.
+pub(crate) fn read_settings(env: &JsValue) -> Settings {
+    let mut settings = Settings::new();
+    for name in names::ALL {
+        let Ok(value) = js_sys::Reflect::get(env, &JsValue::from_str(name)) else { continue };
+        if let Some(text) = value.as_string() {
+            settings.insert(name, text);
+        } else if !value.is_undefined() && !value.is_null() {
+            if let Some(json) = js_sys::JSON::stringify(&value).ok().and_then(|s| s.as_string()) {
+                settings.insert(name, json);
+            }
+        }
+    }
+    settings
+}
+
+/// The configuration for `env`, loaded again only when a setting changed, and cheaply:
+/// - the same `env` object as last time (every request of an isolate, in workerd) costs one
+///   `Object.is`;
+/// - another object (the first request's `env` is not the module-scope one the startup load
+///   used) whose bindings are the same values (`Object.is` per binding: strings by value, JSON
+///   bindings by identity) is adopted without reading or serialising anything;
+/// - only otherwise is every setting read (`Reflect`, `JSON.stringify`) and compared, and the
+///   configuration loaded again if one differs.
+pub(crate) fn config_for(env: &JsValue) -> Loaded {
+    CONFIG.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if let Some(known) = cached.as_mut() {
+            if js_sys::Object::is(&known.env, env) {
+                return Rc::clone(&known.loaded);
+            }
+            let values = binding_values(env);
+            if values.iter().zip(&known.values).all(|(a, b)| js_sys::Object::is(a, b)) {
+                known.env = env.clone();
+                return Rc::clone(&known.loaded);
+            }
+        }
+        let values = binding_values(env);
+        let settings = read_settings(env);
+        if let Some(known) = cached.as_mut() {
+            if known.settings == settings {
+                (known.env, known.values) = (env.clone(), values);
+                return Rc::clone(&known.loaded);
+            }
+        }
+        LOADS.with(|n| n.set(n.get() + 1));
+        let loaded = Rc::new(Config::load(&settings));
+        if let Err(error) = loaded.as_ref() {
+            // Names the setting and the rule, never the value (see `Error`).
+            console_error!("{}", serde_json::json!({"config_error": error.to_string()}));
+        }
+        *cached = Some(Cached { env: env.clone(), values, settings, loaded: Rc::clone(&loaded) });
+        loaded
+    })
+}

@@ -1,0 +1,138 @@
+//! The watch page: HTML with the signed playback URL already inside, so the player starts without
+//! calling `/v1/token` first (the round trip IVS's own docs suggest saving).
+
+use super::{document, escape_html, json_for_script, IVS_HOSTS};
+use crate::address::url_origin;
+use crate::channel::policy::IssuedToken;
+use crate::channel::Channel;
+use crate::config::player::{Player, DEFAULT_PLAYER_SCRIPT, IVS_WASM_BINARY, IVS_WASM_WORKER};
+
+/// The page script, served inline under the per-response CSP nonce (no extra request).
+const WATCH_JS: &str = include_str!("../../web/watch.js");
+
+/// Media sources the player needs for `channel`: its playback origin, plus every IVS host when
+/// the playback URL is an IVS one.
+fn media_sources(channel: &Channel) -> String {
+    let origin = url_origin(&channel.playback_url);
+    let host = origin.split("://").nth(1).unwrap_or_default();
+    if host == "live-video.net" || host.ends_with(".live-video.net") {
+        format!("{origin} {IVS_HOSTS}")
+    } else {
+        origin.to_owned()
+    }
+}
+
+/// The Content-Security-Policy of a watch page.
+pub fn watch_csp(channel: &Channel, player: &Player, nonce: &str) -> String {
+    let media = media_sources(channel);
+    let external = player.external_origin().map(|o| format!(" {o}")).unwrap_or_default();
+    let ivs_player = if player.script_url == DEFAULT_PLAYER_SCRIPT && !media.contains(IVS_HOSTS) {
+        format!(" {IVS_HOSTS}")
+    } else {
+        String::new()
+    };
+    format!(
+        "default-src 'none'; script-src 'nonce-{nonce}' 'self' 'wasm-unsafe-eval'{external}; \
+         style-src 'nonce-{nonce}'; img-src 'self' data:; media-src 'self' blob: {media}; \
+         connect-src 'self' {media}{ivs_player}{external}; worker-src 'self' blob:{external}; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+    )
+}
+
+/// The watch page for `channel`, carrying `issued` (token and playback URL) in its data block.
+pub fn watch_page(channel: &Channel, issued: &IssuedToken, player: &Player, nonce: &str) -> String {
+    let mut data = serde_json::json!({
+        "channel": channel.name,
+        "title": channel.title,
+        "playback_url": issued.playback_url,
+        "expires_at": issued.expires_at,
+        "token_endpoint": format!("/v1/token?channel={}", channel.name),
+    });
+    if player.script_url == DEFAULT_PLAYER_SCRIPT {
+        data["ivs_player"] = serde_json::json!({"wasm_worker": IVS_WASM_WORKER, "wasm_binary": IVS_WASM_BINARY});
+    }
+    let body = format!(
+        "<main>\n<h1>{title}</h1>\n<div class=\"stage\">\n\
+         <video id=\"video\" playsinline controls muted autoplay></video>\n\
+         <div id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\" hidden>\
+         <p id=\"status-text\"></p><button id=\"retry\" type=\"button\">Retry</button></div>\n</div>\n</main>\n\
+         <script type=\"application/json\" id=\"watch-data\">{data}</script>\n\
+         <script src=\"{script}\" nonce=\"{nonce}\"></script>\n\
+         <script nonce=\"{nonce}\">{WATCH_JS}</script>\n",
+        title = escape_html(&channel.title),
+        data = json_for_script(&data),
+        script = escape_html(&player.script_url),
+    );
+    document(&channel.title, nonce, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(title: &str, url: &str) -> Channel {
+        Channel {
+            name: "demo".into(),
+            title: title.into(),
+            arn: "arn:aws:ivs:us-west-2:123456789012:channel/a".into(),
+            playback_url: url.into(),
+            allowed_origins: None,
+            strict_origin: false,
+            single_use: false,
+            viewer_binding: true,
+            max_resolution: None,
+            access: Default::default(),
+        }
+    }
+
+    fn issued(url: &str) -> IssuedToken {
+        IssuedToken { channel: "demo".into(), token: "t.t.t".into(), playback_url: format!("{url}?token=t.t.t"), expires_at: 1 }
+    }
+
+    #[test]
+    fn hostile_titles_cannot_break_out() {
+        let hostile = "</script><script>alert(1)</script><!-- \"' & \u{2028}";
+        let ch = channel(hostile, "https://a.live-video.net/x.m3u8");
+        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), "NONCE");
+        assert!(!html.contains("<script>alert"));
+        assert!(!html.contains("<!-- \""));
+        assert_eq!(html.matches("</script>").count(), 3, "only our own three script elements close");
+        let start = html.find("id=\"watch-data\">").unwrap() + "id=\"watch-data\">".len();
+        let end = start + html[start..].find("</script>").unwrap();
+        let data: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
+        assert_eq!(data["title"], hostile, "JSON.parse gives the exact title back");
+        assert!(html.contains("<h1>&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;!-- &quot;&#39; &amp;"));
+    }
+
+    #[test]
+    fn page_carries_the_playback_url_and_nonce() {
+        let ch = channel("Demo", "https://a.live-video.net/x.m3u8");
+        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), "N0NCE");
+        assert!(html.contains("https://a.live-video.net/x.m3u8?token=t.t.t"));
+        assert!(html.contains("\"token_endpoint\":\"/v1/token?channel=demo\""));
+        assert!(html.contains("\"wasm_worker\":\"/player/amazon-ivs-wasmworker.min.js\""));
+        assert_eq!(html.matches("nonce=\"N0NCE\"").count(), 3, "style, player script, inline script");
+        let hls = Player::parse("/player/hls.min.js").unwrap();
+        let html = watch_page(&ch, &issued(&ch.playback_url), &hls, "N");
+        assert!(html.contains("<script src=\"/player/hls.min.js\"") && !html.contains("\"ivs_player\":"));
+    }
+
+    #[test]
+    fn csp_allows_only_what_the_player_needs() {
+        let ivs = channel("t", "https://abc.us-west-2.playback.live-video.net/api/video/v1/x.m3u8");
+        let csp = watch_csp(&ivs, &Player::default(), "N");
+        assert!(csp.starts_with("default-src 'none'; script-src 'nonce-N' 'self' 'wasm-unsafe-eval';"));
+        assert!(csp.contains("media-src 'self' blob: https://abc.us-west-2.playback.live-video.net https://*.live-video.net;"));
+        assert!(csp.contains("worker-src 'self' blob:;"));
+        assert!(!csp.contains("unsafe-inline"));
+        let local = channel("t", "http://127.0.0.1:9000/live/x.m3u8");
+        let csp = watch_csp(&local, &Player::default(), "N");
+        assert!(csp.contains("connect-src 'self' http://127.0.0.1:9000 https://*.live-video.net;"), "IVS player config");
+        assert!(csp.contains("media-src 'self' blob: http://127.0.0.1:9000;"));
+        let cdn = Player::parse("https://cdn.example/player/hls.min.js").unwrap();
+        let csp = watch_csp(&local, &cdn, "N");
+        assert!(csp.contains("connect-src 'self' http://127.0.0.1:9000 https://cdn.example;"));
+        assert!(csp.contains("script-src 'nonce-N' 'self' 'wasm-unsafe-eval' https://cdn.example;"));
+        assert!(!csp.contains("live-video.net"));
+    }
+}
