@@ -1,12 +1,12 @@
 //! Native micro-benchmarks of the core (plain harness: medians of repeated timed batches).
 //! `cargo bench --bench core` prints a table; `-- --json` prints JSON for bench/run.py.
 
-use ivs_token_worker::config::{names, Config, Settings};
 use ivs_token_worker::channel::policy::issue;
+use ivs_token_worker::config::{names, Config, Settings};
 use ivs_token_worker::http::{handle, Request};
-use ivs_token_worker::key::{comb, PlaybackKey};
 use ivs_token_worker::identity::session_cookie::{mint, SessionClaims};
 use ivs_token_worker::identity::Session;
+use ivs_token_worker::key::{comb, PlaybackKey};
 use p384::elliptic_curve::ops::Reduce;
 use p384::elliptic_curve::sec1::ToSec1Point;
 use std::hint::black_box;
@@ -63,28 +63,71 @@ fn main() {
         ("key parse: PKCS#8 PEM", median_us(|| PlaybackKey::parse(&pkcs8).map(|_| 1).unwrap_or(0), batches)),
         ("key parse: base64 of PEM", median_us(|| PlaybackKey::parse(&wrapped).map(|_| 1).unwrap_or(0), batches)),
         ("configuration load (key + settings)", median_us(|| Config::load(&settings).map(|_| 1).unwrap_or(0), batches)),
-        ("k·G: comb (this crate)", median_us(|| { n += 1; k[0] = n as u8; k[1] = (n >> 8) as u8; comb::mul_base_affine(&k).map(|p| p.0[0] as usize).unwrap_or(0) }, batches)),
-        ("k·G: p384 precomputed table", median_us(|| {
-            n += 1; k[0] = n as u8;
-            let s = <p384::Scalar as Reduce<p384::U384>>::reduce(&p384::U384::from_be_slice(&k));
-            (p384::ProjectivePoint::GENERATOR * s).to_affine().to_sec1_point(false).as_bytes()[1] as usize
-        }, batches)),
+        (
+            "k·G: comb (this crate)",
+            median_us(
+                || {
+                    n += 1;
+                    k[0] = n as u8;
+                    k[1] = (n >> 8) as u8;
+                    comb::mul_base_affine(&k).map(|p| p.0[0] as usize).unwrap_or(0)
+                },
+                batches,
+            ),
+        ),
+        (
+            "k·G: p384 precomputed table",
+            median_us(
+                || {
+                    n += 1;
+                    k[0] = n as u8;
+                    let s = <p384::Scalar as Reduce<p384::U384>>::reduce(&p384::U384::from_be_slice(&k));
+                    (p384::ProjectivePoint::GENERATOR * s).to_affine().to_sec1_point(false).as_bytes()[1] as usize
+                },
+                batches,
+            ),
+        ),
         ("comb table build (w=7)", median_us(|| comb::Table::build().size_bytes(), batches.min(5))),
-        ("ES384 sign", median_us(|| { n += 1; key.sign(&n.to_le_bytes())[0] as usize }, batches)),
+        (
+            "ES384 sign",
+            median_us(
+                || {
+                    n += 1;
+                    key.sign(&n.to_le_bytes())[0] as usize
+                },
+                batches,
+            ),
+        ),
         // `now` stays fixed: the session must stay valid, and viewer-bound tokens are never
         // reused, so every call signs afresh.
-        ("mint (claims + sign + encode)", median_us(|| issue(&config.playback_settings(), channel, &session, NOW, [0; 16]).token.len(), batches)),
-        ("session cookie verification", median_us(|| config.identity.sessions.as_ref().unwrap().verify(&cookie, NOW).map(|s| s.sub.len()).unwrap_or(0), batches)),
-        ("GET /v1/token core path", median_us(|| {
-            let mut request = Request::new("GET", "/v1/token?channel=demo");
-            request.cookie = Some(&cookie_header);
-            let response = handle(&request, Ok(&config), NOW, [0; 32]);
-            assert_eq!(response.status, 200, "the benchmark must time real tokens: {}", response.body);
-            response.body.len()
-        }, batches)),
+        (
+            "mint (claims + sign + encode)",
+            median_us(|| issue(&config.playback_settings(), channel, &session, NOW, [0; 16]).token.len(), batches),
+        ),
+        (
+            "session cookie verification",
+            median_us(
+                || config.identity.sessions.as_ref().unwrap().verify(&cookie, NOW).map(|s| s.sub.len()).unwrap_or(0),
+                batches,
+            ),
+        ),
+        (
+            "GET /v1/token core path",
+            median_us(
+                || {
+                    let mut request = Request::new("GET", "/v1/token?channel=demo");
+                    request.cookie = Some(&cookie_header);
+                    let response = handle(&request, Ok(&config), NOW, [0; 32]);
+                    assert_eq!(response.status, 200, "the benchmark must time real tokens: {}", response.body);
+                    response.body.len()
+                },
+                batches,
+            ),
+        ),
     ];
     if json {
-        let map: serde_json::Map<String, serde_json::Value> = rows.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
+        let map: serde_json::Map<String, serde_json::Value> =
+            rows.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
         println!("{}", serde_json::Value::Object(map));
     } else {
         println!("{:<40} {:>12}", "operation (native, release)", "µs (median)");

@@ -23,7 +23,9 @@ fn list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>,
     let items: Vec<String> = match object.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => crate::text::split_list(s),
-        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(|s| s.trim().to_owned())).collect::<Option<_>>().ok_or_else(rule)?,
+        Some(Value::Array(items)) => {
+            items.iter().map(|v| v.as_str().map(|s| s.trim().to_owned())).collect::<Option<_>>().ok_or_else(rule)?
+        }
         Some(_) => return Err(rule()),
     };
     if items.is_empty() || items.iter().any(|s| s.is_empty() || s.len() > crate::identity::MAX_GROUP_LEN) {
@@ -41,7 +43,10 @@ fn countries(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<Stri
             if upper.len() == 2 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
                 Ok(upper)
             } else {
-                Err(format!("`{field}`: `{}` is not an ISO 3166-1 alpha-2 country code such as US or DE", crate::text::truncate(&code)))
+                Err(format!(
+                    "`{field}`: `{}` is not an ISO 3166-1 alpha-2 country code such as US or DE",
+                    crate::text::truncate(&code)
+                ))
             }
         })
         .collect::<Result<Vec<_>, _>>()

@@ -4,9 +4,7 @@
 use crate::text::{split_list, truncate};
 
 fn is_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !host.is_empty() && host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Whether `host` (with or without a port) is this machine: `localhost`, `127.0.0.1` or `[::1]`.
@@ -35,7 +33,9 @@ fn split_authority(text: &str) -> Option<(&str, &str, Option<&str>)> {
 }
 
 fn is_port(port: Option<&str>) -> bool {
-    port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0))
+    port.is_none_or(|p| {
+        (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+    })
 }
 
 /// Validate one origin pattern as IVS accepts it in `aws:access-control-allow-origin`:
@@ -115,7 +115,10 @@ pub fn check_endpoint_url(url: &str, secure: &str, insecure: &str) -> Result<(),
         return Err(format!("`{}` has an invalid host or port", truncate(url)));
     }
     if scheme != secure && !(scheme == insecure && is_local_host(&host)) {
-        return Err(format!("`{}` must start with {secure}:// ({insecure}:// is allowed only for localhost)", truncate(url)));
+        return Err(format!(
+            "`{}` must start with {secure}:// ({insecure}:// is allowed only for localhost)",
+            truncate(url)
+        ));
     }
     if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b)) {
         return Err(format!("`{}` must have no query, fragment or unusual characters in its path", truncate(url)));
@@ -157,10 +160,19 @@ mod tests {
 
     #[test]
     fn origins() {
-        for good in ["*", "https://example.com", "http://localhost:8787", "https://*.example.com", "http://[::1]:3000"] {
+        for good in ["*", "https://example.com", "http://localhost:8787", "https://*.example.com", "http://[::1]:3000"]
+        {
             check_origin(good).unwrap();
         }
-        for bad in ["example.com", "https://example.com/", "https://a.com/path", "ftp://a.com", "https://a.com:99999", "https://a b.com", "https://"] {
+        for bad in [
+            "example.com",
+            "https://example.com/",
+            "https://a.com/path",
+            "ftp://a.com",
+            "https://a.com:99999",
+            "https://a b.com",
+            "https://",
+        ] {
             assert!(check_origin(bad).is_err(), "{bad}");
         }
         assert!(origin_matches("https://*.example.com", "https://www.example.com"));
@@ -176,7 +188,8 @@ mod tests {
 
     #[test]
     fn playback_urls() {
-        check_playback_url("https://abc.us-west-2.playback.live-video.net/api/video/v1/us-west-2.123.channel.x.m3u8").unwrap();
+        check_playback_url("https://abc.us-west-2.playback.live-video.net/api/video/v1/us-west-2.123.channel.x.m3u8")
+            .unwrap();
         check_playback_url("http://127.0.0.1:9000/live/demo.m3u8").unwrap();
         for bad in [
             "http://example.com/a.m3u8",

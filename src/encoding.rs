@@ -74,8 +74,14 @@ pub fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, String> {
 pub fn shown_label(label: &str) -> String {
     let plausible = !label.is_empty()
         && label.len() <= 40
-        && label.split(' ').all(|word| word.len() <= 15 && word.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-'));
-    if plausible { format!("`{label}`") } else { "(its label is not shown: it is not an upper-case PEM label)".to_owned() }
+        && label.split(' ').all(|word| {
+            word.len() <= 15 && word.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if plausible {
+        format!("`{label}`")
+    } else {
+        "(its label is not shown: it is not an upper-case PEM label)".to_owned()
+    }
 }
 
 /// PEM text for `der` under `label`, with 64-character lines and a trailing newline.

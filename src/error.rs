@@ -31,9 +31,9 @@ impl fmt::Display for SessionFault {
         match self {
             Self::Missing => f.write_str("no session cookie was sent; sign in first"),
             Self::TooLarge => f.write_str("the session cookie is larger than 4096 bytes"),
-            Self::Malformed => f.write_str(
-                "the session cookie is not a well-formed JWT (three base64url segments of JSON)",
-            ),
+            Self::Malformed => {
+                f.write_str("the session cookie is not a well-formed JWT (three base64url segments of JSON)")
+            }
             Self::Algorithm => {
                 f.write_str("the session cookie's JWT header must be {\"alg\":\"HS256\"}; other algorithms are refused")
             }

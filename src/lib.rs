@@ -32,21 +32,21 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod error;
-pub mod text;
-pub mod encoding;
-pub mod address;
-pub mod cookie;
-pub mod ivs;
-pub mod key;
-pub mod jose;
-pub mod identity;
 pub mod access;
+pub mod address;
 pub mod channel;
-pub mod stage;
 pub mod config;
-pub mod page;
+pub mod cookie;
+pub mod encoding;
+pub mod error;
 pub mod http;
+pub mod identity;
+pub mod ivs;
+pub mod jose;
+pub mod key;
+pub mod page;
+pub mod stage;
+pub mod text;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -14,7 +14,11 @@ pub fn split_list(text: &str) -> Vec<String> {
 /// Shorten user-supplied text before quoting it in an error message.
 pub(crate) fn truncate(text: &str) -> String {
     let short: String = text.chars().take(64).filter(|c| !c.is_control()).collect();
-    if short.len() < text.len() { format!("{short}...") } else { short }
+    if short.len() < text.len() {
+        format!("{short}...")
+    } else {
+        short
+    }
 }
 
 #[cfg(test)]

@@ -118,7 +118,9 @@ fuzz_target!(|input: Input| {
         Path::Other(p) => p.clone(),
     };
     let query = match (input.channel, &input.path) {
-        (Some(i), Path::StageToken) => format!("stage={}&publish={}&{}", STAGE_NAMES[usize::from(i) % STAGE_NAMES.len()], i % 2 == 0, input.query),
+        (Some(i), Path::StageToken) => {
+            format!("stage={}&publish={}&{}", STAGE_NAMES[usize::from(i) % STAGE_NAMES.len()], i % 2 == 0, input.query)
+        }
         (Some(i), _) => format!("channel={}&{}", CHANNEL_NAMES[usize::from(i) % CHANNEL_NAMES.len()], input.query),
         (None, _) => input.query.clone(),
     };
@@ -128,8 +130,10 @@ fuzz_target!(|input: Input| {
     let id_token = credential(&input.header_token);
     let bearer = credential(&input.bearer);
     // Only credentials minted here are checked for echoes: arbitrary text may occur in a page by chance.
-    let minted = |c: &Credential, value: &Option<String>| if matches!(c, Credential::Text(_)) { None } else { value.clone() };
-    let presented = [minted(&input.cookie, &session), minted(&input.header_token, &id_token), minted(&input.bearer, &bearer)];
+    let minted =
+        |c: &Credential, value: &Option<String>| if matches!(c, Credential::Text(_)) { None } else { value.clone() };
+    let presented =
+        [minted(&input.cookie, &session), minted(&input.header_token, &id_token), minted(&input.bearer, &bearer)];
     let mut cookie = String::new();
     if input.stale_cookie_first {
         cookie.push_str("session=stale.cookie.value; ");

@@ -28,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
     let presented = Presented { authorization: Some(&bearer), ..Default::default() };
     if let Err(error) = config.identity.session(&presented, NOW) {
         assert!(matches!(error.status(), 401 | 403), "{error}");
-        assert!(!ivs_token_worker_fuzz::looks_like_jwt(token) || !error.to_string().contains(token), "the token is never quoted");
+        assert!(
+            !ivs_token_worker_fuzz::looks_like_jwt(token) || !error.to_string().contains(token),
+            "the token is never quoted"
+        );
     }
 });

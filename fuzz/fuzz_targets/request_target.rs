@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
         let bytes = target.as_bytes();
         for (i, _) in target.match_indices('%') {
             let hex = &bytes[i + 1..(i + 3).min(bytes.len())];
-            assert!(hex.len() == 2 && hex.iter().all(u8::is_ascii_hexdigit), "a `%` escape without two hex digits was accepted");
+            assert!(
+                hex.len() == 2 && hex.iter().all(u8::is_ascii_hexdigit),
+                "a `%` escape without two hex digits was accepted"
+            );
         }
         // Every escape is exactly two hex digits: re-encoding what was decoded and decoding that
         // again gives the same text.

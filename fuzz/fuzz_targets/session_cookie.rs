@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(cookie) = std::str::from_utf8(data) else { return };
-    let secrets = SessionSecrets::new(SESSION_SECRET.as_bytes().to_vec(), Some(SESSION_SECRET_PREVIOUS.as_bytes().to_vec()));
+    let secrets =
+        SessionSecrets::new(SESSION_SECRET.as_bytes().to_vec(), Some(SESSION_SECRET_PREVIOUS.as_bytes().to_vec()));
     match secrets.verify(cookie, NOW) {
         Ok(session) => {
             assert!(!session.sub.is_empty() && session.sub.len() <= 256);

@@ -111,7 +111,8 @@ pub fn session_cookie(sub: &str, previous: bool, groups: &[&str], channels: Opti
 
 /// A JWT signed by the provider key with this header and these claims.
 pub fn provider_token(header: &Value, claims: &Value) -> String {
-    let input = format!("{}.{}", b64url_encode(header.to_string().as_bytes()), b64url_encode(claims.to_string().as_bytes()));
+    let input =
+        format!("{}.{}", b64url_encode(header.to_string().as_bytes()), b64url_encode(claims.to_string().as_bytes()));
     format!("{input}.{}", b64url_encode(&provider_key().sign(input.as_bytes())))
 }
 

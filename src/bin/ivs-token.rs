@@ -16,10 +16,10 @@ mod cli {
     use clap::{Parser, Subcommand};
     use ivs_token_worker::address::check_origin;
     use ivs_token_worker::channel::claims::{self as token, PlaybackClaims, STRICT_ORIGIN_MAX};
-    use ivs_token_worker::ivs::{is_channel_arn, Resolution, VIEWER_ID_MAX_LEN};
-    use ivs_token_worker::key::{PlaybackKey, PublicKey, SCALAR_LEN};
     use ivs_token_worker::identity::session_cookie::{mint, SessionClaims, MIN_SECRET_BYTES};
     use ivs_token_worker::identity::viewer_id::ViewerIdKey;
+    use ivs_token_worker::ivs::{is_channel_arn, Resolution, VIEWER_ID_MAX_LEN};
+    use ivs_token_worker::key::{PlaybackKey, PublicKey, SCALAR_LEN};
     use std::io::Read;
     use std::path::{Path, PathBuf};
     use std::process::ExitCode;
@@ -207,20 +207,37 @@ mod cli {
                 print!("{}", read_private_key(&key)?.public_key_pem());
                 Ok(())
             }
-            Command::Sign { key, channel_arn, ttl, origins, strict_origin, viewer_id, session_version, single_use, max_resolution } => {
+            Command::Sign {
+                key,
+                channel_arn,
+                ttl,
+                origins,
+                strict_origin,
+                viewer_id,
+                session_version,
+                single_use,
+                max_resolution,
+            } => {
                 let key = read_private_key(&key)?;
                 if !is_channel_arn(&channel_arn) {
-                    return Err(unusable("--channel-arn must look like arn:aws:ivs:<region>:<12-digit account>:channel/<id>"));
+                    return Err(unusable(
+                        "--channel-arn must look like arn:aws:ivs:<region>:<12-digit account>:channel/<id>",
+                    ));
                 }
                 for origin in &origins {
                     check_origin(origin).map_err(|e| unusable(format!("--origin: {e}")))?;
                 }
                 if strict_origin && !(1..=STRICT_ORIGIN_MAX).contains(&origins.len()) {
-                    return Err(unusable(format!("--strict-origin needs 1 to {STRICT_ORIGIN_MAX} --origin values, got {}", origins.len())));
+                    return Err(unusable(format!(
+                        "--strict-origin needs 1 to {STRICT_ORIGIN_MAX} --origin values, got {}",
+                        origins.len()
+                    )));
                 }
                 if let Some(id) = &viewer_id {
                     if !(1..=VIEWER_ID_MAX_LEN).contains(&id.chars().count()) {
-                        return Err(unusable(format!("--viewer-id must be 1 to {VIEWER_ID_MAX_LEN} characters (IVS limit)")));
+                        return Err(unusable(format!(
+                            "--viewer-id must be 1 to {VIEWER_ID_MAX_LEN} characters (IVS limit)"
+                        )));
                     }
                 }
                 let now = now();
@@ -232,12 +249,26 @@ mod cli {
                 claims.single_use_uuid = if single_use { Some(token::uuid_v4(random_bytes()?)) } else { None };
                 claims.maximum_resolution = max_resolution;
                 if claims.is_bound() && ttl > token::BOUND_TOKEN_MAX_TTL {
-                    eprintln!("ivs-token: note: --ttl lowered to {} s, the IVS limit for viewer-bound and single-use tokens", token::BOUND_TOKEN_MAX_TTL);
+                    eprintln!(
+                        "ivs-token: note: --ttl lowered to {} s, the IVS limit for viewer-bound and single-use tokens",
+                        token::BOUND_TOKEN_MAX_TTL
+                    );
                 }
                 println!("{}", token::sign(&claims, &key));
                 Ok(())
             }
-            Command::StageToken { key, stage_arn, public_key_arn, whip_url, events_url, ttl, publish, user_id, attributes, participant_id } => {
+            Command::StageToken {
+                key,
+                stage_arn,
+                public_key_arn,
+                whip_url,
+                events_url,
+                ttl,
+                publish,
+                user_id,
+                attributes,
+                participant_id,
+            } => {
                 use ivs_token_worker::stage::claims as participant;
                 let key = read_private_key(&key)?;
                 let stage = ivs_token_worker::stage::Stage::from_json(
@@ -252,16 +283,20 @@ mod cli {
                     Some(id) => id,
                     None => participant::participant_id(random_bytes()?),
                 };
-                let mut claims = participant::StageClaims::new(&stage.arn, &stage.whip_url, &stage.events_url, &jti, now(), ttl);
+                let mut claims =
+                    participant::StageClaims::new(&stage.arn, &stage.whip_url, &stage.events_url, &jti, now(), ttl);
                 claims.capabilities.allow_publish = publish;
                 claims.user_id = user_id;
                 for pair in &attributes {
-                    let (name, value) = pair.split_once('=').ok_or_else(|| unusable(format!("--attribute `{pair}` must be NAME=VALUE")))?;
+                    let (name, value) = pair
+                        .split_once('=')
+                        .ok_or_else(|| unusable(format!("--attribute `{pair}` must be NAME=VALUE")))?;
                     claims.attributes.insert(name.to_owned(), value.to_owned());
                 }
                 // The verifier is the rule book: a token it refuses is never printed.
                 let token = participant::sign(&claims, &stage.public_key_arn, &key);
-                participant::verify(&token, &[key.public_key()], now()).map_err(|e| unusable(format!("refusing to sign: {e}")))?;
+                participant::verify(&token, &[key.public_key()], now())
+                    .map_err(|e| unusable(format!("refusing to sign: {e}")))?;
                 println!("{token}");
                 Ok(())
             }
@@ -275,7 +310,10 @@ mod cli {
                         .to_owned(),
                 };
                 if secret.len() < MIN_SECRET_BYTES {
-                    return Err(unusable(format!("the session secret is {} bytes; the worker requires at least {MIN_SECRET_BYTES}", secret.len())));
+                    return Err(unusable(format!(
+                        "the session secret is {} bytes; the worker requires at least {MIN_SECRET_BYTES}",
+                        secret.len()
+                    )));
                 }
                 if sub.is_empty() || sub.len() > ivs_token_worker::identity::MAX_SUBJECT_LEN {
                     return Err(unusable("--sub must be 1 to 256 bytes"));
@@ -312,7 +350,10 @@ mod cli {
         let public_path = out.join("public.pem");
         for path in [&private_path, &public_path] {
             if path.exists() {
-                return Err(unusable(format!("{}: already exists; refusing to overwrite a key (choose another --out)", path.display())));
+                return Err(unusable(format!(
+                    "{}: already exists; refusing to overwrite a key (choose another --out)",
+                    path.display()
+                )));
             }
         }
         std::fs::create_dir_all(out).map_err(|e| unusable(format!("{}: cannot create: {e}", out.display())))?;
@@ -327,7 +368,10 @@ mod cli {
         println!("wrote {} (private, mode 0600) and {}", private_path.display(), public_path.display());
         println!("fingerprint (SHA-256 of the public key, first 16 bytes): {}", key.public_key().fingerprint());
         println!("next:");
-        println!("  aws ivs import-playback-key-pair --name ivs-token-worker --public-key-material \"$(cat {})\"", public_path.display());
+        println!(
+            "  aws ivs import-playback-key-pair --name ivs-token-worker --public-key-material \"$(cat {})\"",
+            public_path.display()
+        );
         println!("  aws ivs-realtime import-public-key --name ivs-token-worker --public-key-material \"$(cat {})\"   # for stages (per region)", public_path.display());
         println!("  npx wrangler secret put PLAYBACK_PRIVATE_KEY < {}", private_path.display());
         Ok(())
@@ -346,7 +390,9 @@ mod cli {
     fn verify(public_keys: &[PathBuf], token: &str) -> Result<(), Failure> {
         let keys = public_keys
             .iter()
-            .map(|path| PublicKey::parse_pem(&read_text(path)?).map_err(|e| unusable(format!("{}: {e}", path.display()))))
+            .map(|path| {
+                PublicKey::parse_pem(&read_text(path)?).map_err(|e| unusable(format!("{}: {e}", path.display())))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let token = if token == "-" {
             let mut text = String::new();

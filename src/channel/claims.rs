@@ -11,11 +11,11 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
+use crate::error::Result;
 use crate::ivs::{is_channel_arn, Resolution, VIEWER_ID_MAX_LEN};
 use crate::jose::{check_exp, invalid, sign_compact, verify_es384, VerifiedToken};
-use crate::text::split_list;
-use crate::error::Result;
 use crate::key::{PlaybackKey, PublicKey};
+use crate::text::split_list;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -113,7 +113,9 @@ fn check_claims(claims: &Map<String, Value>, now: u64) -> Result<()> {
         .as_str()
         .ok_or_else(|| invalid("claim aws:channel-arn must be a string"))?;
     if !is_channel_arn(arn) {
-        return Err(invalid("claim aws:channel-arn is not a channel ARN (arn:aws:ivs:<region>:<account>:channel/<id>)"));
+        return Err(invalid(
+            "claim aws:channel-arn is not a channel ARN (arn:aws:ivs:<region>:<account>:channel/<id>)",
+        ));
     }
     let exp = check_exp(claims, now)?;
     let viewer_id = match claims.get("aws:viewer-id") {
@@ -215,7 +217,10 @@ mod tests {
         let payload = String::from_utf8(b64url_decode(parts.next().unwrap()).unwrap()).unwrap();
         assert_eq!(
             payload,
-            format!(r#"{{"aws:channel-arn":"{ARN}","aws:access-control-allow-origin":"*","aws:maximum-resolution":"FULL_HD","exp":{},"iat":{NOW}}}"#, NOW + 300)
+            format!(
+                r#"{{"aws:channel-arn":"{ARN}","aws:access-control-allow-origin":"*","aws:maximum-resolution":"FULL_HD","exp":{},"iat":{NOW}}}"#,
+                NOW + 300
+            )
         );
         assert_eq!(b64url_decode(parts.next().unwrap()).unwrap().len(), 96);
     }
@@ -261,20 +266,45 @@ mod tests {
         let exp = NOW + 60;
         let cases: Vec<(String, &str)> = vec![
             ("a.b".into(), "invalid number of segments"),
-            (forge(r#"{"alg":"ES256","typ":"JWT"}"#, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp}), &k), "only ES384"),
+            (
+                forge(r#"{"alg":"ES256","typ":"JWT"}"#, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp}), &k),
+                "only ES384",
+            ),
             (forge(r#"{"alg":"none"}"#, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp}), &k), "only ES384"),
             (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp * 1000}), &k), "milliseconds"),
             (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": NOW - 5}), &k), "expired 5 s ago"),
             (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": "soon"}), &k), "integer number of seconds"),
             (forge(h, &serde_json::json!({"exp": exp}), &k), "aws:channel-arn is missing"),
             (forge(h, &serde_json::json!({"aws:channel-arn": "arn:aws:ivs:x", "exp": exp}), &k), "not a channel ARN"),
-            (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:viewer-id": "x".repeat(41)}), &k), "41 characters"),
-            (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": NOW + 601, "aws:viewer-id": "v"}), &k), "at most 600 s"),
-            (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:viewer-session-version": 1}), &k), "only valid with aws:viewer-id"),
-            (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:single-use-uuid": "nope"}), &k), "UUID"),
-            (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:maximum-resolution": "4K"}), &k), "SD, HD or FULL_HD"),
-            (forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:strict-origin-enforcement": true,
-                "aws:access-control-allow-origin": "https://a.com,https://b.com,https://c.com,https://d.com,https://e.com,https://f.com"}), &k), "found 6"),
+            (
+                forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:viewer-id": "x".repeat(41)}), &k),
+                "41 characters",
+            ),
+            (
+                forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": NOW + 601, "aws:viewer-id": "v"}), &k),
+                "at most 600 s",
+            ),
+            (
+                forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:viewer-session-version": 1}), &k),
+                "only valid with aws:viewer-id",
+            ),
+            (
+                forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:single-use-uuid": "nope"}), &k),
+                "UUID",
+            ),
+            (
+                forge(h, &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:maximum-resolution": "4K"}), &k),
+                "SD, HD or FULL_HD",
+            ),
+            (
+                forge(
+                    h,
+                    &serde_json::json!({"aws:channel-arn": ARN, "exp": exp, "aws:strict-origin-enforcement": true,
+                "aws:access-control-allow-origin": "https://a.com,https://b.com,https://c.com,https://d.com,https://e.com,https://f.com"}),
+                    &k,
+                ),
+                "found 6",
+            ),
         ];
         for (token, expected) in cases {
             let err = verify(&token, &keys, NOW).unwrap_err().to_string();

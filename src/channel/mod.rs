@@ -43,11 +43,13 @@ impl Channel {
         if !is_name(name) {
             return Err(format!("channel name `{}` must match [a-z0-9-]{{1,64}}", truncate(name)));
         }
-        let object = value
-            .as_object()
-            .ok_or_else(|| format!("channel `{name}` must be an object with {CHANNEL_FIELDS}"))?;
+        let object =
+            value.as_object().ok_or_else(|| format!("channel `{name}` must be an object with {CHANNEL_FIELDS}"))?;
         if let Some(unknown) = object.keys().find(|k| !CHANNEL_FIELDS.split(", ").any(|f| f == k.as_str())) {
-            return Err(format!("channel `{name}` has unknown field `{}`; known fields: {CHANNEL_FIELDS}", truncate(unknown)));
+            return Err(format!(
+                "channel `{name}` has unknown field `{}`; known fields: {CHANNEL_FIELDS}",
+                truncate(unknown)
+            ));
         }
         let string = |field: &str| -> Result<Option<String>, String> {
             match object.get(field) {
@@ -80,13 +82,16 @@ impl Channel {
         }
         let allowed_origins = match object.get("allowed_origins") {
             None | Some(serde_json::Value::Null) => None,
-            Some(value) => Some(parse_origin_list(value).map_err(|e| format!("channel `{name}`: `allowed_origins` {e}"))?),
+            Some(value) => {
+                Some(parse_origin_list(value).map_err(|e| format!("channel `{name}`: `allowed_origins` {e}"))?)
+            }
         };
         let max_resolution = match string("max_resolution")? {
             None => None,
-            Some(text) => Some(Resolution::parse(&text).ok_or_else(|| {
-                format!("channel `{name}`: `max_resolution` must be SD, HD or FULL_HD")
-            })?),
+            Some(text) => Some(
+                Resolution::parse(&text)
+                    .ok_or_else(|| format!("channel `{name}`: `max_resolution` must be SD, HD or FULL_HD"))?,
+            ),
         };
         let access = crate::access::AccessRules::from_object(object).map_err(|e| format!("channel `{name}`: {e}"))?;
         Ok(Self {
@@ -118,11 +123,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(channel.title, "demo");
-        assert_eq!(channel.allowed_origins.as_deref(), Some(&["https://a.com".to_owned(), "https://b.com".to_owned()][..]));
+        assert_eq!(
+            channel.allowed_origins.as_deref(),
+            Some(&["https://a.com".to_owned(), "https://b.com".to_owned()][..])
+        );
         assert_eq!(channel.max_resolution, Some(Resolution::Hd));
         assert!(channel.single_use && channel.viewer_binding && !channel.strict_origin);
 
-        let base = json!({"arn": "arn:aws:ivs:us-west-2:123456789012:channel/abc", "playback_url": "https://x.net/a.m3u8"});
+        let base =
+            json!({"arn": "arn:aws:ivs:us-west-2:123456789012:channel/abc", "playback_url": "https://x.net/a.m3u8"});
         let with = |k: &str, v: serde_json::Value| {
             let mut o = base.clone();
             o[k] = v;

@@ -51,7 +51,12 @@ pub struct IssuedToken {
 
 /// Look up `name` and check that `session`, requesting from `country`, may watch it: the
 /// session's `channels` grant, then the channel's own access rules (groups, countries).
-pub fn authorize<'c>(channels: &'c BTreeMap<String, Channel>, session: &Session, name: &str, country: Option<&str>) -> Result<&'c Channel> {
+pub fn authorize<'c>(
+    channels: &'c BTreeMap<String, Channel>,
+    session: &Session,
+    name: &str,
+    country: Option<&str>,
+) -> Result<&'c Channel> {
     let channel = channels.get(name).ok_or_else(|| Error::UnknownChannel(name.to_owned()))?;
     if !session.channels.allows(name) {
         return Err(Error::ChannelForbidden(name.to_owned()));
@@ -66,7 +71,13 @@ pub fn authorize<'c>(channels: &'c BTreeMap<String, Channel>, session: &Session,
 /// - viewer binding (default on): `aws:viewer-id` derived from `sub`, and `sv` as the version;
 /// - resolution: the lower of the channel's and the session's caps;
 /// - lifetime: `TOKEN_TTL_SECONDS`, at most 600 s when a viewer id or single-use id is present.
-pub fn claims_for(config: &PlaybackSettings<'_>, channel: &Channel, session: &Session, now: u64, random: [u8; 16]) -> PlaybackClaims {
+pub fn claims_for(
+    config: &PlaybackSettings<'_>,
+    channel: &Channel,
+    session: &Session,
+    now: u64,
+    random: [u8; 16],
+) -> PlaybackClaims {
     let mut claims = PlaybackClaims::new(&channel.arn, now, config.token_ttl);
     claims.allowed_origin = Some(config.token_origins(channel));
     claims.strict_origin = channel.strict_origin.then_some(true);
@@ -99,7 +110,13 @@ pub fn reuse_window(ttl: u64) -> u64 {
 pub struct TokenCache(std::cell::RefCell<std::collections::HashMap<(String, Option<Resolution>), (u64, IssuedToken)>>);
 
 /// Sign a token for `session` on `channel`, or reuse an identical one signed moments ago.
-pub fn issue(config: &PlaybackSettings<'_>, channel: &Channel, session: &Session, now: u64, random: [u8; 16]) -> IssuedToken {
+pub fn issue(
+    config: &PlaybackSettings<'_>,
+    channel: &Channel,
+    session: &Session,
+    now: u64,
+    random: [u8; 16],
+) -> IssuedToken {
     let claims = claims_for(config, channel, session, now, random);
     let shareable = !claims.is_bound();
     let cache_key = (channel.name.clone(), claims.maximum_resolution);
@@ -126,14 +143,19 @@ pub fn issue(config: &PlaybackSettings<'_>, channel: &Channel, session: &Session
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::claims::verify;
     use crate::config::{names, tests::settings, Config};
     use crate::identity::ChannelGrant;
-    use crate::channel::claims::verify;
 
     const NOW: u64 = 1_800_000_000;
 
     fn session(grant: ChannelGrant, max: Option<Resolution>) -> Session {
-        Session { channels: grant, max_resolution: max, session_version: 4, ..Session::new("alice@example.com", NOW + 3600) }
+        Session {
+            channels: grant,
+            max_resolution: max,
+            session_version: 4,
+            ..Session::new("alice@example.com", NOW + 3600)
+        }
     }
 
     #[test]
@@ -157,7 +179,13 @@ mod tests {
     #[test]
     fn unbound_channel_uses_the_configured_ttl() {
         let config = Config::load(&settings().with(names::TOKEN_TTL_SECONDS, "3600")).unwrap();
-        let issued = issue(&config.playback_settings(), &config.channels["open"], &session(ChannelGrant::All, None), NOW, [0; 16]);
+        let issued = issue(
+            &config.playback_settings(),
+            &config.channels["open"],
+            &session(ChannelGrant::All, None),
+            NOW,
+            [0; 16],
+        );
         let c = verify(&issued.token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(c["exp"], NOW + 3600);
         assert!(c.get("aws:viewer-id").is_none() && c.get("aws:viewer-session-version").is_none());
@@ -167,8 +195,15 @@ mod tests {
     fn single_use_strict_and_resolution() {
         let config = Config::load(&settings()).unwrap();
         let vip = &config.channels["vip"];
-        let a = issue(&config.playback_settings(), vip, &session(ChannelGrant::All, Some(Resolution::FullHd)), NOW, [1; 16]);
-        let b = issue(&config.playback_settings(), vip, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW, [2; 16]);
+        let a = issue(
+            &config.playback_settings(),
+            vip,
+            &session(ChannelGrant::All, Some(Resolution::FullHd)),
+            NOW,
+            [1; 16],
+        );
+        let b =
+            issue(&config.playback_settings(), vip, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW, [2; 16]);
         let ca = verify(&a.token, &[config.key.public_key()], NOW).unwrap().claims;
         let cb = verify(&b.token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(ca["aws:maximum-resolution"], "HD", "channel cap wins when lower");
@@ -186,13 +221,20 @@ mod tests {
         let first = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW, [0; 16]);
         let again = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 59, [0; 16]);
         assert_eq!(first, again, "same claims within 60 s: the signed token is reused");
-        let other_cap = issue(&config.playback_settings(), open, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW + 1, [0; 16]);
+        let other_cap = issue(
+            &config.playback_settings(),
+            open,
+            &session(ChannelGrant::All, Some(Resolution::Sd)),
+            NOW + 1,
+            [0; 16],
+        );
         assert_ne!(first.token, other_cap.token, "a different resolution cap is a different token");
         let later = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 60, [0; 16]);
         assert_ne!(first.token, later.token, "outside the window: signed afresh");
         let c = verify(&later.token, &[config.key.public_key()], NOW + 60).unwrap().claims;
         assert_eq!(c["iat"], NOW + 60);
-        let clock_went_back = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 30, [0; 16]);
+        let clock_went_back =
+            issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 30, [0; 16]);
         assert_ne!(clock_went_back.token, later.token);
     }
 
@@ -222,7 +264,13 @@ mod tests {
         let config = Config::load(&settings()).unwrap();
         let only_demo = session(ChannelGrant::Only(vec!["demo".into()]), None);
         assert!(authorize(&config.channels, &only_demo, "demo", None).is_ok());
-        assert_eq!(authorize(&config.channels, &only_demo, "vip", None).unwrap_err(), Error::ChannelForbidden("vip".into()));
-        assert_eq!(authorize(&config.channels, &only_demo, "nope", None).unwrap_err(), Error::UnknownChannel("nope".into()));
+        assert_eq!(
+            authorize(&config.channels, &only_demo, "vip", None).unwrap_err(),
+            Error::ChannelForbidden("vip".into())
+        );
+        assert_eq!(
+            authorize(&config.channels, &only_demo, "nope", None).unwrap_err(),
+            Error::UnknownChannel("nope".into())
+        );
     }
 }

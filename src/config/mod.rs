@@ -104,7 +104,10 @@ impl Config {
 
         let cookie_name = settings.get(SESSION_COOKIE).unwrap_or("session").to_owned();
         if !is_cookie_name(&cookie_name) {
-            return Err(Error::setting(SESSION_COOKIE, "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 64"));
+            return Err(Error::setting(
+                SESSION_COOKIE,
+                "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 64",
+            ));
         }
         if current.is_some() {
             if let Some(p) = providers.iter().find(|p| p.reads(&TokenSource::Cookie(cookie_name.clone()))) {
@@ -117,11 +120,12 @@ impl Config {
 
         let token_ttl = match settings.get(TOKEN_TTL_SECONDS) {
             None => DEFAULT_TOKEN_TTL,
-            Some(text) => text
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=MAX_TOKEN_TTL).contains(n))
-                .ok_or_else(|| Error::setting(TOKEN_TTL_SECONDS, format!("must be a whole number of seconds from 1 to {MAX_TOKEN_TTL}")))?,
+            Some(text) => text.parse::<u64>().ok().filter(|n| (1..=MAX_TOKEN_TTL).contains(n)).ok_or_else(|| {
+                Error::setting(
+                    TOKEN_TTL_SECONDS,
+                    format!("must be a whole number of seconds from 1 to {MAX_TOKEN_TTL}"),
+                )
+            })?,
         };
 
         let allowed_origins = settings.get(ALLOWED_ORIGINS).map(split_list).unwrap_or_default();
@@ -137,12 +141,19 @@ impl Config {
             .transpose()?;
         let stage_token_ttl = match settings.get(STAGE_TOKEN_TTL_SECONDS) {
             None => DEFAULT_STAGE_TOKEN_TTL,
-            Some(text) => text.parse::<u64>().ok().filter(|n| (1..=crate::stage::claims::MAX_TTL).contains(n)).ok_or_else(|| {
-                Error::setting(
-                    STAGE_TOKEN_TTL_SECONDS,
-                    format!("must be a whole number of seconds from 1 to {} (14 days, the IVS limit)", crate::stage::claims::MAX_TTL),
-                )
-            })?,
+            Some(text) => {
+                text.parse::<u64>().ok().filter(|n| (1..=crate::stage::claims::MAX_TTL).contains(n)).ok_or_else(
+                    || {
+                        Error::setting(
+                            STAGE_TOKEN_TTL_SECONDS,
+                            format!(
+                                "must be a whole number of seconds from 1 to {} (14 days, the IVS limit)",
+                                crate::stage::claims::MAX_TTL
+                            ),
+                        )
+                    },
+                )?
+            }
         };
 
         let login_url = settings.get(LOGIN_URL).map(str::to_owned);
@@ -157,7 +168,10 @@ impl Config {
             Some(_) => return Err(Error::setting(DEV_LOGIN, "must be true or false")),
         };
         if dev_login && current.is_none() {
-            return Err(Error::setting(DEV_LOGIN, "needs SESSION_SECRET: /dev/login signs in with the worker's own session cookie"));
+            return Err(Error::setting(
+                DEV_LOGIN,
+                "needs SESSION_SECRET: /dev/login signs in with the worker's own session cookie",
+            ));
         }
         let player = match settings.get(PLAYER_SCRIPT_URL) {
             None => Player::default(),
@@ -200,19 +214,21 @@ impl Config {
     /// What the stage policy reads: participant tokens are signed with `STAGE_PRIVATE_KEY`, else
     /// `PLAYBACK_PRIVATE_KEY`.
     pub fn stage_settings(&self) -> StageSettings<'_> {
-        StageSettings { key: self.stage_key.as_ref().unwrap_or(&self.key), viewer_ids: &self.viewer_ids, token_ttl: self.stage_token_ttl }
+        StageSettings {
+            key: self.stage_key.as_ref().unwrap_or(&self.key),
+            viewer_ids: &self.viewer_ids,
+            token_ttl: self.stage_token_ttl,
+        }
     }
 }
 
 fn is_login_url(url: &str) -> bool {
     let safe = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
     let local_path = url.starts_with('/') && !url.starts_with("//");
-    let absolute = url
-        .split_once("://")
-        .is_some_and(|(scheme, rest)| {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && (scheme == "https" || (scheme == "http" && is_local_host(host)))
-        });
+    let absolute = url.split_once("://").is_some_and(|(scheme, rest)| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        !host.is_empty() && (scheme == "https" || (scheme == "http" && is_local_host(host)))
+    });
     safe && (local_path || absolute)
 }
 
@@ -221,8 +237,8 @@ fn parse_channels(text: Option<&str>, default_origins: &[String]) -> Result<BTre
     let text = text.ok_or_else(|| {
         Error::setting(CHANNELS, "is not set; add a [vars.CHANNELS] table to wrangler.toml (see README, Settings)")
     })?;
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Error::setting(CHANNELS, format!("is not valid JSON ({e})")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::setting(CHANNELS, format!("is not valid JSON ({e})")))?;
     // A JSON string holding JSON (a var set with `--var CHANNELS:'{...}'` or double-encoded).
     let value = match value {
         serde_json::Value::String(inner) => serde_json::from_str(&inner)
@@ -288,8 +304,12 @@ pub(crate) mod tests {
         assert_eq!(config.channels.len(), 3);
         assert_eq!(config.playback_settings().token_origins(&config.channels["demo"]), "*");
         assert_eq!(config.playback_settings().token_origins(&config.channels["vip"]), "https://a.example");
-        let with_origins = Config::load(&settings().with(names::ALLOWED_ORIGINS, "https://a.com, https://b.com")).unwrap();
-        assert_eq!(with_origins.playback_settings().token_origins(&with_origins.channels["demo"]), "https://a.com,https://b.com");
+        let with_origins =
+            Config::load(&settings().with(names::ALLOWED_ORIGINS, "https://a.com, https://b.com")).unwrap();
+        assert_eq!(
+            with_origins.playback_settings().token_origins(&with_origins.channels["demo"]),
+            "https://a.com,https://b.com"
+        );
     }
 
     #[test]
@@ -313,7 +333,9 @@ pub(crate) mod tests {
     #[test]
     fn identity_providers_make_the_session_secret_optional() {
         let providers = r#"{"idp": {"issuer": "https://id.example", "audience": "a", "jwks_url": "https://id.example/jwks", "token_from": ["bearer", "cookie:id_token"]}}"#;
-        let config = Config::load(&settings().with(names::SESSION_SECRET, "").with(names::IDENTITY_PROVIDERS, providers)).unwrap();
+        let config =
+            Config::load(&settings().with(names::SESSION_SECRET, "").with(names::IDENTITY_PROVIDERS, providers))
+                .unwrap();
         assert!(config.identity.sessions.is_none());
         assert_eq!(config.identity.providers.len(), 1);
         let both = Config::load(&settings().with(names::IDENTITY_PROVIDERS, providers)).unwrap();

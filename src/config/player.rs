@@ -33,7 +33,10 @@ impl Player {
         if safe_chars && (local || remote) && url.ends_with(".js") {
             Ok(Self { script_url: url.to_owned() })
         } else {
-            Err(format!("must be a path on this worker (/player/x.js) or an https URL of a .js file, not `{}`", crate::text::truncate(url)))
+            Err(format!(
+                "must be a path on this worker (/player/x.js) or an https URL of a .js file, not `{}`",
+                crate::text::truncate(url)
+            ))
         }
     }
 
@@ -52,7 +55,14 @@ mod tests {
         for good in ["/player/hls.min.js", "https://cdn.example/x/player.js"] {
             Player::parse(good).unwrap();
         }
-        for bad in ["//evil.example/x.js", "http://cdn.example/x.js", "javascript:alert(1)//.js", "/x.js\"onload=\"", "https:///x.js", "/player/x"] {
+        for bad in [
+            "//evil.example/x.js",
+            "http://cdn.example/x.js",
+            "javascript:alert(1)//.js",
+            "/x.js\"onload=\"",
+            "https:///x.js",
+            "/player/x",
+        ] {
             assert!(Player::parse(bad).is_err(), "{bad}");
         }
     }

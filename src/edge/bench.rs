@@ -9,11 +9,11 @@
 //! `noop` (the loop alone). `GET /__bench/cold` reports this isolate's first config load and first
 //! token, measured when that request arrived (call it first on a fresh isolate).
 
-use crate::config::{names, Config, Settings};
 use crate::channel::policy::issue;
+use crate::config::{names, Config, Settings};
 use crate::http;
-use crate::key::PlaybackKey;
 use crate::identity::{session_cookie::SessionClaims, Session};
+use crate::key::PlaybackKey;
 use wasm_bindgen::JsCast;
 
 /// `performance.now()` (sub-millisecond where the runtime allows), else `Date.now()`.
@@ -28,7 +28,11 @@ pub(crate) fn now_ms() -> f64 {
 
 /// Cold-start figures of this isolate: the first request's configuration lookup (loaded at
 /// startup when the module-scope `env` was reachable) and its first token.
-pub fn cold(settings: &Settings, lookup: impl FnOnce() -> std::rc::Rc<crate::error::Result<Config>>, same_env: bool) -> String {
+pub fn cold(
+    settings: &Settings,
+    lookup: impl FnOnce() -> std::rc::Rc<crate::error::Result<Config>>,
+    same_env: bool,
+) -> String {
     // What the first /v1/token request pays before signing: the lookup fetch() does.
     let t0 = now_ms();
     let looked_up = lookup();
@@ -58,8 +62,16 @@ pub fn check(n: u32) -> String {
     use p384::elliptic_curve::Curve;
     let order: U384 = *p384::NistP384::ORDER;
     let one = U384::ONE;
-    let mut edges = vec![U384::ZERO, one, one.wrapping_add(&one), order.wrapping_sub(&one),
-        order.wrapping_sub(&one).wrapping_sub(&one), order.shr_vartime(1), order.shr_vartime(1).wrapping_add(&one), U384::MAX];
+    let mut edges = vec![
+        U384::ZERO,
+        one,
+        one.wrapping_add(&one),
+        order.wrapping_sub(&one),
+        order.wrapping_sub(&one).wrapping_sub(&one),
+        order.shr_vartime(1),
+        order.shr_vartime(1).wrapping_add(&one),
+        U384::MAX,
+    ];
     for k in [1u32, 31, 32, 63, 64, 127, 128, 191, 255, 320, 382, 383] {
         let p = one.shl_vartime(k);
         edges.extend([p, p.wrapping_add(&one), p.wrapping_sub(&one)]);
@@ -87,7 +99,9 @@ pub fn check(n: u32) -> String {
 
 /// One RFC 7515 example (tests/fixtures/jws): the key, the algorithm, the signing input and
 /// signature. Identity tokens' signature verification is timed with these.
-fn jws_vector(file: &str) -> Option<(crate::identity::jwk::PublicJwk, crate::identity::jwk::Algorithm, String, Vec<u8>)> {
+fn jws_vector(
+    file: &str,
+) -> Option<(crate::identity::jwk::PublicJwk, crate::identity::jwk::Algorithm, String, Vec<u8>)> {
     let value: serde_json::Value = serde_json::from_str(file).ok()?;
     let key = crate::identity::jwk::PublicJwk::from_jwk(value["jwk"].as_object()?).ok()?;
     let alg = crate::identity::jwk::Algorithm::parse(value["alg"].as_str()?)?;
@@ -100,9 +114,12 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
     let rs256 = jws_vector(include_str!("../../tests/fixtures/jws/rfc7515-a2-rs256.json"));
     let es256 = jws_vector(include_str!("../../tests/fixtures/jws/rfc7515-a3-es256.json"));
     let (Some(rs256), Some(es256)) = (rs256, es256) else { return r#"{"error":"the JWS vectors do not load"}"#.into() };
-    let verify = |(key, alg, signed, signature): &(crate::identity::jwk::PublicJwk, crate::identity::jwk::Algorithm, String, Vec<u8>)| {
-        usize::from(key.verify(*alg, signed.as_bytes(), signature))
-    };
+    let verify = |(key, alg, signed, signature): &(
+        crate::identity::jwk::PublicJwk,
+        crate::identity::jwk::Algorithm,
+        String,
+        Vec<u8>,
+    )| { usize::from(key.verify(*alg, signed.as_bytes(), signature)) };
     if verify(&rs256) == 0 || verify(&es256) == 0 {
         return r#"{"error":"the JWS vectors do not verify"}"#.into(); // never time a fast refusal
     }
@@ -111,7 +128,9 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
     let now = (js_sys::Date::now() / 1000.0) as u64;
     let Some(channel) = config.channels.values().next() else { return r#"{"error":"no channel"}"#.into() };
     let session = Session::new("bench-viewer", now + 3600);
-    let Some(sessions) = config.identity.sessions.as_ref() else { return r#"{"error":"the bench needs SESSION_SECRET"}"#.into() };
+    let Some(sessions) = config.identity.sessions.as_ref() else {
+        return r#"{"error":"the bench needs SESSION_SECRET"}"#.into();
+    };
     let cookie = sessions.mint(&SessionClaims::new("bench-viewer", now, 3600));
     let cookie_header = format!("{}={cookie}", config.identity.cookie_name);
     let target = format!("/v1/token?channel={}", channel.name);

@@ -46,7 +46,13 @@ async fn get_key_document(url: &str) -> Result<KeyDocument, String> {
             return Err(format!("the key document answered HTTP {}", response.status_code()));
         }
         let cache_control = response.headers().get("cache-control").ok().flatten();
-        let body = response.text().await.map_err(|_| if timeout.aborted() { timed_out() } else { "the key document could not be read".to_owned() })?;
+        let body = response.text().await.map_err(|_| {
+            if timeout.aborted() {
+                timed_out()
+            } else {
+                "the key document could not be read".to_owned()
+            }
+        })?;
         return Ok(KeyDocument { body, cache_control });
     }
 }

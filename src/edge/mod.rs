@@ -122,7 +122,12 @@ fn bench_route(request: &http::Request<'_>, env: &Env) -> Option<String> {
         return None;
     }
     let op = http::query_param(request.query, "op").ok().flatten().unwrap_or_default();
-    let n = http::query_param(request.query, "n").ok().flatten().and_then(|n| n.parse().ok()).unwrap_or(100u32).min(100_000);
+    let n = http::query_param(request.query, "n")
+        .ok()
+        .flatten()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100u32)
+        .min(100_000);
     if op == "check" {
         return Some(bench::check(n));
     }

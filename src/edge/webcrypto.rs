@@ -25,7 +25,8 @@ async fn subtle(method: &str, args: &[JsValue]) -> Option<JsValue> {
     let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok()?;
     let subtle = js_sys::Reflect::get(&crypto, &JsValue::from_str("subtle")).ok()?;
     let function: js_sys::Function = js_sys::Reflect::get(&subtle, &JsValue::from_str(method)).ok()?.dyn_into().ok()?;
-    let promise: js_sys::Promise = function.apply(&subtle, &args.iter().collect::<js_sys::Array>()).ok()?.dyn_into().ok()?;
+    let promise: js_sys::Promise =
+        function.apply(&subtle, &args.iter().collect::<js_sys::Array>()).ok()?.dyn_into().ok()?;
     wasm_bindgen_futures::JsFuture::from(promise).await.ok()
 }
 
@@ -38,16 +39,36 @@ pub(crate) async fn platform_verify(check: &crate::identity::credential::Signatu
     let hash = |bits: u32| text(&format!("SHA-{bits}"));
     let (import, verify) = match check.alg {
         Rs256 | Rs384 | Rs512 => {
-            let bits = match check.alg { Rs256 => 256, Rs384 => 384, _ => 512 };
-            (js_object(&[("name", text("RSASSA-PKCS1-v1_5")), ("hash", hash(bits))])?, js_object(&[("name", text("RSASSA-PKCS1-v1_5"))])?)
+            let bits = match check.alg {
+                Rs256 => 256,
+                Rs384 => 384,
+                _ => 512,
+            };
+            (
+                js_object(&[("name", text("RSASSA-PKCS1-v1_5")), ("hash", hash(bits))])?,
+                js_object(&[("name", text("RSASSA-PKCS1-v1_5"))])?,
+            )
         }
         Ps256 | Ps384 | Ps512 => {
-            let bits = match check.alg { Ps256 => 256, Ps384 => 384, _ => 512 };
+            let bits = match check.alg {
+                Ps256 => 256,
+                Ps384 => 384,
+                _ => 512,
+            };
             // RFC 7518 section 3.5: the salt is as long as the hash.
-            (js_object(&[("name", text("RSA-PSS")), ("hash", hash(bits))])?, js_object(&[("name", text("RSA-PSS")), ("saltLength", JsValue::from(bits / 8))])?)
+            (
+                js_object(&[("name", text("RSA-PSS")), ("hash", hash(bits))])?,
+                js_object(&[("name", text("RSA-PSS")), ("saltLength", JsValue::from(bits / 8))])?,
+            )
         }
-        Es256 => (js_object(&[("name", text("ECDSA")), ("namedCurve", text("P-256"))])?, js_object(&[("name", text("ECDSA")), ("hash", hash(256))])?),
-        Es384 => (js_object(&[("name", text("ECDSA")), ("namedCurve", text("P-384"))])?, js_object(&[("name", text("ECDSA")), ("hash", hash(384))])?),
+        Es256 => (
+            js_object(&[("name", text("ECDSA")), ("namedCurve", text("P-256"))])?,
+            js_object(&[("name", text("ECDSA")), ("hash", hash(256))])?,
+        ),
+        Es384 => (
+            js_object(&[("name", text("ECDSA")), ("namedCurve", text("P-384"))])?,
+            js_object(&[("name", text("ECDSA")), ("hash", hash(384))])?,
+        ),
     };
     let cached = CRYPTO_KEYS.with(|keys| keys.borrow().get(&check.key_id).cloned());
     let key = match cached {

@@ -2,9 +2,9 @@
 //! configured channels with links to their watch pages, a newcomer's first view. Everywhere
 //! else `/` stays a 404, as every unknown path: a deployed worker lists nothing.
 
-use super::watch::html;
 use super::request::Request;
 use super::response::Response;
+use super::watch::html;
 use crate::address::is_local_host;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -45,7 +45,10 @@ mod tests {
         let dev = Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap();
         let r = index(&dev, "GET", "127.0.0.1:8787");
         assert_eq!((r.status, r.header("content-type")), (200, Some("text/html; charset=utf-8")));
-        assert_eq!(r.header("content-security-policy"), Some(crate::page::message_csp(&crate::page::nonce(&[3; 16])).as_str()));
+        assert_eq!(
+            r.header("content-security-policy"),
+            Some(crate::page::message_csp(&crate::page::nonce(&[3; 16])).as_str())
+        );
         assert!(!r.body.contains("<script"), "the index needs no script");
         for name in dev.channels.keys() {
             assert!(r.body.contains(&format!("<a href=\"/watch/{name}\">")), "{name}: {}", r.body);

@@ -13,7 +13,6 @@
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
-
 pub mod index;
 pub mod openapi;
 pub mod request;
@@ -91,7 +90,10 @@ fn public_key_route(request: &Request<'_>, config: Result<&Config, &Error>) -> R
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::{names, tests::{settings, SESSION_SECRET}};
+    use crate::config::{
+        names,
+        tests::{settings, SESSION_SECRET},
+    };
     use crate::identity::session_cookie::{mint, SessionClaims};
 
     pub(crate) const NOW: u64 = 1_800_000_000;
@@ -151,7 +153,11 @@ pub(crate) mod tests {
     #[test]
     fn methods() {
         let config = config();
-        for (method, path, allow) in [("POST", "/v1/token", "GET, HEAD, OPTIONS"), ("DELETE", "/healthz", "GET, HEAD"), ("PUT", "/openapi.json", "GET, HEAD")] {
+        for (method, path, allow) in [
+            ("POST", "/v1/token", "GET, HEAD, OPTIONS"),
+            ("DELETE", "/healthz", "GET, HEAD"),
+            ("PUT", "/openapi.json", "GET, HEAD"),
+        ] {
             let response = handle(&Request::new(method, path), Ok(&config), NOW, [0; 32]);
             assert_eq!(response.status, 405);
             assert_eq!(response.header("allow"), Some(allow));
@@ -199,15 +205,71 @@ pub(crate) mod tests {
         let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
         let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         let paths = [
-            "", "/", "//", "/watch/", "/watch/demo", "/watch/vip", "/watch/nope", "/watch/Bad", "/watch/demo/", "/v1/token",
-            "/v1/public-key", "/dev/login", "/healthz", "/%2e%2e", "/watch/\u{e9}", "/stage/open", "/stage/club", "/v1/stage-token",
+            "",
+            "/",
+            "//",
+            "/watch/",
+            "/watch/demo",
+            "/watch/vip",
+            "/watch/nope",
+            "/watch/Bad",
+            "/watch/demo/",
+            "/v1/token",
+            "/v1/public-key",
+            "/dev/login",
+            "/healthz",
+            "/%2e%2e",
+            "/watch/\u{e9}",
+            "/stage/open",
+            "/stage/club",
+            "/v1/stage-token",
         ];
-        let hosts = ["", "[", "]", "[::1", "[::1]", "[::1]:", ":", "127.0.0.1:", "localhost", "localhost:x", "tv.example", "\u{e9}:8787"];
+        let hosts = [
+            "",
+            "[",
+            "]",
+            "[::1",
+            "[::1]",
+            "[::1]:",
+            ":",
+            "127.0.0.1:",
+            "localhost",
+            "localhost:x",
+            "tv.example",
+            "\u{e9}:8787",
+        ];
         let methods = ["GET", "HEAD", "POST", "OPTIONS", "DELETE", "", "get"];
         let pieces = [
-            "", "?", "&", "=", "channel=", "channel=demo", "channel=vip", "stage=open", "stage=club", "publish=true", "publish=x", "channel=%", "channel=%e2%82", "%ff%fe", "return_to=//x",
-            "return_to=%2Fwatch%2Fdemo", "return_to=\\x", "sub=", "channels=a,,b", "\u{e9}", "\u{0}", "<script>", "session=",
-            "session=a.b.c", "session=...", &good, "eyJ", "\"", ";", "https://a.example",
+            "",
+            "?",
+            "&",
+            "=",
+            "channel=",
+            "channel=demo",
+            "channel=vip",
+            "stage=open",
+            "stage=club",
+            "publish=true",
+            "publish=x",
+            "channel=%",
+            "channel=%e2%82",
+            "%ff%fe",
+            "return_to=//x",
+            "return_to=%2Fwatch%2Fdemo",
+            "return_to=\\x",
+            "sub=",
+            "channels=a,,b",
+            "\u{e9}",
+            "\u{0}",
+            "<script>",
+            "session=",
+            "session=a.b.c",
+            "session=...",
+            &good,
+            "eyJ",
+            "\"",
+            ";",
+            "https://a.example",
         ];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut pick = |count: usize| {

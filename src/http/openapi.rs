@@ -49,7 +49,17 @@ mod tests {
     fn documents_every_route_with_get_and_head() {
         let doc: Value = serde_json::from_str(DOCUMENT).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        let routes = ["/", "/healthz", "/v1/token", "/v1/stage-token", "/v1/public-key", "/openapi.json", "/watch/{name}", "/stage/{name}", "/dev/login"];
+        let routes = [
+            "/",
+            "/healthz",
+            "/v1/token",
+            "/v1/stage-token",
+            "/v1/public-key",
+            "/openapi.json",
+            "/watch/{name}",
+            "/stage/{name}",
+            "/dev/login",
+        ];
         for path in routes {
             let item = paths.get(path).unwrap_or_else(|| panic!("{path} is not documented"));
             assert!(item.get("get").is_some() && item.get("head").is_some(), "{path}: GET and HEAD");

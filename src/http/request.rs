@@ -43,7 +43,12 @@ impl<'a> Request<'a> {
 
     /// The credential-bearing parts, for [`crate::identity`].
     pub fn presented(&self) -> Presented<'a> {
-        Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers, verdicts: self.verdicts }
+        Presented {
+            authorization: self.authorization,
+            cookie: self.cookie,
+            headers: self.headers,
+            verdicts: self.verdicts,
+        }
     }
 
     /// The country the request comes from: the platform's, except that on a local host the
@@ -71,10 +76,9 @@ pub fn query_param(query: &str, name: &str) -> Result<Option<String>> {
         if found.is_some() {
             return Err(Error::BadRequest(format!("query parameter `{name}` is given more than once")));
         }
-        found = Some(
-            percent_decode(value)
-                .ok_or_else(|| Error::BadRequest(format!("query parameter `{name}` is not valid percent-encoded UTF-8")))?,
-        );
+        found = Some(percent_decode(value).ok_or_else(|| {
+            Error::BadRequest(format!("query parameter `{name}` is not valid percent-encoded UTF-8"))
+        })?);
     }
     Ok(found)
 }

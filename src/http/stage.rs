@@ -1,19 +1,20 @@
 //! `GET /v1/stage-token?stage=NAME[&publish=true]`: a fresh participant token as JSON (same
 //! headers, CORS and problems as `/v1/token`); `GET /stage/NAME`: the stage page with one inside.
 
-use super::token::token_api;
-use super::watch::{html, message_for, page_route, sign_in};
 use super::request::{query_param, session_of, Request};
 use super::response::Response;
-use crate::text::is_name;
+use super::token::token_api;
+use super::watch::{html, message_for, page_route, sign_in};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::stage::policy::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
+use crate::text::is_name;
 
 /// The stage name from `?stage=`, validated, and whether `publish=true` is asked.
 fn stage_params(query: &str) -> Result<(String, bool)> {
-    let name = query_param(query, "stage")?
-        .ok_or_else(|| Error::BadRequest("query parameter `stage` is required: GET /v1/stage-token?stage=NAME".into()))?;
+    let name = query_param(query, "stage")?.ok_or_else(|| {
+        Error::BadRequest("query parameter `stage` is required: GET /v1/stage-token?stage=NAME".into())
+    })?;
     if !is_name(&name) {
         // Not echoed: attacker-controlled and already known to be invalid.
         return Err(Error::BadRequest("query parameter `stage` must be a stage name matching [a-z0-9-]{1,64}".into()));
@@ -43,7 +44,12 @@ pub fn issued_json(issued: &IssuedStageToken) -> serde_json::Value {
     })
 }
 
-pub(super) fn stage_token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
+pub(super) fn stage_token_route(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    now: u64,
+    random: [u8; 32],
+) -> Response {
     token_api(request, config, |config| {
         let params = stage_params(request.query);
         let outcome = params.clone().and_then(|(name, publish)| {
@@ -60,16 +66,33 @@ pub(super) fn stage_token_route(request: &Request<'_>, config: Result<&Config, &
     })
 }
 
-pub(super) fn stage_page_route(request: &Request<'_>, config: Result<&Config, &Error>, name: &str, now: u64, random: [u8; 32]) -> Response {
-    page_route(request, config, name, &random, Error::UnknownStage(String::new()), |config, nonce| stage_page(request, config, name, now, &random, nonce))
+pub(super) fn stage_page_route(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    name: &str,
+    now: u64,
+    random: [u8; 32],
+) -> Response {
+    page_route(request, config, name, &random, Error::UnknownStage(String::new()), |config, nonce| {
+        stage_page(request, config, name, now, &random, nonce)
+    })
 }
 
-fn stage_page(request: &Request<'_>, config: &Config, name: &str, now: u64, random: &[u8; 32], nonce: &str) -> Response {
+fn stage_page(
+    request: &Request<'_>,
+    config: &Config,
+    name: &str,
+    now: u64,
+    random: &[u8; 32],
+    nonce: &str,
+) -> Response {
     let outcome = session_of(config, request, now).map_err(|e| (e, true)).and_then(|session| {
         // A publisher's page carries a publishing token, so "Join on camera" needs no second token.
         let publish = config.stages.get(name).is_some_and(|stage| may_publish(stage, &session));
         let (stage, capabilities) = authorize_stage(&config.stages, &session, name, publish).map_err(|e| (e, false))?;
-        let issued = issue_stage(&config.stage_settings(), stage, &session, capabilities, now, participant_random(random)).map_err(|e| (e, false))?;
+        let issued =
+            issue_stage(&config.stage_settings(), stage, &session, capabilities, now, participant_random(random))
+                .map_err(|e| (e, false))?;
         Ok((stage, issued))
     });
     let mut response = match outcome {
@@ -177,7 +200,12 @@ mod tests {
         assert_eq!(get(&config, "/stage/club", Some(&cookie(&[])), 7).status, 403);
         assert_eq!(get(&config, "/stage/nope", Some(&cookie(&[])), 7).status, 404);
         assert_eq!(get(&config, "/stage/open", None, 7).status, 401);
-        let login = Config::load(&settings().with(names::STAGES, crate::stage::policy::tests::stages_json()).with(names::LOGIN_URL, "/login")).unwrap();
+        let login = Config::load(
+            &settings()
+                .with(names::STAGES, crate::stage::policy::tests::stages_json())
+                .with(names::LOGIN_URL, "/login"),
+        )
+        .unwrap();
         let r = get(&login, "/stage/open", None, 7);
         assert_eq!((r.status, r.header("location")), (302, Some("/login?return_to=/stage/open")));
     }

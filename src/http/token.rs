@@ -3,11 +3,11 @@
 use super::request::{query_param, session_of, Request};
 use super::response::Response;
 use crate::address::origin_matches;
-use crate::text::is_name;
+use crate::channel::policy::{authorize, issue};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::channel::policy::{authorize, issue};
 use crate::identity::provider::TokenSource;
+use crate::text::is_name;
 
 /// The channel name from `?channel=`, validated.
 fn channel_param(query: &str) -> Result<String> {
@@ -15,7 +15,9 @@ fn channel_param(query: &str) -> Result<String> {
         .ok_or_else(|| Error::BadRequest("query parameter `channel` is required: GET /v1/token?channel=NAME".into()))?;
     if !is_name(&name) {
         // The value is not echoed: it is attacker-controlled and already known to be invalid.
-        return Err(Error::BadRequest("query parameter `channel` must be a channel name matching [a-z0-9-]{1,64}".into()));
+        return Err(Error::BadRequest(
+            "query parameter `channel` must be a channel name matching [a-z0-9-]{1,64}".into(),
+        ));
     }
     Ok(name)
 }
@@ -36,7 +38,12 @@ const TOKEN_METHODS: &str = "GET, HEAD, OPTIONS";
 /// Methods a cross-origin page may use (HEAD is CORS-safelisted anyway).
 const CORS_METHODS: &str = "GET, OPTIONS";
 
-pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
+pub(super) fn token_route(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    now: u64,
+    random: [u8; 32],
+) -> Response {
     token_api(request, config, |config| {
         let channel = channel_param(request.query);
         let outcome = channel.clone().and_then(|name| {
@@ -66,7 +73,11 @@ pub(super) fn token_route(request: &Request<'_>, config: Result<&Config, &Error>
 /// What every token API route (`/v1/token`, `/v1/stage-token`) shares around its answer: the
 /// methods, the configuration's own error, the CORS preflight and headers, the Bearer challenge
 /// and `Vary`. `answer` makes the GET (and HEAD) answer from a loaded configuration.
-pub(super) fn token_api(request: &Request<'_>, config: Result<&Config, &Error>, answer: impl FnOnce(&Config) -> Response) -> Response {
+pub(super) fn token_api(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    answer: impl FnOnce(&Config) -> Response,
+) -> Response {
     if !matches!(request.method, "GET" | "HEAD" | "OPTIONS") {
         return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
     }
@@ -119,13 +130,12 @@ pub(super) fn allowed_headers(config: &Config) -> String {
     names.join(", ")
 }
 
-
 #[cfg(test)]
 mod tests {
+    use crate::channel::claims::verify;
     use crate::http::tests::{body, config, cookie_for, get, NOW};
     use crate::http::{handle, Request};
     use crate::identity::session_cookie::SessionClaims;
-    use crate::channel::claims::verify;
 
     #[test]
     fn token_success_contract() {
@@ -167,7 +177,11 @@ mod tests {
     fn head_is_get_without_the_body() {
         let config = config();
         let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
-        for (target, cookie, status) in [("/v1/token?channel=demo", Some(cookie.as_str()), 200), ("/v1/token?channel=demo", None, 401), ("/v1/token", None, 400)] {
+        for (target, cookie, status) in [
+            ("/v1/token?channel=demo", Some(cookie.as_str()), 200),
+            ("/v1/token?channel=demo", None, 401),
+            ("/v1/token", None, 400),
+        ] {
             let get = get(&config, target, cookie, None);
             let mut request = Request::new("HEAD", target);
             request.cookie = cookie;
@@ -198,12 +212,12 @@ mod tests {
 
 #[cfg(test)]
 mod identity_tests {
+    use crate::channel::claims::verify;
     use crate::config::{names, tests::settings, Config};
     use crate::http::tests::{body, NOW};
     use crate::http::{handle, Request, Response};
     use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};
     use crate::identity::keystore::Fetched;
-    use crate::channel::claims::verify;
     use serde_json::json;
 
     /// A worker that knows only an identity provider (no SESSION_SECRET), with a members-only
@@ -232,7 +246,13 @@ mod identity_tests {
         format!("Bearer {}", mint(&json!({"alg": "ES384", "kid": "k1"}), claims))
     }
 
-    fn get(config: &Config, target: &str, authorization: Option<&str>, headers: &[(&str, &str)], host: &str) -> Response {
+    fn get(
+        config: &Config,
+        target: &str,
+        authorization: Option<&str>,
+        headers: &[(&str, &str)],
+        host: &str,
+    ) -> Response {
         let mut request = Request::new("GET", target);
         request.authorization = authorization;
         request.headers = headers;
@@ -276,7 +296,10 @@ mod identity_tests {
         let r = get(&config, "/v1/token?channel=members", Some(&bearer(&outsider)), &[], "tv.example");
         assert_eq!(r.status, 403);
         let detail = body(&r)["detail"].as_str().unwrap().to_owned();
-        assert!(detail.contains("certain groups") && !detail.contains("secret-group") && !detail.contains("guests"), "{detail}");
+        assert!(
+            detail.contains("certain groups") && !detail.contains("secret-group") && !detail.contains("guests"),
+            "{detail}"
+        );
     }
 
     #[test]
@@ -321,14 +344,21 @@ mod identity_tests {
         let config = config(json!({"jwks_url": "https://id.example/jwks"}));
         let token = bearer(&claims());
         let r = get(&config, "/v1/token?channel=demo", Some(&token), &[], "tv.example");
-        assert_eq!((r.status, body(&r)["type"].as_str()), (503, Some("urn:ivs-token-worker:problem:identity-provider-unavailable")));
+        assert_eq!(
+            (r.status, body(&r)["type"].as_str()),
+            (503, Some("urn:ivs-token-worker:problem:identity-provider-unavailable"))
+        );
         assert_eq!(get(&config, "/healthz", None, &[], "tv.example").status, 200, "nothing has failed yet");
         config.identity.keys.record(&config.identity.providers[0], Fetched::Failed("HTTP 500".into()), NOW);
         let health = get(&config, "/healthz", None, &[], "tv.example");
         assert_eq!(health.status, 503);
         assert!(body(&health)["detail"].as_str().unwrap().contains("identity provider `idp`"));
         let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
-        config.identity.keys.record(&config.identity.providers[0], Fetched::Document { body: doc, cache_control: None }, NOW);
+        config.identity.keys.record(
+            &config.identity.providers[0],
+            Fetched::Document { body: doc, cache_control: None },
+            NOW,
+        );
         assert_eq!(get(&config, "/v1/token?channel=demo", Some(&token), &[], "tv.example").status, 200);
         assert_eq!(get(&config, "/healthz", None, &[], "tv.example").status, 200);
     }

@@ -24,7 +24,13 @@ fn warm_up_request() -> Option<http::Response> {
             r#"{"warm-up":{"arn":"arn:aws:ivs:us-west-2:000000000000:channel/warmup","playback_url":"https://warm-up.live-video.net/w.m3u8"}}"#,
         );
     let config = config::Config::load(&settings).ok()?;
-    let cookie = format!("session={}", identity::session_cookie::mint(&identity::session_cookie::SessionClaims::new("warm-up", 0, 60), secret.as_bytes()));
+    let cookie = format!(
+        "session={}",
+        identity::session_cookie::mint(
+            &identity::session_cookie::SessionClaims::new("warm-up", 0, 60),
+            secret.as_bytes()
+        )
+    );
     let mut request = http::Request::new("GET", "/v1/token?channel=warm-up");
     request.cookie = Some(&cookie);
     Some(http::handle(&request, Ok(&config), 1, [0; 32]))

@@ -4,10 +4,10 @@
 use super::request::{query_param, session_of, Request};
 use super::response::Response;
 use crate::address::is_local_host;
-use crate::text::{is_name, split_list};
+use crate::channel::policy::{authorize, issue};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::channel::policy::{authorize, issue};
+use crate::text::{is_name, split_list};
 
 /// Whether `path` is a path of this worker, safe as a redirect target (no open redirect).
 pub fn is_local_path(path: &str) -> bool {
@@ -61,14 +61,26 @@ fn redirect(location: String) -> Response {
 /// An error as a human page (the page routes' counterpart of [`Response::problem`]).
 pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Response {
     let (heading, message) = match error {
-        Error::Session(_) => ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned()),
-        Error::ChannelForbidden(_) => ("Not included in your access", "Your account does not include this channel.".to_owned()),
-        Error::UnknownChannel(_) | Error::NotFound => ("Channel not found", "There is no channel at this address.".to_owned()),
-        Error::StageForbidden { .. } => ("Not included in your access", "Your account may not join this stage.".to_owned()),
+        Error::Session(_) => {
+            ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned())
+        }
+        Error::ChannelForbidden(_) => {
+            ("Not included in your access", "Your account does not include this channel.".to_owned())
+        }
+        Error::UnknownChannel(_) | Error::NotFound => {
+            ("Channel not found", "There is no channel at this address.".to_owned())
+        }
+        Error::StageForbidden { .. } => {
+            ("Not included in your access", "Your account may not join this stage.".to_owned())
+        }
         Error::UnknownStage(_) => ("Stage not found", "There is no stage at this address.".to_owned()),
         other => ("Temporarily unavailable", format!("The stream page cannot be served right now ({other}).")),
     };
-    let mut response = html(error.status(), crate::page::message_page(heading, &message, link, nonce), crate::page::message_csp(nonce));
+    let mut response = html(
+        error.status(),
+        crate::page::message_page(heading, &message, link, nonce),
+        crate::page::message_csp(nonce),
+    );
     response.problem = Some(error.slug());
     response
 }
@@ -119,11 +131,26 @@ pub(super) fn page_route(
     }
 }
 
-pub(super) fn watch_route(request: &Request<'_>, config: Result<&Config, &Error>, name: &str, now: u64, random: [u8; 32]) -> Response {
-    page_route(request, config, name, &random, Error::UnknownChannel(String::new()), |config, nonce| watch_page(request, config, name, now, &random, nonce))
+pub(super) fn watch_route(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    name: &str,
+    now: u64,
+    random: [u8; 32],
+) -> Response {
+    page_route(request, config, name, &random, Error::UnknownChannel(String::new()), |config, nonce| {
+        watch_page(request, config, name, now, &random, nonce)
+    })
 }
 
-fn watch_page(request: &Request<'_>, config: &Config, name: &str, now: u64, random: &[u8; 32], nonce: &str) -> Response {
+fn watch_page(
+    request: &Request<'_>,
+    config: &Config,
+    name: &str,
+    now: u64,
+    random: &[u8; 32],
+    nonce: &str,
+) -> Response {
     let mut response = match session_of(config, request, now) {
         Err(error) => sign_in(config, request, &format!("/watch/{name}"), &error, nonce),
         Ok(session) => match authorize(&config.channels, &session, name, request.country().as_deref()) {
@@ -156,33 +183,37 @@ pub(super) fn dev_login_route(request: &Request<'_>, config: Result<&Config, &Er
     let outcome = (|| -> Result<Response> {
         let sub = query_param(request.query, "sub")?.unwrap_or_else(|| "dev-viewer".to_owned());
         // Printable ASCII: a dev sign-in needs no more, and the contract can state it exactly.
-        if sub.is_empty() || sub.len() > crate::identity::MAX_SUBJECT_LEN || !sub.bytes().all(|b| b.is_ascii_graphic()) {
+        if sub.is_empty() || sub.len() > crate::identity::MAX_SUBJECT_LEN || !sub.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(Error::BadRequest("query parameter `sub` must be 1 to 256 printable ASCII characters".into()));
         }
-        let default_target = config.channels.keys().next().map(|n| format!("/watch/{n}")).unwrap_or_else(|| "/healthz".into());
+        let default_target =
+            config.channels.keys().next().map(|n| format!("/watch/{n}")).unwrap_or_else(|| "/healthz".into());
         let return_to = query_param(request.query, "return_to")?.unwrap_or(default_target);
         if !is_local_path(&return_to) {
-            return Err(Error::BadRequest("query parameter `return_to` must be a path of this worker, like /watch/demo".into()));
+            return Err(Error::BadRequest(
+                "query parameter `return_to` must be a path of this worker, like /watch/demo".into(),
+            ));
         }
         let mut claims = crate::identity::session_cookie::SessionClaims::new(&sub, now, DEV_SESSION_SECONDS);
         claims.channels = query_param(request.query, "channels")?.map(|c| split_list(&c));
         let secrets = config.identity.sessions.as_ref().ok_or(Error::NotFound)?;
-        let cookie = session_set_cookie(&config.identity.cookie_name, &secrets.mint(&claims), DEV_SESSION_SECONDS, request.host);
+        let cookie =
+            session_set_cookie(&config.identity.cookie_name, &secrets.mint(&claims), DEV_SESSION_SECONDS, request.host);
         Ok(redirect(return_to).with_header("set-cookie", cookie))
     })();
     outcome.unwrap_or_else(|error| Response::problem(&error))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::claims::verify;
     use crate::config::names;
     use crate::config::tests::settings;
     use crate::http::handle;
     use crate::http::tests::{config, cookie_for, NOW};
     use crate::identity::session_cookie::SessionClaims;
-    use crate::channel::claims::verify;
 
     fn watch(config: &Config, path: &str, cookie: Option<&str>, host: &str) -> Response {
         let mut request = Request::new("GET", path);
@@ -206,7 +237,8 @@ mod tests {
         assert!(csp.contains(&format!("'nonce-{nonce}'")));
         assert!(response.body.contains(&format!("<script nonce=\"{nonce}\">")));
         let start = response.body.find("?token=").unwrap() + 7;
-        let token: String = response.body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+        let token: String =
+            response.body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
         let claims = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(claims["aws:channel-arn"], "arn:aws:ivs:us-west-2:123456789012:channel/demo1");
     }
@@ -220,7 +252,10 @@ mod tests {
 
         let login = Config::load(&settings().with(names::LOGIN_URL, "https://auth.example/login?app=tv")).unwrap();
         let r = watch(&login, "/watch/demo", Some("session=garbage"), "tv.example");
-        assert_eq!((r.status, r.header("location")), (302, Some("https://auth.example/login?app=tv&return_to=/watch/demo")));
+        assert_eq!(
+            (r.status, r.header("location")),
+            (302, Some("https://auth.example/login?app=tv&return_to=/watch/demo"))
+        );
 
         let dev = Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap();
         let r = watch(&dev, "/watch/demo", None, "127.0.0.1:8787");

@@ -15,12 +15,12 @@
 //! routed by its `iss`. Several cookies of one name (set for different paths or domains) are
 //! tried in order and the first that verifies wins.
 
-use super::jwt::{self, Rejection};
 use super::jwk::Algorithm;
+use super::jwt::{self, Rejection};
 use super::keystore::{Fetched, KeyStore};
-use super::verified::VerifiedTokens;
 use super::provider::{Provider, TokenSource};
 use super::session_cookie::{SessionSecrets, LEEWAY_SECONDS};
+use super::verified::VerifiedTokens;
 use super::Session;
 use crate::cookie::find_cookies;
 use crate::error::{Error, Result};
@@ -113,14 +113,22 @@ impl Identity {
         if let Some(token) = presented.bearer() {
             let readers = self.readers(&TokenSource::Bearer);
             if !readers.is_empty() {
-                return Some(Credential::Provider { source: "Authorization: Bearer".into(), readers, tokens: vec![token] });
+                return Some(Credential::Provider {
+                    source: "Authorization: Bearer".into(),
+                    readers,
+                    tokens: vec![token],
+                });
             }
         }
         for provider in &self.providers {
             for source in &provider.token_from {
                 if let TokenSource::Header(name) = source {
                     if let Some(token) = presented.header(name).map(str::trim).filter(|t| !t.is_empty()) {
-                        return Some(Credential::Provider { source: format!("header `{name}`"), readers: self.readers(source), tokens: vec![token] });
+                        return Some(Credential::Provider {
+                            source: format!("header `{name}`"),
+                            readers: self.readers(source),
+                            tokens: vec![token],
+                        });
                     }
                 }
             }
@@ -129,15 +137,23 @@ impl Identity {
         for provider in &self.providers {
             for source in &provider.token_from {
                 if let TokenSource::Cookie(name) = source {
-                    let tokens: Vec<&str> = find_cookies(cookie_header, name).filter(|v| !v.is_empty()).take(MAX_SAME_NAME_COOKIES).collect();
+                    let tokens: Vec<&str> = find_cookies(cookie_header, name)
+                        .filter(|v| !v.is_empty())
+                        .take(MAX_SAME_NAME_COOKIES)
+                        .collect();
                     if !tokens.is_empty() {
-                        return Some(Credential::Provider { source: format!("cookie `{name}`"), readers: self.readers(source), tokens });
+                        return Some(Credential::Provider {
+                            source: format!("cookie `{name}`"),
+                            readers: self.readers(source),
+                            tokens,
+                        });
                     }
                 }
             }
         }
         if self.sessions.is_some() {
-            let values: Vec<&str> = find_cookies(cookie_header, &self.cookie_name).take(MAX_SAME_NAME_COOKIES).collect();
+            let values: Vec<&str> =
+                find_cookies(cookie_header, &self.cookie_name).take(MAX_SAME_NAME_COOKIES).collect();
             if !values.is_empty() {
                 return Some(Credential::SessionCookie(values));
             }
@@ -182,7 +198,9 @@ impl Identity {
         for token in tokens {
             let Ok(untrusted) = jwt::decode(token) else { continue };
             if let Some(provider) = Self::route(&readers, &untrusted) {
-                if self.keys.wants_fetch(provider, untrusted.kid(), now) && !wanted.iter().any(|f| f.provider.name == provider.name) {
+                if self.keys.wants_fetch(provider, untrusted.kid(), now)
+                    && !wanted.iter().any(|f| f.provider.name == provider.name)
+                {
                     wanted.push(KeyFetch { provider, kid: untrusted.kid().map(str::to_owned) });
                 }
             }
@@ -195,7 +213,9 @@ impl Identity {
     pub fn fetches_for_health(&self, now: u64) -> Vec<KeyFetch<'_>> {
         self.providers
             .iter()
-            .filter(|p| self.keys.keys(p, now).is_none() && p.inline_keys.is_none() && self.keys.wants_fetch(p, None, now))
+            .filter(|p| {
+                self.keys.keys(p, now).is_none() && p.inline_keys.is_none() && self.keys.wants_fetch(p, None, now)
+            })
             .map(|provider| KeyFetch { provider, kid: None })
             .collect()
     }
@@ -213,10 +233,12 @@ impl Identity {
             let Ok(untrusted) = jwt::decode(token) else { continue };
             let Some(provider) = Self::route(&readers, &untrusted) else { continue };
             let fetched = self.keys.keys(provider, now);
-            let keys: Vec<&super::jwk::KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
+            let keys: Vec<&super::jwk::KeySet> =
+                fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
             if let Some((alg, key)) = jwt::signature_check(&untrusted, provider, &keys) {
                 let jwk = key.to_public_jwk();
-                let key_id = format!("{}:{}", alg.name(), crate::encoding::hex(&super::verified::digest(&jwk.to_string())));
+                let key_id =
+                    format!("{}:{}", alg.name(), crate::encoding::hex(&super::verified::digest(&jwk.to_string())));
                 checks.push(SignatureCheck {
                     digest: super::verified::digest(token),
                     alg,
@@ -248,12 +270,13 @@ impl Identity {
                 _ => Error::NoCredential(self.what_to_send()),
             }),
             Some(Credential::SessionCookie(values)) => {
-                let secrets = self.sessions.as_ref().ok_or(Error::Internal("session cookie located without secrets"))?;
+                let secrets =
+                    self.sessions.as_ref().ok_or(Error::Internal("session cookie located without secrets"))?;
                 first_success(values.iter().map(|value| secrets.verify(value, now)))
             }
-            Some(Credential::Provider { source, readers, tokens }) => {
-                first_success(tokens.iter().map(|token| self.verify_token(&source, &readers, token, presented.verdicts, now)))
-            }
+            Some(Credential::Provider { source, readers, tokens }) => first_success(
+                tokens.iter().map(|token| self.verify_token(&source, &readers, token, presented.verdicts, now)),
+            ),
         }
     }
 
@@ -281,21 +304,33 @@ impl Identity {
         self.keys.keys(provider, now).map(|set| set.keys.iter().map(|k| k.kid.clone()).collect())
     }
 
-    fn verify_token(&self, source: &str, readers: &[&Provider], token: &str, verdicts: &[([u8; 32], bool)], now: u64) -> Result<Session> {
+    fn verify_token(
+        &self,
+        source: &str,
+        readers: &[&Provider],
+        token: &str,
+        verdicts: &[([u8; 32], bool)],
+        now: u64,
+    ) -> Result<Session> {
         if let Some(session) = readers.iter().find_map(|p| self.verified.get(&p.name, token, now)) {
             return Ok(session);
         }
-        let refused = |reason: String, expired: bool| Error::CredentialRefused { source: source.to_owned(), reason, expired };
+        let refused =
+            |reason: String, expired: bool| Error::CredentialRefused { source: source.to_owned(), reason, expired };
         let untrusted = jwt::decode(token).map_err(|r| match r {
             Rejection::Invalid(reason) => refused(reason, false),
             Rejection::Expired | Rejection::UnknownKey => refused("the token is malformed".into(), false),
         })?;
         let provider = Self::route(readers, &untrusted).ok_or_else(|| {
             let names: Vec<&str> = readers.iter().map(|p| p.name.as_str()).collect();
-            refused(format!("its `iss` is not the issuer of any identity provider reading it here ({})", names.join(", ")), false)
+            refused(
+                format!("its `iss` is not the issuer of any identity provider reading it here ({})", names.join(", ")),
+                false,
+            )
         })?;
         let fetched = self.keys.keys(provider, now);
-        let keys: Vec<&super::jwk::KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
+        let keys: Vec<&super::jwk::KeySet> =
+            fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
         if keys.is_empty() {
             return Err(Error::ProviderUnavailable(provider.name.clone()));
         }
@@ -304,8 +339,12 @@ impl Identity {
         let session = jwt::verify(&untrusted, provider, &keys, now, verdict).map_err(|r| {
             let name = &provider.name;
             match r {
-                Rejection::Expired => refused(format!("provider `{name}`: the token has expired; sign in again or refresh it"), true),
-                Rejection::UnknownKey => refused(format!("provider `{name}`: the token's `kid` names none of the provider's keys"), false),
+                Rejection::Expired => {
+                    refused(format!("provider `{name}`: the token has expired; sign in again or refresh it"), true)
+                }
+                Rejection::UnknownKey => {
+                    refused(format!("provider `{name}`: the token's `kid` names none of the provider's keys"), false)
+                }
                 Rejection::Invalid(reason) => refused(format!("provider `{name}`: {reason}"), false),
             }
         })?;
@@ -373,7 +412,8 @@ mod tests {
 
     #[test]
     fn precedence_bearer_then_headers_then_cookies_then_session() {
-        let id = identity(json!({"idp": inline(json!({"token_from": ["bearer", "header:X-Id", "cookie:id_token"]}))}), true);
+        let id =
+            identity(json!({"idp": inline(json!({"token_from": ["bearer", "header:X-Id", "cookie:id_token"]}))}), true);
         let bearer = format!("Bearer {}", token("from-bearer"));
         let cookies = format!("session={}; id_token={}", cookie("from-session"), token("from-cookie"));
         let headers = [("x-id", token("from-header"))];
@@ -381,9 +421,15 @@ mod tests {
         let all = Presented { authorization: Some(&bearer), cookie: Some(&cookies), headers: &headers, verdicts: &[] };
         assert_eq!(id.session(&all, NOW).unwrap().sub, "from-bearer");
         assert_eq!(id.session(&Presented { authorization: None, ..all }, NOW).unwrap().sub, "from-header");
-        assert_eq!(id.session(&Presented { authorization: None, headers: &[], ..all }, NOW).unwrap().sub, "from-cookie");
+        assert_eq!(
+            id.session(&Presented { authorization: None, headers: &[], ..all }, NOW).unwrap().sub,
+            "from-cookie"
+        );
         let only_session = format!("session={}", cookie("from-session"));
-        assert_eq!(id.session(&Presented { cookie: Some(&only_session), ..Default::default() }, NOW).unwrap().sub, "from-session");
+        assert_eq!(
+            id.session(&Presented { cookie: Some(&only_session), ..Default::default() }, NOW).unwrap().sub,
+            "from-session"
+        );
     }
 
     #[test]
@@ -391,16 +437,23 @@ mod tests {
         let id = identity(json!({"idp": inline(json!({}))}), true);
         let good_cookie = format!("session={}", cookie("alice"));
         let bad_bearer = format!("Bearer {}", expired());
-        let presented = Presented { authorization: Some(&bad_bearer), cookie: Some(&good_cookie), ..Default::default() };
+        let presented =
+            Presented { authorization: Some(&bad_bearer), cookie: Some(&good_cookie), ..Default::default() };
         let error = id.session(&presented, NOW).unwrap_err();
         assert_eq!(error.slug(), "session-expired");
-        assert!(error.to_string().starts_with("the credential in Authorization: Bearer was refused: provider `idp`"), "{error}");
+        assert!(
+            error.to_string().starts_with("the credential in Authorization: Bearer was refused: provider `idp`"),
+            "{error}"
+        );
         let garbage = "Bearer not-a-jwt";
-        let error = id.session(&Presented { authorization: Some(garbage), cookie: Some(&good_cookie), ..Default::default() }, NOW).unwrap_err();
+        let error = id
+            .session(&Presented { authorization: Some(garbage), cookie: Some(&good_cookie), ..Default::default() }, NOW)
+            .unwrap_err();
         assert_eq!((error.status(), error.slug()), (401, "session-invalid"));
         assert!(!error.to_string().contains("not-a-jwt"), "the token is never quoted");
         // A non-Bearer Authorization (Basic from a proxy) is not a credential for us.
-        let basic = Presented { authorization: Some("Basic dXNlcjpwYXNz"), cookie: Some(&good_cookie), ..Default::default() };
+        let basic =
+            Presented { authorization: Some("Basic dXNlcjpwYXNz"), cookie: Some(&good_cookie), ..Default::default() };
         assert_eq!(id.session(&basic, NOW).unwrap().sub, "alice");
     }
 
@@ -410,12 +463,18 @@ mod tests {
         other["issuer"] = json!("https://other.example");
         let id = identity(json!({"a-idp": other, "b-idp": inline(json!({}))}), false);
         let bearer = format!("Bearer {}", token("bob"));
-        assert_eq!(id.session(&Presented { authorization: Some(&bearer), ..Default::default() }, NOW).unwrap().sub, "bob");
+        assert_eq!(
+            id.session(&Presented { authorization: Some(&bearer), ..Default::default() }, NOW).unwrap().sub,
+            "bob"
+        );
         let mut c = claims();
         c["iss"] = json!("https://unknown.example");
         let stranger = format!("Bearer {}", mint(&json!({"alg": "ES384", "kid": "k1"}), &c));
         let error = id.session(&Presented { authorization: Some(&stranger), ..Default::default() }, NOW).unwrap_err();
-        assert!(error.to_string().contains("not the issuer of any identity provider reading it here (a-idp, b-idp)"), "{error}");
+        assert!(
+            error.to_string().contains("not the issuer of any identity provider reading it here (a-idp, b-idp)"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -424,7 +483,10 @@ mod tests {
         let header = format!("session=stale.garbage.value; session={}", cookie("carol"));
         assert_eq!(id.session(&Presented { cookie: Some(&header), ..Default::default() }, NOW).unwrap().sub, "carol");
         let bad = "session=a.b.c; session=d.e.f";
-        assert_eq!(id.session(&Presented { cookie: Some(bad), ..Default::default() }, NOW).unwrap_err().slug(), "session-invalid");
+        assert_eq!(
+            id.session(&Presented { cookie: Some(bad), ..Default::default() }, NOW).unwrap_err().slug(),
+            "session-invalid"
+        );
     }
 
     #[test]
@@ -450,17 +512,27 @@ mod tests {
         let stale_presented = Presented { authorization: Some(&stale), ..Default::default() };
         let digest = id.signature_checks(&stale_presented, NOW)[0].digest;
         let yes = [(digest, true)];
-        assert_eq!(id.session(&Presented { verdicts: &yes, ..stale_presented }, NOW).unwrap_err().slug(), "session-expired");
+        assert_eq!(
+            id.session(&Presented { verdicts: &yes, ..stale_presented }, NOW).unwrap_err().slug(),
+            "session-expired"
+        );
     }
 
     #[test]
     fn nothing_sent() {
         let classic = identity(json!({}), true);
-        assert_eq!(classic.session(&Presented::default(), NOW).unwrap_err(), Error::Session(crate::error::SessionFault::Missing));
+        assert_eq!(
+            classic.session(&Presented::default(), NOW).unwrap_err(),
+            Error::Session(crate::error::SessionFault::Missing)
+        );
         let id = identity(json!({"idp": inline(json!({"token_from": ["bearer", "cookie:id_token"]}))}), true);
         let error = id.session(&Presented::default(), NOW).unwrap_err();
         assert_eq!((error.status(), error.slug()), (401, "session-missing"));
-        assert!(error.to_string().contains("`Authorization: Bearer` token") && error.to_string().contains("`id_token` cookie"), "{error}");
+        assert!(
+            error.to_string().contains("`Authorization: Bearer` token")
+                && error.to_string().contains("`id_token` cookie"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -487,9 +559,17 @@ mod tests {
         assert_eq!(id.health(NOW + 30), Ok(()));
         // Verified once, then remembered; a key rotation that drops the key forgets it.
         assert_eq!(id.verified.len(), 1);
-        id.record_fetch(&id.providers[0], Fetched::Document { body: json!({"keys": [signer_jwk("k1")]}).to_string(), cache_control: None }, NOW + 400);
+        id.record_fetch(
+            &id.providers[0],
+            Fetched::Document { body: json!({"keys": [signer_jwk("k1")]}).to_string(), cache_control: None },
+            NOW + 400,
+        );
         assert_eq!(id.verified.len(), 1, "same keys: kept");
-        id.record_fetch(&id.providers[0], Fetched::Document { body: json!({"keys": [signer_jwk("k2")]}).to_string(), cache_control: None }, NOW + 800);
+        id.record_fetch(
+            &id.providers[0],
+            Fetched::Document { body: json!({"keys": [signer_jwk("k2")]}).to_string(), cache_control: None },
+            NOW + 800,
+        );
         assert!(id.verified.is_empty(), "keys changed: verify again");
         let error = id.session(&presented, NOW + 800).unwrap_err();
         assert!(error.to_string().contains("`kid` names none of the provider's keys"), "{error}");

@@ -148,9 +148,15 @@ impl PublicJwk {
                     Algorithm::Rs384 => rsa::pkcs1v15::VerifyingKey::<Sha384>::new(key).verify(message, &pkcs1).is_ok(),
                     Algorithm::Rs512 => rsa::pkcs1v15::VerifyingKey::<Sha512>::new(key).verify(message, &pkcs1).is_ok(),
                     // RFC 7518 section 3.5: the salt is as long as the hash.
-                    Algorithm::Ps256 => pss().is_ok_and(|s| rsa::pss::VerifyingKey::<Sha256>::new(key).verify(message, &s).is_ok()),
-                    Algorithm::Ps384 => pss().is_ok_and(|s| rsa::pss::VerifyingKey::<Sha384>::new(key).verify(message, &s).is_ok()),
-                    Algorithm::Ps512 => pss().is_ok_and(|s| rsa::pss::VerifyingKey::<Sha512>::new(key).verify(message, &s).is_ok()),
+                    Algorithm::Ps256 => {
+                        pss().is_ok_and(|s| rsa::pss::VerifyingKey::<Sha256>::new(key).verify(message, &s).is_ok())
+                    }
+                    Algorithm::Ps384 => {
+                        pss().is_ok_and(|s| rsa::pss::VerifyingKey::<Sha384>::new(key).verify(message, &s).is_ok())
+                    }
+                    Algorithm::Ps512 => {
+                        pss().is_ok_and(|s| rsa::pss::VerifyingKey::<Sha512>::new(key).verify(message, &s).is_ok())
+                    }
                     Algorithm::Es256 | Algorithm::Es384 => false,
                 }
             }
@@ -212,25 +218,43 @@ impl PublicJwk {
         }
         let alg = match text("alg") {
             None => None,
-            Some(name) => Some(Algorithm::parse(name).ok_or_else(|| named(&format!("`alg` {} is not supported", crate::text::truncate(name))))?),
+            Some(name) => Some(
+                Algorithm::parse(name)
+                    .ok_or_else(|| named(&format!("`alg` {} is not supported", crate::text::truncate(name))))?,
+            ),
         };
         let coordinate = |name: &str, len: usize| {
-            text(name).and_then(b64url_decode).filter(|b| b.len() == len).ok_or_else(|| named(&format!("`{name}` must be {len} bytes of base64url")))
+            text(name)
+                .and_then(b64url_decode)
+                .filter(|b| b.len() == len)
+                .ok_or_else(|| named(&format!("`{name}` must be {len} bytes of base64url")))
         };
         let material = match text("kty") {
             Some("RSA") => {
-                let n = text("n").and_then(b64url_decode).filter(|n| !n.is_empty()).ok_or_else(|| named("`n` must be base64url"))?;
-                let e = text("e").and_then(b64url_decode).filter(|e| !e.is_empty() && e.len() <= 8).ok_or_else(|| named("`e` must be base64url"))?;
+                let n = text("n")
+                    .and_then(b64url_decode)
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| named("`n` must be base64url"))?;
+                let e = text("e")
+                    .and_then(b64url_decode)
+                    .filter(|e| !e.is_empty() && e.len() <= 8)
+                    .ok_or_else(|| named("`e` must be base64url"))?;
                 Material::Rsa(rsa_key(&n, &e).map_err(|r| named(&r))?)
             }
             Some("EC") => match text("crv") {
                 Some("P-256") => {
                     let point = [&[4u8][..], &coordinate("x", 32)?, &coordinate("y", 32)?].concat();
-                    Material::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| named("(x, y) is not a point on P-256"))?)
+                    Material::P256(
+                        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                            .map_err(|_| named("(x, y) is not a point on P-256"))?,
+                    )
                 }
                 Some("P-384") => {
                     let point = [&[4u8][..], &coordinate("x", 48)?, &coordinate("y", 48)?].concat();
-                    Material::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(|_| named("(x, y) is not a point on P-384"))?)
+                    Material::P384(
+                        p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                            .map_err(|_| named("(x, y) is not a point on P-384"))?,
+                    )
                 }
                 _ => return Err(named("`crv` must be P-256 or P-384")),
             },
@@ -250,7 +274,8 @@ impl PublicJwk {
     pub fn from_certificate_pem(kid: &str, pem: &str) -> Result<Self, String> {
         let named = |reason: &str| format!("certificate `{}`: {reason}", crate::text::truncate(kid));
         let blocks = pem_blocks(pem).map_err(|e| named(&e))?;
-        let block = blocks.iter().find(|b| b.label == "CERTIFICATE").ok_or_else(|| named("no CERTIFICATE PEM block"))?;
+        let block =
+            blocks.iter().find(|b| b.label == "CERTIFICATE").ok_or_else(|| named("no CERTIFICATE PEM block"))?;
         let spki_der = certificate_spki(&block.der).ok_or_else(|| named("not a valid X.509 certificate"))?;
         let material = if let Ok(key) = rsa::pkcs8::DecodePublicKey::from_public_key_der(&spki_der) {
             let key: rsa::PublicKey = key;
@@ -302,7 +327,8 @@ fn rsa_key(n: &[u8], e: &[u8]) -> Result<rsa::PublicKey, String> {
     check_rsa_size(n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize))?;
     let n = rsa::BoxedUint::from_be_slice_vartime(n);
     let e = rsa::BoxedUint::from_be_slice_vartime(e);
-    rsa::PublicKey::new_with_size_limits(n, e, MIN_RSA_BITS..=MAX_RSA_BITS).map_err(|e| format!("not a usable RSA public key ({e})"))
+    rsa::PublicKey::new_with_size_limits(n, e, MIN_RSA_BITS..=MAX_RSA_BITS)
+        .map_err(|e| format!("not a usable RSA public key ({e})"))
 }
 
 /// The keys of one provider, as parsed from its key document.
@@ -334,17 +360,31 @@ impl KeySet {
                     return Err(format!("the JWKS holds more than {MAX_KEYS} keys"));
                 }
                 keys.iter()
-                    .map(|k| k.as_object().ok_or_else(|| "every JWKS key must be an object".to_owned()).and_then(PublicJwk::from_jwk))
+                    .map(|k| {
+                        k.as_object()
+                            .ok_or_else(|| "every JWKS key must be an object".to_owned())
+                            .and_then(PublicJwk::from_jwk)
+                    })
                     .collect()
             }
             Some(_) => return Err("`keys` must be an array of JWKs".into()),
-            None if !object.is_empty() && object.values().all(|v| v.as_str().is_some_and(|s| s.contains("-----BEGIN CERTIFICATE-----"))) => {
+            None if !object.is_empty()
+                && object.values().all(|v| v.as_str().is_some_and(|s| s.contains("-----BEGIN CERTIFICATE-----"))) =>
+            {
                 if object.len() > MAX_KEYS {
                     return Err(format!("the certificate document holds more than {MAX_KEYS} certificates"));
                 }
-                object.iter().map(|(kid, pem)| PublicJwk::from_certificate_pem(kid, pem.as_str().unwrap_or_default())).collect()
+                object
+                    .iter()
+                    .map(|(kid, pem)| PublicJwk::from_certificate_pem(kid, pem.as_str().unwrap_or_default()))
+                    .collect()
             }
-            None => return Err("the key document is neither a JWKS (`{\"keys\": [...]}`) nor an object of X.509 certificates".into()),
+            None => {
+                return Err(
+                    "the key document is neither a JWKS (`{\"keys\": [...]}`) nor an object of X.509 certificates"
+                        .into(),
+                )
+            }
         };
         let first_error = parsed.iter().find_map(|r| r.as_ref().err().cloned());
         let keys: Vec<PublicJwk> = parsed.into_iter().filter_map(Result::ok).collect();
@@ -377,9 +417,11 @@ pub(crate) mod tests {
     }
 
     /// RFC 7515 appendix A.3: the ES256 example.
-    pub(crate) static ES256: std::sync::LazyLock<Vector> = std::sync::LazyLock::new(|| vector(include_str!("../../tests/fixtures/jws/rfc7515-a3-es256.json")));
+    pub(crate) static ES256: std::sync::LazyLock<Vector> =
+        std::sync::LazyLock::new(|| vector(include_str!("../../tests/fixtures/jws/rfc7515-a3-es256.json")));
     /// RFC 7515 appendix A.2: the RS256 example.
-    pub(crate) static RS256: std::sync::LazyLock<Vector> = std::sync::LazyLock::new(|| vector(include_str!("../../tests/fixtures/jws/rfc7515-a2-rs256.json")));
+    pub(crate) static RS256: std::sync::LazyLock<Vector> =
+        std::sync::LazyLock::new(|| vector(include_str!("../../tests/fixtures/jws/rfc7515-a2-rs256.json")));
 
     fn jwk(text: &str) -> Map<String, Value> {
         serde_json::from_str(text).unwrap()
@@ -407,10 +449,18 @@ pub(crate) mod tests {
     /// Wycheproof-style mutations of valid signatures: every one must fail, none may panic.
     #[test]
     fn mutated_signatures_fail() {
-        for (key, jws, alg) in [(ES256.jwk.as_str(), ES256.jws.as_str(), Algorithm::Es256), (RS256.jwk.as_str(), RS256.jws.as_str(), Algorithm::Rs256)] {
+        for (key, jws, alg) in [
+            (ES256.jwk.as_str(), ES256.jws.as_str(), Algorithm::Es256),
+            (RS256.jwk.as_str(), RS256.jws.as_str(), Algorithm::Rs256),
+        ] {
             let key = PublicJwk::from_jwk(&jwk(key)).unwrap();
             let (signed, signature) = split(jws);
-            let mut cases: Vec<Vec<u8>> = vec![vec![], vec![0; signature.len()], vec![0xff; signature.len()], signature[..signature.len() - 1].to_vec()];
+            let mut cases: Vec<Vec<u8>> = vec![
+                vec![],
+                vec![0; signature.len()],
+                vec![0xff; signature.len()],
+                signature[..signature.len() - 1].to_vec(),
+            ];
             cases.push([signature.as_slice(), &[0]].concat());
             for i in [0, signature.len() / 2, signature.len() - 1] {
                 for bit in [0x01u8, 0x80] {
@@ -463,7 +513,10 @@ pub(crate) mod tests {
             (json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}), "`x` must be 32 bytes"),
             (json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}), "RSA keys must have 2048"),
             (json!({"kty": "RSA", "e": "AQAB"}), "`n` must be"),
-            (json!({"kty": "EC", "crv": "P-256", "alg": "HS256", "x": "AA", "y": "AA"}), "`alg` HS256 is not supported"),
+            (
+                json!({"kty": "EC", "crv": "P-256", "alg": "HS256", "x": "AA", "y": "AA"}),
+                "`alg` HS256 is not supported",
+            ),
             (json!({"kty": "EC", "crv": "P-256", "alg": "none"}), "`alg` none is not supported"),
             (json!({"kty": "EC", "crv": "P-256", "use": "enc"}), "`use` must be `sig`"),
             (json!({"kid": 5, "kty": "EC"}), "`kid` must be"),
@@ -483,7 +536,10 @@ pub(crate) mod tests {
 
     #[test]
     fn documents() {
-        let doc = format!(r#"{{"keys":[{},{{"kty":"EC","crv":"P-521","kid":"skip"}}],"public_cert":{{"kid":"x","cert":"y"}}}}"#, ES256.jwk.as_str().replacen('{', r#"{"kid":"a","#, 1));
+        let doc = format!(
+            r#"{{"keys":[{},{{"kty":"EC","crv":"P-521","kid":"skip"}}],"public_cert":{{"kid":"x","cert":"y"}}}}"#,
+            ES256.jwk.as_str().replacen('{', r#"{"kid":"a","#, 1)
+        );
         let set = KeySet::parse(&doc).unwrap();
         assert_eq!(set.keys.len(), 1, "unusable keys are skipped");
         assert!(set.find("a").is_some() && set.find("skip").is_none());

@@ -9,9 +9,9 @@
 use super::jwk::{Algorithm, KeySet, PublicJwk};
 use super::provider::{claim, AudienceRule, Provider};
 use super::{parse_groups, ChannelGrant, Session, MAX_SUBJECT_LEN};
-use crate::ivs::Resolution;
 use crate::encoding::b64url_decode;
 use crate::identity::session_cookie::{LEEWAY_SECONDS, MAX_SESSION_VERSION};
+use crate::ivs::Resolution;
 use serde_json::{Map, Value};
 
 /// Largest identity token accepted, in bytes (cookies stop at 4 KiB; headers allow more).
@@ -61,27 +61,34 @@ pub fn decode(token: &str) -> Result<UntrustedToken<'_>, Rejection> {
         return Err(invalid(format!("the token is larger than {MAX_TOKEN_BYTES} bytes")));
     }
     let mut parts = token.split('.');
-    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(invalid("the token is not a JWS (three base64url segments)"));
     };
-    let segment = |text: &str, what: &str| match b64url_decode(text).and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
-        Some(Value::Object(map)) => Ok(map),
-        _ => Err(invalid(format!("the token's {what} is not base64url-encoded JSON"))),
-    };
+    let segment =
+        |text: &str, what: &str| match b64url_decode(text).and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+            Some(Value::Object(map)) => Ok(map),
+            _ => Err(invalid(format!("the token's {what} is not base64url-encoded JSON"))),
+        };
     let header = segment(header_b64, "header")?;
     let claims = segment(claims_b64, "claims")?;
     let signature = b64url_decode(signature_b64).ok_or_else(|| invalid("the token's signature is not base64url"))?;
     match header.get("alg").and_then(Value::as_str) {
         None => return Err(invalid("the token's header has no `alg`")),
-        Some(alg) if alg.eq_ignore_ascii_case("none") => return Err(invalid("unsigned tokens (`alg` none) are never accepted")),
-        Some(alg) if alg.starts_with("HS") => {
-            return Err(invalid("HMAC-signed tokens (HS*) are not accepted from identity providers; only their public-key signatures are"))
+        Some(alg) if alg.eq_ignore_ascii_case("none") => {
+            return Err(invalid("unsigned tokens (`alg` none) are never accepted"))
         }
+        Some(alg) if alg.starts_with("HS") => return Err(invalid(
+            "HMAC-signed tokens (HS*) are not accepted from identity providers; only their public-key signatures are",
+        )),
         Some(_) => {}
     }
     for name in ["jku", "x5u", "jwk", "x5c"] {
         if header.contains_key(name) {
-            return Err(invalid(format!("the token's header has `{name}`; keys are taken only from the provider's configured key document")));
+            return Err(invalid(format!(
+                "the token's header has `{name}`; keys are taken only from the provider's configured key document"
+            )));
         }
     }
     if header.contains_key("crit") {
@@ -90,7 +97,11 @@ pub fn decode(token: &str) -> Result<UntrustedToken<'_>, Rejection> {
     match header.get("kid") {
         None => {}
         Some(Value::String(kid)) if is_safe_kid(kid) => {}
-        Some(_) => return Err(invalid("the token's `kid` must be a short string of letters, digits and -_.+/=~ (no path or URL)")),
+        Some(_) => {
+            return Err(invalid(
+                "the token's `kid` must be a short string of letters, digits and -_.+/=~ (no path or URL)",
+            ))
+        }
     }
     let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
     Ok(UntrustedToken { header, claims, signing_input, signature })
@@ -126,8 +137,14 @@ impl UntrustedToken<'_> {
 /// declare. Then the key (by `kid`, or every key that fits when there is none) must fit it too.
 /// The keys that may have signed `token` for `provider`, and the algorithm: everything decided
 /// before the signature itself is checked.
-fn signing_keys<'k>(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&'k KeySet]) -> Result<(Algorithm, Vec<&'k PublicJwk>), Rejection> {
-    let alg = token.algorithm().ok_or_else(|| invalid("the token's `alg` is not one of RS256/384/512, PS256/384/512, ES256, ES384"))?;
+fn signing_keys<'k>(
+    token: &UntrustedToken<'_>,
+    provider: &Provider,
+    keys: &[&'k KeySet],
+) -> Result<(Algorithm, Vec<&'k PublicJwk>), Rejection> {
+    let alg = token
+        .algorithm()
+        .ok_or_else(|| invalid("the token's `alg` is not one of RS256/384/512, PS256/384/512, ES256, ES384"))?;
     if provider.algorithms.as_ref().is_some_and(|list| !list.contains(&alg)) {
         return Err(invalid(format!("the token's `alg` {} is not accepted for this provider", alg.name())));
     }
@@ -146,7 +163,11 @@ fn signing_keys<'k>(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&'k
 
 /// The one key and algorithm `token`'s signature must verify with, when the token names its
 /// key: what the Workers layer hands to the platform's WebCrypto (see [`verify`]'s `verdict`).
-pub fn signature_check<'k>(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&'k KeySet]) -> Option<(Algorithm, &'k PublicJwk)> {
+pub fn signature_check<'k>(
+    token: &UntrustedToken<'_>,
+    provider: &Provider,
+    keys: &[&'k KeySet],
+) -> Option<(Algorithm, &'k PublicJwk)> {
     match signing_keys(token, provider, keys) {
         Ok((alg, usable)) if usable.len() == 1 => Some((alg, usable[0])),
         _ => None,
@@ -155,7 +176,12 @@ pub fn signature_check<'k>(token: &UntrustedToken<'_>, provider: &Provider, keys
 
 /// `verdict`: the platform's answer for [`signature_check`]'s key and algorithm, when it was
 /// asked; otherwise the signature is checked here.
-fn signature_verifies(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&KeySet], verdict: Option<bool>) -> Result<(), Rejection> {
+fn signature_verifies(
+    token: &UntrustedToken<'_>,
+    provider: &Provider,
+    keys: &[&KeySet],
+    verdict: Option<bool>,
+) -> Result<(), Rejection> {
     let (alg, usable) = signing_keys(token, provider, keys)?;
     let verified = match verdict {
         Some(verdict) if usable.len() == 1 => verdict,
@@ -204,7 +230,9 @@ fn check_claims(claims: &Map<String, Value>, provider: &Provider, now: u64) -> R
             Some("id") if one_of(&aud, clients) => {}
             Some("id") => return Err(invalid("the Cognito ID token's `aud` is not the configured client_id")),
             Some("access") if one_of(&string_list(claims.get("client_id")), clients) => {}
-            Some("access") => return Err(invalid("the Cognito access token's `client_id` is not the configured client_id")),
+            Some("access") => {
+                return Err(invalid("the Cognito access token's `client_id` is not the configured client_id"))
+            }
             _ => return Err(invalid("the Cognito token's `token_use` must be `id` or `access`")),
         },
         AudienceRule::AuthorizedParty(parties) => {
@@ -213,12 +241,14 @@ fn check_claims(claims: &Map<String, Value>, provider: &Provider, now: u64) -> R
             }
         }
     }
-    let exp = numeric_date(claims, "exp")?.ok_or_else(|| invalid("the token has no `exp`; tokens without an expiry are not accepted"))?;
+    let exp = numeric_date(claims, "exp")?
+        .ok_or_else(|| invalid("the token has no `exp`; tokens without an expiry are not accepted"))?;
     if exp.saturating_add(LEEWAY_SECONDS) <= now {
         return Err(Rejection::Expired);
     }
     let soon = now.saturating_add(LEEWAY_SECONDS);
-    if numeric_date(claims, "nbf")?.is_some_and(|t| t > soon) || numeric_date(claims, "iat")?.is_some_and(|t| t > soon) {
+    if numeric_date(claims, "nbf")?.is_some_and(|t| t > soon) || numeric_date(claims, "iat")?.is_some_and(|t| t > soon)
+    {
         return Err(invalid("the token is not valid yet (`nbf`/`iat` in the future)"));
     }
     if provider.require_auth_time {
@@ -236,7 +266,13 @@ fn check_claims(claims: &Map<String, Value>, provider: &Provider, now: u64) -> R
 /// key and algorithm of [`signature_check`], when it was asked (the Workers layer asks WebCrypto,
 /// which is faster than this crate's RSA and P-256 code in wasm); every other rule is checked
 /// here either way.
-pub fn verify(token: &UntrustedToken<'_>, provider: &Provider, keys: &[&KeySet], now: u64, verdict: Option<bool>) -> Result<Session, Rejection> {
+pub fn verify(
+    token: &UntrustedToken<'_>,
+    provider: &Provider,
+    keys: &[&KeySet],
+    now: u64,
+    verdict: Option<bool>,
+) -> Result<Session, Rejection> {
     signature_verifies(token, provider, keys, verdict)?;
     check_claims(&token.claims, provider, now)?;
     session_from_claims(&token.claims, provider)
@@ -247,32 +283,43 @@ fn session_from_claims(claims: &Map<String, Value>, provider: &Provider) -> Resu
     let name = |field: &str, configured: &str| format!("claim `{}` ({field})", crate::text::truncate(configured));
     let sub = match claim(claims, &provider.subject_claim) {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_SUBJECT_LEN => s.clone(),
-        _ => return Err(invalid(format!("{} must be a non-empty string of at most 256 bytes", name("subject_claim", &provider.subject_claim)))),
+        _ => {
+            return Err(invalid(format!(
+                "{} must be a non-empty string of at most 256 bytes",
+                name("subject_claim", &provider.subject_claim)
+            )))
+        }
     };
     let mut session = Session::new(&sub, numeric_date(claims, "exp")?.unwrap_or_default());
     session.claims = claims.clone();
     if let Some(field) = &provider.groups_claim {
         // A provider leaves the claim out for a viewer in no group.
         if let Some(value) = claim(claims, field) {
-            session.groups = parse_groups(value).map_err(|rule| invalid(format!("{} {rule}", name("groups_claim", field))))?;
+            session.groups =
+                parse_groups(value).map_err(|rule| invalid(format!("{} {rule}", name("groups_claim", field))))?;
         }
     }
     if let Some(field) = &provider.channels_claim {
-        let value = claim(claims, field).ok_or_else(|| invalid(format!("{} is missing", name("channels_claim", field))))?;
-        let names = parse_groups(value).map_err(|_| invalid(format!("{} must be a list of channel names", name("channels_claim", field))))?;
+        let value =
+            claim(claims, field).ok_or_else(|| invalid(format!("{} is missing", name("channels_claim", field))))?;
+        let names = parse_groups(value)
+            .map_err(|_| invalid(format!("{} must be a list of channel names", name("channels_claim", field))))?;
         session.channels = if names.iter().any(|n| n == "*") { ChannelGrant::All } else { ChannelGrant::Only(names) };
     }
     if let Some(field) = &provider.max_resolution_claim {
         if let Some(value) = claim(claims, field) {
             let cap = value.as_str().and_then(Resolution::parse);
-            session.max_resolution = Some(cap.ok_or_else(|| invalid(format!("{} must be SD, HD or FULL_HD", name("max_resolution_claim", field))))?);
+            session.max_resolution = Some(cap.ok_or_else(|| {
+                invalid(format!("{} must be SD, HD or FULL_HD", name("max_resolution_claim", field)))
+            })?);
         }
     }
     if let Some(field) = &provider.session_version_claim {
         if let Some(value) = claim(claims, field) {
             let version = value.as_i64().filter(|n| (0..=MAX_SESSION_VERSION).contains(n));
-            session.session_version =
-                version.ok_or_else(|| invalid(format!("{} must be an integer from 0 to 2147483647", name("session_version_claim", field))))?;
+            session.session_version = version.ok_or_else(|| {
+                invalid(format!("{} must be an integer from 0 to 2147483647", name("session_version_claim", field)))
+            })?;
         }
     }
     Ok(session)
@@ -296,7 +343,9 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn signer_jwk(kid: &str) -> Value {
-        let point = p384::ecdsa::VerifyingKey::from_public_key_der(&signer().public_key().to_der()).unwrap().to_sec1_point(false);
+        let point = p384::ecdsa::VerifyingKey::from_public_key_der(&signer().public_key().to_der())
+            .unwrap()
+            .to_sec1_point(false);
         let bytes = point.as_bytes();
         json!({"kty": "EC", "crv": "P-384", "kid": kid, "x": b64url_encode(&bytes[1..49]), "y": b64url_encode(&bytes[49..])})
     }
@@ -305,7 +354,11 @@ pub(crate) mod tests {
 
     /// A token signed by [`signer`] with the given header and claims.
     pub(crate) fn mint(header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64url_encode(header.to_string().as_bytes()), b64url_encode(claims.to_string().as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64url_encode(header.to_string().as_bytes()),
+            b64url_encode(claims.to_string().as_bytes())
+        );
         format!("{input}.{}", b64url_encode(&signer().sign(input.as_bytes())))
     }
 
@@ -344,12 +397,19 @@ pub(crate) mod tests {
     fn rfc7515_rs256_example_through_the_whole_path() {
         // The RFC's own token: claims {"iss":"joe","exp":1300819380,...}, no aud.
         let jwks = json!({"keys": [serde_json::from_str::<Value>(RS256.jwk.as_str()).unwrap()]});
-        let p = parse_providers(&json!({"rfc": {"issuer": "https://joe.example", "audience": "x", "jwks": jwks}}).to_string()).unwrap().remove(0);
+        let p = parse_providers(
+            &json!({"rfc": {"issuer": "https://joe.example", "audience": "x", "jwks": jwks}}).to_string(),
+        )
+        .unwrap()
+        .remove(0);
         let keys = p.inline_keys.clone().unwrap();
         let token = decode(RS256.jws.as_str()).unwrap();
         assert_eq!(token.issuer(), Some("joe"));
         // The signature verifies; the claims then fail on the issuer, proving the order.
-        assert_eq!(verify(&token, &p, &[&keys], 1_300_819_000, None), Err(invalid("the token's `iss` is not this provider's issuer")));
+        assert_eq!(
+            verify(&token, &p, &[&keys], 1_300_819_000, None),
+            Err(invalid("the token's `iss` is not this provider's issuer"))
+        );
     }
 
     /// RFC 8725 section 2 and 3, one by one.
@@ -357,37 +417,61 @@ pub(crate) mod tests {
     fn rfc8725_attacks_are_refused() {
         let p = provider(json!({}));
         let claims = claims();
-        let unsigned = format!("{}.{}.", b64url_encode(br#"{"alg":"none"}"#), b64url_encode(claims.to_string().as_bytes()));
+        let unsigned =
+            format!("{}.{}.", b64url_encode(br#"{"alg":"none"}"#), b64url_encode(claims.to_string().as_bytes()));
         assert!(matches!(check(&p, &unsigned), Err(Rejection::Invalid(r)) if r.contains("`alg` none")));
-        let none_upper = format!("{}.{}.", b64url_encode(br#"{"alg":"NONE"}"#), b64url_encode(claims.to_string().as_bytes()));
+        let none_upper =
+            format!("{}.{}.", b64url_encode(br#"{"alg":"NONE"}"#), b64url_encode(claims.to_string().as_bytes()));
         assert!(check(&p, &none_upper).is_err());
 
         // Alg confusion: HS256 "signed" with the public key's bytes as the HMAC secret.
         use hmac::{KeyInit, Mac};
-        let input = format!("{}.{}", b64url_encode(br#"{"alg":"HS256","kid":"k1"}"#), b64url_encode(claims.to_string().as_bytes()));
-        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(signer().public_key_pem().as_bytes()).unwrap();
+        let input = format!(
+            "{}.{}",
+            b64url_encode(br#"{"alg":"HS256","kid":"k1"}"#),
+            b64url_encode(claims.to_string().as_bytes())
+        );
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(signer().public_key_pem().as_bytes()).unwrap();
         mac.update(input.as_bytes());
         let confused = format!("{input}.{}", b64url_encode(&mac.finalize().into_bytes()));
         assert!(matches!(check(&p, &confused), Err(Rejection::Invalid(r)) if r.contains("HMAC-signed")));
 
         // An algorithm the provider does not accept, and one that does not fit the key.
         let es256_only = provider(json!({"algorithms": ["ES256"]}));
-        assert!(matches!(check(&es256_only, &mint(&header(), &claims)), Err(Rejection::Invalid(r)) if r.contains("not accepted")));
+        assert!(
+            matches!(check(&es256_only, &mint(&header(), &claims)), Err(Rejection::Invalid(r)) if r.contains("not accepted"))
+        );
         let rs_header = json!({"alg": "RS256", "kid": "k1"});
         let rs = provider(json!({"algorithms": ["RS256", "ES384"]}));
-        assert!(matches!(check(&rs, &mint(&rs_header, &claims)), Err(Rejection::Invalid(r)) if r.contains("does not fit")));
+        assert!(
+            matches!(check(&rs, &mint(&rs_header, &claims)), Err(Rejection::Invalid(r)) if r.contains("does not fit"))
+        );
         // Without a configured list, an ES384 key accepts ES384 only.
-        assert!(matches!(check(&p, &mint(&rs_header, &claims)), Err(Rejection::Invalid(r)) if r.contains("does not fit")));
+        assert!(
+            matches!(check(&p, &mint(&rs_header, &claims)), Err(Rejection::Invalid(r)) if r.contains("does not fit"))
+        );
 
-        for (name, value) in [("jku", json!("https://evil.example/jwks")), ("x5u", json!("https://evil.example/c")), ("jwk", signer_jwk("k1")), ("x5c", json!(["MII"])), ("crit", json!(["exp"]))] {
+        for (name, value) in [
+            ("jku", json!("https://evil.example/jwks")),
+            ("x5u", json!("https://evil.example/c")),
+            ("jwk", signer_jwk("k1")),
+            ("x5c", json!(["MII"])),
+            ("crit", json!(["exp"])),
+        ] {
             let mut h = header();
             h[name] = value;
             assert!(matches!(check(&p, &mint(&h, &claims)), Err(Rejection::Invalid(r)) if r.contains(name)), "{name}");
         }
-        for kid in ["../../etc/passwd", "/keys/1", "https://evil.example/k", "k1?x=1", "k\u{0}", "a b", "", &"k".repeat(300)] {
+        for kid in
+            ["../../etc/passwd", "/keys/1", "https://evil.example/k", "k1?x=1", "k\u{0}", "a b", "", &"k".repeat(300)]
+        {
             let mut h = header();
             h["kid"] = json!(kid);
-            assert!(matches!(check(&p, &mint(&h, &claims)), Err(Rejection::Invalid(r)) if r.contains("`kid`")), "{kid:?}");
+            assert!(
+                matches!(check(&p, &mint(&h, &claims)), Err(Rejection::Invalid(r)) if r.contains("`kid`")),
+                "{kid:?}"
+            );
         }
         let mut h = header();
         h["kid"] = json!(5);
@@ -447,8 +531,10 @@ pub(crate) mod tests {
 
     #[test]
     fn claim_mapping() {
-        let p = provider(json!({"subject_claim": "email", "groups_claim": "realm_access.roles", "channels_claim": "https://tv.example/channels",
-            "max_resolution_claim": "tier", "session_version_claim": "sv"}));
+        let p = provider(
+            json!({"subject_claim": "email", "groups_claim": "realm_access.roles", "channels_claim": "https://tv.example/channels",
+            "max_resolution_claim": "tier", "session_version_claim": "sv"}),
+        );
         let mut c = claims();
         c["email"] = json!("viewer@example.com");
         c["realm_access"] = json!({"roles": ["vip"]});
@@ -514,8 +600,14 @@ pub(crate) mod tests {
         let p = provider(json!({}));
         let es256: KeySet = KeySet::parse(&format!(r#"{{"keys":[{}]}}"#, ES256.jwk.as_str())).unwrap();
         let own = p.inline_keys.clone().unwrap();
-        assert!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256, &own], NOW, None).is_ok(), "found in the second set");
-        assert_eq!(verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256], NOW, None), Err(Rejection::UnknownKey));
+        assert!(
+            verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256, &own], NOW, None).is_ok(),
+            "found in the second set"
+        );
+        assert_eq!(
+            verify(&decode(&mint(&header(), &claims())).unwrap(), &p, &[&es256], NOW, None),
+            Err(Rejection::UnknownKey)
+        );
     }
 }
 
@@ -536,7 +628,13 @@ mod x509_tests {
         let keys = KeySet::parse(CERTIFICATES).unwrap();
         let session = verify(&decode(TOKEN.trim()).unwrap(), &provider, &[&keys], 1_800_000_000, None).unwrap();
         assert_eq!(session.sub, "firebase-user-1");
-        let other = parse_providers(&json!({"firebase": {"preset": "firebase", "project_id": "other-project"}}).to_string()).unwrap().remove(0);
-        assert!(verify(&decode(TOKEN.trim()).unwrap(), &other, &[&keys], 1_800_000_000, None).is_err(), "another project's token");
+        let other =
+            parse_providers(&json!({"firebase": {"preset": "firebase", "project_id": "other-project"}}).to_string())
+                .unwrap()
+                .remove(0);
+        assert!(
+            verify(&decode(TOKEN.trim()).unwrap(), &other, &[&keys], 1_800_000_000, None).is_err(),
+            "another project's token"
+        );
     }
 }

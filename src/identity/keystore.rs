@@ -104,7 +104,9 @@ impl KeyStore {
             return false;
         }
         let Some(keys) = &entry.keys else { return true };
-        let known = |kid: &str| keys.find(kid).is_some() || provider.inline_keys.as_ref().is_some_and(|k| k.find(kid).is_some());
+        let known = |kid: &str| {
+            keys.find(kid).is_some() || provider.inline_keys.as_ref().is_some_and(|k| k.find(kid).is_some())
+        };
         now >= entry.fresh_until || kid.is_some_and(|kid| !known(kid))
     }
 
@@ -141,9 +143,9 @@ impl KeyStore {
             entry.last_attempt = Some(now);
         }
         let parsed = match fetched {
-            Fetched::Document { body, cache_control } => {
-                KeySet::parse(&body).map(|keys| (keys, freshness(cache_control.as_deref()))).map_err(|e| format!("the key document is unusable: {e}"))
-            }
+            Fetched::Document { body, cache_control } => KeySet::parse(&body)
+                .map(|keys| (keys, freshness(cache_control.as_deref())))
+                .map_err(|e| format!("the key document is unusable: {e}")),
             Fetched::Failed(reason) => Err(reason),
         };
         match parsed {
@@ -182,7 +184,12 @@ mod tests {
     use serde_json::json;
 
     fn provider() -> Provider {
-        parse_providers(&json!({"idp": {"issuer": "https://id.example", "audience": "a", "jwks_url": "https://id.example/jwks"}}).to_string()).unwrap().remove(0)
+        parse_providers(
+            &json!({"idp": {"issuer": "https://id.example", "audience": "a", "jwks_url": "https://id.example/jwks"}})
+                .to_string(),
+        )
+        .unwrap()
+        .remove(0)
     }
 
     fn document(kids: &[&str], cache_control: Option<&str>) -> Fetched {
@@ -220,7 +227,10 @@ mod tests {
         assert!(store.wants_fetch(&p, Some("k2"), 1030), "rotation: one refetch");
         store.record(&p, document(&["k1"], None), 1030);
         // A flood of forged kids: no fetch until 30 s have passed, whatever the kid.
-        let fetches = (1030..1060).flat_map(|t| (0..100).map(move |i| (t, format!("forged-{i}")))).filter(|(t, kid)| store.wants_fetch(&p, Some(kid), *t)).count();
+        let fetches = (1030..1060)
+            .flat_map(|t| (0..100).map(move |i| (t, format!("forged-{i}"))))
+            .filter(|(t, kid)| store.wants_fetch(&p, Some(kid), *t))
+            .count();
         assert_eq!(fetches, 0);
         assert!(store.wants_fetch(&p, Some("forged"), 1060));
     }
@@ -233,13 +243,20 @@ mod tests {
         store.record(&p, document(&["k1"], None), 1000);
         assert!(store.wants_fetch(&p, Some("k2"), 1040));
         store.begin_fetch(&p, 1040);
-        assert!(!store.wants_fetch(&p, Some("k2"), 1040), "the second concurrent request waits for no fetch of its own");
+        assert!(
+            !store.wants_fetch(&p, Some("k2"), 1040),
+            "the second concurrent request waits for no fetch of its own"
+        );
     }
 
     #[test]
     fn failures_keep_the_last_good_keys_for_a_bounded_time() {
         let (store, p) = (KeyStore::default(), provider());
-        assert_eq!(store.record(&p, Fetched::Failed("HTTP 503".into()), 1000), Some("HTTP 503".into()), "first failure is reported");
+        assert_eq!(
+            store.record(&p, Fetched::Failed("HTTP 503".into()), 1000),
+            Some("HTTP 503".into()),
+            "first failure is reported"
+        );
         assert_eq!(store.unavailable(&p, 1000), Some("HTTP 503".into()));
         assert_eq!(store.record(&p, Fetched::Failed("HTTP 503".into()), 1030), None, "logged once");
         store.record(&p, document(&["k1"], Some("max-age=60")), 1060);
@@ -279,12 +296,20 @@ mod tests {
         assert!(!store.wants_fetch(&p, Some("k1"), 1001));
         assert!(store.wants_fetch(&p, Some("k2"), 1001), "a newer key than the cached copy: fetch at once");
         store.record_cached(&p, "garbage".into(), None, 1002);
-        assert!(store.keys(&p, 1002).is_some() && store.unavailable(&p, 1002).is_none(), "a bad cached copy changes nothing");
+        assert!(
+            store.keys(&p, 1002).is_some() && store.unavailable(&p, 1002).is_none(),
+            "a bad cached copy changes nothing"
+        );
     }
 
     #[test]
     fn inline_only_providers_never_fetch() {
-        let p = parse_providers(&json!({"idp": {"issuer": "https://id.example", "audience": "a", "jwks": {"keys": [signer_jwk("k1")]}}}).to_string()).unwrap().remove(0);
+        let p = parse_providers(
+            &json!({"idp": {"issuer": "https://id.example", "audience": "a", "jwks": {"keys": [signer_jwk("k1")]}}})
+                .to_string(),
+        )
+        .unwrap()
+        .remove(0);
         let store = KeyStore::default();
         assert!(!store.wants_fetch(&p, Some("other"), 0));
         assert_eq!(store.unavailable(&p, 0), None);

@@ -21,8 +21,8 @@ pub mod jwt;
 pub mod keystore;
 pub mod provider;
 pub mod session_cookie;
-pub mod viewer_id;
 pub mod verified;
+pub mod viewer_id;
 
 pub use credential::{Identity, Presented};
 
@@ -76,7 +76,15 @@ pub struct Session {
 impl Session {
     /// A session for `sub` until `exp`, granting every channel, in no group, no caps.
     pub fn new(sub: &str, exp: u64) -> Self {
-        Self { sub: sub.to_owned(), exp, channels: ChannelGrant::All, groups: Vec::new(), max_resolution: None, session_version: 0, claims: Default::default() }
+        Self {
+            sub: sub.to_owned(),
+            exp,
+            channels: ChannelGrant::All,
+            groups: Vec::new(),
+            max_resolution: None,
+            session_version: 0,
+            claims: Default::default(),
+        }
     }
 
     /// Whether the viewer is in at least one of `groups`.
@@ -110,7 +118,9 @@ mod tests {
         assert_eq!(parse_groups(&json!(["a", "b"])).unwrap(), ["a", "b"]);
         assert_eq!(parse_groups(&json!("admins")).unwrap(), ["admins"]);
         assert_eq!(parse_groups(&json!([])).unwrap(), Vec::<String>::new());
-        for bad in [json!([1]), json!({"a": 1}), json!([""]), json!(["x".repeat(257)]), json!(vec!["g"; 257]), json!(null)] {
+        for bad in
+            [json!([1]), json!({"a": 1}), json!([""]), json!(["x".repeat(257)]), json!(vec!["g"; 257]), json!(null)]
+        {
             assert!(parse_groups(&bad).is_err(), "{bad}");
         }
         let mut s = Session::new("a", 1);

@@ -36,7 +36,12 @@ pub enum TokenSource {
 
 impl TokenSource {
     fn parse(text: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("`{}` is not a token source; write \"bearer\", \"cookie:NAME\" or \"header:NAME\"", crate::text::truncate(text));
+        let bad = || {
+            format!(
+                "`{}` is not a token source; write \"bearer\", \"cookie:NAME\" or \"header:NAME\"",
+                crate::text::truncate(text)
+            )
+        };
         if text == "bearer" {
             return Ok(Self::Bearer);
         }
@@ -44,7 +49,11 @@ impl TokenSource {
         match kind {
             "cookie" if is_cookie_name(name) => Ok(Self::Cookie(name.to_owned())),
             // Header names are tokens like cookie names; `authorization` has its own source.
-            "header" if is_cookie_name(name) && !name.eq_ignore_ascii_case("authorization") && !name.eq_ignore_ascii_case("cookie") => {
+            "header"
+                if is_cookie_name(name)
+                    && !name.eq_ignore_ascii_case("authorization")
+                    && !name.eq_ignore_ascii_case("cookie") =>
+            {
                 Ok(Self::Header(name.to_ascii_lowercase()))
             }
             _ => Err(bad()),
@@ -133,18 +142,26 @@ const PRESETS: &[(&str, &[&str])] = &[
 /// names to providers. Providers are kept in name order, which is also the order in which they
 /// are tried for a token source they share.
 pub fn parse_providers(text: &str) -> Result<Vec<Provider>> {
-    let value: Value = serde_json::from_str(text).map_err(|e| Error::setting(SETTING, format!("is not valid JSON ({e})")))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| Error::setting(SETTING, format!("is not valid JSON ({e})")))?;
     let value = match value {
-        Value::String(inner) => serde_json::from_str(&inner).map_err(|e| Error::setting(SETTING, format!("is a string that is not valid JSON ({e})")))?,
+        Value::String(inner) => serde_json::from_str(&inner)
+            .map_err(|e| Error::setting(SETTING, format!("is a string that is not valid JSON ({e})")))?,
         other => other,
     };
-    let object = value.as_object().ok_or_else(|| Error::setting(SETTING, "must be an object mapping provider names to providers"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| Error::setting(SETTING, "must be an object mapping provider names to providers"))?;
     let mut providers = Vec::with_capacity(object.len());
     for (name, entry) in object {
         if !crate::text::is_name(name) {
-            return Err(Error::setting(SETTING, format!("provider `{}`: names must match [a-z0-9-]{{1,64}}", crate::text::truncate(name))));
+            return Err(Error::setting(
+                SETTING,
+                format!("provider `{}`: names must match [a-z0-9-]{{1,64}}", crate::text::truncate(name)),
+            ));
         }
-        let provider = parse_provider(name, entry).map_err(|reason| Error::setting(SETTING, format!("provider `{name}`: {reason}")))?;
+        let provider = parse_provider(name, entry)
+            .map_err(|reason| Error::setting(SETTING, format!("provider `{name}`: {reason}")))?;
         providers.push(provider);
     }
     Ok(providers)
@@ -165,7 +182,9 @@ fn list_field(entry: &Map<String, Value>, field: &str) -> std::result::Result<Op
     let items: Vec<String> = match entry.get(field) {
         None => return Ok(None),
         Some(Value::String(s)) => crate::text::split_list(s),
-        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(|s| s.trim().to_owned())).collect::<Option<_>>().ok_or_else(rule)?,
+        Some(Value::Array(items)) => {
+            items.iter().map(|v| v.as_str().map(|s| s.trim().to_owned())).collect::<Option<_>>().ok_or_else(rule)?
+        }
         Some(_) => return Err(rule()),
     };
     if items.is_empty() || items.len() > 64 || items.iter().any(|s| s.is_empty() || s.len() > 1024) {
@@ -178,7 +197,9 @@ fn list_field(entry: &Map<String, Value>, field: &str) -> std::result::Result<Op
 fn claim_field(entry: &Map<String, Value>, field: &str) -> std::result::Result<Option<String>, String> {
     match text_field(entry, field)? {
         Some(name) if name.len() <= 256 && name.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(name.to_owned())),
-        Some(_) => Err(format!("field `{field}` must be a claim name or dotted path (printable ASCII, at most 256 bytes)")),
+        Some(_) => {
+            Err(format!("field `{field}` must be a claim name or dotted path (printable ASCII, at most 256 bytes)"))
+        }
         None => Ok(None),
     }
 }
@@ -201,7 +222,9 @@ fn check_url(field: &str, url: &str) -> std::result::Result<(), String> {
 fn check_host(field: &str, host: &str) -> std::result::Result<(), String> {
     let ok = host.len() <= 253
         && host.contains('.')
-        && host.split('.').all(|label| !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        && host.split('.').all(|label| {
+            !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -240,7 +263,9 @@ fn preset_defaults(preset: &str, entry: &Map<String, Value>) -> std::result::Res
             let (region, pool, client) = (need("region")?, need("user_pool_id")?, need("client_id")?);
             check_identifier("region", &region)?;
             if !pool.strip_prefix(&region).is_some_and(|rest| rest.starts_with('_')) {
-                return Err(format!("field `user_pool_id` must look like `{region}_AbC123` (the pool's region, `_`, its id)"));
+                return Err(format!(
+                    "field `user_pool_id` must look like `{region}_AbC123` (the pool's region, `_`, its id)"
+                ));
             }
             check_identifier("user_pool_id", &pool)?;
             check_identifier("client_id", &client)?;
@@ -284,7 +309,9 @@ fn preset_defaults(preset: &str, entry: &Map<String, Value>) -> std::result::Res
             check_identifier("project_id", &project)?;
             PresetDefaults {
                 issuer: Some(format!("https://securetoken.google.com/{project}")),
-                jwks_url: Some("https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com".into()),
+                jwks_url: Some(
+                    "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com".into(),
+                ),
                 audience: Some(AudienceRule::Aud(vec![project])),
                 algorithms: rs256,
                 require_auth_time: true,
@@ -305,7 +332,10 @@ fn preset_defaults(preset: &str, entry: &Map<String, Value>) -> std::result::Res
         "clerk" => {
             let frontend = need("frontend_api")?;
             if !entry.contains_key("authorized_parties") {
-                return Err("preset `clerk` needs field `authorized_parties` (the origins of your app, checked against `azp`)".into());
+                return Err(
+                    "preset `clerk` needs field `authorized_parties` (the origins of your app, checked against `azp`)"
+                        .into(),
+                );
             }
             let frontend = frontend.trim_start_matches("https://").trim_end_matches('/').to_owned();
             check_host("frontend_api", &frontend)?;
@@ -319,7 +349,11 @@ fn preset_defaults(preset: &str, entry: &Map<String, Value>) -> std::result::Res
         }
         other => {
             let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-            return Err(format!("field `preset`: `{}` is not a preset; use one of {}", crate::text::truncate(other), names.join(", ")));
+            return Err(format!(
+                "field `preset`: `{}` is not a preset; use one of {}",
+                crate::text::truncate(other),
+                names.join(", ")
+            ));
         }
     })
 }
@@ -329,15 +363,25 @@ fn parse_provider(name: &str, entry: &Value) -> std::result::Result<Provider, St
     let preset = text_field(entry, "preset")?;
     let preset_fields: &[&str] = preset.and_then(|p| PRESETS.iter().find(|(n, _)| *n == p)).map_or(&[], |(_, f)| f);
     if let Some(field) = entry.keys().find(|k| !FIELDS.contains(&k.as_str()) && !preset_fields.contains(&k.as_str())) {
-        let hint = PRESETS.iter().find(|(_, f)| f.contains(&field.as_str())).map(|(p, _)| format!(" (it belongs to preset `{p}`)")).unwrap_or_default();
-        return Err(format!("unknown field `{}`{hint}; a typo here could silently weaken the check", crate::text::truncate(field)));
+        let hint = PRESETS
+            .iter()
+            .find(|(_, f)| f.contains(&field.as_str()))
+            .map(|(p, _)| format!(" (it belongs to preset `{p}`)"))
+            .unwrap_or_default();
+        return Err(format!(
+            "unknown field `{}`{hint}; a typo here could silently weaken the check",
+            crate::text::truncate(field)
+        ));
     }
     let defaults = match preset {
         Some(preset) => preset_defaults(preset, entry)?,
         None => PresetDefaults::default(),
     };
 
-    let issuer = text_field(entry, "issuer")?.map(str::to_owned).or(defaults.issuer).ok_or("field `issuer` is required (the exact `iss` of the provider's tokens)")?;
+    let issuer = text_field(entry, "issuer")?
+        .map(str::to_owned)
+        .or(defaults.issuer)
+        .ok_or("field `issuer` is required (the exact `iss` of the provider's tokens)")?;
     check_url("issuer", &issuer)?;
 
     let audiences = list_field(entry, "audience")?;
@@ -372,7 +416,10 @@ fn parse_provider(name: &str, entry: &Value) -> std::result::Result<Provider, St
     }
 
     let token_from = match list_field(entry, "token_from")? {
-        Some(list) => list.iter().map(|s| TokenSource::parse(s).map_err(|e| format!("field `token_from`: {e}"))).collect::<std::result::Result<Vec<_>, _>>()?,
+        Some(list) => list
+            .iter()
+            .map(|s| TokenSource::parse(s).map_err(|e| format!("field `token_from`: {e}")))
+            .collect::<std::result::Result<Vec<_>, _>>()?,
         None => defaults.token_from.unwrap_or_else(|| vec![TokenSource::Bearer]),
     };
     let algorithms = match list_field(entry, "algorithms")? {
@@ -381,7 +428,11 @@ fn parse_provider(name: &str, entry: &Value) -> std::result::Result<Provider, St
                 .map(|name| {
                     Algorithm::parse(name).ok_or_else(|| {
                         let all: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-                        format!("field `algorithms`: `{}` is not accepted; use {} (`none` and HS* are never accepted)", crate::text::truncate(name), all.join(", "))
+                        format!(
+                            "field `algorithms`: `{}` is not accepted; use {} (`none` and HS* are never accepted)",
+                            crate::text::truncate(name),
+                            all.join(", ")
+                        )
                     })
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?,
@@ -431,15 +482,21 @@ mod tests {
 
     #[test]
     fn generic_provider() {
-        let p = one(json!({"issuer": "https://id.example/", "audience": ["a", "b"], "jwks_url": "https://id.example/jwks",
+        let p =
+            one(json!({"issuer": "https://id.example/", "audience": ["a", "b"], "jwks_url": "https://id.example/jwks",
             "token_from": ["bearer", "cookie:id_token", "header:X-Id-Token"], "algorithms": "RS256, ES256",
             "groups_claim": "https://example.com/roles"}))
-        .unwrap();
+            .unwrap();
         assert_eq!(p.audience, AudienceRule::Aud(vec!["a".into(), "b".into()]));
-        assert_eq!(p.token_from, [TokenSource::Bearer, TokenSource::Cookie("id_token".into()), TokenSource::Header("x-id-token".into())]);
+        assert_eq!(
+            p.token_from,
+            [TokenSource::Bearer, TokenSource::Cookie("id_token".into()), TokenSource::Header("x-id-token".into())]
+        );
         assert_eq!(p.algorithms, Some(vec![Algorithm::Rs256, Algorithm::Es256]));
         assert_eq!(p.subject_claim, "sub");
-        let local = one(json!({"issuer": "http://127.0.0.1:9000", "audience": "a", "jwks_url": "http://localhost:9000/jwks"})).unwrap();
+        let local =
+            one(json!({"issuer": "http://127.0.0.1:9000", "audience": "a", "jwks_url": "http://localhost:9000/jwks"}))
+                .unwrap();
         assert_eq!(local.token_from, [TokenSource::Bearer]);
         assert_eq!(local.algorithms, None);
     }
@@ -447,16 +504,22 @@ mod tests {
     #[test]
     fn presets_fill_in_and_fields_override() {
         let cognito = one(json!({"preset": "cognito", "region": "us-east-1", "user_pool_id": "us-east-1_Pool1", "client_id": "abc123"})).unwrap();
-        assert_eq!(cognito.jwks_url.as_deref(), Some("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool1/.well-known/jwks.json"));
+        assert_eq!(
+            cognito.jwks_url.as_deref(),
+            Some("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool1/.well-known/jwks.json")
+        );
         assert_eq!(cognito.audience, AudienceRule::Cognito(vec!["abc123".into()]));
-        let local = one(json!({"preset": "cognito", "region": "us-east-1", "user_pool_id": "us-east-1_Pool1", "client_id": "abc123",
-            "jwks_url": "http://127.0.0.1:8000/jwks.json", "groups_claim": "roles"}))
+        let local = one(
+            json!({"preset": "cognito", "region": "us-east-1", "user_pool_id": "us-east-1_Pool1", "client_id": "abc123",
+            "jwks_url": "http://127.0.0.1:8000/jwks.json", "groups_claim": "roles"}),
+        )
         .unwrap();
         assert_eq!(local.jwks_url.as_deref(), Some("http://127.0.0.1:8000/jwks.json"));
         assert_eq!(local.issuer, cognito.issuer, "only the written field changes");
         assert_eq!(local.groups_claim.as_deref(), Some("roles"));
 
-        let auth0 = one(json!({"preset": "auth0", "domain": "tenant.eu.auth0.com", "audience": "https://api.example"})).unwrap();
+        let auth0 = one(json!({"preset": "auth0", "domain": "tenant.eu.auth0.com", "audience": "https://api.example"}))
+            .unwrap();
         assert_eq!(auth0.issuer, "https://tenant.eu.auth0.com/");
         assert_eq!(auth0.audience, AudienceRule::Aud(vec!["https://api.example".into()]));
         let access = one(json!({"preset": "cloudflare-access", "team_domain": "myteam", "aud": "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2"})).unwrap();
@@ -478,25 +541,64 @@ mod tests {
     fn errors_name_provider_field_and_rule() {
         let cases = [
             (json!({"audience": "a", "jwks_url": "https://x/j"}), "field `issuer` is required"),
-            (json!({"issuer": "http://id.example", "audience": "a", "jwks_url": "https://x/j"}), "field `issuer` must be an https URL"),
+            (
+                json!({"issuer": "http://id.example", "audience": "a", "jwks_url": "https://x/j"}),
+                "field `issuer` must be an https URL",
+            ),
             (json!({"issuer": "https://i", "jwks_url": "https://x/j"}), "field `audience` is required"),
             (json!({"issuer": "https://i", "audience": "a"}), "needs field `jwks_url`"),
             (json!({"issuer": "https://i", "audience": "a", "jwks_url": "ftp://x"}), "field `jwks_url` must be"),
-            (json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "algorithms": ["HS256"]}), "`HS256` is not accepted"),
-            (json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "algorithms": ["none"]}), "`none` is not accepted"),
-            (json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "token_from": ["query:t"]}), "field `token_from`"),
-            (json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "token_from": ["header:Authorization"]}), "field `token_from`"),
-            (json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "audiance": "typo"}), "unknown field `audiance`"),
-            (json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "region": "us-east-1"}), "belongs to preset `cognito`"),
-            (json!({"issuer": "https://i", "audience": "a", "jwks": {"keys": []}}), "field `jwks`: the key document holds no keys"),
+            (
+                json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "algorithms": ["HS256"]}),
+                "`HS256` is not accepted",
+            ),
+            (
+                json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "algorithms": ["none"]}),
+                "`none` is not accepted",
+            ),
+            (
+                json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "token_from": ["query:t"]}),
+                "field `token_from`",
+            ),
+            (
+                json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "token_from": ["header:Authorization"]}),
+                "field `token_from`",
+            ),
+            (
+                json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "audiance": "typo"}),
+                "unknown field `audiance`",
+            ),
+            (
+                json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "region": "us-east-1"}),
+                "belongs to preset `cognito`",
+            ),
+            (
+                json!({"issuer": "https://i", "audience": "a", "jwks": {"keys": []}}),
+                "field `jwks`: the key document holds no keys",
+            ),
             (json!({"preset": "okta"}), "`okta` is not a preset"),
-            (json!({"preset": "cognito", "region": "us-east-1", "client_id": "c"}), "preset `cognito` needs field `user_pool_id`"),
-            (json!({"preset": "cognito", "region": "us-east-1", "user_pool_id": "eu-west-1_X", "client_id": "c"}), "field `user_pool_id` must look like"),
-            (json!({"preset": "auth0", "domain": "https://tenant.auth0.com/", "audience": "a"}), "field `domain` must be a host name"),
+            (
+                json!({"preset": "cognito", "region": "us-east-1", "client_id": "c"}),
+                "preset `cognito` needs field `user_pool_id`",
+            ),
+            (
+                json!({"preset": "cognito", "region": "us-east-1", "user_pool_id": "eu-west-1_X", "client_id": "c"}),
+                "field `user_pool_id` must look like",
+            ),
+            (
+                json!({"preset": "auth0", "domain": "https://tenant.auth0.com/", "audience": "a"}),
+                "field `domain` must be a host name",
+            ),
             (json!({"preset": "clerk", "frontend_api": "clerk.example.com"}), "needs field `authorized_parties`"),
-            (json!({"preset": "clerk", "frontend_api": "clerk.example.com", "authorized_parties": ["example.com"]}), "field `authorized_parties`"),
+            (
+                json!({"preset": "clerk", "frontend_api": "clerk.example.com", "authorized_parties": ["example.com"]}),
+                "field `authorized_parties`",
+            ),
             (json!({"issuer": "https://i", "audience": [], "jwks_url": "https://x"}), "field `audience` must be"),
-            (json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "groups_claim": 5}), "field `groups_claim`"),
+            (
+                json!({"issuer": "https://i", "audience": "a", "jwks_url": "https://x", "groups_claim": 5}),
+                "field `groups_claim`",
+            ),
             (json!("nope"), "must be an object"),
         ];
         for (entry, expected) in cases {
@@ -506,7 +608,8 @@ mod tests {
         }
         assert!(parse_providers("{").unwrap_err().to_string().contains("not valid JSON"));
         assert!(parse_providers(r#"{"Bad Name": {}}"#).unwrap_err().to_string().contains("names must match"));
-        let quoted = serde_json::to_string(&json!({"p": {"preset": "firebase", "project_id": "x"}}).to_string()).unwrap();
+        let quoted =
+            serde_json::to_string(&json!({"p": {"preset": "firebase", "project_id": "x"}}).to_string()).unwrap();
         assert_eq!(parse_providers(&quoted).unwrap().len(), 1, "a JSON string holding the object");
     }
 

@@ -18,10 +18,10 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-use crate::ivs::Resolution;
 use crate::encoding::{b64url_decode, b64url_encode};
 use crate::error::{Error, Result, SessionFault};
 use crate::identity::{parse_groups, ChannelGrant, Session, MAX_SUBJECT_LEN};
+use crate::ivs::Resolution;
 use hmac::{KeyInit, Mac};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -157,14 +157,15 @@ fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
     };
     let session_version = match claims.get("sv") {
         None => 0,
-        Some(v) => v
-            .as_i64()
-            .filter(|n| (0..=MAX_SESSION_VERSION).contains(n))
-            .ok_or_else(|| claims_error("`sv` must be an integer from 0 to 2147483647, the range IVS revocation accepts"))?,
+        Some(v) => v.as_i64().filter(|n| (0..=MAX_SESSION_VERSION).contains(n)).ok_or_else(|| {
+            claims_error("`sv` must be an integer from 0 to 2147483647, the range IVS revocation accepts")
+        })?,
     };
     let groups = match claims.get("groups") {
         None => Vec::new(),
-        Some(value) => parse_groups(value).map_err(|_| claims_error("`groups` must be an array of at most 256 group names (strings of 1 to 256 bytes)"))?,
+        Some(value) => parse_groups(value).map_err(|_| {
+            claims_error("`groups` must be an array of at most 256 group names (strings of 1 to 256 bytes)")
+        })?,
     };
     Ok(Session { sub, exp, channels, groups, max_resolution, session_version, claims: claims.clone() })
 }
@@ -195,7 +196,15 @@ pub struct SessionClaims {
 impl SessionClaims {
     /// A session for `sub`, issued at `now`, valid for `ttl` seconds, every channel granted.
     pub fn new(sub: &str, now: u64, ttl: u64) -> Self {
-        Self { sub: sub.to_owned(), iat: now, exp: now.saturating_add(ttl), channels: None, max_resolution: None, sv: None, groups: None }
+        Self {
+            sub: sub.to_owned(),
+            iat: now,
+            exp: now.saturating_add(ttl),
+            channels: None,
+            max_resolution: None,
+            sv: None,
+            groups: None,
+        }
     }
 }
 
@@ -236,7 +245,9 @@ mod tests {
     #[test]
     fn rfc7515_hs256_example_signature_verifies() {
         // RFC 7515 appendix A.1: the HS256 JWS example and its key.
-        let key = b64url_decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow").unwrap();
+        let key =
+            b64url_decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
+                .unwrap();
         let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let (signed, sig) = token.rsplit_once('.').unwrap();
         assert!(mac(&key, signed.as_bytes()).verify_slice(&b64url_decode(sig).unwrap()).is_ok());
@@ -277,7 +288,8 @@ mod tests {
             assert_eq!(fault(&raw(header, &claims, SECRET)), SessionFault::Algorithm, "{header}");
         }
         // alg none with an empty signature segment.
-        let unsigned = format!("{}.{}.", b64url_encode(br#"{"alg":"none"}"#), b64url_encode(claims.to_string().as_bytes()));
+        let unsigned =
+            format!("{}.{}.", b64url_encode(br#"{"alg":"none"}"#), b64url_encode(claims.to_string().as_bytes()));
         assert_eq!(fault(&unsigned), SessionFault::Algorithm);
     }
 
@@ -287,8 +299,14 @@ mod tests {
         assert!(secrets().verify(&raw(h, &json!({"sub": "a", "exp": NOW - 29}), SECRET), NOW).is_ok());
         assert_eq!(fault(&raw(h, &json!({"sub": "a", "exp": NOW - 30}), SECRET)), SessionFault::Expired);
         assert!(secrets().verify(&raw(h, &json!({"sub": "a", "exp": NOW + 99, "nbf": NOW + 30}), SECRET), NOW).is_ok());
-        assert_eq!(fault(&raw(h, &json!({"sub": "a", "exp": NOW + 99, "nbf": NOW + 31}), SECRET)), SessionFault::NotYetValid);
-        assert_eq!(fault(&raw(h, &json!({"sub": "a", "exp": NOW + 99, "iat": NOW + 31}), SECRET)), SessionFault::NotYetValid);
+        assert_eq!(
+            fault(&raw(h, &json!({"sub": "a", "exp": NOW + 99, "nbf": NOW + 31}), SECRET)),
+            SessionFault::NotYetValid
+        );
+        assert_eq!(
+            fault(&raw(h, &json!({"sub": "a", "exp": NOW + 99, "iat": NOW + 31}), SECRET)),
+            SessionFault::NotYetValid
+        );
     }
 
     #[test]
@@ -315,7 +333,9 @@ mod tests {
             let err = secrets().verify(&raw(h, &claims, SECRET), NOW).unwrap_err().to_string();
             assert!(err.contains(expected), "{claims} -> {err}");
         }
-        let all = secrets().verify(&raw(h, &json!({"sub": "a", "exp": NOW + 60, "channels": ["x", "*"]}), SECRET), NOW).unwrap();
+        let all = secrets()
+            .verify(&raw(h, &json!({"sub": "a", "exp": NOW + 60, "channels": ["x", "*"]}), SECRET), NOW)
+            .unwrap();
         assert_eq!(all.channels, ChannelGrant::All);
     }
 

@@ -41,7 +41,11 @@ impl Projective {
     const IDENTITY: Self = Self { x: field::ZERO, y: field::ONE, z: field::ZERO };
 
     fn select(mask: u32, a: &Self, b: &Self) -> Self {
-        Self { x: field::select(mask, &a.x, &b.x), y: field::select(mask, &a.y, &b.y), z: field::select(mask, &a.z, &b.z) }
+        Self {
+            x: field::select(mask, &a.x, &b.x),
+            y: field::select(mask, &a.y, &b.y),
+            z: field::select(mask, &a.z, &b.z),
+        }
     }
 
     /// Complete mixed addition self + (x2, y2), Renes-Costello-Batina 2015 Algorithm 5 (a = -3):
@@ -203,7 +207,7 @@ pub(crate) fn recode(k: &[u8; 48]) -> [u16; WINDOWS] {
         let pair = u64::from(limbs[bit / 32]) | (u64::from(limbs[(bit / 32 + 1).min(12)]) << 32);
         let bits = ((pair >> (bit % 32)) as u32) & ((1 << WINDOW) - 1);
         let value = bits + carry; // 0..=2^W
-        // value > 2^(W-1) becomes value - 2^W (negative) and carries one into the next window.
+                                  // value > 2^(W-1) becomes value - 2^W (negative) and carries one into the next window.
         carry = (value + (1 << (WINDOW - 1)) - 1) >> WINDOW;
         let signed = value as i32 - ((carry as i32) << WINDOW);
         let sign = (signed >> 31) as u32 & 1;
@@ -254,7 +258,11 @@ mod tests {
             for (w, &d) in digits.iter().enumerate().rev() {
                 assert!(u32::from(d & 0xff) <= 1 << (WINDOW - 1));
                 let term = U384::from_u32(u32::from(d & 0xff)).shl_vartime((w * WINDOW) as u32);
-                if d >> 8 == 1 { negs = negs.wrapping_add(&term) } else { pos = pos.wrapping_add(&term) }
+                if d >> 8 == 1 {
+                    negs = negs.wrapping_add(&term)
+                } else {
+                    pos = pos.wrapping_add(&term)
+                }
             }
             assert_eq!(pos.wrapping_sub(&negs), U384::from_be_slice(&k));
         }

@@ -15,8 +15,18 @@ pub(crate) type Fe = [u32; 12];
 
 /// p, little-endian limbs.
 pub(crate) const P: Fe = [
-    0xffff_ffff, 0, 0, 0xffff_ffff, 0xffff_fffe, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff,
-    0xffff_ffff, 0xffff_ffff, 0xffff_ffff,
+    0xffff_ffff,
+    0,
+    0,
+    0xffff_ffff,
+    0xffff_fffe,
+    0xffff_ffff,
+    0xffff_ffff,
+    0xffff_ffff,
+    0xffff_ffff,
+    0xffff_ffff,
+    0xffff_ffff,
+    0xffff_ffff,
 ];
 /// 2^768 mod p: `mul(a, R2)` puts a canonical value into Montgomery form.
 const R2: Fe = [1, 0xffff_fffe, 0, 2, 0, 0xffff_fffe, 0, 2, 1, 0, 0, 0];
@@ -24,8 +34,18 @@ const R2: Fe = [1, 0xffff_fffe, 0, 2, 0, 0xffff_fffe, 0, 2, 1, 0, 0, 0];
 pub(crate) const ONE: Fe = [1, 0xffff_ffff, 0xffff_ffff, 0, 1, 0, 0, 0, 0, 0, 0, 0];
 /// The curve's b coefficient in Montgomery form.
 pub(crate) const B: Fe = [
-    0x9d41_2dcc, 0x0811_8871, 0x7a4c_32ec, 0xf729_add8, 0x1920_022e, 0x77f2_209b, 0x9493_8ae2,
-    0xe337_4bee, 0x1f02_2094, 0xb62b_21f4, 0x604f_bff9, 0xcd08_114b,
+    0x9d41_2dcc,
+    0x0811_8871,
+    0x7a4c_32ec,
+    0xf729_add8,
+    0x1920_022e,
+    0x77f2_209b,
+    0x9493_8ae2,
+    0xe337_4bee,
+    0x1f02_2094,
+    0xb62b_21f4,
+    0x604f_bff9,
+    0xcd08_114b,
 ];
 /// Zero (the same in both forms).
 pub(crate) const ZERO: Fe = [0; 12];

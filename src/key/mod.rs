@@ -28,9 +28,9 @@ use crate::encoding::{b64_decode_lenient, pem_blocks, pem_encode, PemBlock};
 use crate::error::{Error, Result};
 use ecdsa::signature::Verifier;
 use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p384::elliptic_curve::sec1::ToSec1Point;
 use p384::elliptic_curve::PrimeField;
 use p384::NonZeroScalar;
-use p384::elliptic_curve::sec1::ToSec1Point;
 use pkcs8::der::{Decode, Encode};
 use pkcs8::spki::{DecodePublicKey, EncodePublicKey};
 use pkcs8::{EncodePrivateKey, ObjectIdentifier, PrivateKeyInfoRef};
@@ -46,8 +46,7 @@ pub const SCALAR_LEN: usize = 48;
 /// Length of an ES384 signature: `r || s`.
 pub const SIGNATURE_LEN: usize = 2 * SCALAR_LEN;
 
-const GENERATE_HINT: &str =
-    "generate one with `ivs-token keygen` or `openssl ecparam -name secp384r1 -genkey -noout`";
+const GENERATE_HINT: &str = "generate one with `ivs-token keygen` or `openssl ecparam -name secp384r1 -genkey -noout`";
 
 /// A P-384 private key ready to sign ES384 playback tokens.
 ///
@@ -133,9 +132,8 @@ impl PlaybackKey {
 
     /// Parse a PKCS#8 `PrivateKeyInfo` (DER).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
-        let info = PrivateKeyInfoRef::from_der(der).map_err(|_| {
-            Error::InvalidKey("the PRIVATE KEY block is not valid PKCS#8 DER".into())
-        })?;
+        let info = PrivateKeyInfoRef::from_der(der)
+            .map_err(|_| Error::InvalidKey("the PRIVATE KEY block is not valid PKCS#8 DER".into()))?;
         let algorithm = info.algorithm.oid;
         if algorithm != OID_EC_PUBLIC_KEY {
             return Err(Error::InvalidKey(describe_foreign_algorithm(algorithm)));
@@ -152,9 +150,7 @@ impl PlaybackKey {
         let key = Self::from_scalar_bytes(sec1.private_key)?;
         if let Some(embedded) = sec1.public_key {
             // One point decode and compare; deriving the public key happened in from_scalar_bytes.
-            let matches = VerifyingKey::from_sec1_bytes(embedded)
-                .map(|vk| vk == key.verifying)
-                .unwrap_or(false);
+            let matches = VerifyingKey::from_sec1_bytes(embedded).map(|vk| vk == key.verifying).unwrap_or(false);
             if !matches {
                 return Err(Error::InvalidKey(
                     "the key's embedded public key does not belong to its private scalar; the file is corrupt".into(),
@@ -298,9 +294,7 @@ impl PublicKey {
 
     /// Whether `signature` (raw `r || s`) is a valid ES384 signature of `message`.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        Signature::from_slice(signature)
-            .map(|sig| self.verifying.verify(message, &sig).is_ok())
-            .unwrap_or(false)
+        Signature::from_slice(signature).map(|sig| self.verifying.verify(message, &sig).is_ok()).unwrap_or(false)
     }
 
     /// SPKI DER.
@@ -383,7 +377,8 @@ fn describe_foreign_label(label: &str) -> String {
 fn reject_legacy_encryption(block: &PemBlock) -> Result<()> {
     if block.headers.iter().any(|h| h.contains("ENCRYPTED")) {
         return Err(Error::InvalidKey(
-            "the key is encrypted (Proc-Type: 4,ENCRYPTED); decrypt it with `openssl ec -in KEY` and store the result".into(),
+            "the key is encrypted (Proc-Type: 4,ENCRYPTED); decrypt it with `openssl ec -in KEY` and store the result"
+                .into(),
         ));
     }
     Ok(())
@@ -429,8 +424,16 @@ pub(crate) mod testing {
         let one = U384::ONE;
         let half = n.shr_vartime(1); // (n-1)/2, n is odd
         let mut out: Vec<[u8; 48]> = [
-            U384::ZERO, one, one.wrapping_add(&one), n.wrapping_sub(&one), n.wrapping_sub(&one).wrapping_sub(&one),
-            n, n.wrapping_add(&one), half, half.wrapping_add(&one), U384::MAX,
+            U384::ZERO,
+            one,
+            one.wrapping_add(&one),
+            n.wrapping_sub(&one),
+            n.wrapping_sub(&one).wrapping_sub(&one),
+            n,
+            n.wrapping_add(&one),
+            half,
+            half.wrapping_add(&one),
+            U384::MAX,
         ]
         .iter()
         .map(be)
@@ -499,8 +502,7 @@ mod tests {
     fn signatures_equal_p384s_byte_for_byte() {
         let mut rng = testing::Rng(384);
         for i in 0..200u32 {
-            let key = PlaybackKey::from_scalar_bytes(&testing::random_scalar(&mut rng))
-                .unwrap_or_else(|_| rfc_key());
+            let key = PlaybackKey::from_scalar_bytes(&testing::random_scalar(&mut rng)).unwrap_or_else(|_| rfc_key());
             let message = format!("header.payload-{i}");
             let signature = key.sign(message.as_bytes());
             assert_eq!(signature, key.sign_reference(message.as_bytes()), "message {i}");

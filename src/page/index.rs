@@ -8,7 +8,12 @@ pub fn index_page(channels: &[(&str, &str)], nonce: &str) -> String {
     let items: String = channels
         .iter()
         .map(|(name, title)| {
-            format!("<li><a href=\"/watch/{}\">{}</a> <code>{}</code></li>\n", escape_html(name), escape_html(title), escape_html(name))
+            format!(
+                "<li><a href=\"/watch/{}\">{}</a> <code>{}</code></li>\n",
+                escape_html(name),
+                escape_html(title),
+                escape_html(name)
+            )
         })
         .collect();
     let body = format!(

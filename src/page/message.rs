@@ -4,7 +4,9 @@ use super::{document, escape_html};
 
 /// The Content-Security-Policy of a message page (no script at all).
 pub fn message_csp(nonce: &str) -> String {
-    format!("default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+    format!(
+        "default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+    )
 }
 
 /// A page that only explains something (no session, forbidden, unknown channel, misconfigured).

@@ -74,7 +74,13 @@ mod tests {
         .unwrap();
         stage.title = hostile.into();
         let caps = crate::stage::claims::Capabilities { allow_publish: false, allow_subscribe: true };
-        let issued = IssuedStageToken { stage: "room".into(), token: "t.t.t".into(), participant_id: "p".into(), expires_at: 1, capabilities: caps };
+        let issued = IssuedStageToken {
+            stage: "room".into(),
+            token: "t.t.t".into(),
+            participant_id: "p".into(),
+            expires_at: 1,
+            capabilities: caps,
+        };
         let html = stage_page(&stage, &issued, "N");
         assert!(!html.contains("<script>alert") && !html.contains("id=\"join-camera\""));
         assert_eq!(html.matches("</script>").count(), 3);

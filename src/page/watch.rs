@@ -86,7 +86,12 @@ mod tests {
     }
 
     fn issued(url: &str) -> IssuedToken {
-        IssuedToken { channel: "demo".into(), token: "t.t.t".into(), playback_url: format!("{url}?token=t.t.t"), expires_at: 1 }
+        IssuedToken {
+            channel: "demo".into(),
+            token: "t.t.t".into(),
+            playback_url: format!("{url}?token=t.t.t"),
+            expires_at: 1,
+        }
     }
 
     #[test]
@@ -122,12 +127,17 @@ mod tests {
         let ivs = channel("t", "https://abc.us-west-2.playback.live-video.net/api/video/v1/x.m3u8");
         let csp = watch_csp(&ivs, &Player::default(), "N");
         assert!(csp.starts_with("default-src 'none'; script-src 'nonce-N' 'self' 'wasm-unsafe-eval';"));
-        assert!(csp.contains("media-src 'self' blob: https://abc.us-west-2.playback.live-video.net https://*.live-video.net;"));
+        assert!(csp.contains(
+            "media-src 'self' blob: https://abc.us-west-2.playback.live-video.net https://*.live-video.net;"
+        ));
         assert!(csp.contains("worker-src 'self' blob:;"));
         assert!(!csp.contains("unsafe-inline"));
         let local = channel("t", "http://127.0.0.1:9000/live/x.m3u8");
         let csp = watch_csp(&local, &Player::default(), "N");
-        assert!(csp.contains("connect-src 'self' http://127.0.0.1:9000 https://*.live-video.net;"), "IVS player config");
+        assert!(
+            csp.contains("connect-src 'self' http://127.0.0.1:9000 https://*.live-video.net;"),
+            "IVS player config"
+        );
         assert!(csp.contains("media-src 'self' blob: http://127.0.0.1:9000;"));
         let cdn = Player::parse("https://cdn.example/player/hls.min.js").unwrap();
         let csp = watch_csp(&local, &cdn, "N");

@@ -15,10 +15,10 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-use crate::jose::{check_exp, invalid, sign_compact, verify_es384, VerifiedToken};
-use crate::ivs::parse_ivs_arn;
 use crate::encoding::b64url_encode;
 use crate::error::Result;
+use crate::ivs::parse_ivs_arn;
+use crate::jose::{check_exp, invalid, sign_compact, verify_es384, VerifiedToken};
 use crate::key::{PlaybackKey, PublicKey};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -154,9 +154,13 @@ fn string<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<&'a str> {
 }
 
 fn check(header: &Map<String, Value>, claims: &Map<String, Value>, now: u64) -> Result<()> {
-    let kid = header.get("kid").and_then(Value::as_str).ok_or_else(|| invalid("header kid is missing: it must be the public key ARN"))?;
-    let key_arn = parse_ivs_arn(kid, "public-key")
-        .ok_or_else(|| invalid("header kid is not a public key ARN (arn:aws:ivs:<region>:<account>:public-key/<id>)"))?;
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("header kid is missing: it must be the public key ARN"))?;
+    let key_arn = parse_ivs_arn(kid, "public-key").ok_or_else(|| {
+        invalid("header kid is not a public key ARN (arn:aws:ivs:<region>:<account>:public-key/<id>)")
+    })?;
     let resource = string(claims, "resource")?;
     let stage_arn = parse_ivs_arn(resource, "stage")
         .ok_or_else(|| invalid("claim resource is not a stage ARN (arn:aws:ivs:<region>:<account>:stage/<id>)"))?;
@@ -173,7 +177,10 @@ fn check(header: &Map<String, Value>, claims: &Map<String, Value>, now: u64) -> 
         return Err(invalid("claim version must be \"1.0\""));
     }
     let jti = string(claims, "jti")?;
-    if jti.is_empty() || jti.len() > JTI_MAX_LEN || !jti.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if jti.is_empty()
+        || jti.len() > JTI_MAX_LEN
+        || !jti.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(invalid(format!("claim jti must be 1 to {JTI_MAX_LEN} characters of A-Z a-z 0-9 - _")));
     }
     let exp = check_exp(claims, now)?;
@@ -201,7 +208,10 @@ fn check(header: &Map<String, Value>, claims: &Map<String, Value>, now: u64) -> 
     let mut granted = 0;
     for (name, value) in capabilities {
         if name != "allow_publish" && name != "allow_subscribe" {
-            return Err(invalid(format!("claim capabilities has unknown member `{}`; IVS knows allow_publish and allow_subscribe", crate::text::truncate(name))));
+            return Err(invalid(format!(
+                "claim capabilities has unknown member `{}`; IVS knows allow_publish and allow_subscribe",
+                crate::text::truncate(name)
+            )));
         }
         match value {
             Value::Bool(true) => granted += 1,
@@ -216,7 +226,10 @@ fn check(header: &Map<String, Value>, claims: &Map<String, Value>, now: u64) -> 
         None => {}
         Some(Value::String(id)) if id.chars().count() <= USER_ID_MAX_LEN => {}
         Some(Value::String(id)) => {
-            return Err(invalid(format!("claim user_id is {} characters; IVS allows at most {USER_ID_MAX_LEN}", id.chars().count())))
+            return Err(invalid(format!(
+                "claim user_id is {} characters; IVS allows at most {USER_ID_MAX_LEN}",
+                id.chars().count()
+            )))
         }
         Some(_) => return Err(invalid("claim user_id must be a string")),
     }

@@ -60,9 +60,13 @@ impl Stage {
         if !is_name(name) {
             return Err(format!("stage name `{}` must match [a-z0-9-]{{1,64}}", truncate(name)));
         }
-        let object = value.as_object().ok_or_else(|| format!("stage `{name}` must be an object with {STAGE_FIELDS}"))?;
+        let object =
+            value.as_object().ok_or_else(|| format!("stage `{name}` must be an object with {STAGE_FIELDS}"))?;
         if let Some(unknown) = object.keys().find(|k| !STAGE_FIELDS.split(", ").any(|f| f == k.as_str())) {
-            return Err(format!("stage `{name}` has unknown field `{}`; known fields: {STAGE_FIELDS}", truncate(unknown)));
+            return Err(format!(
+                "stage `{name}` has unknown field `{}`; known fields: {STAGE_FIELDS}",
+                truncate(unknown)
+            ));
         }
         let string = |field: &str| -> Result<Option<String>, String> {
             match object.get(field) {
@@ -74,8 +78,9 @@ impl Stage {
         let required = |field: &str| string(field)?.ok_or_else(|| format!("stage `{name}`: `{field}` is required"));
 
         let arn = required("arn")?;
-        let stage_arn = parse_ivs_arn(&arn, "stage")
-            .ok_or_else(|| format!("stage `{name}`: `arn` must look like arn:aws:ivs:<region>:<12-digit account>:stage/<id>"))?;
+        let stage_arn = parse_ivs_arn(&arn, "stage").ok_or_else(|| {
+            format!("stage `{name}`: `arn` must look like arn:aws:ivs:<region>:<12-digit account>:stage/<id>")
+        })?;
         let public_key_arn = required("public_key_arn")?;
         let key_arn = parse_ivs_arn(&public_key_arn, "public-key").ok_or_else(|| {
             format!("stage `{name}`: `public_key_arn` must look like arn:aws:ivs:<region>:<12-digit account>:public-key/<id> (from `aws ivs-realtime import-public-key`)")
@@ -133,7 +138,9 @@ fn group_list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<Str
     let items: Vec<String> = match object.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => split_list(s),
-        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(|s| s.trim().to_owned())).collect::<Option<_>>().ok_or_else(rule)?,
+        Some(Value::Array(items)) => {
+            items.iter().map(|v| v.as_str().map(|s| s.trim().to_owned())).collect::<Option<_>>().ok_or_else(rule)?
+        }
         Some(_) => return Err(rule()),
     };
     if items.is_empty() || items.iter().any(|s| s.is_empty() || s.len() > crate::identity::MAX_GROUP_LEN) {
@@ -147,7 +154,9 @@ pub fn parse_stages(text: Option<&str>) -> Result<BTreeMap<String, Stage>, Strin
     let Some(text) = text else { return Ok(BTreeMap::new()) };
     let value: Value = serde_json::from_str(text).map_err(|e| format!("is not valid JSON ({e})"))?;
     let value = match value {
-        Value::String(inner) => serde_json::from_str(&inner).map_err(|e| format!("is a string that is not valid JSON ({e})"))?,
+        Value::String(inner) => {
+            serde_json::from_str(&inner).map_err(|e| format!("is a string that is not valid JSON ({e})"))?
+        }
         other => other,
     };
     let object = value.as_object().ok_or("must be an object mapping stage names to stage settings")?;
@@ -201,8 +210,10 @@ pub(crate) mod tests {
         assert!(without("public_key_arn").contains("`public_key_arn` is required"));
         assert!(without("whip_url").contains("`whip_url` is required"));
         assert!(with("arn", json!("arn:aws:ivs:us-east-1:123456789012:channel/x")).contains("`arn` must look like"));
-        assert!(with("public_key_arn", json!("arn:aws:ivs:us-west-2:123456789012:public-key/k")).contains("public keys are regional"));
-        assert!(with("public_key_arn", json!("arn:aws:ivs:us-east-1:123456789012:playback-key/k")).contains("import-public-key"));
+        assert!(with("public_key_arn", json!("arn:aws:ivs:us-west-2:123456789012:public-key/k"))
+            .contains("public keys are regional"));
+        assert!(with("public_key_arn", json!("arn:aws:ivs:us-east-1:123456789012:playback-key/k"))
+            .contains("import-public-key"));
         assert!(with("whip_url", json!("http://whip.example")).contains("must start with https://"));
         assert!(with("events_url", json!("https://global.events.live-video.net")).contains("must start with wss://"));
         assert!(with("whip_url", json!("https://a.example/x?y")).contains("no query"));

@@ -2,11 +2,13 @@
 //! publish, and which claims a participant token carries. Every way the worker issues a
 //! participant token (JSON API, stage page) goes here. Nothing is cached: every token is unique.
 
-use crate::error::{Error, Result};
-use crate::identity::Session;
+use super::claims::{
+    attributes_size, participant_id, sign, Capabilities, StageClaims, ATTRIBUTES_MAX_BYTES, USER_ID_MAX_LEN,
+};
 use super::Stage;
-use super::claims::{attributes_size, participant_id, sign, Capabilities, StageClaims, ATTRIBUTES_MAX_BYTES, USER_ID_MAX_LEN};
+use crate::error::{Error, Result};
 use crate::identity::viewer_id::ViewerIdKey;
+use crate::identity::Session;
 use crate::key::PlaybackKey;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -47,10 +49,18 @@ pub fn may_publish(stage: &Stage, session: &Session) -> bool {
 }
 
 /// Look up `name` and check that `session` may join it, and publish when `publish` is asked.
-pub fn authorize_stage<'c>(stages: &'c BTreeMap<String, Stage>, session: &Session, name: &str, publish: bool) -> Result<(&'c Stage, Capabilities)> {
+pub fn authorize_stage<'c>(
+    stages: &'c BTreeMap<String, Stage>,
+    session: &Session,
+    name: &str,
+    publish: bool,
+) -> Result<(&'c Stage, Capabilities)> {
     let stage = stages.get(name).ok_or_else(|| Error::UnknownStage(name.to_owned()))?;
     if stage.subscribe_groups.as_ref().is_some_and(|groups| !session.in_any_group(groups)) {
-        return Err(forbidden(stage, "it is open only to members of certain groups, and this account is in none of them"));
+        return Err(forbidden(
+            stage,
+            "it is open only to members of certain groups, and this account is in none of them",
+        ));
     }
     if publish && !may_publish(stage, session) {
         return Err(forbidden(stage, "this account may join but not publish (it is in none of the stage's publish groups); ask without publish=true"));
@@ -75,8 +85,22 @@ fn claim_text(session: &Session, claim: &str) -> Option<String> {
 ///   participant, so never personal data), or the stage's `user_id_claim` when set;
 /// - `attributes`: only the claims the stage names, at most 1 KB (refused otherwise);
 /// - lifetime: `STAGE_TOKEN_TTL_SECONDS`, at most 14 days.
-pub fn stage_claims(config: &StageSettings<'_>, stage: &Stage, session: &Session, capabilities: Capabilities, now: u64, random: [u8; 16]) -> Result<StageClaims> {
-    let mut claims = StageClaims::new(&stage.arn, &stage.whip_url, &stage.events_url, &participant_id(random), now, config.token_ttl);
+pub fn stage_claims(
+    config: &StageSettings<'_>,
+    stage: &Stage,
+    session: &Session,
+    capabilities: Capabilities,
+    now: u64,
+    random: [u8; 16],
+) -> Result<StageClaims> {
+    let mut claims = StageClaims::new(
+        &stage.arn,
+        &stage.whip_url,
+        &stage.events_url,
+        &participant_id(random),
+        now,
+        config.token_ttl,
+    );
     claims.capabilities = capabilities;
     claims.user_id = Some(match &stage.user_id_claim {
         None => config.viewer_ids.viewer_id(&session.sub),
@@ -91,13 +115,25 @@ pub fn stage_claims(config: &StageSettings<'_>, stage: &Stage, session: &Session
         .collect::<BTreeMap<_, _>>();
     let size = attributes_size(&claims.attributes);
     if size > ATTRIBUTES_MAX_BYTES {
-        return Err(forbidden(stage, format!("the participant attributes drawn from this account's claims are {size} bytes; IVS allows at most 1 KB")));
+        return Err(forbidden(
+            stage,
+            format!(
+                "the participant attributes drawn from this account's claims are {size} bytes; IVS allows at most 1 KB"
+            ),
+        ));
     }
     Ok(claims)
 }
 
 /// Sign a fresh participant token for `session` on `stage`.
-pub fn issue_stage(config: &StageSettings<'_>, stage: &Stage, session: &Session, capabilities: Capabilities, now: u64, random: [u8; 16]) -> Result<IssuedStageToken> {
+pub fn issue_stage(
+    config: &StageSettings<'_>,
+    stage: &Stage,
+    session: &Session,
+    capabilities: Capabilities,
+    now: u64,
+    random: [u8; 16],
+) -> Result<IssuedStageToken> {
     let claims = stage_claims(config, stage, session, capabilities, now, random)?;
     Ok(IssuedStageToken {
         stage: stage.name.clone(),
@@ -171,14 +207,24 @@ pub(crate) mod tests {
         assert!(authorize_stage(&config.stages, &guest, "open", false).is_ok());
         assert_eq!(authorize_stage(&config.stages, &guest, "club", false).unwrap_err().slug(), "stage-forbidden");
         assert!(authorize_stage(&config.stages, &viewer(&["members"], json!({})), "club", false).is_ok());
-        assert_eq!(authorize_stage(&config.stages, &host, "club", true).unwrap_err().status(), 403, "no publish_groups: nobody publishes");
-        assert_eq!(authorize_stage(&config.stages, &host, "nope", false).unwrap_err(), Error::UnknownStage("nope".into()));
+        assert_eq!(
+            authorize_stage(&config.stages, &host, "club", true).unwrap_err().status(),
+            403,
+            "no publish_groups: nobody publishes"
+        );
+        assert_eq!(
+            authorize_stage(&config.stages, &host, "nope", false).unwrap_err(),
+            Error::UnknownStage("nope".into())
+        );
     }
 
     #[test]
     fn tokens_are_never_reused_and_the_stage_key_wins() {
         let stage_key = PlaybackKey::from_scalar_bytes(&[9; 48]).unwrap();
-        let config = Config::load(&settings().with(names::STAGES, stages_json()).with(names::STAGE_PRIVATE_KEY, stage_key.to_pkcs8_pem())).unwrap();
+        let config = Config::load(
+            &settings().with(names::STAGES, stages_json()).with(names::STAGE_PRIVATE_KEY, stage_key.to_pkcs8_pem()),
+        )
+        .unwrap();
         let s = viewer(&[], json!({}));
         let (stage, caps) = authorize_stage(&config.stages, &s, "open", false).unwrap();
         let a = issue_stage(&config.stage_settings(), stage, &s, caps, NOW, [1; 16]).unwrap();
@@ -193,9 +239,12 @@ pub(crate) mod tests {
         let config = config();
         let named = &config.stages["named"];
         let caps = Capabilities { allow_publish: false, allow_subscribe: true };
-        let c = stage_claims(&config.stage_settings(), named, &viewer(&[], json!({"handle": "ann"})), caps, NOW, [0; 16]).unwrap();
+        let c =
+            stage_claims(&config.stage_settings(), named, &viewer(&[], json!({"handle": "ann"})), caps, NOW, [0; 16])
+                .unwrap();
         assert_eq!(c.user_id.as_deref(), Some("ann"));
-        let err = stage_claims(&config.stage_settings(), named, &viewer(&[], json!({})), caps, NOW, [0; 16]).unwrap_err();
+        let err =
+            stage_claims(&config.stage_settings(), named, &viewer(&[], json!({})), caps, NOW, [0; 16]).unwrap_err();
         assert!(err.to_string().contains("claim `handle`"));
         let big = viewer(&[], json!({"name": "x".repeat(1100)}));
         let err = stage_claims(&config.stage_settings(), &config.stages["open"], &big, caps, NOW, [0; 16]).unwrap_err();
@@ -206,9 +255,15 @@ pub(crate) mod tests {
     fn stage_settings_errors() {
         for (settings, expected) in [
             (settings().with(names::STAGES, "{"), "setting STAGES: is not valid JSON"),
-            (settings().with(names::STAGES, r#"{"x": {"arn": "a"}}"#), "setting STAGES: stage `x`: `arn` must look like"),
+            (
+                settings().with(names::STAGES, r#"{"x": {"arn": "a"}}"#),
+                "setting STAGES: stage `x`: `arn` must look like",
+            ),
             (settings().with(names::STAGE_PRIVATE_KEY, "garbage-key-value"), "setting STAGE_PRIVATE_KEY:"),
-            (settings().with(names::STAGE_TOKEN_TTL_SECONDS, "1209601"), "setting STAGE_TOKEN_TTL_SECONDS: must be a whole number of seconds from 1 to 1209600"),
+            (
+                settings().with(names::STAGE_TOKEN_TTL_SECONDS, "1209601"),
+                "setting STAGE_TOKEN_TTL_SECONDS: must be a whole number of seconds from 1 to 1209600",
+            ),
             (settings().with(names::STAGE_TOKEN_TTL_SECONDS, "0"), "setting STAGE_TOKEN_TTL_SECONDS"),
         ] {
             let err = Config::load(&settings).unwrap_err().to_string();

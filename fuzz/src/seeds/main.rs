@@ -5,7 +5,6 @@ use ivs_token_worker_fuzz as fx;
 use serde_json::json;
 use std::path::Path;
 
-
 fn write(dir: &Path, target: &str, seeds: &[String]) {
     write_bytes(dir, target, seeds)
 }
@@ -65,46 +64,62 @@ fn main() {
     let (es256_jwk, es256_jws) = rfc("rfc7515-a3-es256.json");
     let (rs256_jwk, rs256_jws) = rfc("rfc7515-a2-rs256.json");
 
-    write(dir, "cookie_header", &[
-        format!("other=1; session={alice}"),
-        format!("session=stale.garbage.value; session={alice}"),
-        format!("session=\"{old}\"; theme=dark"),
-        format!("id_token={idp}; session={alice}"),
-        "a=1; b=2;; =; session; session=".into(),
-        "  session = \"q\" ; x=a=b".into(),
-    ]);
-    write(dir, "session_cookie", &[
-        alice.clone(),
-        old.clone(),
-        fx::session_cookie("x".repeat(256).as_str(), false, &["a", "b"], Some(&["*"])),
-        ivs_token_worker::identity::session_cookie::mint(
-            &ivs_token_worker::identity::session_cookie::SessionClaims::new("late", fx::NOW - 7200, 3600),
-            fx::SESSION_SECRET.as_bytes(),
-        ),
-        "a.b.c".into(),
-        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.".into(),
-    ]);
-    write(dir, "provider_jwt", &[
-        idp.clone(),
-        mapped.clone(),
-        expired,
-        unsigned(json!({"alg": "none"})),
-        unsigned(json!({"alg": "HS256", "kid": "k1"})),
-        unsigned(json!({"alg": "ES384", "jku": "https://evil.example/jwks"})),
-        unsigned(json!({"alg": "ES384", "crit": ["exp"]})),
-        unsigned(json!({"alg": "ES384", "kid": "../../etc/passwd"})),
-        es256_jws,
-        rs256_jws,
-        x509_token.trim().to_owned(),
-    ]);
+    write(
+        dir,
+        "cookie_header",
+        &[
+            format!("other=1; session={alice}"),
+            format!("session=stale.garbage.value; session={alice}"),
+            format!("session=\"{old}\"; theme=dark"),
+            format!("id_token={idp}; session={alice}"),
+            "a=1; b=2;; =; session; session=".into(),
+            "  session = \"q\" ; x=a=b".into(),
+        ],
+    );
+    write(
+        dir,
+        "session_cookie",
+        &[
+            alice.clone(),
+            old.clone(),
+            fx::session_cookie("x".repeat(256).as_str(), false, &["a", "b"], Some(&["*"])),
+            ivs_token_worker::identity::session_cookie::mint(
+                &ivs_token_worker::identity::session_cookie::SessionClaims::new("late", fx::NOW - 7200, 3600),
+                fx::SESSION_SECRET.as_bytes(),
+            ),
+            "a.b.c".into(),
+            "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.".into(),
+        ],
+    );
+    write(
+        dir,
+        "provider_jwt",
+        &[
+            idp.clone(),
+            mapped.clone(),
+            expired,
+            unsigned(json!({"alg": "none"})),
+            unsigned(json!({"alg": "HS256", "kid": "k1"})),
+            unsigned(json!({"alg": "ES384", "jku": "https://evil.example/jwks"})),
+            unsigned(json!({"alg": "ES384", "crit": ["exp"]})),
+            unsigned(json!({"alg": "ES384", "kid": "../../etc/passwd"})),
+            es256_jws,
+            rs256_jws,
+            x509_token.trim().to_owned(),
+        ],
+    );
     let certificates = std::fs::read_to_string(repo.join("tests/fixtures/x509/certificates.json")).unwrap_or_default();
-    write(dir, "key_document", &[
-        json!({"keys": [fx::provider_jwk("k1"), fx::provider_jwk("k2")]}).to_string(),
-        format!(r#"{{"keys":[{es256_jwk},{rs256_jwk}]}}"#),
-        format!(r#"{{"keys":[{rs256_jwk}],"public_cert":{{"kid":"x","cert":"-----BEGIN CERTIFICATE-----"}}}}"#),
-        certificates,
-        r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"EC","crv":"P-521"}]}"#.into(),
-    ]);
+    write(
+        dir,
+        "key_document",
+        &[
+            json!({"keys": [fx::provider_jwk("k1"), fx::provider_jwk("k2")]}).to_string(),
+            format!(r#"{{"keys":[{es256_jwk},{rs256_jwk}]}}"#),
+            format!(r#"{{"keys":[{rs256_jwk}],"public_cert":{{"kid":"x","cert":"-----BEGIN CERTIFICATE-----"}}}}"#),
+            certificates,
+            r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"EC","crv":"P-521"}]}"#.into(),
+        ],
+    );
     let conftest_channels = json!({
         "demo": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/demo1", "playback_url": "https://play.example.net/demo.m3u8", "title": "Demo"},
         "vip": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/vip1", "playback_url": "https://play.example.net/vip.m3u8",
@@ -136,31 +151,43 @@ fn main() {
     let key = fx::playback_key();
     let sec1 = key.to_sec1_pem();
     let pkcs8 = key.to_pkcs8_pem();
-    write(dir, "private_key", &[
-        sec1.clone(),
-        format!("-----BEGIN EC PARAMETERS-----\nBgUrgQQAIg==\n-----END EC PARAMETERS-----\n{sec1}"),
-        pkcs8.clone(),
-        sec1.replace('\n', "\r\n"),
-        base64(sec1.as_bytes()),
-        base64(pkcs8.as_bytes()),
-        der_base64(&sec1),
-        der_base64(&pkcs8),
-        key.public_key_pem(),
-        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n".into(),
-    ]);
-    write(dir, "request_target", &[
-        "/v1/token?channel=demo".into(),
-        "/v1/token?a=1&channel=de%6do&channel=vip".into(),
-        "/dev/login?sub=carol&return_to=%2Fwatch%2Fvip&channels=a,,b".into(),
-        "/watch/demo?x=%e2%82%ac+%ff%".into(),
-        "?".into(),
-    ]);
+    write(
+        dir,
+        "private_key",
+        &[
+            sec1.clone(),
+            format!("-----BEGIN EC PARAMETERS-----\nBgUrgQQAIg==\n-----END EC PARAMETERS-----\n{sec1}"),
+            pkcs8.clone(),
+            sec1.replace('\n', "\r\n"),
+            base64(sec1.as_bytes()),
+            base64(pkcs8.as_bytes()),
+            der_base64(&sec1),
+            der_base64(&pkcs8),
+            key.public_key_pem(),
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n".into(),
+        ],
+    );
+    write(
+        dir,
+        "request_target",
+        &[
+            "/v1/token?channel=demo".into(),
+            "/v1/token?a=1&channel=de%6do&channel=vip".into(),
+            "/dev/login?sub=carol&return_to=%2Fwatch%2Fvip&channels=a,,b".into(),
+            "/watch/demo?x=%e2%82%ac+%ff%".into(),
+            "?".into(),
+        ],
+    );
     write_bytes(dir, "comb", &comb_edge_scalars());
     // Structured input: raw bytes that `arbitrary` turns into requests; the fuzzer grows the rest.
-    write(dir, "handle_request", &[
-        String::from_utf8_lossy(&[1u8; 64]).into_owned(),
-        String::from_utf8_lossy(&(0u8..=127).collect::<Vec<u8>>()).into_owned(),
-    ]);
+    write(
+        dir,
+        "handle_request",
+        &[
+            String::from_utf8_lossy(&[1u8; 64]).into_owned(),
+            String::from_utf8_lossy(&(0u8..=127).collect::<Vec<u8>>()).into_owned(),
+        ],
+    );
 }
 
 /// The comb's edge scalars, big-endian: 0, 1, 2, n-2, n-1, n, n+1, (n-1)/2, (n+1)/2, 2^384-1,
@@ -172,8 +199,16 @@ fn comb_edge_scalars() -> Vec<[u8; 48]> {
     let one = U384::ONE;
     let half = n.shr_vartime(1);
     let mut values = vec![
-        U384::ZERO, one, one.wrapping_add(&one), n.wrapping_sub(&one).wrapping_sub(&one), n.wrapping_sub(&one),
-        n, n.wrapping_add(&one), half, half.wrapping_add(&one), U384::MAX,
+        U384::ZERO,
+        one,
+        one.wrapping_add(&one),
+        n.wrapping_sub(&one).wrapping_sub(&one),
+        n.wrapping_sub(&one),
+        n,
+        n.wrapping_add(&one),
+        half,
+        half.wrapping_add(&one),
+        U384::MAX,
     ];
     for k in (0..384).step_by(7).chain(380..384) {
         let p = one.shl_vartime(k);
