@@ -107,7 +107,10 @@ pub fn reuse_window(ttl: u64) -> u64 {
 /// same for every viewer of the channel, so a copy reveals nothing and grants nothing more.
 /// It lives inside the worker's configuration, so a new key or new settings start with an empty cache.
 #[derive(Debug, Clone, Default)]
-pub struct TokenCache(std::cell::RefCell<std::collections::HashMap<(String, Option<Resolution>), (u64, IssuedToken)>>);
+pub struct TokenCache(std::cell::RefCell<std::collections::HashMap<ReuseKey, (u64, IssuedToken)>>);
+
+/// A reusable token's identity: the channel name and the resolution cap.
+type ReuseKey = (String, Option<Resolution>);
 
 /// Sign a token for `session` on `channel`, or reuse an identical one signed moments ago.
 pub fn issue(
@@ -127,7 +130,7 @@ pub fn issue(
             }
         }
     }
-    let token = sign(&claims, &config.key);
+    let token = sign(&claims, config.key);
     let issued = IssuedToken {
         channel: channel.name.clone(),
         playback_url: format!("{}?token={token}", channel.playback_url),

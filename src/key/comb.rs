@@ -75,6 +75,10 @@ impl Projective {
     }
 
     /// Affine (x, y) as Montgomery elements; `None` for the identity.
+    #[allow(
+        clippy::wrong_self_convention,
+        reason = "a 144-byte point: taken by reference like every other point operation"
+    )]
     pub(crate) fn to_affine(&self) -> Option<(Fe, Fe)> {
         if self.z == field::ZERO {
             return None; // public fact: only k = 0 mod n gives the identity
@@ -194,6 +198,10 @@ impl Table {
 
 /// Signed digits of `k` (big-endian), least significant window first, each encoded as
 /// `sign << 8 | magnitude` with magnitude <= 2^(W-1). Arithmetic only: no branch on `k`.
+#[allow(
+    clippy::needless_range_loop,
+    reason = "the limb index is also the byte offset; the loop stays as written in constant-time code"
+)]
 pub(crate) fn recode(k: &[u8; 48]) -> [u16; WINDOWS] {
     let mut limbs = [0u32; 13]; // little-endian, one zero limb on top for the last window
     for i in 0..12 {

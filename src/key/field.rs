@@ -73,6 +73,10 @@ fn reduce_once(t: &[u32; 12], top: u32) -> Fe {
 
 /// a·b·2^-384 mod p (Montgomery multiplication, coarsely integrated operand scanning).
 #[inline]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "the operand-scanning schedule reads clearest by index; constant-time code keeps its measured shape"
+)]
 pub(crate) fn mul(a: &Fe, b: &Fe) -> Fe {
     let mut t = [0u32; 12];
     let mut t12 = 0u32;
@@ -261,7 +265,7 @@ mod tests {
         let mut rng = Rng(1);
         let edge = [ZERO, ONE, neg(&ONE), from_be_bytes(&[0xff; 48]).unwrap_or(ZERO)];
         for i in 0..3000 {
-            let a = if i < 4 { edge[i] } else { random_fe(&mut rng) };
+            let a = edge.get(i).copied().unwrap_or_else(|| random_fe(&mut rng));
             let b = if i % 7 == 0 { neg(&ONE) } else { random_fe(&mut rng) };
             assert_eq!(mul(&a, &b), reference_mul(&a, &b), "mul {i}");
             assert_eq!(sub(&add(&a, &b), &b), a, "add/sub {i}");
