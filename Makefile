@@ -18,11 +18,12 @@ export WRANGLER_SEND_METRICS := false
 export WRANGLER_SEND_ERROR_REPORTS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: help tools tools-rust tools-node tools-python tools-browser tools-bench tools-valgrind bench bench-smoke cli worker dev session test test-native test-comb test-ct test-e2e fuzz fuzz-smoke load clean
+.PHONY: lint help tools tools-rust tools-node tools-python tools-browser tools-bench tools-valgrind bench bench-smoke cli worker dev session test test-native test-comb test-ct test-e2e fuzz fuzz-smoke load clean
 
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
-	@echo "make test     install what is missing, then run every test (native, end-to-end)"
+	@echo "make test     install what is missing, then run every test (lint, native, end-to-end)"
+	@echo "make lint     rustfmt, clippy (native and wasm32), the module-cycle check, the docs link check"
 	@echo "make session  print a dev session cookie (SUB=alice, CHANNELS=a,b)"
 	@echo "make bench    benchmark against the published alternatives; writes BENCHMARKS.md"
 	@echo "make fuzz     run every fuzz target for FUZZ_SECONDS each (default 600); see RELIABILITY.md"
@@ -39,6 +40,8 @@ tools-browser:
 
 tools-rust:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 	@[ "$$($(CARGO_BIN)/worker-build --version 2>/dev/null)" = "$(WORKER_BUILD_VERSION)" ] || \
 	  cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked
 	@# No --locked: one of wasm-bindgen-cli's locked dependencies is missing from the registry.
@@ -87,7 +90,17 @@ session: cli
 	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh >&2
 	@$(CLI) session --sub $(SUB) --ttl 86400 --secret-file .dev/session-secret $(if $(CHANNELS),--channels $(CHANNELS))
 
-test: tools test-native test-e2e bench-smoke fuzz-smoke
+test: tools lint test-native test-e2e bench-smoke fuzz-smoke
+
+# The habits every change keeps: rustfmt, clippy (native and the wasm32 glue, with and without the
+# bench build), no import cycle between modules, and docs whose links resolve.
+lint: tools-rust
+	cargo fmt --check
+	cargo clippy --quiet --all-targets -- -D warnings
+	cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy --quiet --lib --target wasm32-unknown-unknown --features bench -- -D warnings
+	python3 scripts/check-module-cycles.py
+	python3 scripts/check-docs-links.py
 
 test-native: test-comb test-ct
 	cargo test --quiet
