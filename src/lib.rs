@@ -52,3 +52,73 @@ pub mod text;
 mod edge;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// The modules a folder declares (`mod x;` / `pub mod x;`, any visibility or cfg).
+    fn declared(source: &str) -> BTreeSet<String> {
+        source
+            .lines()
+            .map(str::trim)
+            .filter_map(|line| line.strip_suffix(';'))
+            .filter_map(|line| line.split_once("mod ").filter(|(before, _)| !before.contains("//")))
+            .filter(|(before, _)| before.is_empty() || before.ends_with("pub ") || before.ends_with(") "))
+            .map(|(_, name)| name.trim().to_owned())
+            .collect()
+    }
+
+    /// The `.rs` files and module folders directly inside `dir`, as module names.
+    fn on_disk(dir: &Path) -> BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter_map(|path| match path.extension() {
+                Some(ext) if ext == "rs" => Some(path.file_stem()?.to_str()?.to_owned()),
+                None if path.join("mod.rs").exists() => Some(path.file_name()?.to_str()?.to_owned()),
+                _ => None,
+            })
+            .filter(|name| !matches!(name.as_str(), "lib" | "mod" | "main"))
+            .collect()
+    }
+
+    #[test]
+    fn the_crate_map_names_every_module_once() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+        let mapped: Vec<String> = lib
+            .lines()
+            .filter_map(|line| line.strip_prefix("//! | "))
+            .filter_map(|row| row.split(" | ").nth(1))
+            .filter_map(|cell| {
+                cell.trim_matches(|c| c == '[' || c == ']' || c == '`').split('`').next().map(str::to_owned)
+            })
+            .filter(|name| !name.is_empty() && name != "module" && !name.starts_with('-'))
+            .collect();
+        let unique: BTreeSet<String> = mapped.iter().cloned().collect();
+        assert_eq!(unique.len(), mapped.len(), "a module is listed twice in lib.rs's map: {mapped:?}");
+        assert_eq!(unique, declared(&lib), "lib.rs's map and its `mod` declarations differ");
+    }
+
+    #[test]
+    fn every_source_file_is_a_declared_module() {
+        // A file no `mod` names is silently left out of the build; the tree would lie.
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut folders = vec![(src.join("lib.rs"), src.clone())];
+        while let Some((parent, dir)) = folders.pop() {
+            let declared = declared(&std::fs::read_to_string(&parent).unwrap());
+            let mut files = on_disk(&dir);
+            if dir == src {
+                files.remove("bin");
+            }
+            assert_eq!(declared, files, "{} declares other modules than {} holds", parent.display(), dir.display());
+            for name in files {
+                if dir.join(&name).join("mod.rs").exists() {
+                    folders.push((dir.join(&name).join("mod.rs"), dir.join(&name)));
+                }
+            }
+        }
+    }
+}

@@ -63,7 +63,7 @@ def public_pem(key) -> str:
 
 
 def expected_viewer_id(key, sub: str) -> str:
-    """The documented derivation (README, src/viewer_id.rs), computed independently."""
+    """The documented derivation (docs/playback-tokens.md, src/identity/viewer_id.rs), computed independently."""
     scalar = key.private_numbers().private_value.to_bytes(48, "big")
     hmac_key = hashlib.sha256(b"ivs-token-worker viewer-id v1" + scalar).digest()
     return hmac.new(hmac_key, sub.encode(), hashlib.sha256).hexdigest()[:40]

@@ -235,7 +235,7 @@ fn is_login_url(url: &str) -> bool {
 fn parse_channels(text: Option<&str>, default_origins: &[String]) -> Result<BTreeMap<String, Channel>> {
     use names::CHANNELS;
     let text = text.ok_or_else(|| {
-        Error::setting(CHANNELS, "is not set; add a [vars.CHANNELS] table to wrangler.toml (see README, Settings)")
+        Error::setting(CHANNELS, "is not set; add a [vars.CHANNELS] table to wrangler.toml (see docs/configuration.md)")
     })?;
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| Error::setting(CHANNELS, format!("is not valid JSON ({e})")))?;
