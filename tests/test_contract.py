@@ -38,17 +38,17 @@ def test_served_document_is_the_repository_one(contract_worker):
     assert r.json() == json.loads(DOCUMENT.read_text())
 
 
-def test_schemathesis_finds_no_contract_violation(contract_worker):
-    deployment, worker = contract_worker
-    cookie = session_cookie(deployment.session_secret, sub="schemathesis")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+def schemathesis(schema: str, url: str, cookie: str, report: str, max_examples: int, phases: str):
+    """Run schemathesis on `schema` (a file or the URL a worker serves it at) against `url`."""
+    report_dir = ARTIFACTS / report
+    report_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
-        str(Path(sys.executable).parent / "schemathesis"), "run", str(DOCUMENT),
-        "--url", worker.url,
+        str(Path(sys.executable).parent / "schemathesis"), "run", schema,
+        "--url", url,
         "--header", f"Cookie: session={cookie}",
         "--mode", "all",
-        "--phases", "examples,coverage,fuzzing",
-        "--max-examples", str(MAX_EXAMPLES),
+        "--phases", phases,
+        "--max-examples", str(max_examples),
         "--checks", "all",
         # ignored_auth: the cookie is a plain header here, not a scheme schemathesis can strip;
         # the 401 without a session is asserted in test_token_api.py.
@@ -60,10 +60,31 @@ def test_schemathesis_finds_no_contract_violation(contract_worker):
         "--max-redirects", "0",
         "--no-color",
         "--report", "vcr",
-        "--report-dir", str(ARTIFACTS),
+        "--report-dir", str(report_dir),
     ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    (ARTIFACTS / "output.txt").write_text(result.stdout + result.stderr)
+    (report_dir / "output.txt").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     # It must have tested something: every documented operation.
     assert "passed" in result.stdout, result.stdout[-2000:]
+
+
+def test_schemathesis_finds_no_contract_violation(contract_worker):
+    deployment, worker = contract_worker
+    cookie = session_cookie(deployment.session_secret, sub="schemathesis")
+    schemathesis(str(DOCUMENT), worker.url, cookie, ".", MAX_EXAMPLES, "examples,coverage,fuzzing")
+
+
+def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment):
+    served = deployment.worker.get("/openapi.json").json()
+    full = json.loads(DOCUMENT.read_text())
+    assert set(served["paths"]) == set(full["paths"]) - {"/", "/dev/login"}
+    assert {k: v for k, v in served.items() if k != "paths"} == {k: v for k, v in full.items() if k != "paths"}
+
+
+def test_schemathesis_on_the_served_document_of_a_deployment_without_dev_login(deployment):
+    # The document a deployment serves is the one API tools load: every path in it must answer as
+    # documented there (a path promised but answering 404 would fail), on a worker without DEV_LOGIN.
+    worker = deployment.worker
+    cookie = session_cookie(deployment.session_secret, sub="schemathesis-deployed")
+    schemathesis(worker.url + "/openapi.json", worker.url, cookie, "deployed", 5, "examples,coverage")

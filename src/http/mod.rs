@@ -39,7 +39,7 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         "/v1/token" => token::token_route(request, config, now, random),
         "/v1/stage-token" => stage::stage_token_route(request, config, now, random),
         "/v1/public-key" => public_key_route(request, config),
-        "/openapi.json" => openapi::openapi_route(request),
+        "/openapi.json" => openapi::openapi_route(request, config),
         "/dev/login" => watch::dev_login_route(request, config, now),
         "/" => index::index_route(request, config, random),
         path => match path.strip_prefix("/watch/") {

@@ -1,17 +1,44 @@
 //! `GET /openapi.json`: the HTTP contract as an OpenAPI 3.1 document (`openapi/openapi.json`),
-//! embedded at build time. `tests/test_contract.py` runs schemathesis against a live worker with
-//! it, so the document and the worker cannot drift apart unnoticed.
+//! embedded at build time. It describes the deployment that serves it: the local-only routes
+//! (`/`, `/dev/login`) are listed only when `DEV_LOGIN` is on. `tests/test_contract.py` runs
+//! schemathesis against live workers with it, so the document and the worker cannot drift apart
+//! unnoticed.
 
 use super::request::Request;
 use super::response::Response;
+use crate::config::Config;
 use crate::error::Error;
+use std::sync::LazyLock;
 
-/// The document, as served.
+/// The whole document, as served by a worker with `DEV_LOGIN` on.
 pub const DOCUMENT: &str = include_str!("../../openapi/openapi.json");
+
+/// Routes that answer only under `DEV_LOGIN` (and only on a local host).
+const DEV_ONLY_PATHS: [&str; 2] = ["/", "/dev/login"];
+
+/// The document without [`DEV_ONLY_PATHS`], built on first use.
+static DEPLOYED: LazyLock<String> = LazyLock::new(|| {
+    let mut doc: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap_or_default();
+    if let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) {
+        for path in DEV_ONLY_PATHS {
+            paths.remove(path);
+        }
+    }
+    doc.to_string()
+});
+
+/// The document for a worker with or without `DEV_LOGIN`.
+pub fn document(dev_login: bool) -> &'static str {
+    if dev_login {
+        DOCUMENT
+    } else {
+        &DEPLOYED
+    }
+}
 
 const METHODS: &str = "GET, HEAD";
 
-pub(super) fn openapi_route(request: &Request<'_>) -> Response {
+pub(super) fn openapi_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
     if !matches!(request.method, "GET" | "HEAD") {
         return Response::problem(&Error::MethodNotAllowed { allow: METHODS });
     }
@@ -22,12 +49,13 @@ pub(super) fn openapi_route(request: &Request<'_>) -> Response {
         // Public and credential-free, so API tools on any origin may load it.
         ("access-control-allow-origin", "*".into()),
     ];
-    Response::new(200, headers, DOCUMENT.to_owned())
+    Response::new(200, headers, document(config.is_ok_and(|config| config.dev_login)).to_owned())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::DOCUMENT;
+    use super::{DEV_ONLY_PATHS, DOCUMENT};
+    use crate::config::{names, tests::settings, Config};
     use crate::http::tests::{config, NOW};
     use crate::http::{handle, Request};
     use serde_json::Value;
@@ -41,6 +69,26 @@ mod tests {
         assert_eq!(doc["openapi"], "3.1.0");
         let head = handle(&Request::new("HEAD", "/openapi.json"), Ok(&config), NOW, [0; 32]);
         assert_eq!((head.status, head.body.as_str()), (200, ""));
+    }
+
+    #[test]
+    fn local_only_routes_are_listed_only_with_dev_login() {
+        let served = |config: &Config| {
+            let r = handle(&Request::new("GET", "/openapi.json"), Ok(config), NOW, [0; 32]);
+            serde_json::from_str::<Value>(&r.body).unwrap()
+        };
+        let deployed = served(&config());
+        let local = served(&Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap());
+        let full: Value = serde_json::from_str(DOCUMENT).unwrap();
+        assert_eq!(local, full, "with DEV_LOGIN the repository's document, unchanged");
+        for path in DEV_ONLY_PATHS {
+            assert!(local["paths"].get(path).is_some() && deployed["paths"].get(path).is_none(), "{path}");
+        }
+        let mut expected = full.clone();
+        for path in DEV_ONLY_PATHS {
+            expected["paths"].as_object_mut().unwrap().remove(path);
+        }
+        assert_eq!(deployed, expected, "nothing else differs");
     }
 
     /// Every route `http::handle` answers is in the document, with GET and HEAD, and every
