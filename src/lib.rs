@@ -17,6 +17,7 @@
 //! | mechanics | [`ivs`] | IVS value types: resource ARNs, maximum resolution |
 //! | mechanics | [`key`] | the P-384 signing key, in every form operators hold it |
 //! | mechanics | [`jose`] | compact JWS: ES384 signing and format checks |
+//! | mechanics | [`aws`] | calling AWS without an SDK: credentials, SigV4 signing |
 //! | viewer | [`identity`] | who the viewer is: providers' JWTs, the session cookie, one [`identity::Session`] |
 //! | shared rules | [`access`] | access rules every product shares: groups, countries |
 //! | feature | [`channel`] | playback channels: settings, policy, token claims |
@@ -34,6 +35,7 @@
 
 pub mod access;
 pub mod address;
+pub mod aws;
 pub mod channel;
 pub mod config;
 pub mod cookie;
