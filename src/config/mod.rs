@@ -237,14 +237,7 @@ fn parse_channels(text: Option<&str>, default_origins: &[String]) -> Result<BTre
     let text = text.ok_or_else(|| {
         Error::setting(CHANNELS, "is not set; add a [vars.CHANNELS] table to wrangler.toml (see docs/configuration.md)")
     })?;
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::setting(CHANNELS, format!("is not valid JSON ({e})")))?;
-    // A JSON string holding JSON (a var set with `--var CHANNELS:'{...}'` or double-encoded).
-    let value = match value {
-        serde_json::Value::String(inner) => serde_json::from_str(&inner)
-            .map_err(|e| Error::setting(CHANNELS, format!("is a string that is not valid JSON ({e})")))?,
-        other => other,
-    };
+    let value = crate::text::json_setting(text).map_err(|e| Error::setting(CHANNELS, e))?;
     let object = value
         .as_object()
         .ok_or_else(|| Error::setting(CHANNELS, "must be an object mapping channel names to channel settings"))?;

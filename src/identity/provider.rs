@@ -142,13 +142,7 @@ const PRESETS: &[(&str, &[&str])] = &[
 /// names to providers. Providers are kept in name order, which is also the order in which they
 /// are tried for a token source they share.
 pub fn parse_providers(text: &str) -> Result<Vec<Provider>> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| Error::setting(SETTING, format!("is not valid JSON ({e})")))?;
-    let value = match value {
-        Value::String(inner) => serde_json::from_str(&inner)
-            .map_err(|e| Error::setting(SETTING, format!("is a string that is not valid JSON ({e})")))?,
-        other => other,
-    };
+    let value = crate::text::json_setting(text).map_err(|e| Error::setting(SETTING, e))?;
     let object = value
         .as_object()
         .ok_or_else(|| Error::setting(SETTING, "must be an object mapping provider names to providers"))?;

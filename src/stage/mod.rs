@@ -152,13 +152,7 @@ fn group_list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<Str
 /// Parse the `STAGES` setting (a JSON object, or a JSON string holding one). Unset: no stages.
 pub fn parse_stages(text: Option<&str>) -> Result<BTreeMap<String, Stage>, String> {
     let Some(text) = text else { return Ok(BTreeMap::new()) };
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("is not valid JSON ({e})"))?;
-    let value = match value {
-        Value::String(inner) => {
-            serde_json::from_str(&inner).map_err(|e| format!("is a string that is not valid JSON ({e})"))?
-        }
-        other => other,
-    };
+    let value = crate::text::json_setting(text)?;
     let object = value.as_object().ok_or("must be an object mapping stage names to stage settings")?;
     object.iter().map(|(name, value)| Ok((name.clone(), Stage::from_json(name, value)?))).collect()
 }
