@@ -106,6 +106,22 @@ pub enum Error {
     },
     /// An identity provider's keys could not be had, so its tokens cannot be checked. HTTP 503.
     ProviderUnavailable(String),
+    /// Every device slot of the viewer is in use and the channel refuses new devices. HTTP 403.
+    DeviceLimit {
+        /// How many devices are in use (never which or where).
+        in_use: usize,
+        /// The viewer's limit.
+        limit: u32,
+    },
+    /// The device no longer holds a slot (evicted, revoked, released). HTTP 409.
+    DeviceEvicted,
+    /// An operator blocked this viewer's token requests until then (Unix seconds). HTTP 403.
+    ViewerBlocked {
+        /// The end of the block, Unix seconds.
+        until: u64,
+    },
+    /// The operator API's bearer token is missing or wrong. HTTP 401.
+    Unauthorized,
 }
 
 impl Error {
@@ -121,6 +137,9 @@ impl Error {
             Self::ProviderUnavailable(_) => 503,
             Self::BadRequest(_) | Self::InvalidToken(_) => 400,
             Self::ChannelForbidden(_) | Self::ChannelRule { .. } | Self::StageForbidden { .. } => 403,
+            Self::DeviceLimit { .. } | Self::ViewerBlocked { .. } => 403,
+            Self::DeviceEvicted => 409,
+            Self::Unauthorized => 401,
             Self::UnknownStage(_) => 404,
             Self::UnknownChannel(_) | Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
@@ -146,6 +165,10 @@ impl Error {
             Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::InvalidToken(_) => "invalid-token",
             Self::Internal(_) => "internal",
+            Self::DeviceLimit { .. } => "device-limit",
+            Self::DeviceEvicted => "device-evicted",
+            Self::ViewerBlocked { .. } => "viewer-blocked",
+            Self::Unauthorized => "unauthorized",
         }
     }
 
@@ -164,6 +187,10 @@ impl Error {
             Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::InvalidToken(_) => "Invalid playback token",
             Self::Internal(_) => "Internal error",
+            Self::DeviceLimit { .. } => "Device limit reached",
+            Self::DeviceEvicted => "This device was signed out of playback",
+            Self::ViewerBlocked { .. } => "Playback suspended for this account",
+            Self::Unauthorized => "Not authorized",
         }
     }
 }
@@ -187,6 +214,17 @@ impl fmt::Display for Error {
             Self::ChannelRule { channel, rule } => write!(f, "channel `{channel}` is not open to this viewer: {rule}"),
             Self::NoCredential(what) => write!(f, "no credential was sent; {what}"),
             Self::CredentialRefused { source, reason, .. } => write!(f, "the credential in {source} was refused: {reason}"),
+            Self::DeviceLimit { in_use, limit } => write!(
+                f,
+                "{in_use} of {limit} devices are already watching with this account; stop on one of them, or ask again with takeover=true to watch here instead"
+            ),
+            Self::DeviceEvicted => f.write_str(
+                "this device no longer holds a playback slot (another device took it over, or an operator revoked it); request a new token to watch again",
+            ),
+            Self::ViewerBlocked { until } => {
+                write!(f, "playback for this account is suspended until {until} (Unix seconds)")
+            }
+            Self::Unauthorized => f.write_str("this path needs `Authorization: Bearer <ADMIN_API_TOKEN>`"),
             Self::ProviderUnavailable(name) => write!(
                 f,
                 "identity provider `{name}` has no usable keys (its key document could not be fetched), so its tokens cannot be checked; retry shortly"

@@ -22,6 +22,7 @@
 //! | shared rules | [`access`] | access rules every product shares: groups, countries |
 //! | feature | [`channel`] | playback channels: settings, policy, token claims |
 //! | feature | [`stage`] | real-time stages: settings, policy, participant token claims |
+//! | feature | [`device`] | device limits: settings, the per-viewer ledger, IVS revocations, the operator API |
 //! | settings | [`config`] | Worker vars and secrets, validated into one [`config::Config`] |
 //! | pages | [`page`] | the HTML pages: watch, stage, index, messages; escaping and CSP |
 //! | HTTP | [`http`] | the HTTP contract as pure functions |
@@ -39,6 +40,7 @@ pub mod aws;
 pub mod channel;
 pub mod config;
 pub mod cookie;
+pub mod device;
 pub mod encoding;
 pub mod error;
 pub mod http;
