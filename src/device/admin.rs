@@ -1,0 +1,187 @@
+//! The operator API's pure parts: its bearer token (`ADMIN_API_TOKEN`), compared in constant
+//! time, and the body of `POST /v1/admin/revoke`.
+//!
+//! ```
+//! use ivs_token_worker::device::admin::{parse_revoke, AdminToken};
+//! let token = AdminToken::new("an-operator-token-of-at-least-32-bytes");
+//! assert!(token.authorizes(Some("Bearer an-operator-token-of-at-least-32-bytes")));
+//! assert!(!token.authorizes(Some("Bearer an-operator-token-of-at-least-32-bytez")));
+//! let revoke = parse_revoke(br#"{"sub": "alice@example.com", "channel": "demo", "block_seconds": 3600}"#)?;
+//! assert_eq!((revoke.sub.as_str(), revoke.channel.as_deref(), revoke.block_seconds), ("alice@example.com", Some("demo"), Some(3600)));
+//! # Ok::<(), ivs_token_worker::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+use crate::identity::MAX_SUBJECT_LEN;
+use crate::text::is_name;
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// The shortest `ADMIN_API_TOKEN`, in bytes.
+pub const MIN_TOKEN_BYTES: usize = 32;
+/// The largest body `POST /v1/admin/revoke` reads.
+pub const MAX_BODY_BYTES: usize = 4096;
+/// The longest block: one year.
+pub const MAX_BLOCK_SECONDS: u64 = 366 * 86_400;
+
+/// Fixed key of the comparison MAC (not a secret: it only makes both sides fixed-length tags).
+const COMPARE_KEY: &[u8] = b"ivs-token-worker admin token v1";
+
+/// `ADMIN_API_TOKEN`, kept only as a MAC tag, compared in constant time.
+#[derive(Clone)]
+pub struct AdminToken {
+    tag: Vec<u8>,
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+fn mac(bytes: &[u8]) -> HmacSha256 {
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(COMPARE_KEY).unwrap_or_else(|_| HmacSha256::new(&Default::default()));
+    mac.update(bytes);
+    mac
+}
+
+impl AdminToken {
+    /// From the secret's value (checked for length by the configuration).
+    pub fn new(secret: &str) -> Self {
+        Self { tag: mac(secret.as_bytes()).finalize().into_bytes().to_vec() }
+    }
+
+    /// Whether `presented` is the token. Both are reduced to fixed-length MAC tags first and the
+    /// tags compared in constant time, so neither the token's length nor its first differing
+    /// byte shows in the timing.
+    pub fn matches(&self, presented: &str) -> bool {
+        mac(presented.as_bytes()).verify_slice(&self.tag).is_ok()
+    }
+
+    /// Whether an `Authorization` header carries the token: `Bearer <token>` (scheme in any case).
+    pub fn authorizes(&self, authorization: Option<&str>) -> bool {
+        let presented = authorization.and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+        // Compare something either way, so a missing header takes as long as a wrong one.
+        let ok = self.matches(presented.unwrap_or(""));
+        ok && presented.is_some()
+    }
+}
+
+/// `POST /v1/admin/revoke`'s body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeRequest {
+    /// The viewer's subject, as their identity carries it (the worker derives the viewer id).
+    pub sub: String,
+    /// Only this channel (a name in `CHANNELS`); every device-limited channel when absent.
+    pub channel: Option<String>,
+    /// Refuse the viewer's token requests (on that channel, or all) for this many seconds.
+    pub block_seconds: Option<u64>,
+}
+
+const FIELDS: &str = "sub, channel, block_seconds";
+
+/// Parse `{"sub": "...", "channel": "NAME"?, "block_seconds": N?}`. Every error is a `400` that
+/// names the field and the rule, and never quotes the subject.
+pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
+    let bad = |text: String| Error::BadRequest(text);
+    if body.len() > MAX_BODY_BYTES {
+        return Err(bad(format!("the body is larger than {MAX_BODY_BYTES} bytes")));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| bad(format!("the body must be a JSON object with the fields {FIELDS}")))?;
+    let object =
+        value.as_object().ok_or_else(|| bad(format!("the body must be a JSON object with the fields {FIELDS}")))?;
+    if let Some(unknown) = object.keys().find(|k| !FIELDS.split(", ").any(|f| f == k.as_str())) {
+        return Err(bad(format!("unknown field `{}`; known fields: {FIELDS}", crate::text::truncate(unknown))));
+    }
+    let sub = match object.get("sub") {
+        Some(Value::String(sub)) if !sub.is_empty() && sub.len() <= MAX_SUBJECT_LEN => sub.clone(),
+        Some(Value::String(_)) => return Err(bad(format!("field `sub` must be 1 to {MAX_SUBJECT_LEN} bytes"))),
+        Some(_) => return Err(bad("field `sub` must be a string: the viewer's subject".into())),
+        None => return Err(bad("field `sub` is required: the viewer's subject, as their identity carries it".into())),
+    };
+    let channel = match object.get("channel") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if is_name(name) => Some(name.clone()),
+        Some(_) => return Err(bad("field `channel` must be a channel name matching [a-z0-9-]{1,64}".into())),
+    };
+    let block_seconds = match object.get("block_seconds") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_u64().filter(|n| (1..=MAX_BLOCK_SECONDS).contains(n)).ok_or_else(|| {
+            bad(format!("field `block_seconds` must be a whole number of seconds from 1 to {MAX_BLOCK_SECONDS}"))
+        })?),
+    };
+    Ok(RevokeRequest { sub, channel, block_seconds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "an-operator-token-of-at-least-32-bytes";
+
+    #[test]
+    fn the_bearer_token() {
+        let token = AdminToken::new(TOKEN);
+        assert!(token.matches(TOKEN));
+        assert!(token.authorizes(Some(&format!("Bearer {TOKEN}"))));
+        assert!(token.authorizes(Some(&format!("bearer  {TOKEN} "))));
+        for wrong in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer "),
+            Some(TOKEN),
+            Some(&*format!("Basic {TOKEN}")),
+            Some(&*format!("Bearer {TOKEN}x")),
+            Some(&*format!("Bearer {}", &TOKEN[1..])),
+        ] {
+            assert!(!token.authorizes(wrong), "{wrong:?}");
+        }
+        assert!(!AdminToken::new("").authorizes(None), "an empty token never authorizes a missing header");
+        assert!(!format!("{token:?}").contains("operator"));
+    }
+
+    #[test]
+    fn revoke_bodies() {
+        assert_eq!(
+            parse_revoke(br#"{"sub": "alice"}"#).unwrap(),
+            RevokeRequest { sub: "alice".into(), channel: None, block_seconds: None }
+        );
+        assert_eq!(parse_revoke(br#"{"sub": "a", "channel": null, "block_seconds": null}"#).unwrap().channel, None);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"".to_vec(), "the body must be a JSON object"),
+            (b"[]".to_vec(), "the body must be a JSON object"),
+            (b"{".to_vec(), "the body must be a JSON object"),
+            (br#"{"channel": "demo"}"#.to_vec(), "field `sub` is required"),
+            (br#"{"sub": ""}"#.to_vec(), "field `sub` must be 1 to 256 bytes"),
+            (format!(r#"{{"sub": "{}"}}"#, "x".repeat(257)).into_bytes(), "field `sub` must be 1 to 256 bytes"),
+            (br#"{"sub": 7}"#.to_vec(), "field `sub` must be a string"),
+            (br#"{"sub": "a", "channel": "Demo"}"#.to_vec(), "field `channel` must be a channel name"),
+            (
+                br#"{"sub": "a", "block_seconds": 0}"#.to_vec(),
+                "field `block_seconds` must be a whole number of seconds from 1 to 31622400",
+            ),
+            (br#"{"sub": "a", "block_seconds": 1.5}"#.to_vec(), "field `block_seconds` must be"),
+            (br#"{"sub": "a", "block_seconds": 31622401}"#.to_vec(), "field `block_seconds` must be"),
+            (
+                br#"{"sub": "a", "subject": "b"}"#.to_vec(),
+                "unknown field `subject`; known fields: sub, channel, block_seconds",
+            ),
+            (vec![b' '; MAX_BODY_BYTES + 1], "the body is larger than 4096 bytes"),
+        ];
+        for (body, expected) in cases {
+            let err = parse_revoke(&body).unwrap_err();
+            assert_eq!(err.status(), 400);
+            assert!(err.to_string().starts_with(expected), "expected {expected:?}, got {err}");
+            assert!(!err.to_string().contains("xxxx"), "never quotes the subject");
+        }
+    }
+}
