@@ -126,6 +126,20 @@ pub fn check_endpoint_url(url: &str, secure: &str, insecure: &str) -> Result<(),
     Ok(())
 }
 
+/// Validate a service origin (`https://host[:port]`, `http` only for localhost, no path, query or
+/// fragment) and return it normalized: no trailing slash, no default port (`:443` for https,
+/// `:80` for http), so the host a request is signed for is the `Host` the client sends.
+pub fn service_origin(url: &str) -> Result<String, String> {
+    check_endpoint_url(url, "https", "http")?;
+    let trimmed = url.strip_suffix('/').unwrap_or(url);
+    let after_scheme = trimmed.find("://").map_or(0, |i| i + 3);
+    if trimmed[after_scheme..].contains('/') {
+        return Err(format!("`{}` must be an origin such as https://host:port, without a path", truncate(url)));
+    }
+    let default_port = if trimmed.starts_with("https://") { ":443" } else { ":80" };
+    Ok(trimmed.strip_suffix(default_port).unwrap_or(trimmed).to_owned())
+}
+
 /// The origin part (`scheme://host[:port]`) of an already validated URL.
 pub fn url_origin(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
@@ -204,5 +218,29 @@ mod tests {
             assert!(check_playback_url(bad).is_err(), "{bad}");
         }
         assert_eq!(url_origin("http://127.0.0.1:9000/live/demo.m3u8"), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn service_origins() {
+        for (url, origin) in [
+            ("https://ivs.us-west-2.amazonaws.com", "https://ivs.us-west-2.amazonaws.com"),
+            ("https://ivs.us-west-2.amazonaws.com/", "https://ivs.us-west-2.amazonaws.com"),
+            ("https://ivs.example:443", "https://ivs.example"),
+            ("https://ivs.example:8443", "https://ivs.example:8443"),
+            ("http://127.0.0.1:8788", "http://127.0.0.1:8788"),
+            ("http://localhost:80/", "http://localhost"),
+        ] {
+            assert_eq!(service_origin(url).as_deref(), Ok(origin), "{url}");
+        }
+        for (bad, rule) in [
+            ("http://ivs.example", "allowed only for localhost"),
+            ("ftp://ivs.example", "must start with https://"),
+            ("https://ivs.example/prefix", "without a path"),
+            ("https://ivs.example?x=1", "invalid host"),
+            ("ivs.example", "not an absolute URL"),
+        ] {
+            let err = service_origin(bad).unwrap_err();
+            assert!(err.contains(rule), "{bad}: {err}");
+        }
     }
 }

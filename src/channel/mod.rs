@@ -29,13 +29,16 @@ pub struct Channel {
     pub single_use: bool,
     /// Adds `aws:viewer-id` and `aws:viewer-session-version` (default on).
     pub viewer_binding: bool,
+    /// Counts toward the viewer's device limit (`DEVICE_LIMITS`); on by default when device
+    /// limits are configured, always off without them (the configuration settles it).
+    pub device_limit: bool,
     /// Cap for `aws:maximum-resolution`.
     pub max_resolution: Option<Resolution>,
     /// Who may watch, beyond the session's `channels` grant: groups, countries.
     pub access: crate::access::AccessRules,
 }
 
-const CHANNEL_FIELDS: &str = "arn, playback_url, title, allowed_origins, strict_origin, single_use, viewer_binding, max_resolution, groups, allowed_countries, blocked_countries";
+const CHANNEL_FIELDS: &str = "arn, playback_url, title, allowed_origins, strict_origin, single_use, viewer_binding, device_limit, max_resolution, groups, allowed_countries, blocked_countries";
 
 impl Channel {
     /// Build a channel from its JSON object in `CHANNELS`. Errors name the field and the rule.
@@ -104,6 +107,7 @@ impl Channel {
             strict_origin: boolean("strict_origin", false)?,
             single_use: boolean("single_use", false)?,
             viewer_binding: boolean("viewer_binding", true)?,
+            device_limit: boolean("device_limit", true)?,
             max_resolution,
         })
     }
@@ -128,7 +132,7 @@ mod tests {
             Some(&["https://a.com".to_owned(), "https://b.com".to_owned()][..])
         );
         assert_eq!(channel.max_resolution, Some(Resolution::Hd));
-        assert!(channel.single_use && channel.viewer_binding && !channel.strict_origin);
+        assert!(channel.single_use && channel.viewer_binding && !channel.strict_origin && channel.device_limit);
 
         let base =
             json!({"arn": "arn:aws:ivs:us-west-2:123456789012:channel/abc", "playback_url": "https://x.net/a.m3u8"});
@@ -139,6 +143,7 @@ mod tests {
         };
         assert!(with("strict_orign", json!(true)).contains("unknown field `strict_orign`"));
         assert!(with("single_use", json!("yes")).contains("`single_use` must be true or false"));
+        assert!(with("device_limit", json!(1)).contains("`device_limit` must be true or false"));
         assert!(with("max_resolution", json!("4K")).contains("SD, HD or FULL_HD"));
         assert!(with("arn", json!("arn:x")).contains("`arn` must look like"));
         assert!(with("allowed_origins", json!([1])).contains("only strings"));

@@ -78,12 +78,36 @@ pub fn claims_for(
     now: u64,
     random: [u8; 16],
 ) -> PlaybackClaims {
+    claims_with(config, channel, session, None, now, random)
+}
+
+/// [`claims_for`] on a device-limited channel: `aws:viewer-session-version` is the version the
+/// viewer's device ledger admitted this device with (see [`crate::device::ledger`]), not `sv`.
+pub fn admitted_claims(
+    config: &PlaybackSettings<'_>,
+    channel: &Channel,
+    session: &Session,
+    version: i64,
+    now: u64,
+    random: [u8; 16],
+) -> PlaybackClaims {
+    claims_with(config, channel, session, Some(version), now, random)
+}
+
+fn claims_with(
+    config: &PlaybackSettings<'_>,
+    channel: &Channel,
+    session: &Session,
+    admitted: Option<i64>,
+    now: u64,
+    random: [u8; 16],
+) -> PlaybackClaims {
     let mut claims = PlaybackClaims::new(&channel.arn, now, config.token_ttl);
     claims.allowed_origin = Some(config.token_origins(channel));
     claims.strict_origin = channel.strict_origin.then_some(true);
     if channel.viewer_binding {
         claims.viewer_id = Some(config.viewer_ids.viewer_id(&session.sub));
-        claims.viewer_session_version = Some(session.session_version);
+        claims.viewer_session_version = Some(admitted.unwrap_or(session.session_version));
     }
     if channel.single_use {
         claims.single_use_uuid = Some(uuid_v4(random));
@@ -120,7 +144,24 @@ pub fn issue(
     now: u64,
     random: [u8; 16],
 ) -> IssuedToken {
-    let claims = claims_for(config, channel, session, now, random);
+    issue_claims(config, channel, claims_for(config, channel, session, now, random))
+}
+
+/// Sign a token for a device the viewer's ledger admitted on a device-limited channel, carrying
+/// the admitted `version` as `aws:viewer-session-version` (never reused: it is viewer-bound).
+pub fn issue_admitted(
+    config: &PlaybackSettings<'_>,
+    channel: &Channel,
+    session: &Session,
+    version: i64,
+    now: u64,
+    random: [u8; 16],
+) -> IssuedToken {
+    issue_claims(config, channel, admitted_claims(config, channel, session, version, now, random))
+}
+
+fn issue_claims(config: &PlaybackSettings<'_>, channel: &Channel, claims: PlaybackClaims) -> IssuedToken {
+    let now = claims.iat;
     let shareable = !claims.is_bound();
     let cache_key = (channel.name.clone(), claims.maximum_resolution);
     if shareable {
@@ -177,6 +218,23 @@ mod tests {
         assert!(c.get("aws:single-use-uuid").is_none() && c.get("aws:strict-origin-enforcement").is_none());
         assert_eq!(issued.expires_at, NOW + 600);
         assert_eq!(issued.playback_url, format!("https://x.live-video.net/demo.m3u8?token={}", issued.token));
+    }
+
+    #[test]
+    fn a_limited_channel_carries_the_admitted_version() {
+        let config = Config::load(&crate::config::tests::device_settings()).unwrap();
+        let demo = &config.channels["demo"];
+        assert!(demo.device_limit);
+        let s = session(ChannelGrant::All, None);
+        let issued = issue_admitted(&config.playback_settings(), demo, &s, 1_800_000_007, NOW, [0; 16]);
+        let c = verify(&issued.token, &[config.key.public_key()], NOW).unwrap().claims;
+        assert_eq!(c["aws:viewer-session-version"], 1_800_000_007, "the ledger's version, not sv");
+        assert_eq!(c["aws:viewer-id"], config.viewer_ids.viewer_id("alice@example.com"));
+        assert_eq!(c["exp"], NOW + 300);
+        let plain = issue(&config.playback_settings(), demo, &s, NOW, [0; 16]);
+        let c = verify(&plain.token, &[config.key.public_key()], NOW).unwrap().claims;
+        assert_eq!(c["aws:viewer-session-version"], 4, "the unlimited path still carries sv");
+        assert!(config.token_cache.0.borrow().is_empty());
     }
 
     #[test]

@@ -11,11 +11,15 @@ pub mod settings;
 pub use player::Player;
 pub use settings::Settings;
 
-use crate::address::{check_origin, is_local_host};
+use crate::address::{check_origin, is_local_host, service_origin};
+use crate::aws::Credentials;
 use crate::channel::claims::STRICT_ORIGIN_MAX;
 use crate::channel::policy::{PlaybackSettings, TokenCache};
 use crate::channel::Channel;
 use crate::cookie::is_cookie_name;
+use crate::device::admin::{AdminToken, MIN_TOKEN_BYTES};
+use crate::device::ledger::ChannelRef;
+use crate::device::settings::{DeviceLimits, DeviceSettings};
 use crate::error::{Error, Result};
 use crate::identity::provider::{parse_providers, TokenSource};
 use crate::identity::session_cookie::{SessionSecrets, MIN_SECRET_BYTES};
@@ -64,6 +68,9 @@ pub struct Config {
     pub player: Player,
     /// Signed tokens shareable between viewers, reused briefly (see [`TokenCache`]).
     pub token_cache: TokenCache,
+    /// Device limits, the AWS key that revokes at IVS, the operator API's token; `None` when
+    /// `DEVICE_LIMITS` is unset (then no channel is limited and nothing else is read).
+    pub devices: Option<DeviceSettings>,
 }
 
 fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Result<Option<Vec<u8>>> {
@@ -133,7 +140,8 @@ impl Config {
             check_origin(origin).map_err(|e| Error::setting(ALLOWED_ORIGINS, e))?;
         }
 
-        let channels = parse_channels(settings.get(CHANNELS), &allowed_origins)?;
+        let devices = load_devices(settings)?;
+        let channels = parse_channels(settings.get(CHANNELS), &allowed_origins, devices.is_some())?;
         let stages = crate::stage::parse_stages(settings.get(STAGES)).map_err(|e| Error::setting(STAGES, e))?;
         let stage_key = settings
             .get(STAGE_PRIVATE_KEY)
@@ -197,7 +205,14 @@ impl Config {
             dev_login,
             player,
             token_cache: TokenCache::default(),
+            devices,
         })
+    }
+
+    /// The channels whose viewers count toward their device limit (none without `DEVICE_LIMITS`),
+    /// as the ledger names them.
+    pub fn limited_channels(&self) -> Vec<ChannelRef<'_>> {
+        self.channels.values().filter(|c| c.device_limit).map(|c| ChannelRef { name: &c.name, arn: &c.arn }).collect()
     }
 
     /// What the playback policy reads: the key, the viewer-id key, lifetime, origins, reuse cache.
@@ -222,6 +237,67 @@ impl Config {
     }
 }
 
+/// `DEVICE_LIMITS` and what it needs: the AWS key (a limit whose evictions could not be stopped
+/// at IVS would be a promise not kept, so the key is required), `IVS_API_ENDPOINT`,
+/// `ADMIN_API_TOKEN`. Without `DEVICE_LIMITS` none of them is read, except that an
+/// `ADMIN_API_TOKEN` alone is refused: the operator API works on the device ledger.
+fn load_devices(settings: &Settings) -> Result<Option<DeviceSettings>> {
+    use names::*;
+    let Some(text) = settings.get(DEVICE_LIMITS) else {
+        if settings.get(ADMIN_API_TOKEN).is_some() {
+            return Err(Error::setting(
+                ADMIN_API_TOKEN,
+                "needs DEVICE_LIMITS: the operator API revokes and lists a viewer's devices, which only device limits keep",
+            ));
+        }
+        return Ok(None);
+    };
+    let limits = DeviceLimits::parse(text).map_err(|e| Error::setting(DEVICE_LIMITS, e))?;
+    let missing: Vec<&str> =
+        [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY].into_iter().filter(|name| settings.get(name).is_none()).collect();
+    if let Some(first) = missing.first() {
+        return Err(Error::setting(
+            first,
+            format!(
+                "is not set; DEVICE_LIMITS needs {} (an AWS key allowed ivs:StartViewerSessionRevocation and ivs:BatchStartViewerSessionRevocation on the channels) to stop evicted devices at IVS; set it with `wrangler secret put`",
+                missing.join(" and ")
+            ),
+        ));
+    }
+    let credentials = Credentials::new(
+        settings.get(AWS_ACCESS_KEY_ID).unwrap_or_default(),
+        settings.get(AWS_SECRET_ACCESS_KEY).unwrap_or_default(),
+        settings.get(AWS_SESSION_TOKEN),
+    );
+    credentials.check().map_err(|(part, rule)| {
+        let name = match part {
+            "access key id" => AWS_ACCESS_KEY_ID,
+            "secret access key" => AWS_SECRET_ACCESS_KEY,
+            _ => AWS_SESSION_TOKEN,
+        };
+        Error::setting(name, rule)
+    })?;
+    let ivs_endpoint = settings
+        .get(IVS_API_ENDPOINT)
+        .map(service_origin)
+        .transpose()
+        .map_err(|e| Error::setting(IVS_API_ENDPOINT, e))?;
+    let admin_token = match settings.get(ADMIN_API_TOKEN) {
+        None => None,
+        Some(token) if token.len() < MIN_TOKEN_BYTES => {
+            return Err(Error::setting(
+                ADMIN_API_TOKEN,
+                format!(
+                    "is {} bytes; it must be at least {MIN_TOKEN_BYTES} random bytes (e.g. `openssl rand -base64 48`)",
+                    token.len()
+                ),
+            ))
+        }
+        Some(token) => Some(AdminToken::new(token)),
+    };
+    Ok(Some(DeviceSettings { limits, credentials, ivs_endpoint, admin_token }))
+}
+
 fn is_login_url(url: &str) -> bool {
     let safe = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
     let local_path = url.starts_with('/') && !url.starts_with("//");
@@ -232,7 +308,11 @@ fn is_login_url(url: &str) -> bool {
     safe && (local_path || absolute)
 }
 
-fn parse_channels(text: Option<&str>, default_origins: &[String]) -> Result<BTreeMap<String, Channel>> {
+fn parse_channels(
+    text: Option<&str>,
+    default_origins: &[String],
+    device_limits: bool,
+) -> Result<BTreeMap<String, Channel>> {
     use names::CHANNELS;
     let text = text.ok_or_else(|| {
         Error::setting(CHANNELS, "is not set; add a [vars.CHANNELS] table to wrangler.toml (see docs/configuration.md)")
@@ -246,7 +326,25 @@ fn parse_channels(text: Option<&str>, default_origins: &[String]) -> Result<BTre
     }
     let mut channels = BTreeMap::new();
     for (name, value) in object {
-        let channel = Channel::from_json(name, value).map_err(|e| Error::setting(CHANNELS, e))?;
+        let mut channel = Channel::from_json(name, value).map_err(|e| Error::setting(CHANNELS, e))?;
+        let explicit = value.get("device_limit").is_some_and(|v| !v.is_null());
+        if !device_limits {
+            if channel.device_limit && explicit {
+                return Err(Error::setting(
+                    CHANNELS,
+                    format!("channel `{name}`: device_limit = true needs DEVICE_LIMITS (the limits to apply); set DEVICE_LIMITS or remove device_limit"),
+                ));
+            }
+            channel.device_limit = false;
+        } else if channel.device_limit && !channel.viewer_binding {
+            return Err(Error::setting(
+                CHANNELS,
+                format!(
+                    "channel `{name}`: device_limit{} needs viewer_binding: a device is stopped by revoking its viewer id at IVS; set device_limit = false for this channel, or remove viewer_binding = false",
+                    if explicit { "" } else { " (on by default with DEVICE_LIMITS)" }
+                ),
+            ));
+        }
         if channel.strict_origin {
             let origins = channel.allowed_origins.as_deref().unwrap_or(default_origins);
             if origins.is_empty() || origins.len() > STRICT_ORIGIN_MAX || origins.iter().any(|o| o == "*") {
@@ -349,6 +447,90 @@ pub(crate) mod tests {
         let text = settings().get(names::CHANNELS).unwrap().to_owned();
         let quoted = serde_json::to_string(&text).unwrap();
         assert_eq!(Config::load(&settings().with(names::CHANNELS, quoted)).unwrap().channels.len(), 3);
+    }
+
+    pub(crate) const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghij";
+
+    /// The test settings with device limits: every channel limited but `open` (no viewer binding).
+    pub(crate) fn device_settings() -> Settings {
+        let channels = settings()
+            .get(names::CHANNELS)
+            .unwrap()
+            .replace(r#""viewer_binding": false"#, r#""viewer_binding": false, "device_limit": false"#);
+        settings()
+            .with(names::CHANNELS, channels)
+            .with(names::DEVICE_LIMITS, r#"{"default": 2, "groups": {"family": 4}, "on_limit": "evict-oldest"}"#)
+            .with(names::AWS_ACCESS_KEY_ID, "AKIAIOSFODNN7EXAMPLE")
+            .with(names::AWS_SECRET_ACCESS_KEY, AWS_SECRET)
+    }
+
+    #[test]
+    fn device_limits_change_nothing_unless_set() {
+        let config = Config::load(&settings()).unwrap();
+        assert!(config.devices.is_none());
+        assert!(config.channels.values().all(|c| !c.device_limit));
+        assert!(config.limited_channels().is_empty());
+        // The AWS secrets and the endpoint are not even read without DEVICE_LIMITS.
+        let ignored = settings().with(names::AWS_ACCESS_KEY_ID, "junk").with(names::IVS_API_ENDPOINT, "junk");
+        assert!(Config::load(&ignored).unwrap().devices.is_none());
+    }
+
+    #[test]
+    fn device_limits_with_their_key_endpoint_and_operator_token() {
+        let config = Config::load(&device_settings()).unwrap();
+        let devices = config.devices.as_ref().unwrap();
+        assert_eq!(devices.limits.limit_for(&["family".into()]), 4);
+        assert_eq!(devices.credentials.access_key_id(), "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!((devices.ivs_endpoint.as_deref(), devices.admin_token.is_none()), (None, true));
+        let limited: Vec<&str> = config.limited_channels().iter().map(|c| c.name).collect();
+        assert_eq!(limited, ["demo", "vip"], "on by default; `open` opted out");
+        let config = Config::load(
+            &device_settings()
+                .with(names::AWS_SESSION_TOKEN, "FwoGZXIvYXdzEBYaDk")
+                .with(names::IVS_API_ENDPOINT, "http://127.0.0.1:8788/")
+                .with(names::ADMIN_API_TOKEN, ADMIN_TOKEN),
+        )
+        .unwrap();
+        let devices = config.devices.as_ref().unwrap();
+        assert_eq!(devices.credentials.session_token(), Some("FwoGZXIvYXdzEBYaDk"));
+        assert_eq!(devices.ivs_endpoint.as_deref(), Some("http://127.0.0.1:8788"));
+        assert!(devices.admin_token.as_ref().unwrap().matches(ADMIN_TOKEN));
+        let opt_out = device_settings().with(
+            names::CHANNELS,
+            r#"{"a": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/a", "playback_url": "https://a/b.m3u8", "device_limit": false}}"#,
+        );
+        assert!(Config::load(&opt_out).unwrap().limited_channels().is_empty());
+    }
+
+    #[test]
+    fn device_limit_errors_name_the_setting_and_the_rule() {
+        let open_bound = r#"{"open": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/a", "playback_url": "https://a/b.m3u8", "viewer_binding": false}}"#;
+        let cases = [
+            (device_settings().with(names::DEVICE_LIMITS, r#"{"default": 0}"#), "setting DEVICE_LIMITS: field `default` must be a whole number of devices from 1 to 100"),
+            (device_settings().with(names::DEVICE_LIMITS, r#"{"default": 1, "max": 2}"#), "setting DEVICE_LIMITS: has unknown field `max`"),
+            (device_settings().with(names::DEVICE_LIMITS, r#"{"default": 1, "idle_seconds": 1}"#), "setting DEVICE_LIMITS: field `idle_seconds`"),
+            (device_settings().with(names::AWS_ACCESS_KEY_ID, ""), "setting AWS_ACCESS_KEY_ID: is not set; DEVICE_LIMITS needs AWS_ACCESS_KEY_ID (an AWS key"),
+            (device_settings().with(names::AWS_ACCESS_KEY_ID, "").with(names::AWS_SECRET_ACCESS_KEY, ""), "setting AWS_ACCESS_KEY_ID: is not set; DEVICE_LIMITS needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            (device_settings().with(names::AWS_SECRET_ACCESS_KEY, ""), "setting AWS_SECRET_ACCESS_KEY: is not set"),
+            (device_settings().with(names::AWS_ACCESS_KEY_ID, "not-a-key-id-value"), "setting AWS_ACCESS_KEY_ID: must be 16 to 128"),
+            (device_settings().with(names::AWS_SECRET_ACCESS_KEY, "short-secret"), "setting AWS_SECRET_ACCESS_KEY: is 12 bytes"),
+            (device_settings().with(names::AWS_ACCESS_KEY_ID, "ASIAIOSFODNN7EXAMPLE"), "setting AWS_SESSION_TOKEN: is missing"),
+            (device_settings().with(names::IVS_API_ENDPOINT, "http://ivs.example"), "setting IVS_API_ENDPOINT: `http://ivs.example` must start with https://"),
+            (device_settings().with(names::IVS_API_ENDPOINT, "https://ivs.example/v1"), "setting IVS_API_ENDPOINT: `https://ivs.example/v1` must be an origin"),
+            (device_settings().with(names::ADMIN_API_TOKEN, "short-admin-token"), "setting ADMIN_API_TOKEN: is 17 bytes; it must be at least 32"),
+            (settings().with(names::ADMIN_API_TOKEN, ADMIN_TOKEN), "setting ADMIN_API_TOKEN: needs DEVICE_LIMITS"),
+            (device_settings().with(names::CHANNELS, open_bound), "setting CHANNELS: channel `open`: device_limit (on by default with DEVICE_LIMITS) needs viewer_binding"),
+            (device_settings().with(names::CHANNELS, open_bound.replace("false", "false, \"device_limit\": true")), "setting CHANNELS: channel `open`: device_limit needs viewer_binding"),
+            (settings().with(names::CHANNELS, r#"{"a": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/a", "playback_url": "https://a/b.m3u8", "device_limit": true}}"#), "setting CHANNELS: channel `a`: device_limit = true needs DEVICE_LIMITS"),
+        ];
+        for (settings, expected) in cases {
+            let err = error_for(&settings);
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+            for secret in [AWS_SECRET, ADMIN_TOKEN, "short-secret", "short-admin-token"] {
+                assert!(!err.contains(secret), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -31,6 +31,19 @@ pub const STAGE_PRIVATE_KEY: &str = "STAGE_PRIVATE_KEY";
 /// Var: participant token lifetime in seconds (default 3600, at most 14 days).
 pub const STAGE_TOKEN_TTL_SECONDS: &str = "STAGE_TOKEN_TTL_SECONDS";
 
+/// Var, optional: device limits (JSON object: default, groups, on_limit, idle_seconds).
+pub const DEVICE_LIMITS: &str = "DEVICE_LIMITS";
+/// Secret, with `DEVICE_LIMITS`: the id of the AWS key that revokes sessions at IVS.
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+/// Secret, with `DEVICE_LIMITS`: that key's secret.
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+/// Secret, optional: the session token of temporary AWS credentials.
+pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+/// Var, optional: the IVS API endpoint instead of `https://ivs.<region>.amazonaws.com`.
+pub const IVS_API_ENDPOINT: &str = "IVS_API_ENDPOINT";
+/// Secret, optional (with `DEVICE_LIMITS`): the operator API's bearer token, at least 32 bytes.
+pub const ADMIN_API_TOKEN: &str = "ADMIN_API_TOKEN";
+
 /// Every setting the worker reads.
 pub const ALL: &[&str] = &[
     PLAYBACK_PRIVATE_KEY,
@@ -48,4 +61,10 @@ pub const ALL: &[&str] = &[
     STAGES,
     STAGE_PRIVATE_KEY,
     STAGE_TOKEN_TTL_SECONDS,
+    DEVICE_LIMITS,
+    AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN,
+    IVS_API_ENDPOINT,
+    ADMIN_API_TOKEN,
 ];

@@ -73,6 +73,7 @@
 //! ```
 
 use super::settings::OnLimit;
+pub use super::settings::Policy;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -103,18 +104,6 @@ pub struct ChannelRef<'a> {
     pub name: &'a str,
     /// Its ARN.
     pub arn: &'a str,
-}
-
-/// What one admission is decided by: the viewer's limit (from their groups), the policy, and
-/// when a device counts as idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    /// Devices the viewer may watch on at once.
-    pub limit: u32,
-    /// What happens at the limit.
-    pub on_limit: OnLimit,
-    /// Seconds of silence after which a device no longer counts.
-    pub idle_seconds: u64,
 }
 
 /// One device holding a slot.

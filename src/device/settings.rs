@@ -11,6 +11,8 @@
 //! # Ok::<(), String>(())
 //! ```
 
+use super::admin::AdminToken;
+use crate::aws::Credentials;
 use crate::text::truncate;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -45,6 +47,33 @@ impl OnLimit {
             Self::EvictOldest => "evict-oldest",
         }
     }
+}
+
+/// Everything device limits need, assembled and validated by the configuration when
+/// `DEVICE_LIMITS` is set.
+#[derive(Debug, Clone)]
+pub struct DeviceSettings {
+    /// `DEVICE_LIMITS`.
+    pub limits: DeviceLimits,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: the key revocations
+    /// are signed with.
+    pub credentials: Credentials,
+    /// `IVS_API_ENDPOINT`, normalized to an origin; `None` calls `https://ivs.<region>.amazonaws.com`.
+    pub ivs_endpoint: Option<String>,
+    /// `ADMIN_API_TOKEN`; without it the operator API answers 404.
+    pub admin_token: Option<AdminToken>,
+}
+
+/// What one admission is decided by: the viewer's limit (from their groups), the policy at the
+/// limit, and when a device counts as idle ([`DeviceLimits::policy_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Devices the viewer may watch on at once.
+    pub limit: u32,
+    /// What happens at the limit.
+    pub on_limit: OnLimit,
+    /// Seconds of silence after which a device no longer counts.
+    pub idle_seconds: u64,
 }
 
 /// The validated `DEVICE_LIMITS`.
@@ -130,6 +159,11 @@ impl DeviceLimits {
     pub fn limit_for(&self, groups: &[String]) -> u32 {
         groups.iter().filter_map(|g| self.groups.get(g)).copied().max().unwrap_or(self.default)
     }
+
+    /// The admission policy of a viewer in `groups`.
+    pub fn policy_for(&self, groups: &[String]) -> Policy {
+        Policy { limit: self.limit_for(groups), on_limit: self.on_limit, idle_seconds: self.idle_seconds }
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +188,7 @@ mod tests {
         assert_eq!(limits.limit_for(&g(&["kids", "family"])), 5, "the highest of the viewer's groups");
         assert_eq!(limits.limit_for(&g(&["team", "family"])), 100);
         assert_eq!(limits.idle_seconds, 5);
+        assert_eq!(limits.policy_for(&g(&["family"])), Policy { limit: 5, on_limit: OnLimit::Refuse, idle_seconds: 5 });
         let quoted = serde_json::to_string(r#"{"default": 3, "on_limit": "evict-oldest"}"#).unwrap();
         assert_eq!(DeviceLimits::parse(&quoted).unwrap().on_limit, OnLimit::EvictOldest);
     }

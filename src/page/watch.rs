@@ -80,6 +80,7 @@ mod tests {
             strict_origin: false,
             single_use: false,
             viewer_binding: true,
+            device_limit: false,
             max_resolution: None,
             access: Default::default(),
         }
