@@ -45,7 +45,7 @@ def keypair(tmp_path):
 
 
 def test_help_on_every_command():
-    for command in ["", "keygen", "public-key", "sign", "stage-token", "verify", "session", "viewer-id"]:
+    for command in ["", "keygen", "public-key", "sign", "stage-token", "verify", "session", "viewer-id", "revocation-request"]:
         p = run(*([command] if command else []), "--help")
         assert "Usage: ivs-token" in p.stdout
     assert "Exit codes" in run("--help").stdout

@@ -1,5 +1,5 @@
-"""A local stand-in for the Amazon IVS playback endpoint: `make dev` plays from it, and the browser
-tests check the watch page against it.
+"""A local stand-in for Amazon IVS, its playback endpoint and its revocation API: `make dev` plays
+from it, and the browser and device-limit tests check the worker against it.
 
 Like IVS, it serves the multivariant playlist only for a `?token=` that verifies against the
 imported public key (PyJWT + cryptography, never this project's code), names this channel's ARN in
@@ -9,13 +9,27 @@ or single use, and, with `aws:single-use-uuid`, has not been used before. Otherw
 with IVS's JSON error body. The stream is live-looking: a sliding media sequence over the three
 2-second segments of tools/hls (a real H.264/AAC fixture made with ffmpeg), so it plays forever.
 
+The IVS API's `POST /StartViewerSessionRevocation` and `POST /BatchStartViewerSessionRevocation`
+answer as IVS does: the SigV4 signature is checked with botocore (an implementation independent of
+the worker's) against the configured keys, bodies are validated as the API model says (channel ARN
+pattern, viewerId 1..40, version 0..2^31-1, 1..20 items), and accepted revocations are recorded.
+From then on that viewer's sessions on that channel with a version at or below the ceiling are
+refused: the playlist (its token), and the rendition playlist and segments, whose URLs carry the
+playback session as IVS's do. `POST /_standin/control` makes the next calls fail (`{"throttle": N}`:
+429 ThrottlingException, `{"fail": N}`: 500, `{"pair_throttle": N}`: the next N pairs of batches
+listed under `errors`), `GET /_standin/revocations` lists what was accepted.
+
     python tools/ivs_standin.py --public-key .dev/public.pem --arn ARN --port 8788
 """
 
 from __future__ import annotations
 
 import argparse
+import calendar
+import hmac
 import json
+import re
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +37,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 FIXTURE = Path(__file__).resolve().parent / "hls"
 PLAYLIST_PATH = "/api/video/v1/us-west-2.123456789012.channel.demo.m3u8"
@@ -39,6 +56,49 @@ MULTIVARIANT = (
     "rendition/live.m3u8\n"
 )
 
+# The IVS API (revocation), as the API reference describes it.
+API_PATHS = {"/StartViewerSessionRevocation": "single", "/BatchStartViewerSessionRevocation": "batch"}
+CHANNEL_ARN = re.compile(r"^arn:aws:ivs:[a-z0-9-]+:[0-9]+:channel/[a-zA-Z0-9-]+$")
+MAX_VERSION = 2**31 - 1
+MAX_BATCH = 20
+MAX_SKEW_SECONDS = 15 * 60  # AWS refuses a signature more than 15 minutes off
+# The stand-in's AWS key (AWS's documentation example, never a real one).
+ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+AUTHORIZATION = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request,"
+    r"\s*SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def check_viewer_session(item, where: str = "") -> tuple[str, str, int]:
+    """(channelArn, viewerId, version) of one viewer session, or ValidationException as IVS
+    validates its model: channelArn 1..128 matching the pattern, viewerId 1..40, version an
+    integer from 0 (the default) to 2^31-1."""
+    if not isinstance(item, dict):
+        raise ApiError(400, "ValidationException", f"{where}must be an object")
+    unknown = set(item) - {"channelArn", "viewerId", "viewerSessionVersionsLessThanOrEqualTo"}
+    if unknown:
+        raise ApiError(400, "ValidationException", f"{where}unknown field {sorted(unknown)[0]}")
+    arn, viewer, version = item.get("channelArn"), item.get("viewerId"), item.get("viewerSessionVersionsLessThanOrEqualTo", 0)
+    if not isinstance(arn, str) or not 1 <= len(arn) <= 128 or not CHANNEL_ARN.match(arn):
+        raise ApiError(400, "ValidationException", f"{where}channelArn must match {CHANNEL_ARN.pattern}")
+    if not isinstance(viewer, str) or not 1 <= len(viewer) <= 40:
+        raise ApiError(400, "ValidationException", f"{where}viewerId must be 1 to 40 characters")
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION:
+        raise ApiError(400, "ValidationException", f"{where}viewerSessionVersionsLessThanOrEqualTo must be an integer from 0 to {MAX_VERSION}")
+    return arn, viewer, version
+
+
+def arn_region(arn: str) -> str:
+    return arn.split(":")[3]
+
 
 def origin_allowed(allowed: str, origin: str | None) -> bool:
     if origin is None:
@@ -52,9 +112,10 @@ def origin_allowed(allowed: str, origin: str | None) -> bool:
     return False
 
 
-def live_playlist(elapsed: float) -> str:
+def live_playlist(elapsed: float, query: str = "") -> str:
     """A live media playlist `elapsed` seconds after the stream began: the window slides one
-    segment every SEGMENT_SECONDS and wraps around the fixture with a discontinuity each time."""
+    segment every SEGMENT_SECONDS and wraps around the fixture with a discontinuity each time.
+    `query` (`?session=...`) is appended to every segment URL."""
     first = int(elapsed // SEGMENT_SECONDS)
     lines = [
         "#EXTM3U",
@@ -68,17 +129,38 @@ def live_playlist(elapsed: float) -> str:
         if sequence != first and sequence % len(SEGMENTS) == 0:
             lines.append("#EXT-X-DISCONTINUITY")
         lines.append(f"#EXTINF:{SEGMENT_SECONDS:.3f},")
-        lines.append(SEGMENTS[sequence % len(SEGMENTS)])
+        lines.append(SEGMENTS[sequence % len(SEGMENTS)] + query)
     return "\n".join(lines) + "\n"
 
 
 class StandIn:
-    def __init__(self, public_key_pem: str, channel_arn: str, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        public_key_pem: str,
+        channel_arn: str,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        credentials: dict[str, tuple[str, str | None]] | None = None,
+        known_channels: set[str] | None = None,
+    ):
         self.public_key_pem = public_key_pem
         self.channel_arn = channel_arn
         self.log: list[dict] = []
         self.refuse_next = 0  # answer 403 to this many otherwise valid playlist requests
         self.used_single_use: set[str] = set()
+        # The IVS API: keys it accepts (key id -> (secret, session token or None)), the channels
+        # that exist (None: every well-formed ARN), what was accepted, and failures to inject.
+        self.credentials = credentials if credentials is not None else {ACCESS_KEY_ID: (SECRET_ACCESS_KEY, None)}
+        self.known_channels = known_channels
+        self.revocations: list[dict] = []
+        self.revoked: dict[tuple[str, str], int] = {}  # (channel ARN, viewer id) -> highest ceiling
+        self.api_log: list[dict] = []
+        self.throttle_next = 0
+        self.fail_next = 0
+        self.pair_throttle_next = 0
+        self.clock = time.time
+        # Playback sessions: the id in rendition and segment URLs -> (channel ARN, viewer id, version).
+        self.sessions: dict[str, tuple[str, str | None, int]] = {}
         self.started = time.time()
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer((host, port), self._handler())
@@ -99,6 +181,14 @@ class StandIn:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+    def is_revoked(self, channel_arn: str, viewer_id: str | None, version: int) -> bool:
+        with self.lock:
+            return viewer_id is not None and self.revoked.get((channel_arn, viewer_id), -1) >= version
+
+    def claims_of(self, token: str) -> dict:
+        """The claims of a token `check` accepted."""
+        return jwt.decode(token, self.public_key_pem, algorithms=["ES384"], options={"require": ["exp"]})
 
     def check(self, token: str | None, origin: str | None, consume: bool = False) -> str | None:
         """None when IVS would serve the playlist, else IVS's error text. `consume` spends a
@@ -127,6 +217,8 @@ class StandIn:
         single_use = claims.get("aws:single-use-uuid")
         if (viewer_id is not None or single_use is not None) and exp > now + BOUND_TOKEN_MAX_TTL:
             return "token expiry exceeds the 10 minute limit for viewer-bound or single-use tokens"
+        if self.is_revoked(self.channel_arn, viewer_id, claims.get("aws:viewer-session-version", 0)):
+            return "viewer session has been revoked"
         if single_use is not None:
             with self.lock:
                 if single_use in self.used_single_use:
@@ -134,6 +226,114 @@ class StandIn:
                 if consume:
                     self.used_single_use.add(single_use)
         return None
+
+    # The IVS API.
+
+    def verify_signature(self, method: str, path: str, headers, body: bytes) -> str:
+        """Check a request's SigV4 signature as AWS does, with botocore; the signing region, or
+        ApiError 403 as AWS answers (never naming the expected signature)."""
+        match = AUTHORIZATION.match(headers.get("Authorization") or "")
+        if match is None:
+            raise ApiError(403, "MissingAuthenticationTokenException", "Missing or malformed Authorization header")
+        key = self.credentials.get(match["key"])
+        if key is None:
+            raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        secret, token = key
+        if match["service"] != "ivs":
+            raise ApiError(403, "InvalidSignatureException", "Credential should be scoped to correct service: 'ivs'.")
+        amz_date = headers.get("X-Amz-Date") or ""
+        if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date) or amz_date[:8] != match["date"]:
+            raise ApiError(403, "InvalidSignatureException", "X-Amz-Date is missing or does not match the credential scope")
+        signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+        if abs(self.clock() - signed_at) > MAX_SKEW_SECONDS:
+            raise ApiError(403, "InvalidSignatureException", "Signature expired: the request time is more than 15 minutes off")
+        signed = match["signed"].split(";")
+        for required in ("host", "x-amz-date"):
+            if required not in signed:
+                raise ApiError(403, "InvalidSignatureException", f"{required} must be a signed header")
+        if token is not None and ("x-amz-security-token" not in signed or headers.get("X-Amz-Security-Token") != token):
+            raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+        missing = [name for name in signed if headers.get(name) is None]
+        if missing:
+            raise ApiError(403, "InvalidSignatureException", f"signed header {missing[0]} is not in the request")
+        request = AWSRequest(method=method, url=f"http://{headers['Host']}{path}", data=body, headers={name: headers[name] for name in signed})
+        request.context["timestamp"] = amz_date
+        auth = SigV4Auth(Credentials(match["key"], secret, token), "ivs", match["region"])
+        expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+        if not hmac.compare_digest(expected, match["signature"]):
+            raise ApiError(
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
+            )
+        return match["region"]
+
+    def _revoke(self, operation: str, arn: str, viewer: str, version: int, region: str) -> ApiError | None:
+        """Record one accepted revocation, or the error IVS gives for that pair."""
+        if arn_region(arn) != region or (self.known_channels is not None and arn not in self.known_channels):
+            return ApiError(404, "ResourceNotFoundException", f"channel {arn} does not exist in {region}")
+        with self.lock:
+            self.revoked[(arn, viewer)] = max(self.revoked.get((arn, viewer), -1), version)
+            self.revocations.append({"time": self.clock(), "operation": operation, "channelArn": arn, "viewerId": viewer, "version": version})
+        return None
+
+    def api(self, path: str, headers, body: bytes) -> tuple[int, str | None, dict]:
+        """Answer one IVS API call: (status, x-amzn-ErrorType, JSON body)."""
+        operation = API_PATHS[path]
+        entry = {"time": self.clock(), "operation": operation}
+        self.api_log.append(entry)
+        try:
+            region = self.verify_signature("POST", path, headers, body)
+            with self.lock:
+                if self.throttle_next > 0:
+                    self.throttle_next -= 1
+                    raise ApiError(429, "ThrottlingException", "Rate exceeded")
+                if self.fail_next > 0:
+                    self.fail_next -= 1
+                    raise ApiError(500, "InternalServerException", "Unexpected error during processing of request.")
+            try:
+                request = json.loads(body)
+            except ValueError:
+                raise ApiError(400, "ValidationException", "the body is not valid JSON") from None
+            if operation == "single":
+                error = self._revoke(operation, *check_viewer_session(request), region)
+                if error:
+                    raise error
+                answer = {}
+            else:
+                if not isinstance(request, dict) or set(request) != {"viewerSessions"}:
+                    raise ApiError(400, "ValidationException", "the body must be {\"viewerSessions\": [...]}")
+                sessions = request["viewerSessions"]
+                if not isinstance(sessions, list) or not 1 <= len(sessions) <= MAX_BATCH:
+                    raise ApiError(400, "ValidationException", f"viewerSessions must hold 1 to {MAX_BATCH} items")
+                pairs = [check_viewer_session(item, f"viewerSessions[{i}]: ") for i, item in enumerate(sessions)]
+                errors = []
+                for arn, viewer, version in pairs:
+                    with self.lock:
+                        throttled = self.pair_throttle_next > 0
+                        self.pair_throttle_next -= int(throttled)
+                    error = ApiError(429, "ThrottlingException", "Rate exceeded") if throttled else self._revoke(operation, arn, viewer, version, region)
+                    if error:
+                        errors.append({"channelArn": arn, "viewerId": viewer, "code": error.code, "message": error.message})
+                answer = {"errors": errors}
+            entry["status"] = 200
+            return 200, None, answer
+        except ApiError as e:
+            entry["status"], entry["error"] = e.status, e.code
+            return e.status, e.code, {"message": e.message}
+
+    def control(self, request: dict) -> dict:
+        """The test hooks behind POST /_standin/control."""
+        with self.lock:
+            self.throttle_next = int(request.get("throttle", self.throttle_next))
+            self.fail_next = int(request.get("fail", self.fail_next))
+            self.pair_throttle_next = int(request.get("pair_throttle", self.pair_throttle_next))
+            if request.get("reset"):
+                self.throttle_next = self.fail_next = self.pair_throttle_next = 0
+                self.revocations.clear()
+                self.revoked.clear()
+                self.api_log.clear()
+            return {"throttle": self.throttle_next, "fail": self.fail_next, "pair_throttle": self.pair_throttle_next}
 
     def _handler(self):
         standin = self
@@ -155,10 +355,32 @@ class StandIn:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self):
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if 0 < length <= 65536 else b""
+                if url.path in API_PATHS:
+                    status, error_type, answer = standin.api(url.path, self.headers, body)
+                    data = json.dumps(answer).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    if error_type:
+                        self.send_header("x-amzn-ErrorType", f"{error_type}:http://internal.amazon.com/coral/com.amazonaws.ivs/")
+                    self.end_headers()
+                    return self.wfile.write(data)
+                if url.path == "/_standin/control":
+                    try:
+                        answer = standin.control(json.loads(body or b"{}"))
+                    except (ValueError, TypeError, AttributeError):
+                        return self._send(400, b'{"error":"control takes {throttle, fail, pair_throttle, reset}"}', "application/json")
+                    return self._send(200, json.dumps(answer).encode(), "application/json")
+                self._send(404, b'[{"error":"not found"}]', "application/json")
+
             def do_OPTIONS(self):
                 self.send_response(204)
                 self._cors()
-                self.send_header("Access-Control-Allow-Methods", "GET")
+                self.send_header("Access-Control-Allow-Methods", "GET, POST")
                 self.end_headers()
 
             def do_GET(self):
@@ -167,6 +389,11 @@ class StandIn:
                 origin = self.headers.get("Origin")
                 entry = {"time": time.time(), "path": url.path, "token": token, "origin": origin}
                 standin.log.append(entry)
+                def refuse(error):
+                    entry["status"], entry["error"] = 403, error
+                    body = [{"error": error, "error_code": "invalid_playback_auth_token", "network_error": None}]
+                    return self._send(403, json.dumps(body).encode(), "application/json")
+
                 if url.path == PLAYLIST_PATH:
                     error = standin.check(token, origin, consume=True)
                     if error is None and standin.refuse_next > 0:
@@ -175,16 +402,39 @@ class StandIn:
                     entry["status"] = 403 if error else 200
                     entry["error"] = error
                     if error:
-                        body = [{"error": error, "error_code": "invalid_playback_auth_token", "network_error": None}]
-                        return self._send(403, json.dumps(body).encode(), "application/json")
-                    return self._send(200, MULTIVARIANT.encode(), "application/vnd.apple.mpegurl")
-                if url.path == MEDIA_PREFIX + "live.m3u8":
+                        return refuse(error)
+                    # Like IVS, the rendition URLs carry the playback session, so a revocation
+                    # stops a player that is already playing.
+                    claims = standin.claims_of(token)
+                    session = secrets.token_urlsafe(12)
+                    with standin.lock:
+                        standin.sessions[session] = (
+                            standin.channel_arn,
+                            claims.get("aws:viewer-id"),
+                            claims.get("aws:viewer-session-version", 0),
+                        )
+                    entry["session"] = session
+                    body = MULTIVARIANT.replace("live.m3u8", f"live.m3u8?session={session}")
+                    return self._send(200, body.encode(), "application/vnd.apple.mpegurl")
+                media = url.path[len(MEDIA_PREFIX):] if url.path.startswith(MEDIA_PREFIX) else None
+                if media == "live.m3u8" or media in SEGMENTS:
+                    session = parse_qs(url.query).get("session", [None])[0]
+                    query = ""
+                    if session is not None:
+                        known = standin.sessions.get(session)
+                        if known is None:
+                            return refuse("unknown playback session")
+                        if standin.is_revoked(*known):
+                            return refuse("viewer session has been revoked")
+                        query = f"?session={session}"
                     entry["status"] = 200
-                    playlist = live_playlist(time.time() - standin.started)
-                    return self._send(200, playlist.encode(), "application/vnd.apple.mpegurl")
-                if url.path.startswith(MEDIA_PREFIX) and url.path[len(MEDIA_PREFIX):] in SEGMENTS:
-                    entry["status"] = 200
-                    return self._send(200, (FIXTURE / url.path[len(MEDIA_PREFIX):]).read_bytes(), "video/mp2t")
+                    if media == "live.m3u8":
+                        playlist = live_playlist(time.time() - standin.started, query)
+                        return self._send(200, playlist.encode(), "application/vnd.apple.mpegurl")
+                    return self._send(200, (FIXTURE / media).read_bytes(), "video/mp2t")
+                if url.path == "/_standin/revocations":
+                    with standin.lock:
+                        return self._send(200, json.dumps(standin.revocations).encode(), "application/json")
                 entry["status"] = 404
                 self._send(404, b'[{"error":"not found"}]', "application/json")
 
