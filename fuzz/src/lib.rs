@@ -90,6 +90,19 @@ pub fn settings() -> Settings {
         .with(names::STAGES, stages().to_string())
 }
 
+/// The fixed settings with device limits: the AWS key they need, and `open` (no viewer binding)
+/// opted out of the limit.
+pub fn device_settings() -> Settings {
+    let mut channels = channels();
+    channels["open"]["device_limit"] = json!(false);
+    settings()
+        .with(names::CHANNELS, channels.to_string())
+        .with(names::DEVICE_LIMITS, json!({"default": 2, "groups": {"members": 3, "staff": 5}}).to_string())
+        .with(names::AWS_ACCESS_KEY_ID, "AKIAIOSFODNN7EXAMPLE")
+        .with(names::AWS_SECRET_ACCESS_KEY, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+        .with(names::ADMIN_API_TOKEN, "fuzz-admin-token-0123456789abcdefghij")
+}
+
 /// The fixed configuration, with the dev sign-in or a login URL.
 pub fn config(dev_login: bool) -> Config {
     let settings = if dev_login {

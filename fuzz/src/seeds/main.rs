@@ -148,6 +148,38 @@ fn main() {
         serde_json::to_string(&fx::stages().to_string()).unwrap_or_default(),
         r#"{"x": {"arn": "arn:aws:ivs:us-east-1:123456789012:stage/a", "public_key_arn": "arn:aws:ivs:eu-west-1:123456789012:public-key/b", "whip_url": "http://x"}}"#.into(),
     ]);
+    write(dir, "device_limits_setting", &[
+        json!({"default": 2}).to_string(),
+        json!({"default": 2, "groups": {"members": 3, "staff": 5}, "on_limit": "evict-oldest", "idle_seconds": 90}).to_string(),
+        serde_json::to_string(&json!({"default": 1, "on_limit": "refuse", "idle_seconds": 3600}).to_string()).unwrap_or_default(),
+        json!({"default": 100, "groups": {"": 1, "kids": 0}, "idle_seconds": 4}).to_string(),
+        json!({"default": "2", "on_limit": "evict", "limit": 3}).to_string(),
+        "{}".into(),
+    ]);
+    write(dir, "device_id", &[
+        "tv-livingroom-01\n".into(),
+        "\nsession=x; ivs_device=Zm9vYmFyYmF6cXV4LWRldmljZQ".into(),
+        "\nivs_device=bad; ivs_device=\"quoted-device-id\"".into(),
+        "bad id!\nivs_device=cookie-device-1".into(),
+        format!("{}\n", "x".repeat(65)),
+        "true".into(),
+    ]);
+    write(dir, "admin_body", &[
+        json!({"sub": "alice@example.com"}).to_string(),
+        json!({"sub": "alice@example.com", "channel": "demo", "block_seconds": 3600}).to_string(),
+        json!({"sub": "", "channel": "Demo", "block_seconds": 0, "extra": true}).to_string(),
+        "Bearer fuzz-admin-token-0123456789abcdefghij".into(),
+        "bearer  fuzz-admin-token-0123456789abcdefghi".into(),
+    ]);
+    let arn = |id: &str| format!("arn:aws:ivs:us-west-2:123456789012:channel/{id}");
+    write_bytes(dir, "revocation_answer", &[
+        b"\x00\n{}".to_vec(),
+        [b"\x00\n".to_vec(), json!({"errors": [{"channelArn": arn("b"), "viewerId": "5bdcc146bf60754e6a042426089575c75a003f08", "code": "ThrottlingException", "message": "Rate exceeded"},
+                                                    {"channelArn": arn("c"), "viewerId": "5bdcc146bf60754e6a042426089575c75a003f08", "code": "ValidationException", "message": "bad"}]}).to_string().into_bytes()].concat(),
+        b"\x04ThrottlingException:http://internal.amazon.com/coral/com.amazonaws.ivs/\n{\"message\":\"Rate exceeded\"}".to_vec(),
+        b"\x01\n{\"__type\":\"com.amazonaws.ivs#ValidationException\",\"message\":\"m\"}".to_vec(),
+        b"\x05\n<html>bad gateway</html>".to_vec(),
+    ]);
     let key = fx::playback_key();
     let sec1 = key.to_sec1_pem();
     let pkcs8 = key.to_pkcs8_pem();
