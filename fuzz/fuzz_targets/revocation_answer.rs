@@ -20,7 +20,13 @@ fuzz_target!(|data: &[u8]| {
         let arn = format!("arn:aws:ivs:us-west-2:123456789012:channel/{id}");
         ledger.admit("device-1", ChannelRef { name: id, arn: &arn }, policy, false, NOW);
     }
-    ledger.admit("device-2", ChannelRef { name: "a", arn: "arn:aws:ivs:us-west-2:123456789012:channel/a" }, policy, true, NOW);
+    ledger.admit(
+        "device-2",
+        ChannelRef { name: "a", arn: "arn:aws:ivs:us-west-2:123456789012:channel/a" },
+        policy,
+        true,
+        NOW,
+    );
     let call = ledger.due_revocations(NOW, 20).expect("three revocations are due");
     let outcome = read_answer(&call, status, (!error_type.is_empty()).then_some(error_type), body);
     if let CallOutcome::Status { code: Some(code), .. } = &outcome {
@@ -28,8 +34,14 @@ fuzz_target!(|data: &[u8]| {
     }
     ledger.revocation_result(&call, &outcome, NOW, 12345);
     let events = ledger.take_events();
-    let dropped = events.iter().filter(|e| matches!(e, ivs_token_worker::device::ledger::Event::RevocationDropped { .. })).count();
-    let accepted = events.iter().filter(|e| matches!(e, ivs_token_worker::device::ledger::Event::RevocationAccepted { .. })).count();
+    let dropped = events
+        .iter()
+        .filter(|e| matches!(e, ivs_token_worker::device::ledger::Event::RevocationDropped { .. }))
+        .count();
+    let accepted = events
+        .iter()
+        .filter(|e| matches!(e, ivs_token_worker::device::ledger::Event::RevocationAccepted { .. }))
+        .count();
     assert_eq!(ledger.revocations.len() + dropped + accepted, 3, "{outcome:?}");
     if status != 200 && status != 400 && status != 404 {
         assert_eq!(ledger.revocations.len(), 3, "{status}: retried, never dropped");

@@ -148,29 +148,43 @@ fn main() {
         serde_json::to_string(&fx::stages().to_string()).unwrap_or_default(),
         r#"{"x": {"arn": "arn:aws:ivs:us-east-1:123456789012:stage/a", "public_key_arn": "arn:aws:ivs:eu-west-1:123456789012:public-key/b", "whip_url": "http://x"}}"#.into(),
     ]);
-    write(dir, "device_limits_setting", &[
-        json!({"default": 2}).to_string(),
-        json!({"default": 2, "groups": {"members": 3, "staff": 5}, "on_limit": "evict-oldest", "idle_seconds": 90}).to_string(),
-        serde_json::to_string(&json!({"default": 1, "on_limit": "refuse", "idle_seconds": 3600}).to_string()).unwrap_or_default(),
-        json!({"default": 100, "groups": {"": 1, "kids": 0}, "idle_seconds": 4}).to_string(),
-        json!({"default": "2", "on_limit": "evict", "limit": 3}).to_string(),
-        "{}".into(),
-    ]);
-    write(dir, "device_id", &[
-        "tv-livingroom-01\n".into(),
-        "\nsession=x; ivs_device=Zm9vYmFyYmF6cXV4LWRldmljZQ".into(),
-        "\nivs_device=bad; ivs_device=\"quoted-device-id\"".into(),
-        "bad id!\nivs_device=cookie-device-1".into(),
-        format!("{}\n", "x".repeat(65)),
-        "true".into(),
-    ]);
-    write(dir, "admin_body", &[
-        json!({"sub": "alice@example.com"}).to_string(),
-        json!({"sub": "alice@example.com", "channel": "demo", "block_seconds": 3600}).to_string(),
-        json!({"sub": "", "channel": "Demo", "block_seconds": 0, "extra": true}).to_string(),
-        "Bearer fuzz-admin-token-0123456789abcdefghij".into(),
-        "bearer  fuzz-admin-token-0123456789abcdefghi".into(),
-    ]);
+    write(
+        dir,
+        "device_limits_setting",
+        &[
+            json!({"default": 2}).to_string(),
+            json!({"default": 2, "groups": {"members": 3, "staff": 5}, "on_limit": "evict-oldest", "idle_seconds": 90})
+                .to_string(),
+            serde_json::to_string(&json!({"default": 1, "on_limit": "refuse", "idle_seconds": 3600}).to_string())
+                .unwrap_or_default(),
+            json!({"default": 100, "groups": {"": 1, "kids": 0}, "idle_seconds": 4}).to_string(),
+            json!({"default": "2", "on_limit": "evict", "limit": 3}).to_string(),
+            "{}".into(),
+        ],
+    );
+    write(
+        dir,
+        "device_id",
+        &[
+            "tv-livingroom-01\n".into(),
+            "\nsession=x; ivs_device=Zm9vYmFyYmF6cXV4LWRldmljZQ".into(),
+            "\nivs_device=bad; ivs_device=\"quoted-device-id\"".into(),
+            "bad id!\nivs_device=cookie-device-1".into(),
+            format!("{}\n", "x".repeat(65)),
+            "true".into(),
+        ],
+    );
+    write(
+        dir,
+        "admin_body",
+        &[
+            json!({"sub": "alice@example.com"}).to_string(),
+            json!({"sub": "alice@example.com", "channel": "demo", "block_seconds": 3600}).to_string(),
+            json!({"sub": "", "channel": "Demo", "block_seconds": 0, "extra": true}).to_string(),
+            "Bearer fuzz-admin-token-0123456789abcdefghij".into(),
+            "bearer  fuzz-admin-token-0123456789abcdefghi".into(),
+        ],
+    );
     let arn = |id: &str| format!("arn:aws:ivs:us-west-2:123456789012:channel/{id}");
     write_bytes(dir, "revocation_answer", &[
         b"\x00\n{}".to_vec(),
