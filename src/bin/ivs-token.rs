@@ -334,7 +334,7 @@ mod cli {
                         return Err(unusable("pass --key FILE (the worker's PLAYBACK_PRIVATE_KEY), or set VIEWER_ID_SECRET if the worker has one"))
                     }
                 };
-                let id = ids.viewer_id(&sub);
+                let id = ids.viewer_id(None, &sub);
                 println!("{id}");
                 let arn = channel_arn.unwrap_or_else(|| "CHANNEL_ARN".to_owned());
                 eprintln!(
