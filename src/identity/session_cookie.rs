@@ -167,7 +167,7 @@ fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
             claims_error("`groups` must be an array of at most 256 group names (strings of 1 to 256 bytes)")
         })?,
     };
-    Ok(Session { sub, exp, channels, groups, max_resolution, session_version, claims: claims.clone() })
+    Ok(Session { sub, issuer: None, exp, channels, groups, max_resolution, session_version, claims: claims.clone() })
 }
 
 /// The claims of a session this crate mints (CLI, tests, `/dev/login`).
@@ -262,6 +262,7 @@ mod tests {
         claims.groups = Some(vec!["members".into(), "staff".into()]);
         let session = secrets().verify(&mint(&claims, SECRET), NOW).unwrap();
         assert_eq!(session.sub, "alice");
+        assert_eq!(session.issuer, None, "the worker's own cookie: its subjects' viewer ids as since 0.1.0");
         assert_eq!(session.exp, NOW + 3600);
         assert_eq!(session.channels, ChannelGrant::Only(vec!["demo".into()]));
         assert!(session.channels.allows("demo") && !session.channels.allows("other"));
