@@ -14,13 +14,19 @@
 //! weaker one behind it is never tried instead. A token in a place several providers read is
 //! routed by its `iss`. Several cookies of one name (set for different paths or domains) are
 //! tried in order and the first that verifies wins.
+//!
+//! **Once per request.** [`Identity::locate`] finds the deciding credential and reads it once
+//! (each provider token decoded and routed, its digest taken); the [`Located`] value it returns
+//! says which keys to fetch and which signatures the platform may check, carries the platform's
+//! verdicts, and gives the session. Nothing after `locate` reads the request again, so no token
+//! is decoded twice.
 
-use super::jwk::Algorithm;
-use super::jwt::{self, Rejection};
+use super::jwk::{Algorithm, KeySet};
+use super::jwt::{self, Rejection, UntrustedToken};
 use super::keystore::{Fetched, KeyStore};
 use super::provider::{Provider, TokenSource};
 use super::session_cookie::{SessionSecrets, LEEWAY_SECONDS};
-use super::verified::VerifiedTokens;
+use super::verified::{self, VerifiedTokens};
 use super::Session;
 use crate::cookie::find_cookies;
 use crate::error::{Error, Result};
@@ -37,8 +43,6 @@ pub struct Presented<'a> {
     pub cookie: Option<&'a str>,
     /// Other request headers (names in any case), for `header:NAME` sources.
     pub headers: &'a [(&'a str, &'a str)],
-    /// The platform's answers to [`Identity::signature_checks`]: (token digest, valid).
-    pub verdicts: &'a [([u8; 32], bool)],
 }
 
 impl<'a> Presented<'a> {
@@ -79,7 +83,7 @@ pub struct KeyFetch<'s> {
 }
 
 /// A provider token's signature for the platform to check, with the key and algorithm the core
-/// chose for it (see [`Identity::signature_checks`]).
+/// chose for it (see [`Located::signature_checks`]).
 #[derive(Debug, Clone)]
 pub struct SignatureCheck {
     /// SHA-256 of the token, which the verdict is returned under.
@@ -96,12 +100,36 @@ pub struct SignatureCheck {
     pub signature: Vec<u8>,
 }
 
+/// One provider token of the deciding credential, read once.
+#[derive(Debug)]
+struct ProviderToken<'s, 'a> {
+    /// SHA-256 of the token: its name in the verified-token cache and in the platform's verdicts.
+    digest: [u8; 32],
+    /// The token decoded (not trusted yet), or why it cannot be.
+    decoded: std::result::Result<UntrustedToken<'a>, Rejection>,
+    /// The provider it belongs to, among those reading where it was found: by `iss`.
+    provider: Option<&'s Provider>,
+}
+
 /// The credential that decides a request.
+#[derive(Debug)]
 enum Credential<'s, 'a> {
     /// Token(s) for identity providers: where they were found, who reads that place.
-    Provider { source: String, readers: Vec<&'s Provider>, tokens: Vec<&'a str> },
+    Provider { source: String, readers: Vec<&'s Provider>, tokens: Vec<ProviderToken<'s, 'a>> },
     /// The HS256 session cookie's value(s).
     SessionCookie(Vec<&'a str>),
+}
+
+/// The credential that decides a request, found and read once by [`Identity::locate`]; what the
+/// Workers layer fetches and asks the platform for before the request is answered, and the
+/// platform's answers. [`Located::session`] turns it into the viewer's session.
+#[derive(Debug)]
+pub struct Located<'s, 'a> {
+    identity: &'s Identity,
+    credential: Option<Credential<'s, 'a>>,
+    /// The platform's verdicts on signatures (see [`Located::signature_checks`]): (token digest,
+    /// valid).
+    verdicts: Vec<([u8; 32], bool)>,
 }
 
 impl Identity {
@@ -109,26 +137,49 @@ impl Identity {
         self.providers.iter().filter(|p| p.reads(source)).collect()
     }
 
-    fn locate<'s, 'a>(&'s self, presented: &Presented<'a>) -> Option<Credential<'s, 'a>> {
+    /// Provider tokens found in one place, each decoded once and routed by its `iss`.
+    fn provider_credential<'s, 'a>(
+        &'s self,
+        source: String,
+        place: &TokenSource,
+        tokens: impl Iterator<Item = &'a str>,
+    ) -> Credential<'s, 'a> {
+        let readers = self.readers(place);
+        let tokens = tokens
+            .map(|token| {
+                let decoded = jwt::decode(token);
+                let provider = decoded.as_ref().ok().and_then(|untrusted| Self::route(&readers, untrusted));
+                ProviderToken { digest: verified::digest(token), decoded, provider }
+            })
+            .collect();
+        Credential::Provider { source, readers, tokens }
+    }
+
+    /// Find the credential that decides this request (see the module docs for the precedence)
+    /// and read it: provider tokens are decoded here, once, and nowhere else.
+    pub fn locate<'s, 'a>(&'s self, presented: &Presented<'a>) -> Located<'s, 'a> {
+        Located { identity: self, credential: self.find(presented), verdicts: Vec::new() }
+    }
+
+    fn find<'s, 'a>(&'s self, presented: &Presented<'a>) -> Option<Credential<'s, 'a>> {
         if let Some(token) = presented.bearer() {
-            let readers = self.readers(&TokenSource::Bearer);
-            if !readers.is_empty() {
-                return Some(Credential::Provider {
-                    source: "Authorization: Bearer".into(),
-                    readers,
-                    tokens: vec![token],
-                });
+            if self.providers.iter().any(|p| p.reads(&TokenSource::Bearer)) {
+                return Some(self.provider_credential(
+                    "Authorization: Bearer".into(),
+                    &TokenSource::Bearer,
+                    std::iter::once(token),
+                ));
             }
         }
         for provider in &self.providers {
             for source in &provider.token_from {
                 if let TokenSource::Header(name) = source {
                     if let Some(token) = presented.header(name).map(str::trim).filter(|t| !t.is_empty()) {
-                        return Some(Credential::Provider {
-                            source: format!("header `{name}`"),
-                            readers: self.readers(source),
-                            tokens: vec![token],
-                        });
+                        return Some(self.provider_credential(
+                            format!("header `{name}`"),
+                            source,
+                            std::iter::once(token),
+                        ));
                     }
                 }
             }
@@ -137,16 +188,13 @@ impl Identity {
         for provider in &self.providers {
             for source in &provider.token_from {
                 if let TokenSource::Cookie(name) = source {
-                    let tokens: Vec<&str> = find_cookies(cookie_header, name)
-                        .filter(|v| !v.is_empty())
-                        .take(MAX_SAME_NAME_COOKIES)
-                        .collect();
-                    if !tokens.is_empty() {
-                        return Some(Credential::Provider {
-                            source: format!("cookie `{name}`"),
-                            readers: self.readers(source),
-                            tokens,
-                        });
+                    let mut tokens = find_cookies(cookie_header, name).filter(|v| !v.is_empty()).peekable();
+                    if tokens.peek().is_some() {
+                        return Some(self.provider_credential(
+                            format!("cookie `{name}`"),
+                            source,
+                            tokens.take(MAX_SAME_NAME_COOKIES),
+                        ));
                     }
                 }
             }
@@ -184,28 +232,9 @@ impl Identity {
     }
 
     /// The provider a token belongs to, among those reading where it was found: by `iss`.
-    fn route<'p>(readers: &[&'p Provider], token: &jwt::UntrustedToken<'_>) -> Option<&'p Provider> {
+    fn route<'p>(readers: &[&'p Provider], token: &UntrustedToken<'_>) -> Option<&'p Provider> {
         let issuer = token.issuer()?;
         readers.iter().copied().find(|p| p.issuer == issuer)
-    }
-
-    /// Key documents the Workers layer should fetch before this request is answered: the
-    /// provider of the deciding credential, when it has no keys, stale keys, or not the key the
-    /// token names (see [`KeyStore::wants_fetch`] for the rate limit).
-    pub fn fetches_for<'s>(&'s self, presented: &Presented<'_>, now: u64) -> Vec<KeyFetch<'s>> {
-        let Some(Credential::Provider { readers, tokens, .. }) = self.locate(presented) else { return Vec::new() };
-        let mut wanted: Vec<KeyFetch<'s>> = Vec::new();
-        for token in tokens {
-            let Ok(untrusted) = jwt::decode(token) else { continue };
-            if let Some(provider) = Self::route(&readers, &untrusted) {
-                if self.keys.wants_fetch(provider, untrusted.kid(), now)
-                    && !wanted.iter().any(|f| f.provider.name == provider.name)
-                {
-                    wanted.push(KeyFetch { provider, kid: untrusted.kid().map(str::to_owned) });
-                }
-            }
-        }
-        wanted
     }
 
     /// Key documents of providers that have never had keys and may be fetched now (for the
@@ -220,38 +249,6 @@ impl Identity {
             .collect()
     }
 
-    /// The signatures of the deciding credential's provider tokens that the platform may check
-    /// (tokens not verified before, whose key is known): the Workers layer asks WebCrypto and
-    /// returns the answers as [`Presented::verdicts`]; everything else is still checked here.
-    pub fn signature_checks(&self, presented: &Presented<'_>, now: u64) -> Vec<SignatureCheck> {
-        let Some(Credential::Provider { readers, tokens, .. }) = self.locate(presented) else { return Vec::new() };
-        let mut checks = Vec::new();
-        for token in tokens {
-            if readers.iter().any(|p| self.verified.get(&p.name, token, now).is_some()) {
-                continue;
-            }
-            let Ok(untrusted) = jwt::decode(token) else { continue };
-            let Some(provider) = Self::route(&readers, &untrusted) else { continue };
-            let fetched = self.keys.keys(provider, now);
-            let keys: Vec<&super::jwk::KeySet> =
-                fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
-            if let Some((alg, key)) = jwt::signature_check(&untrusted, provider, &keys) {
-                let jwk = key.to_public_jwk();
-                let key_id =
-                    format!("{}:{}", alg.name(), crate::encoding::hex(&super::verified::digest(&jwk.to_string())));
-                checks.push(SignatureCheck {
-                    digest: super::verified::digest(token),
-                    alg,
-                    key: jwk,
-                    key_id,
-                    signing_input: untrusted.signing_input().to_owned(),
-                    signature: untrusted.signature().to_vec(),
-                });
-            }
-        }
-        checks
-    }
-
     /// `Err` naming the first provider without usable keys (for `/healthz`).
     pub fn health(&self, now: u64) -> Result<()> {
         match self.providers.iter().find(|p| self.keys.unavailable(p, now).is_some()) {
@@ -260,24 +257,10 @@ impl Identity {
         }
     }
 
-    /// The viewer's session, from the credential that decides this request (see the module
-    /// docs for the precedence).
+    /// The viewer's session from the credential that decides this request, without the
+    /// platform's help: [`Identity::locate`], then [`Located::session`].
     pub fn session(&self, presented: &Presented<'_>, now: u64) -> Result<Session> {
-        match self.locate(presented) {
-            None => Err(match &self.sessions {
-                // The worker as it always was: the cookie's own message.
-                Some(_) if self.providers.is_empty() => Error::Session(crate::error::SessionFault::Missing),
-                _ => Error::NoCredential(self.what_to_send()),
-            }),
-            Some(Credential::SessionCookie(values)) => {
-                let secrets =
-                    self.sessions.as_ref().ok_or(Error::Internal("session cookie located without secrets"))?;
-                first_success(values.iter().map(|value| secrets.verify(value, now)))
-            }
-            Some(Credential::Provider { source, readers, tokens }) => first_success(
-                tokens.iter().map(|token| self.verify_token(&source, &readers, token, presented.verdicts, now)),
-            ),
-        }
+        self.locate(presented).session(now)
     }
 
     /// Record a fetch of `provider`'s key document (see [`KeyStore::record`]); when the set of
@@ -303,40 +286,125 @@ impl Identity {
     fn key_ids(&self, provider: &Provider, now: u64) -> Option<Vec<Option<String>>> {
         self.keys.keys(provider, now).map(|set| set.keys.iter().map(|k| k.kid.clone()).collect())
     }
+}
+
+impl<'s> Located<'s, '_> {
+    /// The identity this credential was located by.
+    pub fn identity(&self) -> &'s Identity {
+        self.identity
+    }
+
+    /// The deciding credential's provider tokens that were read and routed to a provider.
+    fn routed(&self) -> impl Iterator<Item = (&ProviderToken<'s, '_>, &UntrustedToken<'_>, &'s Provider)> {
+        let tokens = match &self.credential {
+            Some(Credential::Provider { tokens, .. }) => tokens.as_slice(),
+            _ => &[],
+        };
+        tokens.iter().filter_map(|t| Some((t, t.decoded.as_ref().ok()?, t.provider?)))
+    }
+
+    /// Key documents the Workers layer should fetch before this request is answered: the
+    /// provider of the deciding credential, when it has no keys, stale keys, or not the key the
+    /// token names (see [`KeyStore::wants_fetch`] for the rate limit).
+    pub fn key_fetches(&self, now: u64) -> Vec<KeyFetch<'s>> {
+        let keys = &self.identity.keys;
+        let mut wanted: Vec<KeyFetch<'s>> = Vec::new();
+        for (_, untrusted, provider) in self.routed() {
+            if keys.wants_fetch(provider, untrusted.kid(), now)
+                && !wanted.iter().any(|f| f.provider.name == provider.name)
+            {
+                wanted.push(KeyFetch { provider, kid: untrusted.kid().map(str::to_owned) });
+            }
+        }
+        wanted
+    }
+
+    /// The signatures of the deciding credential's provider tokens that the platform may check
+    /// (tokens not verified before, whose key is known): the Workers layer asks WebCrypto and
+    /// hands the answers back with [`Located::record_verdict`]; everything else is still checked
+    /// here.
+    pub fn signature_checks(&self, now: u64) -> Vec<SignatureCheck> {
+        let identity = self.identity;
+        let mut checks = Vec::new();
+        for (token, untrusted, provider) in self.routed() {
+            if identity.verified.get(&provider.name, &token.digest, now).is_some() {
+                continue;
+            }
+            let fetched = identity.keys.keys(provider, now);
+            let keys: Vec<&KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
+            if let Some((alg, key)) = jwt::signature_check(untrusted, provider, &keys) {
+                let jwk = key.to_public_jwk();
+                let key_id = format!("{}:{}", alg.name(), crate::encoding::hex(&verified::digest(&jwk.to_string())));
+                checks.push(SignatureCheck {
+                    digest: token.digest,
+                    alg,
+                    key: jwk,
+                    key_id,
+                    signing_input: untrusted.signing_input().to_owned(),
+                    signature: untrusted.signature().to_vec(),
+                });
+            }
+        }
+        checks
+    }
+
+    /// The platform's answer to one of [`Located::signature_checks`].
+    pub fn record_verdict(&mut self, check: &SignatureCheck, valid: bool) {
+        self.verdicts.push((check.digest, valid));
+    }
+
+    /// The viewer's session, from the credential that decides this request (see the module
+    /// docs for the precedence).
+    pub fn session(&self, now: u64) -> Result<Session> {
+        let identity = self.identity;
+        match &self.credential {
+            None => Err(match &identity.sessions {
+                // The worker as it always was: the cookie's own message.
+                Some(_) if identity.providers.is_empty() => Error::Session(crate::error::SessionFault::Missing),
+                _ => Error::NoCredential(identity.what_to_send()),
+            }),
+            Some(Credential::SessionCookie(values)) => {
+                let secrets =
+                    identity.sessions.as_ref().ok_or(Error::Internal("session cookie located without secrets"))?;
+                first_success(values.iter().map(|value| secrets.verify(value, now)))
+            }
+            Some(Credential::Provider { source, readers, tokens }) => {
+                first_success(tokens.iter().map(|token| self.verify_token(source, readers, token, now)))
+            }
+        }
+    }
 
     fn verify_token(
         &self,
         source: &str,
         readers: &[&Provider],
-        token: &str,
-        verdicts: &[([u8; 32], bool)],
+        token: &ProviderToken<'s, '_>,
         now: u64,
     ) -> Result<Session> {
-        if let Some(session) = readers.iter().find_map(|p| self.verified.get(&p.name, token, now)) {
-            return Ok(session);
-        }
+        let identity = self.identity;
         let refused =
             |reason: String, expired: bool| Error::CredentialRefused { source: source.to_owned(), reason, expired };
-        let untrusted = jwt::decode(token).map_err(|r| match r {
-            Rejection::Invalid(reason) => refused(reason, false),
+        let untrusted = token.decoded.as_ref().map_err(|r| match r {
+            Rejection::Invalid(reason) => refused(reason.clone(), false),
             Rejection::Expired | Rejection::UnknownKey => refused("the token is malformed".into(), false),
         })?;
-        let provider = Self::route(readers, &untrusted).ok_or_else(|| {
+        let provider = token.provider.ok_or_else(|| {
             let names: Vec<&str> = readers.iter().map(|p| p.name.as_str()).collect();
             refused(
                 format!("its `iss` is not the issuer of any identity provider reading it here ({})", names.join(", ")),
                 false,
             )
         })?;
-        let fetched = self.keys.keys(provider, now);
-        let keys: Vec<&super::jwk::KeySet> =
-            fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
+        if let Some(session) = identity.verified.get(&provider.name, &token.digest, now) {
+            return Ok(session);
+        }
+        let fetched = identity.keys.keys(provider, now);
+        let keys: Vec<&KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
         if keys.is_empty() {
             return Err(Error::ProviderUnavailable(provider.name.clone()));
         }
-        let digest = super::verified::digest(token);
-        let verdict = verdicts.iter().find(|(d, _)| *d == digest).map(|(_, valid)| *valid);
-        let session = jwt::verify(&untrusted, provider, &keys, now, verdict).map_err(|r| {
+        let verdict = self.verdicts.iter().find(|(d, _)| *d == token.digest).map(|(_, valid)| *valid);
+        let session = jwt::verify(untrusted, provider, &keys, now, verdict).map_err(|r| {
             let name = &provider.name;
             match r {
                 Rejection::Expired => {
@@ -348,7 +416,13 @@ impl Identity {
                 Rejection::Invalid(reason) => refused(format!("provider `{name}`: {reason}"), false),
             }
         })?;
-        self.verified.insert(&provider.name, token, &session, session.exp.saturating_add(LEEWAY_SECONDS), now);
+        identity.verified.insert(
+            &provider.name,
+            &token.digest,
+            &session,
+            session.exp.saturating_add(LEEWAY_SECONDS),
+            now,
+        );
         Ok(session)
     }
 }
@@ -418,7 +492,7 @@ mod tests {
         let cookies = format!("session={}; id_token={}", cookie("from-session"), token("from-cookie"));
         let headers = [("x-id", token("from-header"))];
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let all = Presented { authorization: Some(&bearer), cookie: Some(&cookies), headers: &headers, verdicts: &[] };
+        let all = Presented { authorization: Some(&bearer), cookie: Some(&cookies), headers: &headers };
         assert_eq!(id.session(&all, NOW).unwrap().sub, "from-bearer");
         assert_eq!(id.session(&Presented { authorization: None, ..all }, NOW).unwrap().sub, "from-header");
         assert_eq!(
@@ -494,28 +568,60 @@ mod tests {
         let id = identity(json!({"idp": inline(json!({}))}), false);
         let bearer = format!("Bearer {}", token("erin"));
         let presented = Presented { authorization: Some(&bearer), ..Default::default() };
-        let checks = id.signature_checks(&presented, NOW);
+        let checks = id.locate(&presented).signature_checks(NOW);
         assert_eq!(checks.len(), 1);
         let check = &checks[0];
         assert_eq!(check.alg, Algorithm::Es384);
         // What the platform is handed really is the key and input that verify this token.
         let key = super::super::jwk::PublicJwk::from_jwk(check.key.as_object().unwrap()).unwrap();
         assert!(key.verify(check.alg, check.signing_input.as_bytes(), &check.signature));
-        let refused = [(check.digest, false)];
-        let error = id.session(&Presented { verdicts: &refused, ..presented }, NOW).unwrap_err();
+        let with_verdict = |presented: &Presented<'_>, valid: bool| {
+            let mut located = id.locate(presented);
+            for check in located.signature_checks(NOW) {
+                located.record_verdict(&check, valid);
+            }
+            located.session(NOW)
+        };
+        let error = with_verdict(&presented, false).unwrap_err();
         assert!(error.to_string().contains("signature does not verify"), "the platform's no is final: {error}");
-        let accepted = [(check.digest, true)];
-        assert_eq!(id.session(&Presented { verdicts: &accepted, ..presented }, NOW).unwrap().sub, "erin");
-        assert!(id.signature_checks(&presented, NOW).is_empty(), "verified once: nothing left to check");
+        assert_eq!(with_verdict(&presented, true).unwrap().sub, "erin");
+        assert!(id.locate(&presented).signature_checks(NOW).is_empty(), "verified once: nothing left to check");
         // A platform yes never skips the claims: an expired token stays refused.
         let stale = format!("Bearer {}", expired());
         let stale_presented = Presented { authorization: Some(&stale), ..Default::default() };
-        let digest = id.signature_checks(&stale_presented, NOW)[0].digest;
-        let yes = [(digest, true)];
-        assert_eq!(
-            id.session(&Presented { verdicts: &yes, ..stale_presented }, NOW).unwrap_err().slug(),
-            "session-expired"
-        );
+        assert_eq!(id.locate(&stale_presented).signature_checks(NOW).len(), 1);
+        assert_eq!(with_verdict(&stale_presented, true).unwrap_err().slug(), "session-expired");
+    }
+
+    /// Issue 15: what the Workers layer does for one request (locate, plan the key fetches, hand
+    /// the signatures to the platform, then the session) reads each token once. `session` takes
+    /// the located value, so it has no request to read again.
+    #[test]
+    fn a_request_reads_its_credential_once() {
+        let decodes = || jwt::DECODES.with(std::cell::Cell::get);
+        let remote = json!({"issuer": ISSUER, "audience": "tv-app", "jwks_url": "https://id.example/jwks",
+            "token_from": ["bearer", "cookie:id_token"]});
+        let id = identity(json!({"idp": remote}), false);
+        let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
+        let bearer = format!("Bearer {}", token("frank"));
+        let cookies = format!("id_token={}; id_token={}", token("frank"), expired());
+        for (presented, tokens) in [
+            (Presented { authorization: Some(&bearer), ..Default::default() }, 1),
+            (Presented { cookie: Some(&cookies), ..Default::default() }, 2),
+        ] {
+            let start = decodes();
+            let mut located = id.locate(&presented);
+            assert_eq!(decodes() - start, tokens, "located: each token decoded");
+            for fetch in located.key_fetches(NOW) {
+                let fetched = Fetched::Document { body: doc.clone(), cache_control: None };
+                id.record_fetch(fetch.provider, fetched, NOW);
+            }
+            for check in located.signature_checks(NOW) {
+                located.record_verdict(&check, true);
+            }
+            assert_eq!(located.session(NOW).unwrap().sub, "frank");
+            assert_eq!(decodes() - start, tokens, "and never again for this request");
+        }
     }
 
     #[test]
@@ -541,7 +647,8 @@ mod tests {
         let id = identity(json!({"idp": remote}), false);
         let bearer = format!("Bearer {}", token("dave"));
         let presented = Presented { authorization: Some(&bearer), ..Default::default() };
-        let fetches = id.fetches_for(&presented, NOW);
+        let fetches_for = |presented: &Presented<'_>, now| id.locate(presented).key_fetches(now).len();
+        let fetches = id.locate(&presented).key_fetches(NOW);
         assert_eq!((fetches.len(), fetches[0].kid.as_deref()), (1, Some("k1")), "no keys yet: fetch");
         assert_eq!(id.fetches_for_health(NOW).len(), 1);
         assert_eq!(id.health(NOW), Ok(()), "nothing failed yet");
@@ -549,13 +656,13 @@ mod tests {
         assert_eq!((error.status(), error.slug()), (503, "identity-provider-unavailable"));
         id.keys.record(&id.providers[0], Fetched::Failed("connection refused".into()), NOW);
         assert_eq!(id.health(NOW), Err(Error::ProviderUnavailable("idp".into())));
-        assert!(id.fetches_for(&presented, NOW).is_empty(), "rate limited");
-        assert_eq!(id.fetches_for(&presented, NOW + 1).len(), 1, "without keys, retried after 1 s (then 2, 4, ... 30)");
+        assert_eq!(fetches_for(&presented, NOW), 0, "rate limited");
+        assert_eq!(fetches_for(&presented, NOW + 1), 1, "without keys, retried after 1 s (then 2, 4, ... 30)");
         let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
         id.keys.record(&id.providers[0], Fetched::Document { body: doc, cache_control: None }, NOW + 30);
         assert_eq!(id.session(&presented, NOW + 30).unwrap().sub, "dave");
         assert_eq!(id.session(&presented, NOW + 31).unwrap().sub, "dave", "again, from the verified cache");
-        assert!(id.fetches_for(&presented, NOW + 31).is_empty(), "fresh keys: nothing to fetch");
+        assert_eq!(fetches_for(&presented, NOW + 31), 0, "fresh keys: nothing to fetch");
         assert_eq!(id.health(NOW + 30), Ok(()));
         // Verified once, then remembered; a key rotation that drops the key forgets it.
         assert_eq!(id.verified.len(), 1);
@@ -574,6 +681,6 @@ mod tests {
         let error = id.session(&presented, NOW + 800).unwrap_err();
         assert!(error.to_string().contains("`kid` names none of the provider's keys"), "{error}");
         let garbage = Presented { authorization: Some("Bearer x.y.z"), ..Default::default() };
-        assert!(id.fetches_for(&garbage, NOW + 90).is_empty(), "an unreadable token makes no fetch");
+        assert_eq!(fetches_for(&garbage, NOW + 90), 0, "an unreadable token makes no fetch");
     }
 }

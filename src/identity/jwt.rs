@@ -53,10 +53,19 @@ pub fn is_safe_kid(kid: &str) -> bool {
         && !kid.contains("//")
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many times [`decode`] ran on this thread (tests run one per thread): shows that a
+    /// request's token is read once.
+    pub(crate) static DECODES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Read a token's shape and header without trusting it. Refused: oversized, not three
 /// base64url segments of JSON objects, no `alg`, `alg` none or HS*, a `jku`/`x5u`/`jwk`/`x5c`
 /// header (keys are never taken from the token), any `crit` header, an unsafe `kid`.
 pub fn decode(token: &str) -> Result<UntrustedToken<'_>, Rejection> {
+    #[cfg(test)]
+    DECODES.with(|n| n.set(n.get() + 1));
     if token.len() > MAX_TOKEN_BYTES {
         return Err(invalid(format!("the token is larger than {MAX_TOKEN_BYTES} bytes")));
     }

@@ -33,22 +33,23 @@ pub fn digest(token: &str) -> [u8; 32] {
 }
 
 impl VerifiedTokens {
-    /// The session `token` gave when `provider` verified it, if still usable at `now`.
-    pub fn get(&self, provider: &str, token: &str, now: u64) -> Option<Session> {
-        let key = digest(token);
+    /// The session the token of digest `key` ([`digest`]) gave when `provider` verified it, if
+    /// still usable at `now`.
+    pub fn get(&self, provider: &str, key: &[u8; 32], now: u64) -> Option<Session> {
         let mut entries = self.0.borrow_mut();
-        match entries.get(&key) {
+        match entries.get(key) {
             Some(entry) if entry.provider == provider && now < entry.until => Some(entry.session.clone()),
             Some(_) => {
-                entries.remove(&key);
+                entries.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    /// Remember that `provider` verified `token` into `session`, usable until `until`.
-    pub fn insert(&self, provider: &str, token: &str, session: &Session, until: u64, now: u64) {
+    /// Remember that `provider` verified the token of digest `key` into `session`, usable until
+    /// `until`.
+    pub fn insert(&self, provider: &str, key: &[u8; 32], session: &Session, until: u64, now: u64) {
         let mut entries = self.0.borrow_mut();
         if entries.len() >= CAPACITY {
             entries.retain(|_, e| now < e.until);
@@ -58,7 +59,7 @@ impl VerifiedTokens {
                 entries.remove(&soonest);
             }
         }
-        entries.insert(digest(token), Entry { provider: provider.to_owned(), until, session: session.clone() });
+        entries.insert(*key, Entry { provider: provider.to_owned(), until, session: session.clone() });
     }
 
     /// Forget every token of `provider` (its keys changed).
@@ -85,15 +86,15 @@ mod tests {
     fn remembers_until_expiry_per_provider() {
         let cache = VerifiedTokens::default();
         let session = Session::new("alice", 2000);
-        cache.insert("idp", "token-a", &session, 2030, 1000);
-        assert_eq!(cache.get("idp", "token-a", 1500).unwrap().sub, "alice");
-        assert!(cache.get("other", "token-a", 1500).is_none(), "another provider's entry is not used");
-        assert!(cache.get("idp", "token-b", 1500).is_none());
-        cache.insert("idp", "token-a", &session, 2030, 1000);
-        assert!(cache.get("idp", "token-a", 2030).is_none(), "expired");
+        cache.insert("idp", &digest("token-a"), &session, 2030, 1000);
+        assert_eq!(cache.get("idp", &digest("token-a"), 1500).unwrap().sub, "alice");
+        assert!(cache.get("other", &digest("token-a"), 1500).is_none(), "another provider's entry is not used");
+        assert!(cache.get("idp", &digest("token-b"), 1500).is_none());
+        cache.insert("idp", &digest("token-a"), &session, 2030, 1000);
+        assert!(cache.get("idp", &digest("token-a"), 2030).is_none(), "expired");
         assert!(cache.is_empty(), "an expired entry is dropped when met");
-        cache.insert("idp", "token-a", &session, 2030, 1000);
-        cache.insert("idp2", "token-b", &session, 2030, 1000);
+        cache.insert("idp", &digest("token-a"), &session, 2030, 1000);
+        cache.insert("idp2", &digest("token-b"), &session, 2030, 1000);
         cache.forget_provider("idp");
         assert_eq!(cache.len(), 1);
     }
@@ -103,13 +104,13 @@ mod tests {
         let cache = VerifiedTokens::default();
         let session = Session::new("s", 0);
         for i in 0..CAPACITY as u64 + 10 {
-            cache.insert("idp", &format!("token-{i}"), &session, 5000 + i, 1000);
+            cache.insert("idp", &digest(&format!("token-{i}")), &session, 5000 + i, 1000);
         }
         assert_eq!(cache.len(), CAPACITY);
-        assert!(cache.get("idp", "token-0", 1000).is_none(), "the soonest to expire went first");
-        assert!(cache.get("idp", &format!("token-{}", CAPACITY + 9), 1000).is_some());
+        assert!(cache.get("idp", &digest("token-0"), 1000).is_none(), "the soonest to expire went first");
+        assert!(cache.get("idp", &digest(&format!("token-{}", CAPACITY + 9)), 1000).is_some());
         // Expired entries make room before live ones are evicted.
-        cache.insert("idp", "late", &session, 9000, 7000);
+        cache.insert("idp", &digest("late"), &session, 9000, 7000);
         assert_eq!(cache.len(), 1);
     }
 }
