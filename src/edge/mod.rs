@@ -95,9 +95,18 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         for fetch in fetches {
             refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
         }
+        // One check per key that may have signed a token (several only for a token without
+        // `kid`, at most three); a token is settled by the first key that verifies it.
+        let mut settled: Vec<[u8; 32]> = Vec::new();
         for check in located.signature_checks(now) {
+            if settled.contains(&check.digest) {
+                continue;
+            }
             if let Some(valid) = platform_verify(&check).await {
                 located.record_verdict(&check, valid);
+                if valid {
+                    settled.push(check.digest);
+                }
             }
         }
     }

@@ -21,7 +21,7 @@
 //! verdicts, and gives the session. Nothing after `locate` reads the request again, so no token
 //! is decoded twice.
 
-use super::jwk::{Algorithm, KeySet};
+use super::jwk::{Algorithm, KeySet, PublicJwk};
 use super::jwt::{self, Rejection, UntrustedToken};
 use super::keystore::{Fetched, KeyStore};
 use super::provider::{Provider, TokenSource};
@@ -128,8 +128,8 @@ pub struct Located<'s, 'a> {
     identity: &'s Identity,
     credential: Option<Credential<'s, 'a>>,
     /// The platform's verdicts on signatures (see [`Located::signature_checks`]): (token digest,
-    /// valid).
-    verdicts: Vec<([u8; 32], bool)>,
+    /// key id, valid).
+    verdicts: Vec<([u8; 32], String, bool)>,
 }
 
 impl Identity {
@@ -320,26 +320,29 @@ impl<'s> Located<'s, '_> {
     }
 
     /// The signatures of the deciding credential's provider tokens that the platform may check
-    /// (tokens not verified before, whose key is known): the Workers layer asks WebCrypto and
-    /// hands the answers back with [`Located::record_verdict`]; everything else is still checked
-    /// here.
+    /// (tokens neither verified nor refused before, whose keys are known: one check per key that
+    /// may have signed it, at most [`jwt::MAX_KEYS_WITHOUT_KID`] for a token without `kid`): the
+    /// Workers layer asks WebCrypto and hands the answers back with [`Located::record_verdict`];
+    /// everything else is still checked here.
     pub fn signature_checks(&self, now: u64) -> Vec<SignatureCheck> {
         let identity = self.identity;
         let mut checks = Vec::new();
         for (token, untrusted, provider) in self.routed() {
-            if identity.verified.get(&provider.name, &token.digest, now).is_some() {
+            if identity.verified.get(&provider.name, &token.digest, now).is_some()
+                || identity.verified.failure(&provider.name, &token.digest, now).is_some()
+            {
                 continue;
             }
             let fetched = identity.keys.keys(provider, now);
             let keys: Vec<&KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
-            if let Some((alg, key)) = jwt::signature_check(untrusted, provider, &keys) {
+            let Ok((alg, candidates)) = jwt::signature_keys(untrusted, provider, &keys) else { continue };
+            for key in candidates {
                 let jwk = key.to_public_jwk();
-                let key_id = format!("{}:{}", alg.name(), crate::encoding::hex(&verified::digest(&jwk.to_string())));
                 checks.push(SignatureCheck {
                     digest: token.digest,
                     alg,
+                    key_id: key_id(alg, &jwk),
                     key: jwk,
-                    key_id,
                     signing_input: untrusted.signing_input().to_owned(),
                     signature: untrusted.signature().to_vec(),
                 });
@@ -350,7 +353,15 @@ impl<'s> Located<'s, '_> {
 
     /// The platform's answer to one of [`Located::signature_checks`].
     pub fn record_verdict(&mut self, check: &SignatureCheck, valid: bool) {
-        self.verdicts.push((check.digest, valid));
+        self.verdicts.push((check.digest, check.key_id.clone(), valid));
+    }
+
+    /// The platform's answer for the token of `digest` under `key` and `alg`, if it was asked.
+    fn verdict(&self, digest: &[u8; 32], alg: Algorithm, key: &PublicJwk) -> Option<bool> {
+        let mut answers = self.verdicts.iter().filter(|(d, _, _)| d == digest).peekable();
+        answers.peek()?;
+        let id = key_id(alg, &key.to_public_jwk());
+        answers.find(|(_, k, _)| *k == id).map(|(_, _, valid)| *valid)
     }
 
     /// The viewer's session, from the credential that decides this request (see the module
@@ -386,7 +397,7 @@ impl<'s> Located<'s, '_> {
             |reason: String, expired: bool| Error::CredentialRefused { source: source.to_owned(), reason, expired };
         let untrusted = token.decoded.as_ref().map_err(|r| match r {
             Rejection::Invalid(reason) => refused(reason.clone(), false),
-            Rejection::Expired | Rejection::UnknownKey => refused("the token is malformed".into(), false),
+            _ => refused("the token is malformed".into(), false),
         })?;
         let provider = token.provider.ok_or_else(|| {
             let names: Vec<&str> = readers.iter().map(|p| p.name.as_str()).collect();
@@ -398,33 +409,53 @@ impl<'s> Located<'s, '_> {
         if let Some(session) = identity.verified.get(&provider.name, &token.digest, now) {
             return Ok(session);
         }
+        let name = &provider.name;
+        let reject = |r: Rejection| match r {
+            Rejection::Expired => {
+                refused(format!("provider `{name}`: the token has expired; sign in again or refresh it"), true)
+            }
+            Rejection::UnknownKey => {
+                refused(format!("provider `{name}`: the token's `kid` names none of the provider's keys"), false)
+            }
+            Rejection::BadSignature => refused(
+                format!("provider `{name}`: the token's signature does not verify against the provider's keys"),
+                false,
+            ),
+            Rejection::Invalid(reason) => refused(format!("provider `{name}`: {reason}"), false),
+        };
+        // A token refused before is never verified again: a bad signature is refused at once, a
+        // good one has only its claims checked again.
+        let remembered = identity.verified.failure(name, &token.digest, now);
+        if remembered == Some(false) {
+            return Err(reject(Rejection::BadSignature));
+        }
         let fetched = identity.keys.keys(provider, now);
         let keys: Vec<&KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
         if keys.is_empty() {
-            return Err(Error::ProviderUnavailable(provider.name.clone()));
+            return Err(Error::ProviderUnavailable(name.clone()));
         }
-        let verdict = self.verdicts.iter().find(|(d, _)| *d == token.digest).map(|(_, valid)| *valid);
-        let session = jwt::verify(untrusted, provider, &keys, now, verdict).map_err(|r| {
-            let name = &provider.name;
-            match r {
-                Rejection::Expired => {
-                    refused(format!("provider `{name}`: the token has expired; sign in again or refresh it"), true)
-                }
-                Rejection::UnknownKey => {
-                    refused(format!("provider `{name}`: the token's `kid` names none of the provider's keys"), false)
-                }
-                Rejection::Invalid(reason) => refused(format!("provider `{name}`: {reason}"), false),
+        let verdict = |alg, key: &PublicJwk| remembered.or_else(|| self.verdict(&token.digest, alg, key));
+        if let Err(rejection) = jwt::verify_signature(untrusted, provider, &keys, verdict) {
+            if rejection == Rejection::BadSignature {
+                identity.verified.insert_failure(name, &token.digest, false, now);
             }
+            return Err(reject(rejection));
+        }
+        let session = jwt::accept(untrusted, provider, now).map_err(|rejection| {
+            if remembered.is_none() {
+                identity.verified.insert_failure(name, &token.digest, true, now);
+            }
+            reject(rejection)
         })?;
-        identity.verified.insert(
-            &provider.name,
-            &token.digest,
-            &session,
-            session.exp.saturating_add(LEEWAY_SECONDS),
-            now,
-        );
+        identity.verified.insert(name, &token.digest, &session, session.exp.saturating_add(LEEWAY_SECONDS), now);
         Ok(session)
     }
+}
+
+/// A stable name for a key and algorithm: the platform's imported keys are kept under it, and its
+/// verdicts come back under it.
+fn key_id(alg: Algorithm, jwk: &serde_json::Value) -> String {
+    format!("{}:{}", alg.name(), crate::encoding::hex(&verified::digest(&jwk.to_string())))
 }
 
 /// The first `Ok`, else the first error.
@@ -575,22 +606,25 @@ mod tests {
         // What the platform is handed really is the key and input that verify this token.
         let key = super::super::jwk::PublicJwk::from_jwk(check.key.as_object().unwrap()).unwrap();
         assert!(key.verify(check.alg, check.signing_input.as_bytes(), &check.signature));
-        let with_verdict = |presented: &Presented<'_>, valid: bool| {
+        let with_verdict = |id: &Identity, presented: &Presented<'_>, valid: bool| {
             let mut located = id.locate(presented);
             for check in located.signature_checks(NOW) {
                 located.record_verdict(&check, valid);
             }
             located.session(NOW)
         };
-        let error = with_verdict(&presented, false).unwrap_err();
+        let error = with_verdict(&id, &presented, false).unwrap_err();
         assert!(error.to_string().contains("signature does not verify"), "the platform's no is final: {error}");
-        assert_eq!(with_verdict(&presented, true).unwrap().sub, "erin");
+        assert!(id.locate(&presented).signature_checks(NOW).is_empty(), "refused once: nothing left to check");
+        // (An isolate that never heard the platform's no.)
+        let id = identity(json!({"idp": inline(json!({}))}), false);
+        assert_eq!(with_verdict(&id, &presented, true).unwrap().sub, "erin");
         assert!(id.locate(&presented).signature_checks(NOW).is_empty(), "verified once: nothing left to check");
         // A platform yes never skips the claims: an expired token stays refused.
         let stale = format!("Bearer {}", expired());
         let stale_presented = Presented { authorization: Some(&stale), ..Default::default() };
         assert_eq!(id.locate(&stale_presented).signature_checks(NOW).len(), 1);
-        assert_eq!(with_verdict(&stale_presented, true).unwrap_err().slug(), "session-expired");
+        assert_eq!(with_verdict(&id, &stale_presented, true).unwrap_err().slug(), "session-expired");
     }
 
     /// Issue 15: what the Workers layer does for one request (locate, plan the key fetches, hand
@@ -622,6 +656,112 @@ mod tests {
             assert_eq!(located.session(NOW).unwrap().sub, "frank");
             assert_eq!(decodes() - start, tokens, "and never again for this request");
         }
+    }
+
+    /// Signature verifications this thread has run so far.
+    fn verifications() -> usize {
+        crate::identity::jwk::VERIFICATIONS.with(std::cell::Cell::get)
+    }
+
+    /// A provider whose key document holds `count` ES384 keys, none named by a kid-less token;
+    /// with `with_signer`, the last of them is the key tokens are signed with.
+    fn many_keys(count: u8, with_signer: bool) -> Identity {
+        use crate::identity::jwt::tests::key_jwk;
+        let mut keys: Vec<serde_json::Value> = (1..=count)
+            .map(|i| key_jwk(&crate::key::PlaybackKey::from_scalar_bytes(&[i; 48]).unwrap(), &format!("k{i}")))
+            .collect();
+        if with_signer {
+            keys.pop();
+            keys.push(signer_jwk("signer"));
+        }
+        identity(json!({"idp": {"issuer": ISSUER, "audience": "tv-app", "jwks": {"keys": keys}}}), false)
+    }
+
+    fn kidless(sub: &str, exp: u64) -> String {
+        let mut c = claims();
+        c["sub"] = json!(sub);
+        c["exp"] = json!(exp);
+        mint(&json!({"alg": "ES384"}), &c)
+    }
+
+    /// Issue 16, finding 2: a token without `kid` was verified against every key that fits (32
+    /// RSA-8192 keys: 315 ms of wasm CPU per request), and again on every request. Now: refused
+    /// unread when more than three keys fit, at most three verifications otherwise, and a failing
+    /// token is not verified again.
+    #[test]
+    fn a_kidless_token_costs_a_bounded_number_of_verifications_once() {
+        let forged = |presented_id: &Identity, bearer: &str| {
+            let start = verifications();
+            let presented = Presented { authorization: Some(bearer), ..Default::default() };
+            let error = presented_id.session(&presented, NOW).unwrap_err();
+            (error, verifications() - start)
+        };
+        // Six keys fit: refused before any verification (it was six verifications a request).
+        let crowded = many_keys(6, false);
+        let bearer = format!("Bearer {}", kidless("mallory", NOW + 600));
+        let (error, cost) = forged(&crowded, &bearer);
+        assert_eq!(cost, 0, "{error}");
+        assert!(error.to_string().contains("has no `kid`") && error.to_string().contains("6 of"), "{error}");
+        // Three keys fit: at most three verifications, then none for the same token again.
+        let three = many_keys(3, false);
+        let (error, cost) = forged(&three, &bearer);
+        assert_eq!(cost, 3, "{error}");
+        assert!(error.to_string().contains("signature does not verify"), "{error}");
+        let (again, cost) = forged(&three, &bearer);
+        assert_eq!((cost, &again), (0, &error), "a failing token is remembered, with its reason");
+        // A genuine kid-less token still works among three keys, once.
+        let signed = many_keys(3, true);
+        let good = format!("Bearer {}", kidless("grace", NOW + 600));
+        let presented = Presented { authorization: Some(&good), ..Default::default() };
+        let start = verifications();
+        assert_eq!(signed.session(&presented, NOW).unwrap().sub, "grace");
+        assert_eq!(signed.session(&presented, NOW).unwrap().sub, "grace");
+        assert!(verifications() - start <= 3);
+        // A validly signed token the claims refuse (expired) costs one verification, once; its
+        // claims are still checked each time.
+        let stale = format!("Bearer {}", expired());
+        let one = identity(json!({"idp": inline(json!({}))}), false);
+        let (error, cost) = forged(&one, &stale);
+        assert_eq!((cost, error.slug()), (1, "session-expired"));
+        let (error, cost) = forged(&one, &stale);
+        assert_eq!((cost, error.slug()), (0, "session-expired"));
+    }
+
+    /// The platform is handed every candidate key of a kid-less token (at most three), and its
+    /// answers decide without any verification here.
+    #[test]
+    fn a_kidless_tokens_candidates_go_to_the_platform() {
+        let signed = many_keys(3, true);
+        let good = format!("Bearer {}", kidless("heidi", NOW + 600));
+        let presented = Presented { authorization: Some(&good), ..Default::default() };
+        let mut located = signed.locate(&presented);
+        let checks = located.signature_checks(NOW);
+        assert_eq!(checks.len(), 3, "one check per candidate key");
+        let mut ids: Vec<&str> = checks.iter().map(|c| c.key_id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+        for check in &checks {
+            let key = super::super::jwk::PublicJwk::from_jwk(check.key.as_object().unwrap()).unwrap();
+            let valid = key.verify(check.alg, check.signing_input.as_bytes(), &check.signature);
+            located.record_verdict(check, valid);
+        }
+        let start = verifications();
+        assert_eq!(located.session(NOW).unwrap().sub, "heidi");
+        assert_eq!(verifications() - start, 0, "the platform's answers decided");
+        // Ivan's claims under Heidi's signature.
+        let ivan = kidless("ivan", NOW + 600);
+        let (signed_part, _) = ivan.rsplit_once('.').unwrap();
+        let (_, signature) = good.rsplit_once('.').unwrap();
+        let forged = format!("Bearer {signed_part}.{signature}");
+        let presented = Presented { authorization: Some(&forged), ..Default::default() };
+        let mut located = signed.locate(&presented);
+        for check in located.signature_checks(NOW) {
+            located.record_verdict(&check, false);
+        }
+        let start = verifications();
+        assert!(located.session(NOW).unwrap_err().to_string().contains("signature does not verify"));
+        assert_eq!(verifications() - start, 0);
+        assert!(signed.locate(&presented).signature_checks(NOW).is_empty(), "a known failure is not checked again");
     }
 
     #[test]
