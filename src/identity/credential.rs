@@ -12,8 +12,15 @@
 //! Explicit headers come before cookies because an app that sends one means it, while browsers
 //! send cookies by themselves. A present but invalid credential is refused with its reason; a
 //! weaker one behind it is never tried instead. A token in a place several providers read is
-//! routed by its `iss`. Several cookies of one name (set for different paths or domains) are
-//! tried in order and the first that verifies wins.
+//! routed by its `iss`.
+//!
+//! **Several cookies of one name.** Browsers send them when cookies of one name were set for
+//! different paths or domains: a stale one, typically, or one tossed by someone who can set
+//! cookies on a parent domain. Malformed ones are skipped (they count for nothing); at most
+//! [`MAX_SAME_NAME_COOKIES`] well-formed ones are verified. When two verify for different accounts
+//! the request is refused rather than one chosen (a tossed cookie of the attacker's own account
+//! would have the viewer watch as the attacker); otherwise the first that verifies wins. Names
+//! with the `__Host-` prefix cannot be tossed at all.
 //!
 //! **Once per request.** [`Identity::locate`] finds the deciding credential and reads it once
 //! (each provider token decoded and routed, its digest taken); the [`Located`] value it returns
@@ -25,14 +32,14 @@ use super::jwk::{Algorithm, KeySet, PublicJwk};
 use super::jwt::{self, Rejection, UntrustedToken};
 use super::keystore::{Fetched, KeyStore};
 use super::provider::{Provider, TokenSource};
-use super::session_cookie::{SessionSecrets, LEEWAY_SECONDS};
+use super::session_cookie::{self, ParsedCookie, SessionSecrets, LEEWAY_SECONDS};
 use super::verified::{self, VerifiedTokens};
 use super::Session;
 use crate::cookie::find_cookies;
 use crate::error::{Error, Result};
 
-/// At most this many same-named cookies are tried.
-const MAX_SAME_NAME_COOKIES: usize = 4;
+/// At most this many well-formed same-named cookies are verified (malformed ones do not count).
+pub const MAX_SAME_NAME_COOKIES: usize = 4;
 
 /// The credential-bearing parts of a request.
 #[derive(Debug, Clone, Copy, Default)]
@@ -105,8 +112,8 @@ pub struct SignatureCheck {
 struct ProviderToken<'s, 'a> {
     /// SHA-256 of the token: its name in the verified-token cache and in the platform's verdicts.
     digest: [u8; 32],
-    /// The token decoded (not trusted yet), or why it cannot be.
-    decoded: std::result::Result<UntrustedToken<'a>, Rejection>,
+    /// The token decoded (not trusted yet).
+    decoded: UntrustedToken<'a>,
     /// The provider it belongs to, among those reading where it was found: by `iss`.
     provider: Option<&'s Provider>,
 }
@@ -114,10 +121,16 @@ struct ProviderToken<'s, 'a> {
 /// The credential that decides a request.
 #[derive(Debug)]
 enum Credential<'s, 'a> {
-    /// Token(s) for identity providers: where they were found, who reads that place.
-    Provider { source: String, readers: Vec<&'s Provider>, tokens: Vec<ProviderToken<'s, 'a>> },
-    /// The HS256 session cookie's value(s).
-    SessionCookie(Vec<&'a str>),
+    /// Token(s) for identity providers: where they were found, who reads that place, the
+    /// well-formed tokens, and why the first malformed one is (if any).
+    Provider {
+        source: String,
+        readers: Vec<&'s Provider>,
+        tokens: Vec<ProviderToken<'s, 'a>>,
+        malformed: Option<Rejection>,
+    },
+    /// The HS256 session cookie's well-formed value(s), and why the first malformed one is.
+    SessionCookie { values: Vec<ParsedCookie<'a>>, malformed: Option<Error> },
 }
 
 /// The credential that decides a request, found and read once by [`Identity::locate`]; what the
@@ -145,14 +158,13 @@ impl Identity {
         tokens: impl Iterator<Item = &'a str>,
     ) -> Credential<'s, 'a> {
         let readers = self.readers(place);
-        let tokens = tokens
-            .map(|token| {
-                let decoded = jwt::decode(token);
-                let provider = decoded.as_ref().ok().and_then(|untrusted| Self::route(&readers, untrusted));
+        let (tokens, malformed) = well_formed(tokens.map(|token| {
+            jwt::decode(token).map(|decoded| {
+                let provider = Self::route(&readers, &decoded);
                 ProviderToken { digest: verified::digest(token), decoded, provider }
             })
-            .collect();
-        Credential::Provider { source, readers, tokens }
+        }));
+        Credential::Provider { source, readers, tokens, malformed }
     }
 
     /// Find the credential that decides this request (see the module docs for the precedence)
@@ -190,20 +202,16 @@ impl Identity {
                 if let TokenSource::Cookie(name) = source {
                     let mut tokens = find_cookies(cookie_header, name).filter(|v| !v.is_empty()).peekable();
                     if tokens.peek().is_some() {
-                        return Some(self.provider_credential(
-                            format!("cookie `{name}`"),
-                            source,
-                            tokens.take(MAX_SAME_NAME_COOKIES),
-                        ));
+                        return Some(self.provider_credential(format!("cookie `{name}`"), source, tokens));
                     }
                 }
             }
         }
         if self.sessions.is_some() {
-            let values: Vec<&str> =
-                find_cookies(cookie_header, &self.cookie_name).take(MAX_SAME_NAME_COOKIES).collect();
-            if !values.is_empty() {
-                return Some(Credential::SessionCookie(values));
+            let mut values = find_cookies(cookie_header, &self.cookie_name).peekable();
+            if values.peek().is_some() {
+                let (values, malformed) = well_formed(values.map(session_cookie::parse));
+                return Some(Credential::SessionCookie { values, malformed });
             }
         }
         None
@@ -300,7 +308,7 @@ impl<'s> Located<'s, '_> {
             Some(Credential::Provider { tokens, .. }) => tokens.as_slice(),
             _ => &[],
         };
-        tokens.iter().filter_map(|t| Some((t, t.decoded.as_ref().ok()?, t.provider?)))
+        tokens.iter().filter_map(|t| Some((t, &t.decoded, t.provider?)))
     }
 
     /// Key documents the Workers layer should fetch before this request is answered: the
@@ -374,13 +382,24 @@ impl<'s> Located<'s, '_> {
                 Some(_) if identity.providers.is_empty() => Error::Session(crate::error::SessionFault::Missing),
                 _ => Error::NoCredential(identity.what_to_send()),
             }),
-            Some(Credential::SessionCookie(values)) => {
+            Some(Credential::SessionCookie { values, malformed }) => {
                 let secrets =
                     identity.sessions.as_ref().ok_or(Error::Internal("session cookie located without secrets"))?;
-                first_success(values.iter().map(|value| secrets.verify(value, now)))
+                let source = || format!("cookie `{}`", identity.cookie_name);
+                one_account(values.iter().map(|value| (None, secrets.verify_parsed(value, now))), source)
+                    .unwrap_or_else(|| Err(malformed.clone().unwrap_or(Error::Internal("no credential to verify"))))
             }
-            Some(Credential::Provider { source, readers, tokens }) => {
-                first_success(tokens.iter().map(|token| self.verify_token(source, readers, token, now)))
+            Some(Credential::Provider { source, readers, tokens, malformed }) => {
+                let outcomes = tokens.iter().map(|token| {
+                    (token.provider.map(|p| p.name.as_str()), self.verify_token(source, readers, token, now))
+                });
+                one_account(outcomes, || source.clone()).unwrap_or_else(|| {
+                    let reason = match malformed {
+                        Some(Rejection::Invalid(reason)) => reason.clone(),
+                        _ => "the token is malformed".into(),
+                    };
+                    Err(Error::CredentialRefused { source: source.clone(), reason, expired: false })
+                })
             }
         }
     }
@@ -395,10 +414,7 @@ impl<'s> Located<'s, '_> {
         let identity = self.identity;
         let refused =
             |reason: String, expired: bool| Error::CredentialRefused { source: source.to_owned(), reason, expired };
-        let untrusted = token.decoded.as_ref().map_err(|r| match r {
-            Rejection::Invalid(reason) => refused(reason.clone(), false),
-            _ => refused("the token is malformed".into(), false),
-        })?;
+        let untrusted = &token.decoded;
         let provider = token.provider.ok_or_else(|| {
             let names: Vec<&str> = readers.iter().map(|p| p.name.as_str()).collect();
             refused(
@@ -458,18 +474,53 @@ fn key_id(alg: Algorithm, jwk: &serde_json::Value) -> String {
     format!("{}:{}", alg.name(), crate::encoding::hex(&verified::digest(&jwk.to_string())))
 }
 
-/// The first `Ok`, else the first error.
-fn first_success(results: impl Iterator<Item = Result<Session>>) -> Result<Session> {
-    let mut first_error = None;
-    for result in results {
-        match result {
-            Ok(session) => return Ok(session),
+/// The well-formed items, up to [`MAX_SAME_NAME_COOKIES`], and the first malformed one's error.
+/// Malformed items are skipped without counting against the bound: junk cookies put ahead of a
+/// viewer's cannot push it out.
+fn well_formed<T, E>(items: impl Iterator<Item = std::result::Result<T, E>>) -> (Vec<T>, Option<E>) {
+    let (mut good, mut first_error) = (Vec::new(), None);
+    for item in items {
+        match item {
+            Ok(value) => {
+                good.push(value);
+                if good.len() == MAX_SAME_NAME_COOKIES {
+                    break;
+                }
+            }
             Err(error) => {
                 first_error.get_or_insert(error);
             }
         }
     }
-    Err(first_error.unwrap_or(Error::Internal("no credential to verify")))
+    (good, first_error)
+}
+
+/// The session of the credentials that verify, when they are all one account (provider and
+/// subject): the first. Two accounts are refused. Else the first error; `None` when there was
+/// nothing to verify.
+fn one_account<'p>(
+    outcomes: impl Iterator<Item = (Option<&'p str>, Result<Session>)>,
+    source: impl FnOnce() -> String,
+) -> Option<Result<Session>> {
+    let (mut first, mut first_error) = (None::<(Option<&str>, Session)>, None);
+    for (provider, outcome) in outcomes {
+        match (outcome, &first) {
+            (Ok(session), None) => first = Some((provider, session)),
+            (Ok(session), Some((p, chosen))) => {
+                if (*p, chosen.sub.as_str()) != (provider, session.sub.as_str()) {
+                    return Some(Err(Error::SessionConflict(source())));
+                }
+            }
+            (Err(error), _) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    match (first, first_error) {
+        (Some((_, session)), _) => Some(Ok(session)),
+        (None, Some(error)) => Some(Err(error)),
+        (None, None) => None,
+    }
 }
 
 #[cfg(test)]
@@ -583,15 +634,48 @@ mod tests {
     }
 
     #[test]
-    fn same_named_cookies_first_that_verifies_wins() {
+    fn same_named_cookies_one_account_wins_two_accounts_are_refused() {
         let id = identity(json!({}), true);
+        let session = |header: &str| id.session(&Presented { cookie: Some(header), ..Default::default() }, NOW);
         let header = format!("session=stale.garbage.value; session={}", cookie("carol"));
-        assert_eq!(id.session(&Presented { cookie: Some(&header), ..Default::default() }, NOW).unwrap().sub, "carol");
+        assert_eq!(session(&header).unwrap().sub, "carol");
         let bad = "session=a.b.c; session=d.e.f";
-        assert_eq!(
-            id.session(&Presented { cookie: Some(bad), ..Default::default() }, NOW).unwrap_err().slug(),
-            "session-invalid"
+        assert_eq!(session(bad).unwrap_err().slug(), "session-invalid");
+        // Issue 16, finding 5 (cookie tossing). Two cookies of one account: fine, whichever order.
+        let twice = format!(
+            "session={}; session={}",
+            cookie("carol"),
+            mint_cookie(&SessionClaims::new("carol", NOW, 60), SECRET)
         );
+        assert_eq!(session(&twice).unwrap().sub, "carol");
+        // Someone who can set a cookie on a parent domain puts their own valid session ahead of
+        // the viewer's: refused, never chosen (the viewer would watch as them).
+        let tossed = format!("session={}; session={}", cookie("mallory"), cookie("carol"));
+        let error = session(&tossed).unwrap_err();
+        assert_eq!((error.status(), error.slug()), (401, "session-invalid"));
+        let detail = error.to_string();
+        assert!(detail.contains("two session cookies for different accounts"), "{detail}");
+        assert!(detail.contains("clear") && !detail.contains("mallory") && !detail.contains("carol"), "{detail}");
+        // Malformed cookies ahead of the viewer's are skipped, not counted against the bound.
+        let junk = format!("{}session={}", "session=junk; ".repeat(8), cookie("carol"));
+        assert_eq!(session(&junk).unwrap().sub, "carol");
+        let algorithm = format!("{}session={}", "session=eyJhbGciOiJub25lIn0.e30.; ".repeat(5), cookie("carol"));
+        assert_eq!(session(&algorithm).unwrap().sub, "carol");
+    }
+
+    /// The same for an identity provider's cookie.
+    #[test]
+    fn same_named_provider_cookies() {
+        let id = identity(json!({"idp": inline(json!({"token_from": ["cookie:id_token"]}))}), false);
+        let session = |header: &str| id.session(&Presented { cookie: Some(header), ..Default::default() }, NOW);
+        let junk = format!("{}id_token={}", "id_token=x.y.z; ".repeat(6), token("victor"));
+        assert_eq!(session(&junk).unwrap().sub, "victor");
+        let tossed = format!("id_token={}; id_token={}", token("mallory"), token("victor"));
+        let error = session(&tossed).unwrap_err();
+        assert_eq!(error.status(), 401);
+        assert!(error.to_string().contains("two session cookies for different accounts"), "{error}");
+        let only_junk = "id_token=x.y.z; id_token=a.b.c";
+        assert!(session(only_junk).unwrap_err().to_string().contains("not base64url-encoded JSON"));
     }
 
     #[test]
