@@ -65,7 +65,7 @@ fn redirect(location: String) -> Response {
 /// An error as a human page (the page routes' counterpart of [`Response::problem`]).
 pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Response {
     let (heading, message) = match error {
-        Error::Session(_) => {
+        Error::Session(_) | Error::NoCredential(_) | Error::CredentialRefused { .. } => {
             ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned())
         }
         Error::ChannelForbidden(_) => {
@@ -97,10 +97,12 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
 pub(super) const PAGE_METHODS: &str = "GET, HEAD";
 
 /// The answer of a page to a viewer without a valid session: a 302 to `LOGIN_URL` (or to
-/// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page.
+/// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page. Errors that
+/// signing in cannot fix (not a 401, or two accounts' cookies) get their own page.
 pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error: &Error, nonce: &str) -> Response {
-    if matches!(error, Error::SessionConflict(_)) {
-        // Signing in again would not clear the other account's cookie: say what to do instead.
+    if error.status() != 401 || matches!(error, Error::SessionConflict(_)) {
+        // Signing in again would not help (a provider without keys; the other account's cookie
+        // stays): say what is wrong instead.
         return message_for(error, nonce, None);
     }
     let return_to = percent_encode(page);
@@ -354,6 +356,54 @@ mod tests {
         let r = watch(&login, "/watch/demo", Some(&both), "tv.example");
         assert_eq!((r.status, r.header("location")), (401, None));
         assert!(r.body.contains("Signed in twice") && r.body.contains("Clear this site"), "{}", r.body);
+    }
+
+    /// Issue 16: a refused identity-provider credential (a Bearer token, a provider cookie that
+    /// does not verify) gets the sign-in page, as a refused session cookie does, not "Temporarily
+    /// unavailable"; a provider without keys (503) is the one that is temporarily unavailable, and
+    /// is never sent to sign in (signing in again cannot help: it would loop).
+    #[test]
+    fn a_refused_provider_credential_gets_the_sign_in_page() {
+        use crate::identity::jwt::tests::{signer_jwk, ISSUER};
+        let with_provider = |extra: &[(&'static str, &str)], keys: serde_json::Value| {
+            let mut provider = serde_json::json!({"issuer": ISSUER, "audience": "tv-app",
+                "token_from": ["bearer", "cookie:id_token"]});
+            provider.as_object_mut().unwrap().extend(keys.as_object().unwrap().clone());
+            let mut s = settings().with(names::IDENTITY_PROVIDERS, serde_json::json!({"idp": provider}).to_string());
+            for (name, value) in extra {
+                s = s.with(name, *value);
+            }
+            Config::load(&s).unwrap()
+        };
+        let inline = serde_json::json!({"jwks": {"keys": [signer_jwk("k1")]}});
+        let page = |config: &Config, authorization: Option<&str>, cookie: Option<&str>| {
+            let mut request = Request::new("GET", "/watch/demo");
+            request.authorization = authorization;
+            request.cookie = cookie;
+            request.host = Some("tv.example");
+            handle(&request, Ok(config), NOW, [7; 32])
+        };
+        let plain = with_provider(&[], inline.clone());
+        for (authorization, cookie) in [(Some("Bearer a.b.c"), None), (None, Some("id_token=x.y.z"))] {
+            let r = page(&plain, authorization, cookie);
+            assert_eq!(r.status, 401, "{authorization:?} {cookie:?}");
+            assert!(r.body.contains("Sign in to watch") && !r.body.contains("Temporarily"), "{}", r.body);
+        }
+        let login = with_provider(&[(names::LOGIN_URL, "https://auth.example/login")], inline);
+        let r = page(&login, Some("Bearer a.b.c"), None);
+        assert_eq!((r.status, r.header("location")), (302, Some("https://auth.example/login?return_to=/watch/demo")));
+        let keyless = serde_json::json!({"jwks_url": "https://id.example/jwks"});
+        let bearer = format!(
+            "Bearer {}",
+            crate::identity::jwt::tests::mint(
+                &serde_json::json!({"alg": "ES384", "kid": "k1"}),
+                &crate::identity::jwt::tests::claims()
+            )
+        );
+        let down = with_provider(&[(names::LOGIN_URL, "https://auth.example/login")], keyless);
+        let r = page(&down, Some(&bearer), None);
+        assert_eq!((r.status, r.header("location")), (503, None));
+        assert!(r.body.contains("Temporarily unavailable"), "{}", r.body);
     }
 
     #[test]

@@ -848,6 +848,23 @@ mod tests {
         assert!(signed.locate(&presented).signature_checks(NOW).is_empty(), "a known failure is not checked again");
     }
 
+    /// Issue 16: two providers reading the Bearer header; a token of the second is verified once,
+    /// then answered from the cache.
+    #[test]
+    fn two_providers_reading_one_place_keep_their_verified_tokens() {
+        let mut other = inline(json!({}));
+        other["issuer"] = json!("https://other.example");
+        let id = identity(json!({"a-idp": other, "b-idp": inline(json!({}))}), false);
+        let bearer = format!("Bearer {}", token("bob"));
+        let presented = Presented { authorization: Some(&bearer), ..Default::default() };
+        assert_eq!(id.session(&presented, NOW).unwrap().sub, "bob");
+        let start = verifications();
+        for _ in 0..3 {
+            assert_eq!(id.session(&presented, NOW).unwrap().sub, "bob");
+        }
+        assert_eq!(verifications() - start, 0, "verified once");
+    }
+
     #[test]
     fn nothing_sent() {
         let classic = identity(json!({}), true);

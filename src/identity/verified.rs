@@ -62,12 +62,13 @@ impl VerifiedTokens {
     pub fn get(&self, provider: &str, key: &[u8; 32], now: u64) -> Option<Session> {
         let mut entries = self.verified.borrow_mut();
         match entries.get(key) {
-            Some(entry) if entry.provider == provider && now < entry.until => Some(entry.session.clone()),
-            Some(_) => {
+            Some(entry) if now >= entry.until => {
                 entries.remove(key);
                 None
             }
-            None => None,
+            // Another provider's entry stays: two providers may read the same place.
+            Some(entry) if entry.provider == provider => Some(entry.session.clone()),
+            _ => None,
         }
     }
 
@@ -174,6 +175,16 @@ mod tests {
         assert!(cache.get("idp", &digest("good"), 1100).is_some(), "failures never push a verified token out");
         cache.forget_provider("idp");
         assert_eq!((cache.failures(), cache.len()), (0, 0), "new keys: everything is checked again");
+    }
+
+    /// Issue 16: looking a token up for another provider (two providers read the same place)
+    /// dropped the entry, so the provider that verified it verified it again on every request.
+    #[test]
+    fn another_providers_lookup_keeps_the_entry() {
+        let cache = VerifiedTokens::default();
+        cache.insert("b-idp", &digest("token"), &Session::new("bob", 2000), 2030, 1000);
+        assert!(cache.get("a-idp", &digest("token"), 1500).is_none());
+        assert_eq!(cache.get("b-idp", &digest("token"), 1500).map(|s| s.sub).as_deref(), Some("bob"));
     }
 
     #[test]
