@@ -13,6 +13,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(data.len() <= MAX_BODY_BYTES);
             assert!(!request.sub.is_empty() && request.sub.len() <= MAX_SUBJECT_LEN);
             assert!(request.channel.as_deref().is_none_or(ivs_token_worker::text::is_name));
+            let issuer_ok = |i: &str| ivs_token_worker::identity::provider::check_issuer(i).is_ok();
+            assert!(request.issuer.as_deref().is_none_or(issuer_ok));
             assert!(request.block_seconds.is_none_or(|n| (1..=MAX_BLOCK_SECONDS).contains(&n)));
         }
         Err(error) => {

@@ -1,5 +1,8 @@
 //! The operator API's pure parts: its bearer token (`ADMIN_API_TOKEN`), compared in constant
-//! time, and the body of `POST /v1/admin/revoke`.
+//! time, and the body of `POST /v1/admin/revoke`: `{"sub", "issuer"?, "channel"?,
+//! "block_seconds"?}`. A viewer id is derived from the subject *and* where it was vouched for
+//! (`identity::viewer_id`): `issuer` names the identity provider of a viewer who signs in there
+//! (its `issuer`, exactly its tokens' `iss`); without it, the subject is a session-cookie viewer's.
 //!
 //! ```
 //! use ivs_token_worker::device::admin::{parse_revoke, AdminToken};
@@ -12,6 +15,7 @@
 //! ```
 
 use crate::error::{Error, Result};
+use crate::identity::provider::check_issuer;
 use crate::identity::MAX_SUBJECT_LEN;
 use crate::text::is_name;
 use hmac::{KeyInit, Mac};
@@ -79,16 +83,20 @@ impl AdminToken {
 pub struct RevokeRequest {
     /// The viewer's subject, as their identity carries it (the worker derives the viewer id).
     pub sub: String,
+    /// The identity provider's issuer for a provider's viewer; `None` for the worker's own
+    /// session cookie. With `sub`, what the viewer id is derived from
+    /// (`config.viewer_ids.viewer_id(issuer, sub)`).
+    pub issuer: Option<String>,
     /// Only this channel (a name in `CHANNELS`); every device-limited channel when absent.
     pub channel: Option<String>,
     /// Refuse the viewer's token requests (on that channel, or all) for this many seconds.
     pub block_seconds: Option<u64>,
 }
 
-const FIELDS: &str = "sub, channel, block_seconds";
+const FIELDS: &str = "sub, issuer, channel, block_seconds";
 
-/// Parse `{"sub": "...", "channel": "NAME"?, "block_seconds": N?}`. Every error is a `400` that
-/// names the field and the rule, and never quotes the subject.
+/// Parse `{"sub": "...", "issuer": "URL"?, "channel": "NAME"?, "block_seconds": N?}`. Every error
+/// is a `400` that names the field and the rule, and never quotes the subject.
 pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
     let bad = |text: String| Error::BadRequest(text);
     if body.len() > MAX_BODY_BYTES {
@@ -107,6 +115,15 @@ pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
         Some(_) => return Err(bad("field `sub` must be a string: the viewer's subject".into())),
         None => return Err(bad("field `sub` is required: the viewer's subject, as their identity carries it".into())),
     };
+    let issuer = match object.get("issuer") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(issuer)) if issuer.len() <= 1024 && check_issuer(issuer).is_ok() => Some(issuer.clone()),
+        Some(_) => {
+            return Err(bad(
+                "field `issuer` must be an identity provider's issuer, an https URL (http only for localhost), exactly as its tokens' `iss`".into(),
+            ))
+        }
+    };
     let channel = match object.get("channel") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) if is_name(name) => Some(name.clone()),
@@ -118,7 +135,7 @@ pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
             bad(format!("field `block_seconds` must be a whole number of seconds from 1 to {MAX_BLOCK_SECONDS}"))
         })?),
     };
-    Ok(RevokeRequest { sub, channel, block_seconds })
+    Ok(RevokeRequest { sub, issuer, channel, block_seconds })
 }
 
 #[cfg(test)]
@@ -153,7 +170,11 @@ mod tests {
     fn revoke_bodies() {
         assert_eq!(
             parse_revoke(br#"{"sub": "alice"}"#).unwrap(),
-            RevokeRequest { sub: "alice".into(), channel: None, block_seconds: None }
+            RevokeRequest { sub: "alice".into(), issuer: None, channel: None, block_seconds: None }
+        );
+        assert_eq!(
+            parse_revoke(br#"{"sub": "a", "issuer": "https://id.example/"}"#).unwrap().issuer.as_deref(),
+            Some("https://id.example/")
         );
         assert_eq!(parse_revoke(br#"{"sub": "a", "channel": null, "block_seconds": null}"#).unwrap().channel, None);
         let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -173,8 +194,14 @@ mod tests {
             (br#"{"sub": "a", "block_seconds": 31622401}"#.to_vec(), "field `block_seconds` must be"),
             (
                 br#"{"sub": "a", "subject": "b"}"#.to_vec(),
-                "unknown field `subject`; known fields: sub, channel, block_seconds",
+                "unknown field `subject`; known fields: sub, issuer, channel, block_seconds",
             ),
+            (
+                br#"{"sub": "a", "issuer": "id.example"}"#.to_vec(),
+                "field `issuer` must be an identity provider's issuer",
+            ),
+            (br#"{"sub": "a", "issuer": "http://id.example"}"#.to_vec(), "field `issuer` must be"),
+            (br#"{"sub": "a", "issuer": 1}"#.to_vec(), "field `issuer` must be"),
             (vec![b' '; MAX_BODY_BYTES + 1], "the body is larger than 4096 bytes"),
         ];
         for (body, expected) in cases {

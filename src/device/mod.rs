@@ -16,7 +16,7 @@
 //! `config.devices` is `Some` only with `DEVICE_LIMITS`; a channel is limited when
 //! `channel.device_limit` (then it is always viewer-bound). `config.limited_channels()` lists them
 //! as [`ledger::ChannelRef`]s. One Durable Object per viewer, named by the viewer id
-//! (`config.viewer_ids.viewer_id(&session.sub)`, never the subject), holds one
+//! (`config.viewer_ids.viewer_id_for(&session)`, never the subject), holds one
 //! [`ledger::Ledger`] (`Ledger::new(viewer_id)` the first time; it is plain serde: store it as JSON
 //! after every operation, and take its log lines with `Ledger::take_events`, one JSON line each).
 //! Time is Unix seconds from `Date.now()`; randomness from `crypto.getRandomValues`.
@@ -52,7 +52,9 @@
 //!
 //! **The operator** (`POST /v1/admin/revoke`): 404 without `devices.admin_token`; else
 //! `admin_token.authorizes(Authorization)` or a `401` (`Error::Unauthorized`);
-//! `admin::parse_revoke(body)` (400s); the channel, if named, must be a limited channel; then
+//! `admin::parse_revoke(body)` (400s); the viewer id is `config.viewer_ids.viewer_id(
+//! request.issuer.as_deref(), &request.sub)` (an `issuer` should be a configured provider's);
+//! the channel, if named, must be a limited channel; then
 //! `ledger.revoke_viewer(RevokeScope::Channel(c) | RevokeScope::Viewer(&config.limited_channels()),
 //! block_seconds.map(|s| now + s), now)` answers a [`ledger::Revoked`]. `ledger.list(now,
 //! idle_seconds)` lists the devices (channel, since, last seen, idle).

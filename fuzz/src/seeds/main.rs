@@ -180,6 +180,7 @@ fn main() {
         &[
             json!({"sub": "alice@example.com"}).to_string(),
             json!({"sub": "alice@example.com", "channel": "demo", "block_seconds": 3600}).to_string(),
+            json!({"sub": "bob", "issuer": "https://id.example/", "channel": "demo"}).to_string(),
             json!({"sub": "", "channel": "Demo", "block_seconds": 0, "extra": true}).to_string(),
             "Bearer fuzz-admin-token-0123456789abcdefghij".into(),
             "bearer  fuzz-admin-token-0123456789abcdefghi".into(),
