@@ -207,7 +207,8 @@ pub enum Decision {
         version: i64,
         /// The device already held a slot (a renewal, a reload, another channel).
         renewed: bool,
-        /// Devices that lost their slot to this one (their revocations are queued).
+        /// Devices that lost their slot to this one (their revocations are queued). For logs and
+        /// the object only: the viewer's answer never says which devices or where.
         evicted: Vec<String>,
     },
     /// Every slot is held by an active device: `403 device-limit`.
