@@ -11,7 +11,7 @@ pub mod settings;
 pub use player::Player;
 pub use settings::Settings;
 
-use crate::address::{check_origin, is_local_host};
+use crate::address::{check_origin, is_url_safe, parse_url, HTTPS};
 use crate::channel::claims::STRICT_ORIGIN_MAX;
 use crate::channel::policy::{PlaybackSettings, TokenCache};
 use crate::channel::Channel;
@@ -158,9 +158,7 @@ impl Config {
 
         let login_url = settings.get(LOGIN_URL).map(str::to_owned);
         if let Some(url) = &login_url {
-            if !is_login_url(url) {
-                return Err(Error::setting(LOGIN_URL, "must be an https URL (http only for localhost) or a path starting with /, without quotes, spaces or angle brackets"));
-            }
+            check_login_url(url).map_err(|e| Error::setting(LOGIN_URL, e))?;
         }
         let dev_login = match settings.get(DEV_LOGIN) {
             None | Some("false") => false,
@@ -222,14 +220,16 @@ impl Config {
     }
 }
 
-fn is_login_url(url: &str) -> bool {
-    let safe = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
-    let local_path = url.starts_with('/') && !url.starts_with("//");
-    let absolute = url.split_once("://").is_some_and(|(scheme, rest)| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && (scheme == "https" || (scheme == "http" && is_local_host(host)))
-    });
-    safe && (local_path || absolute)
+/// `LOGIN_URL`: a path on this worker, or an absolute URL through the one URL parser.
+fn check_login_url(url: &str) -> std::result::Result<(), String> {
+    const RULE: &str = "must be an https URL (http only for localhost) or a path starting with /, without quotes, spaces or angle brackets";
+    if url.starts_with('/') && !url.starts_with("//") {
+        return if is_url_safe(url) { Ok(()) } else { Err(RULE.into()) };
+    }
+    if !url.contains("://") {
+        return Err(RULE.into());
+    }
+    parse_url(url, HTTPS).map(|_| ()).map_err(|e| format!("{RULE}: {e}"))
 }
 
 fn parse_channels(text: Option<&str>, default_origins: &[String]) -> Result<BTreeMap<String, Channel>> {
@@ -328,6 +328,24 @@ pub(crate) mod tests {
         assert_eq!(config.player.script_url, "/player/hls.min.js");
         assert!(Config::load(&settings().with(names::LOGIN_URL, "/login")).is_ok());
         assert!(Config::load(&settings().with(names::LOGIN_URL, "http://localhost:3000/login")).is_ok());
+    }
+
+    /// Outside review (issue 16), finding 1: `LOGIN_URL` and `PLAYER_SCRIPT_URL` refuse userinfo;
+    /// the host is what follows the `@`, so these are remote hosts, not localhost.
+    #[test]
+    fn url_settings_refuse_userinfo() {
+        for (name, url) in [
+            (names::LOGIN_URL, "http://localhost:1@203.0.113.7/login"),
+            (names::LOGIN_URL, "http://[::1]@evil.example/login"),
+            (names::LOGIN_URL, "https://user:hunter2@auth.example/login"),
+            (names::PLAYER_SCRIPT_URL, "https://user:hunter2@cdn.example/player.js"),
+            (names::PLAYER_SCRIPT_URL, "https://cdn.example@evil.example/player.js"),
+        ] {
+            let err = error_for(&settings().with(name, url));
+            assert!(err.starts_with(&format!("setting {name}: ")), "{url} -> {err}");
+            assert!(err.contains("user name or password"), "{url} -> {err}");
+            assert!(!err.contains("hunter2") && !err.contains("localhost:1@"), "{err}");
+        }
     }
 
     #[test]

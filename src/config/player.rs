@@ -1,7 +1,7 @@
 //! `PLAYER_SCRIPT_URL`: which player script the watch page loads (default: the bundled IVS web
 //! player, served as a Workers static asset).
 
-use crate::address::url_origin;
+use crate::address::{is_url_safe, parse_url, url_origin, HTTPS_ONLY};
 
 /// Which player script the page loads, and what it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,16 +27,18 @@ impl Default for Player {
 impl Player {
     /// Check a `PLAYER_SCRIPT_URL` value: a path on this worker or an https URL.
     pub fn parse(url: &str) -> Result<Self, String> {
-        let safe_chars = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
+        const RULE: &str = "must be a path on this worker (/player/x.js) or an https URL of a .js file";
         let local = url.starts_with('/') && !url.starts_with("//");
-        let remote = url.strip_prefix("https://").is_some_and(|rest| rest.contains('/') && !rest.starts_with('/'));
-        if safe_chars && (local || remote) && url.ends_with(".js") {
+        let fits = if !local && url.contains("://") {
+            // An absolute URL: through the one URL parser (a real host, no user name or password).
+            parse_url(url, HTTPS_ONLY).map_err(|e| format!("{RULE}: {e}"))?.rest.starts_with('/')
+        } else {
+            local && is_url_safe(url)
+        };
+        if fits && url.ends_with(".js") {
             Ok(Self { script_url: url.to_owned() })
         } else {
-            Err(format!(
-                "must be a path on this worker (/player/x.js) or an https URL of a .js file, not `{}`",
-                crate::text::truncate(url)
-            ))
+            Err(format!("{RULE}, not `{}`", crate::text::truncate(url)))
         }
     }
 
