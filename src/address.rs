@@ -45,10 +45,6 @@ fn is_port_text(port: &str) -> bool {
         && port.parse::<u16>().is_ok_and(|n| n > 0)
 }
 
-fn is_port(port: Option<&str>) -> bool {
-    port.is_none_or(is_port_text)
-}
-
 /// The schemes a URL setting may use: `secure` for any host, `insecure` (if any) only for this
 /// machine (`localhost`, `127.0.0.1`, `[::1]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +112,12 @@ fn shown(text: &str) -> String {
 /// than as the URL parser reads it (`127.1`, `0x7f.0.0.1`, `%6cocalhost`); a port outside 1 to
 /// 65535. Errors quote the URL without its user name or password.
 pub fn parse_url(text: &str, schemes: Schemes) -> Result<ParsedUrl<'_>, String> {
-    let shown = || shown(text);
+    parse_shown_as(text, schemes, text)
+}
+
+/// [`parse_url`], with errors quoting `display` (the setting as written) instead of `text`.
+fn parse_shown_as<'t>(text: &'t str, schemes: Schemes, display: &str) -> Result<ParsedUrl<'t>, String> {
+    let shown = || shown(display);
     if !is_url_safe(text) {
         return Err(format!(
             "`{}` must be printable ASCII without spaces, quotes, angle brackets, backslashes or backticks",
@@ -183,25 +184,68 @@ pub fn parse_url(text: &str, schemes: Schemes) -> Result<ParsedUrl<'_>, String> 
     Ok(parsed)
 }
 
-/// Validate one origin pattern as IVS accepts it in `aws:access-control-allow-origin`:
-/// `*`, or `http(s)://host[:port]` where the host may start with `*.`.
+/// Validate one origin pattern as IVS accepts it in `aws:access-control-allow-origin` and the
+/// CORS allow-list reads it: `*`, or `https://host[:port]` through [`parse_url`] (`http` only for
+/// localhost), where the host may start with `*.` when what follows is a domain under a public
+/// suffix, not the suffix itself (`https://*.example.co.uk`, never `https://*.co.uk`).
 pub fn check_origin(origin: &str) -> Result<(), String> {
     if origin == "*" {
         return Ok(());
     }
     let bad = || {
-        format!("`{origin}` is not an origin; write `https://host` or `https://host:port` (no path, no trailing slash), optionally `https://*.domain`")
+        format!("`{}` is not an origin; write `https://host` or `https://host:port` (no path, no trailing slash), optionally `https://*.domain`", shown(origin))
     };
-    let (scheme, host, port) = split_authority(origin).ok_or_else(bad)?;
-    let host_ok = match host.strip_prefix("*.") {
-        Some(rest) => is_host(rest),
-        None => is_host(host) || host == "[::1]",
+    let (text, wildcard) = match origin.split_once("://*.") {
+        Some((scheme, base)) => (format!("{scheme}://{base}"), true),
+        None => (origin.to_owned(), false),
     };
-    if (scheme == "https" || scheme == "http") && host_ok && is_port(port) {
-        Ok(())
-    } else {
-        Err(bad())
+    if !text.contains("://") {
+        return Err(bad());
     }
+    let parsed = parse_shown_as(&text, HTTPS, origin)?;
+    if !parsed.rest.is_empty() {
+        return Err(bad());
+    }
+    if wildcard {
+        let base = parsed.host.trim_end_matches('.');
+        if base.starts_with('[') || base.parse::<std::net::Ipv4Addr>().is_ok() {
+            return Err(format!("`{}`: a `*.` wildcard needs a domain name, not an IP address", shown(origin)));
+        }
+        if is_public_suffix(base) {
+            return Err(format!(
+                "`{}` covers every site under `{base}`, a public suffix (on the Public Suffix List, or a bare top-level name) where anyone can register a name; put the wildcard under a domain you control, e.g. `https://*.example.{base}`",
+                shown(origin)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Public Suffix List's rules of two or more labels, wildcards and exceptions, one a line
+/// (`scripts/update-public-suffixes.py` writes the file).
+const PUBLIC_SUFFIXES: &str = include_str!("public_suffixes.txt");
+
+/// Whether `name` (a lower-case ASCII domain, no trailing dot) is itself a public suffix by the
+/// Public Suffix List: a name where anyone can register a name below (`com`, `co.uk`,
+/// `github.io`), rather than a domain someone holds (`example.co.uk`). A single label always is
+/// (the list's default rule `*`); otherwise the list must name it, exactly or by a wildcard
+/// (`*.ck` covers `a.ck`) that no exception (`!www.ck`) lifts. Read at configuration load, for
+/// wildcard origins only: a scan of the list, well under a millisecond.
+pub fn is_public_suffix(name: &str) -> bool {
+    let Some((_, parent)) = name.split_once('.') else {
+        return true;
+    };
+    let mut by_wildcard = false;
+    for rule in PUBLIC_SUFFIXES.lines() {
+        if rule == name {
+            return true;
+        }
+        if rule.strip_prefix('!') == Some(name) {
+            return false;
+        }
+        by_wildcard |= rule.strip_prefix("*.") == Some(parent);
+    }
+    by_wildcard
 }
 
 /// Whether a request's `Origin` header matches an origin pattern (exactly, or by a `*.` host).
@@ -307,6 +351,45 @@ mod tests {
         assert!(!origin_matches("*", "https://a.com"), "`*` is not a CORS allow-list entry");
     }
 
+    /// Outside review (issue 16), finding 4: origins no one should deploy. A wildcard over a
+    /// public suffix lets anyone who registers a name there read the token API with the viewer's
+    /// cookies; a plain-http origin off this machine is a page anyone on the path can rewrite.
+    #[test]
+    fn origins_no_one_should_deploy_are_refused() {
+        for (bad, rule) in [
+            ("https://*.com", "public suffix"),
+            ("https://*.co.uk", "public suffix"),
+            ("https://*.com.", "public suffix"),
+            ("https://*.github.io", "public suffix"),
+            ("https://*.workers.dev", "public suffix"),
+            ("https://*.example", "public suffix"),
+            ("https://*.203.0.113.7", "needs a domain name"),
+            ("https://*.0.113.7", "must write its host"),
+            ("https://*.[::1]", "needs a domain name"),
+            ("http://app.example", "must start with https://"),
+            ("http://*.example.org", "must start with https://"),
+            ("http://localhost.example", "must start with https://"),
+            ("https://user@a.example", "user name or password"),
+            ("https://*.a.example/", "is not an origin"),
+        ] {
+            let err = check_origin(bad).unwrap_err();
+            assert!(err.contains(rule), "{bad} -> {err}");
+            assert!(err.starts_with(&format!("`{bad}`")) || bad.contains('@'), "{bad} -> {err}");
+        }
+        for good in [
+            "https://*.example.co.uk",
+            "https://*.my-app.github.io",
+            "https://*.example.org",
+            "http://localhost:8787",
+            "http://127.0.0.1:3000",
+            "http://[::1]",
+            "https://203.0.113.7",
+            "https://app.example:8443",
+        ] {
+            check_origin(good).unwrap();
+        }
+    }
+
     /// Outside review (issue 16), finding 1: the host checked is the host the URL parser (and so
     /// the fetch) reads. Userinfo is refused outright; look-alikes of localhost stay remote.
     #[test]
@@ -373,6 +456,16 @@ mod tests {
         assert!(is_local_host("localhost:8787") && is_local_host("[::1]") && is_local_host("127.0.0.1"));
         for host in ["localhost:1@evil.example", "localhost.evil", "[::1]@evil", "127.0.0.1:x", "localhost:"] {
             assert!(!is_local_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn public_suffixes() {
+        for suffix in ["com", "example", "co.uk", "github.io", "workers.dev", "pages.dev", "a.ck", "xn--55qx5d.cn"] {
+            assert!(is_public_suffix(suffix), "{suffix}");
+        }
+        for domain in ["example.com", "example.co.uk", "me.github.io", "www.ck", "a.b.ck", "live-video.net"] {
+            assert!(!is_public_suffix(domain), "{domain}");
         }
     }
 

@@ -348,6 +348,42 @@ pub(crate) mod tests {
         }
     }
 
+    /// Outside review (issue 16), finding 4: origin settings refuse a wildcard over a public suffix
+    /// and plain http off this machine, naming the setting (and the channel and field).
+    #[test]
+    fn origin_settings_refuse_what_no_one_should_deploy() {
+        let channel = |origins: &str| {
+            format!(
+                r#"{{"x": {{"arn": "arn:aws:ivs:us-west-2:123456789012:channel/a", "playback_url": "https://a.example/b.m3u8", "allowed_origins": {origins}}}}}"#
+            )
+        };
+        let cases = [
+            (
+                settings().with(names::ALLOWED_ORIGINS, "https://app.example, https://*.com"),
+                "setting ALLOWED_ORIGINS: `https://*.com` ",
+            ),
+            (settings().with(names::ALLOWED_ORIGINS, "https://*.co.uk"), "setting ALLOWED_ORIGINS: `https://*.co.uk` "),
+            (
+                settings().with(names::ALLOWED_ORIGINS, "http://app.example"),
+                "setting ALLOWED_ORIGINS: `http://app.example` must start with https://",
+            ),
+            (
+                settings().with(names::CHANNELS, channel(r#"["https://*.co.uk"]"#)),
+                "setting CHANNELS: channel `x`: `allowed_origins` `https://*.co.uk` ",
+            ),
+            (
+                settings().with(names::CHANNELS, channel(r#""http://tv.example""#)),
+                "setting CHANNELS: channel `x`: `allowed_origins` `http://tv.example` must start with https://",
+            ),
+        ];
+        for (settings, expected) in cases {
+            let err = error_for(&settings);
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
+        let fine = settings().with(names::ALLOWED_ORIGINS, "https://*.example.co.uk, http://localhost:8787");
+        assert_eq!(Config::load(&fine).unwrap().allowed_origins.len(), 2);
+    }
+
     #[test]
     fn identity_providers_make_the_session_secret_optional() {
         let providers = r#"{"idp": {"issuer": "https://id.example", "audience": "a", "jwks_url": "https://id.example/jwks", "token_from": ["bearer", "cookie:id_token"]}}"#;
