@@ -11,8 +11,13 @@
 
 use crate::text::{split_list, truncate};
 
+/// A DNS name: letters, digits, `-` and `.`, no empty label (a final `.` is allowed).
 fn is_host(host: &str) -> bool {
-    !host.is_empty() && host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !host.is_empty()
+        && host.len() <= 253
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !host.starts_with('.')
+        && !host.contains("..")
 }
 
 /// Whether `host` (a request's host, with or without a port) is this machine: `localhost`,
@@ -21,21 +26,6 @@ pub fn is_local_host(host: &str) -> bool {
     ["localhost", "127.0.0.1", "[::1]"].iter().any(|name| {
         host.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.strip_prefix(':').is_some_and(is_port_text))
     })
-}
-
-/// Split `scheme://authority` into (scheme, host, port) when well formed.
-fn split_authority(text: &str) -> Option<(&str, &str, Option<&str>)> {
-    let (scheme, authority) = text.split_once("://")?;
-    if authority == "[::1]" {
-        return Some((scheme, authority, None));
-    }
-    if let Some(port_text) = authority.strip_prefix("[::1]:") {
-        return Some((scheme, "[::1]", Some(port_text)));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => Some((scheme, host, Some(port))),
-        None => Some((scheme, authority, None)),
-    }
 }
 
 /// A port as written: 1 to 5 digits, 1 to 65535.
@@ -248,21 +238,30 @@ pub fn is_public_suffix(name: &str) -> bool {
     by_wildcard
 }
 
-/// Whether a request's `Origin` header matches an origin pattern (exactly, or by a `*.` host).
+/// Whether a request's `Origin` header matches an origin pattern (one that passed
+/// [`check_origin`]): exactly, or by a `*.` host. The origin is parsed first, through
+/// [`parse_url`]: anything but exactly `scheme://host[:port]` (a path, a query, a fragment, a user
+/// name, `null`) matches nothing, so `https://evil.test/.example.org` is not under
+/// `https://*.example.org`. The wildcard compares the parsed host, scheme and port.
 pub fn origin_matches(pattern: &str, origin: &str) -> bool {
+    let Ok(request) = parse_url(origin, HTTPS) else { return false };
+    if !request.rest.is_empty() {
+        return false;
+    }
     if pattern == origin {
         return true;
     }
-    let (Some((p_scheme, p_host, p_port)), Some((o_scheme, o_host, o_port))) =
-        (split_authority(pattern), split_authority(origin))
-    else {
-        return false;
+    let Some((scheme, rest)) = pattern.split_once("://*.") else { return false };
+    let (domain, port) = match rest.split_once(':') {
+        Some((domain, port)) => (domain, Some(port.parse::<u16>().ok())),
+        None => (rest, None),
     };
-    let Some(suffix) = p_host.strip_prefix('*') else { return false };
-    p_scheme == o_scheme
-        && p_port == o_port
-        && o_host.len() > suffix.len()
-        && o_host.to_ascii_lowercase().ends_with(&suffix.to_ascii_lowercase())
+    request.scheme == scheme
+        && port.map_or(request.port.is_none(), |port| port.is_some() && request.port == port)
+        && request
+            .host
+            .strip_suffix(domain.to_ascii_lowercase().as_str())
+            .is_some_and(|below| below.len() > 1 && below.ends_with('.'))
 }
 
 /// Validate a playback URL: `https://host[:port]/path.m3u8` (plain `http` only for localhost),
@@ -349,6 +348,37 @@ mod tests {
         assert!(origin_matches("https://a.com", "https://a.com"));
         assert!(!origin_matches("https://a.com", "https://a.com.evil"));
         assert!(!origin_matches("*", "https://a.com"), "`*` is not a CORS allow-list entry");
+        assert!(origin_matches("https://*.example.com", "https://WWW.Example.com"));
+        assert!(origin_matches("http://localhost:8787", "http://localhost:8787"));
+        assert!(origin_matches("http://[::1]:3000", "http://[::1]:3000"));
+    }
+
+    /// Outside review (issue 16), finding 4: the request's `Origin` is parsed first; anything
+    /// that is not exactly `scheme://host[:port]` matches no pattern, though its text ends with
+    /// the pattern's domain.
+    #[test]
+    fn origins_that_are_not_scheme_host_port_match_nothing() {
+        for origin in [
+            "https://evil.test/.example.com",
+            "https://evil.test#.example.com",
+            "https://evil.test?.example.com",
+            "https://evil.test@a.example.com",
+            "https://evil.test:1@a.example.com",
+            "https://evil.test\\.example.com",
+            "https://evil.test%2f.example.com",
+            "https://evil.test .example.com",
+            "https://evil.test\t.example.com",
+            "https://a.example.com/",
+            "https://a.example.com:",
+            "https://a.example.com:0",
+            "https://.example.com",
+            "https://a..example.com",
+            "https:a.example.com",
+            "null",
+            "",
+        ] {
+            assert!(!origin_matches("https://*.example.com", origin), "{origin:?}");
+        }
     }
 
     /// Outside review (issue 16), finding 4: origins no one should deploy. A wildcard over a
