@@ -432,6 +432,7 @@ pub(crate) mod tests {
             (settings().with(names::LOGIN_URL, "//evil.example/"), "setting LOGIN_URL"),
             (settings().with(names::DEV_LOGIN, "yes"), "setting DEV_LOGIN: must be true or false"),
             (settings().with(names::PLAYER_SCRIPT_URL, "http://cdn.example/p.js"), "setting PLAYER_SCRIPT_URL"),
+            (settings().with(names::PLAYER_SCRIPT_URL, "https://cdn.example/p.js;x.js"), "setting PLAYER_SCRIPT_URL: must not contain `;` or `,`"),
             (settings().with(names::CHANNELS, "{"), "setting CHANNELS: is not valid JSON"),
             (settings().with(names::CHANNELS, "[]"), "setting CHANNELS: must be an object"),
             (settings().with(names::CHANNELS, "{}"), "setting CHANNELS: must configure at least one channel"),

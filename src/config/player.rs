@@ -25,9 +25,13 @@ impl Default for Player {
 }
 
 impl Player {
-    /// Check a `PLAYER_SCRIPT_URL` value: a path on this worker or an https URL.
+    /// Check a `PLAYER_SCRIPT_URL` value: a path on this worker or an https URL, without `;` or
+    /// `,` (the URL's origin goes into the page's Content-Security-Policy header).
     pub fn parse(url: &str) -> Result<Self, String> {
         const RULE: &str = "must be a path on this worker (/player/x.js) or an https URL of a .js file";
+        if url.contains([';', ',']) {
+            return Err("must not contain `;` or `,`: the script's origin is written into the Content-Security-Policy header, where `;` separates directives and `,` policies".into());
+        }
         let local = url.starts_with('/') && !url.starts_with("//");
         let fits = if !local && url.contains("://") {
             // An absolute URL: through the one URL parser (a real host, no user name or password).
@@ -66,6 +70,24 @@ mod tests {
             "/player/x",
         ] {
             assert!(Player::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Outside review (issue 16), finding 4: the script URL's origin is written into the
+    /// Content-Security-Policy header, where `;` separates directives and `,` policies.
+    #[test]
+    fn csp_separators_are_refused() {
+        for bad in [
+            "https://cdn.example/player.js;script-src-elem.js",
+            "https://cdn.example/a,b.js",
+            "https://cdn.example/x.js?a=1;b=2.js",
+            "https://cdn.example;script-src/x.js",
+            "https://cdn.example,x/x.js",
+            "/player/a;b.js",
+            "/player/a,b.js",
+        ] {
+            let err = Player::parse(bad).unwrap_err();
+            assert!(err.contains("`;`") && err.contains("Content-Security-Policy"), "{bad} -> {err}");
         }
     }
 }
