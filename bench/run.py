@@ -38,7 +38,7 @@ CHANNELS = json.dumps({
     "bench": {"arn": ARN, "playback_url": "https://example.live-video.net/bench.m3u8"},
     "open": {"arn": ARN, "playback_url": "https://example.live-video.net/bench.m3u8", "viewer_binding": False},
 })
-SECRET = "bench-session-secret-" + "x" * 32
+SECRET = "bench-session-secret-0123456789abcdef"
 
 
 def log(message: str):

@@ -9,6 +9,7 @@ page's join watchdog (15 s); the SDK's own ERROR events take the same path (web/
 
 import json
 import os
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def setup():
              "title": "Browser stage", "publish_groups": ["hosts"]}
     worker = Worker({
         "PLAYBACK_PRIVATE_KEY": sec1_pem(key),
-        "SESSION_SECRET": "c" * 48,
+        "SESSION_SECRET": secrets.token_urlsafe(48),
         "CHANNELS": json.dumps({"demo": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/demo", "playback_url": "https://x.example/a.m3u8"}}),
         "STAGES": json.dumps({"room": stage}),
     })

@@ -18,7 +18,7 @@ use crate::channel::Channel;
 use crate::cookie::is_cookie_name;
 use crate::error::{Error, Result};
 use crate::identity::provider::{parse_providers, TokenSource};
-use crate::identity::session_cookie::{SessionSecrets, MIN_SECRET_BYTES};
+use crate::identity::session_cookie::{check_secret, SessionSecrets, MAKE_A_SECRET};
 use crate::identity::viewer_id::ViewerIdKey;
 use crate::identity::Identity;
 use crate::key::PlaybackKey;
@@ -70,14 +70,13 @@ fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Resu
     match settings.get(name) {
         None if required => Err(Error::setting(
             name,
-            "is not set; set it with `wrangler secret put` (or in .dev.vars for `wrangler dev`) to a random string of 32+ bytes, e.g. `openssl rand -base64 48`",
+            format!("is not set; set it with `wrangler secret put` (or in .dev.vars for `wrangler dev`) to a random string of 32+ bytes, e.g. {MAKE_A_SECRET}"),
         )),
         None => Ok(None),
-        Some(value) if value.len() < MIN_SECRET_BYTES => Err(Error::setting(
-            name,
-            format!("is {} bytes; it must be at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -base64 48`)", value.len()),
-        )),
-        Some(value) => Ok(Some(value.as_bytes().to_vec())),
+        Some(value) => match check_secret(value.as_bytes()) {
+            Ok(()) => Ok(Some(value.as_bytes().to_vec())),
+            Err(rule) => Err(Error::setting(name, rule)),
+        },
     }
 }
 
@@ -382,6 +381,47 @@ pub(crate) mod tests {
         }
         let fine = settings().with(names::ALLOWED_ORIGINS, "https://*.example.co.uk, http://localhost:8787");
         assert_eq!(Config::load(&fine).unwrap().allowed_origins.len(), 2);
+    }
+
+    /// Outside review (issue 16), finding 4: a secret of the right length that is obviously not
+    /// random (32 `a`s, a short pattern repeated, a name padded with one character) is refused,
+    /// for each of the three secrets, with the way to make one and without quoting it.
+    #[test]
+    fn secrets_that_are_not_random_are_refused() {
+        let weak = [
+            "a".repeat(32),
+            "c".repeat(48),
+            "abc".repeat(16),
+            "password".repeat(4),
+            "0123456789abcdef".repeat(2),
+            format!("{}b", "a".repeat(31)),
+            format!("load-session-secret-{}", "s".repeat(40)),
+            "abababababababababababababababababcdcdcdcdcdcdcdcd".into(),
+        ];
+        for name in [names::SESSION_SECRET, names::SESSION_SECRET_PREVIOUS, names::VIEWER_ID_SECRET] {
+            for secret in &weak {
+                let err = error_for(&settings().with(name, secret.clone()));
+                assert!(err.starts_with(&format!("setting {name}: does not look random")), "{secret}: {err}");
+                assert!(err.contains("openssl rand -base64 48"), "{err}");
+                assert!(!err.contains(&secret[..6]), "never quotes the secret: {err}");
+            }
+        }
+        // The secrets the tests, benchmarks, fuzzers and the warm-up use are fine.
+        for secret in [
+            SESSION_SECRET,
+            "warm-up-session-secret-not-a-real-one",
+            "bench-session-secret-0123456789abcdef",
+            "fuzz-session-secret-0123456789abcdefghij",
+            "fuzz-previous-secret-0123456789abcdefghij",
+            "a-secret-from-before-the-rotation-0123456789",
+            "another-secret-another-secret-another!!",
+            "test-secret-test-secret-test-secret!",
+            "an operator's viewer-id secret, 32+ bytes",
+        ] {
+            for name in [names::SESSION_SECRET, names::SESSION_SECRET_PREVIOUS, names::VIEWER_ID_SECRET] {
+                Config::load(&settings().with(name, secret)).unwrap_or_else(|e| panic!("{secret}: {e}"));
+            }
+        }
     }
 
     #[test]
