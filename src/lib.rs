@@ -12,7 +12,7 @@
 //! | mechanics | [`error`] | the one error enum: HTTP status, problem slug, title |
 //! | mechanics | [`text`] | text rules settings share: lists, names, shortening for messages |
 //! | mechanics | [`encoding`] | base64url, hex, PEM |
-//! | mechanics | [`address`] | URL-valued settings and origins: hosts, ports, patterns |
+//! | mechanics | [`address`] | URL-valued settings and origins through one URL parser: hosts, ports, patterns, public suffixes |
 //! | mechanics | [`cookie`] | `Cookie` header parsing |
 //! | mechanics | [`ivs`] | IVS value types: resource ARNs, maximum resolution |
 //! | mechanics | [`key`] | the P-384 signing key, in every form operators hold it |
