@@ -3,7 +3,8 @@
 //! Claims: `sub` (required), `exp` (required), `nbf` and `iat` (optional), `channels` (names the
 //! session may watch; absent or containing `"*"` means all), `max_resolution` (`SD`/`HD`/`FULL_HD`)
 //! `groups` (names of the viewer's groups, for channels' and stages' `groups` rules) and `sv`
-//! (session version, becomes `aws:viewer-session-version`). Everything else is ignored.
+//! (session version, becomes `aws:viewer-session-version`); a sign-in at the edge adds `idp` (the
+//! provider it went through, for `/logout`). Everything else is ignored.
 //!
 //! The signature is checked (in constant time) before the claims are read, against the current
 //! secret and then the previous one, so the secret can be rotated without logging viewers out.
@@ -191,6 +192,9 @@ pub struct SessionClaims {
     /// Group names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// The identity provider a sign-in at the edge (`/login`) went through, for `/logout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
 }
 
 impl SessionClaims {
@@ -204,6 +208,7 @@ impl SessionClaims {
             max_resolution: None,
             sv: None,
             groups: None,
+            idp: None,
         }
     }
 }
