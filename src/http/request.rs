@@ -32,6 +32,9 @@ pub struct Request<'a> {
     /// The platform's verdicts on identity tokens' signatures (see
     /// [`crate::identity::Identity::signature_checks`]).
     pub verdicts: &'a [([u8; 32], bool)],
+    /// What came of the code exchange the Workers layer performed for `/callback` (see
+    /// [`super::signin::exchange_for`]).
+    pub exchanged: Option<&'a crate::signin::callback::Exchanged>,
 }
 
 impl<'a> Request<'a> {

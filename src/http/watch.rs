@@ -49,7 +49,7 @@ pub(super) fn html(status: u16, body: String, csp: String) -> Response {
     Response::new(status, headers, body)
 }
 
-fn redirect(location: String) -> Response {
+pub(super) fn redirect(location: String) -> Response {
     let headers = vec![
         ("location", location),
         ("cache-control", "private, no-store".into()),
@@ -90,6 +90,12 @@ pub(super) const PAGE_METHODS: &str = "GET, HEAD";
 /// The answer of a page to a viewer without a valid session: a 302 to `LOGIN_URL` (or to
 /// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page.
 pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error: &Error, nonce: &str) -> Response {
+    // Sign-in at the edge (a provider's `login` table), unless LOGIN_URL is set: see http::signin.
+    if let Some(response) =
+        config.login_url.is_none().then(|| super::signin::page_sign_in(config, request, page, error, nonce)).flatten()
+    {
+        return response;
+    }
     let return_to = percent_encode(page);
     let dev_login = config.dev_login && request.host.is_some_and(is_local_host);
     match &config.login_url {
