@@ -1,5 +1,5 @@
-//! `GET /login`, `GET /callback`, `GET /logout`: sign-in at the edge (see [`crate::signin`]),
-//! and the sign-in redirect of the watch and stage pages when it is on.
+//! `GET /login`, `GET /callback`, `GET /logout`: sign-in at the edge (see [`crate::signin`]; the
+//! watch and stage pages' redirect to `/login` is [`crate::signin::SignIn::page_sign_in`]).
 //!
 //! The routes answer only when a provider has a `login` table (404 otherwise, like any unknown
 //! path). Their errors are pages in words (never a chain of redirects), and every answer of
@@ -13,14 +13,13 @@ use super::watch::{html, is_local_path, redirect, session_set_cookie};
 use crate::address::is_local_host;
 use crate::config::Config;
 use crate::cookie::find_cookie;
-use crate::encoding::url_encode;
 use crate::error::Error;
 use crate::identity::provider::Provider;
 use crate::identity::session_cookie::MAX_COOKIE_BYTES;
 use crate::signin::callback::{self, Exchange};
 use crate::signin::flow::{self, Pending, StateFault, STATE_COOKIE, STATE_TTL_SECONDS};
 use crate::signin::settings::Login;
-use crate::signin::{Failure, RECENT_COOKIE, RECENT_SECONDS};
+use crate::signin::{login_link, Failure, RECENT_COOKIE, RECENT_SECONDS};
 
 const METHODS: &str = "GET, HEAD";
 
@@ -51,15 +50,6 @@ fn failure_page(failure: &Failure, nonce: &str, retry: Option<&str>) -> Response
     let mut response = page(failure.status(), failure.heading(), &failure.message(), link, nonce);
     response.problem = Some(failure.slug());
     response
-}
-
-/// `/login` for `provider` (or the chooser), returning to `return_to`.
-fn login_link(provider: Option<&str>, return_to: &str) -> String {
-    let back = format!("return_to={}", url_encode(return_to));
-    match provider {
-        Some(name) => format!("/login?provider={}&{back}", url_encode(name)),
-        None => format!("/login?{back}"),
-    }
 }
 
 fn clear_cookie(name: &str, host: Option<&str>) -> String {
@@ -296,44 +286,12 @@ pub(super) fn logout_route(
     response
 }
 
-/// The answer of the watch and stage pages to a viewer without a valid session when sign-in at
-/// the edge is on (and `LOGIN_URL` is not set): a redirect to `/login` (the chooser when
-/// several providers offer it). Right after a sign-in that still left no usable session, a page
-/// with a sign-in link instead: at most one automatic round trip a minute, never a loop.
-pub(super) fn page_sign_in(
-    config: &Config,
-    request: &Request<'_>,
-    page_path: &str,
-    error: &Error,
-    nonce: &str,
-) -> Option<Response> {
-    let provider = match config.signin.logins.as_slice() {
-        [] => return None,
-        [one] => Some(one.provider.as_str()),
-        _ => None,
-    };
-    let link = login_link(provider, page_path);
-    let recent = find_cookie(request.cookie.unwrap_or_default(), RECENT_COOKIE).is_some();
-    let mut response = if recent {
-        page(
-            401,
-            "Sign in to watch",
-            "You were just signed in, but this browser did not keep the session (are cookies blocked?). Sign in again.",
-            Some((&link, "Sign in")),
-            nonce,
-        )
-    } else {
-        redirect(link)
-    };
-    response.problem = Some(error.slug());
-    Some(response)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::names;
     use crate::config::tests::settings;
+    use crate::encoding::url_encode;
     use crate::http::handle;
     use crate::http::tests::NOW;
     use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};

@@ -7,6 +7,7 @@ use crate::address::is_local_host;
 use crate::channel::policy::{authorize, issue};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::signin::PageSignIn;
 use crate::text::{is_name, split_list};
 
 /// Whether `path` is a path of this worker, safe as a redirect target (no open redirect).
@@ -90,10 +91,16 @@ pub(super) const PAGE_METHODS: &str = "GET, HEAD";
 /// The answer of a page to a viewer without a valid session: a 302 to `LOGIN_URL` (or to
 /// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page.
 pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error: &Error, nonce: &str) -> Response {
-    // Sign-in at the edge (a provider's `login` table), unless LOGIN_URL is set: see http::signin.
-    if let Some(response) =
-        config.login_url.is_none().then(|| super::signin::page_sign_in(config, request, page, error, nonce)).flatten()
-    {
+    // Sign-in at the edge (a provider's `login` table), unless LOGIN_URL is set.
+    if let Some(next) = config.signin.page_sign_in(request.cookie, page).filter(|_| config.login_url.is_none()) {
+        let mut response = match next {
+            PageSignIn::Redirect(href) => redirect(href),
+            PageSignIn::Link { href, message } => {
+                let body = crate::page::message_page("Sign in to watch", message, Some((&href, "Sign in")), nonce);
+                html(401, body, crate::page::message_csp(nonce))
+            }
+        };
+        response.problem = Some(error.slug());
         return response;
     }
     let return_to = percent_encode(page);

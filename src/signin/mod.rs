@@ -17,6 +17,8 @@ pub mod discovery;
 pub mod flow;
 pub mod settings;
 
+use crate::cookie::find_cookie;
+use crate::encoding::url_encode;
 use crate::identity::provider::Provider;
 use discovery::DiscoveryStore;
 use flow::{StateFault, StateKey};
@@ -74,6 +76,25 @@ impl SignIn {
         self.logins.iter().find(|l| l.provider == name)
     }
 
+    /// What a page at `page_path` does for a viewer without a valid session (`cookie`: the
+    /// request's `Cookie` header); `None` when sign-in at the edge is off.
+    pub fn page_sign_in(&self, cookie: Option<&str>, page_path: &str) -> Option<PageSignIn> {
+        let provider = match self.logins.as_slice() {
+            [] => return None,
+            [one] => Some(one.provider.as_str()),
+            _ => None,
+        };
+        let href = login_link(provider, page_path);
+        Some(if find_cookie(cookie.unwrap_or_default(), RECENT_COOKIE).is_some() {
+            PageSignIn::Link {
+                href,
+                message: "You were just signed in, but this browser did not keep the session (are cookies blocked?). Sign in again.",
+            }
+        } else {
+            PageSignIn::Redirect(href)
+        })
+    }
+
     /// Whether the Workers layer should fetch `login`'s discovery document now.
     pub fn wants_discovery(&self, login: &Login, now: u64) -> bool {
         login.discovery_url.is_some() && self.discovery.wants_fetch(&login.provider, now)
@@ -92,6 +113,31 @@ impl SignIn {
         };
         (endpoints.authorization.is_some() && endpoints.token.is_some()).then_some(endpoints)
     }
+}
+
+/// `/login` for `provider` (or the chooser, for none), returning to `return_to`.
+pub fn login_link(provider: Option<&str>, return_to: &str) -> String {
+    let back = format!("return_to={}", url_encode(return_to));
+    match provider {
+        Some(name) => format!("/login?provider={}&{back}", url_encode(name)),
+        None => format!("/login?{back}"),
+    }
+}
+
+/// What a page (`/watch/NAME`, `/stage/NAME`) does for a viewer without a valid session when
+/// sign-in at the edge is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageSignIn {
+    /// Redirect to `/login` (the chooser when several providers offer sign-in).
+    Redirect(String),
+    /// A sign-in completed less than [`RECENT_SECONDS`] ago and still left no usable session:
+    /// no second automatic round trip (no loop), a page with this link and message instead.
+    Link {
+        /// Where the link goes (`/login?...`).
+        href: String,
+        /// What the page says.
+        message: &'static str,
+    },
 }
 
 /// Why a sign-in step failed, in words a viewer can act on. Never holds a code, token or secret.
