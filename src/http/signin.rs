@@ -283,6 +283,8 @@ pub(super) fn logout_route(
         _ => signed_out(),
     };
     response.headers.push(("set-cookie", clear_cookie(&config.identity.cookie_name, request.host)));
+    // A viewer who signs out and comes back is sent to sign in again at once.
+    response.headers.push(("set-cookie", clear_cookie(RECENT_COOKIE, request.host)));
     response
 }
 
@@ -535,7 +537,7 @@ mod tests {
             r.header("location"),
             Some("https://id.example/end?client_id=tv-app&post_logout_redirect_uri=https%3A%2F%2Ftv.example%2Flogout")
         );
-        assert_eq!(cookie_value(&r, "session"), Some(""));
+        assert_eq!((cookie_value(&r, "session"), cookie_value(&r, RECENT_COOKIE)), (Some(""), Some("")));
         let r = call(&config, get("/logout", None));
         assert_eq!(r.status, 200);
         assert!(r.body.contains("You are signed out"));

@@ -65,7 +65,7 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
         Error::Session(_) => {
             ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned())
         }
-        Error::ChannelForbidden(_) => {
+        Error::ChannelForbidden(_) | Error::ChannelRule { .. } => {
             ("Not included in your access", "Your account does not include this channel.".to_owned())
         }
         Error::UnknownChannel(_) | Error::NotFound => {
