@@ -87,18 +87,18 @@ fn default_return(config: &Config) -> String {
     config.channels.keys().next().map_or_else(|| "/healthz".to_owned(), |n| format!("/watch/{n}"))
 }
 
-/// The `return_to` of `/login`: a path of this worker outside the flow (no open redirect),
-/// by default the first channel's watch page.
+/// The `return_to` of `/login`: a path of this worker (no open redirect), by default the first
+/// channel's watch page, which also stands in for a path back into the flow itself.
 fn return_to_param(request: &Request<'_>, config: &Config) -> Result<String, Failure> {
     let return_to =
         query_param(request.query, "return_to").map_err(bad_request)?.unwrap_or_else(|| default_return(config));
-    let into_flow = FLOW_PATHS.iter().any(|p| return_to == *p || return_to.starts_with(&format!("{p}?")));
-    if !is_local_path(&return_to) || into_flow {
+    if !is_local_path(&return_to) {
         return Err(Failure::BadRequest(
             "query parameter `return_to` must be a path of this worker, like /watch/demo".into(),
         ));
     }
-    Ok(return_to)
+    let into_flow = FLOW_PATHS.iter().any(|p| return_to == *p || return_to.starts_with(&format!("{p}?")));
+    Ok(if into_flow { default_return(config) } else { return_to })
 }
 
 pub(super) fn login_route(
@@ -122,10 +122,7 @@ pub(super) fn login_route(
                     logins.iter().map(|l| (l.label.as_str(), login_link(Some(&l.provider), &return_to))).collect();
                 return Ok(html(200, crate::page::chooser_page(&choices, &nonce), crate::page::message_csp(&nonce)));
             }
-            Some(name) => config
-                .signin
-                .login(&name)
-                .ok_or_else(|| Failure::BadRequest("no identity provider of that name offers sign-in here".into()))?,
+            Some(name) => config.signin.login(&name).ok_or(Failure::UnknownProvider)?,
         };
         let endpoints =
             config.signin.endpoints(login, now).ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
@@ -433,15 +430,15 @@ mod tests {
         };
         let ok_target = format!("/callback?code=c&state={state}");
         for (target, cookie, exchanged, status, text) in [
-            (ok_target.clone(), None, Some(&good), 400, "did not start in this browser"),
+            (ok_target.clone(), None, Some(&good), 403, "did not start in this browser"),
             (
                 format!("/callback?code=c&state=forged{state}"),
                 Some(state_cookie.as_str()),
                 Some(&good),
-                400,
+                403,
                 "forged or replayed",
             ),
-            (ok_target.clone(), Some("ivs-signin=e30.AAAA"), Some(&good), 400, "forged or replayed"),
+            (ok_target.clone(), Some("ivs-signin=e30.AAAA"), Some(&good), 403, "forged or replayed"),
             (
                 format!("/callback?error=access_denied&state={state}"),
                 Some(state_cookie.as_str()),
@@ -492,25 +489,24 @@ mod tests {
     #[test]
     fn return_to_is_a_path_of_this_worker() {
         let config = config();
-        for bad in [
-            "//evil.example/",
-            "https://evil.example/",
-            "/\\evil.example",
-            "watch/demo",
-            "/callback",
-            "/login?x=1",
-            "/\tx",
-        ] {
+        for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "watch/demo", "/\tx"] {
             let r = call(&config, get(&format!("/login?provider=idp&return_to={}", url_encode(bad)), None));
             assert_eq!(r.status, 400, "{bad}");
             assert!(r.body.contains("must be a path of this worker") && cookie_value(&r, STATE_COOKIE).is_none());
+        }
+        for into_flow in ["/callback", "/login?x=1", "/logout"] {
+            let r = call(&config, get(&format!("/login?provider=idp&return_to={}", url_encode(into_flow)), None));
+            let value = cookie_value(&r, STATE_COOKIE).unwrap();
+            let (payload, _) = value.split_once('.').unwrap();
+            let pending: Pending = serde_json::from_slice(&crate::encoding::b64url_decode(payload).unwrap()).unwrap();
+            assert_eq!(pending.return_to, "/watch/demo", "{into_flow}: back into the flow becomes the default");
         }
         let r = call(&config, get("/login", None));
         assert_eq!(
             param(&format!("?{}", r.header("location").unwrap().split_once('?').unwrap().1), "client_id"),
             "tv-app"
         );
-        assert_eq!(call(&config, get("/login?provider=nope", None)).status, 400);
+        assert_eq!(call(&config, get("/login?provider=nope", None)).status, 404);
         assert_eq!(call(&config, Call { method: "POST", ..get("/login", None) }).status, 405);
         let head = call(&config, Call { method: "HEAD", ..get("/logout", None) });
         assert_eq!((head.status, head.body.as_str()), (200, ""));

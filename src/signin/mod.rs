@@ -149,7 +149,7 @@ pub enum Failure {
     Cancelled,
     /// The provider answered the authorization request with another error (its code). 502.
     ProviderError(String),
-    /// The state cookie or parameter failed. 400.
+    /// The state cookie or parameter failed. 403.
     State(StateFault),
     /// The code was already used or has expired (`invalid_grant`). 400.
     CodeRejected,
@@ -159,6 +159,8 @@ pub enum Failure {
     IdToken(String),
     /// The request itself is wrong (parameters). 400.
     BadRequest(String),
+    /// `/login?provider=` names no provider offering sign-in. 404.
+    UnknownProvider,
     /// The session would not fit in a cookie (too many groups). 500.
     TooLarge,
 }
@@ -170,7 +172,10 @@ impl Failure {
             Self::Unavailable(_) => 503,
             Self::Cancelled => 403,
             Self::ProviderError(_) | Self::BadAnswer(_) => 502,
-            Self::State(_) | Self::CodeRejected | Self::BadRequest(_) => 400,
+            // A callback this browser did not start is refused, not malformed.
+            Self::State(_) => 403,
+            Self::CodeRejected | Self::BadRequest(_) => 400,
+            Self::UnknownProvider => 404,
             Self::IdToken(_) => 401,
             Self::TooLarge => 500,
         }
@@ -189,6 +194,7 @@ impl Failure {
             Self::BadAnswer(_) => "sign-in-token-endpoint",
             Self::IdToken(_) => "sign-in-id-token-invalid",
             Self::BadRequest(_) => "bad-request",
+            Self::UnknownProvider => "unknown-identity-provider",
             Self::TooLarge => "sign-in-session-too-large",
         }
     }
@@ -220,6 +226,7 @@ impl Failure {
             Self::BadAnswer(what) => format!("The identity provider's answer could not be used: {what}."),
             Self::IdToken(reason) => format!("The identity provider's ID token was refused: {reason}."),
             Self::BadRequest(reason) => reason.clone(),
+            Self::UnknownProvider => "No identity provider of that name offers sign-in here.".into(),
             Self::TooLarge => "Your account's groups do not fit in a session cookie (4096 bytes). Ask the operator to map fewer groups.".into(),
         }
     }
