@@ -170,13 +170,14 @@ def test_browser_signs_in_plays_renews_without_a_click_and_logs_out(setup):
     now = int(time.time())
     expired = session_cookie(setup.secret, sub="alice", iat=now - 7200, exp=now - 3600, idp="idp")
     request = {"base": setup.worker.url, "watch": "/watch/demo", "login": "alice", "logout": True,
-               "expired": {"name": "session", "value": expired},
+               "expired": {"name": "session", "value": expired}, "playlist": ".channel.demo.m3u8",
                "screenshot": str(ARTIFACTS / "signin-playing.png")}
     p = subprocess.run(["node", str(ROOT / "tests" / "browser" / "signin.mjs"), json.dumps(request)],
                        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "CHROMIUM": CHROMIUM})
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(p.stdout)
-    sign_in, renew, logout, after = (out["phases"][k] for k in ("signIn", "renew", "logout", "after"))
+    phases = ("signIn", "renewByPage", "renew", "logout", "after")
+    sign_in, by_page, renew, logout, after = (out["phases"][k] for k in phases)
 
     # The first visit lands on the provider's login form (through /login), then comes back and plays.
     assert sign_in["landedOn"].startswith(setup.idp.issuer + "/interaction/"), sign_in["landedOn"]
@@ -190,7 +191,17 @@ def test_browser_signs_in_plays_renews_without_a_click_and_logs_out(setup):
     assert claims["aws:viewer-id"] == expected_viewer_id(setup.key, "alice"), "derived from the provider's sub"
     assert claims["aws:channel-arn"] == ARN
 
-    # An expired session: the reload goes through the provider and back with no form to fill.
+    # The session expires while the video plays: the page's renewal path (a token refused by IVS, then
+    # /v1/token answering 401, then one reload) leads through the provider and back, with no form.
+    assert by_page["refused"] >= 1 and by_page["left"], by_page["url"]
+    by_page_urls = [(r["method"], r["url"]) for r in by_page["requests"]]
+    token_calls = [u for m, u in by_page_urls if u.startswith(setup.worker.url + "/v1/token")]
+    assert token_calls, by_page_urls
+    assert not [u for m, u in by_page_urls if m == "POST" and u.startswith(setup.idp.issuer)], "no click, no form"
+    assert any(u.startswith(setup.worker.url + "/callback?") for _, u in by_page_urls), by_page_urls
+    assert by_page["played"] and by_page["url"] == setup.worker.url + "/watch/demo", (by_page["url"], by_page["h1"])
+
+    # An expired session on opening the page: through the provider and back with no form to fill.
     assert renew["played"], (renew["url"], renew["h1"])
     provider_posts = [r for r in renew["requests"] if r["method"] == "POST" and r["url"].startswith(setup.idp.issuer)]
     assert not provider_posts, "no click, no form"

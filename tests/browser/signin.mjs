@@ -1,11 +1,14 @@
 // Sign-in at the edge in Debian's headless Chromium (playwright-core): a viewer opens the watch page,
 // lands on the identity provider's login form (npm oidc-provider's devInteractions), signs in, comes
-// back and the video plays; then, optionally, the session expires and the page renews it through the
-// provider with no click; then logout (the provider asks "sign out?", the viewer says yes); then the
+// back and the video plays; then, optionally, the session expires while the video plays: IVS refuses
+// the token (the playlist answers 403), the page asks /v1/token for a fresh one, gets 401 and reloads,
+// and the reload renews the session through the provider with no click; then the same on opening the
+// page with an expired session; then logout (the provider asks "sign out?", the viewer says yes); then the
 // watch page again, which shows the login form once more. Prints JSON, one entry per phase;
 // tests/test_signin.py makes the assertions.
 //
-// Input (JSON in argv[2]): {base, watch, login, expired?: {name, value}, logout?: bool, screenshot?}
+// Input (JSON in argv[2]): {base, watch, login, expired?: {name, value}, playlist?: a substring of the
+//   stream's playlist URL, logout?: bool, screenshot?}
 import { chromium } from "playwright-core";
 
 const input = JSON.parse(process.argv[2]);
@@ -64,7 +67,30 @@ try {
                         ...(await snapshot()), requests };
   if (input.screenshot) await page.screenshot({ path: input.screenshot });
 
-  // 2. The session expires; reloading the page renews it through the provider, without a click.
+  // 2a. The session expires as the page starts: the page opens with a valid session, and as the player
+  // asks for the stream, the session cookie is replaced by an expired one and IVS refuses the token
+  // (the first playlist request answers 403). The page's own renewal path does the rest: /v1/token
+  // answers 401, the page reloads once, the reload goes through sign-in.
+  if (input.expired && input.playlist) {
+    const { hostname } = new URL(input.base);
+    let refused = 0;
+    await context.route((url) => url.href.includes(input.playlist), async (route) => {
+      if (refused > 0) return route.continue();
+      refused += 1;
+      await context.clearCookies({ name: "ivs-signin-recent" });
+      await context.addCookies([{ name: input.expired.name, value: input.expired.value, domain: hostname, path: "/" }]);
+      return route.fulfill({ status: 403, contentType: "text/plain", body: "token refused (test)" });
+    });
+    requests = [];
+    await page.goto(watchUrl, { waitUntil: "domcontentloaded", timeout: 60000 });
+    const left = await page.waitForRequest((r) => r.url().startsWith(input.base + "/login"), { timeout: 60000 })
+      .then(() => true).catch(() => false);
+    await page.waitForURL((u) => u.href.startsWith(watchUrl), { timeout: 30000 }).catch(() => {});
+    out.phases.renewByPage = { left, refused, played: await playing(), ...(await snapshot()), requests };
+    await context.unroute((url) => url.href.includes(input.playlist));
+  }
+
+  // 2b. Opening the page with an expired session renews it through the provider, without a click.
   if (input.expired) {
     const { hostname } = new URL(input.base);
     await context.clearCookies({ name: "ivs-signin-recent" });
