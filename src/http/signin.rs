@@ -126,7 +126,8 @@ pub(super) fn login_route(
         };
         let endpoints =
             config.signin.endpoints(login, now).ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
-        let key = config.signin.state_key.as_ref().ok_or(Failure::BadAnswer("no state key"))?;
+        // Always set when a provider has a `login` table (SignIn::load).
+        let key = config.signin.state_key.as_ref().ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
         let redirect_uri = format!("{}/callback", origin(request)?);
         let pending = Pending::new(&login.provider, &return_to, &random, now);
         let authorization = endpoints.authorization.as_deref().unwrap_or_default();

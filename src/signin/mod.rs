@@ -204,7 +204,7 @@ impl Failure {
         match self {
             Self::Unavailable(_) => "Sign-in is unavailable",
             Self::Cancelled => "Sign-in cancelled",
-            Self::TooLarge => "Sign-in failed",
+            Self::UnknownProvider => "Unknown identity provider",
             _ => "Sign-in failed",
         }
     }
