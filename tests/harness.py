@@ -62,11 +62,18 @@ def public_pem(key) -> str:
     ).decode()
 
 
-def expected_viewer_id(key, sub: str) -> str:
-    """The documented derivation (docs/playback-tokens.md, src/identity/viewer_id.rs), computed independently."""
+def expected_viewer_id(key, sub: str, issuer: str | None = None) -> str:
+    """The documented derivation (docs/playback-tokens.md, src/identity/viewer_id.rs), computed
+    independently: for the worker's session cookie (`issuer` None) the HMAC of the bare subject;
+    for an identity provider's session, of 0xFF, the v2 tag, NUL, the issuer's length (8 bytes,
+    big-endian), the issuer and the subject."""
     scalar = key.private_numbers().private_value.to_bytes(48, "big")
     hmac_key = hashlib.sha256(b"ivs-token-worker viewer-id v1" + scalar).digest()
-    return hmac.new(hmac_key, sub.encode(), hashlib.sha256).hexdigest()[:40]
+    message = sub.encode()
+    if issuer is not None:
+        iss = issuer.encode()
+        message = b"\xff" + b"ivs-token-worker viewer-id v2 provider" + b"\x00" + len(iss).to_bytes(8, "big") + iss + message
+    return hmac.new(hmac_key, message, hashlib.sha256).hexdigest()[:40]
 
 
 def session_cookie(secret: str, **claims) -> str:

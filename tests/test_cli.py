@@ -13,9 +13,23 @@ from conftest import CHANNELS
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from harness import CLI, Worker, b64url, new_p384_key, pkcs8_pem, public_pem, sec1_pem, start_all, verify_playback_token
+from harness import (
+    CLI,
+    Worker,
+    b64url,
+    expected_viewer_id,
+    new_p384_key,
+    pkcs8_pem,
+    public_pem,
+    sec1_pem,
+    start_all,
+    verify_playback_token,
+)
+from identity_standins import JwksServer
 
 ARN = CHANNELS["demo"]["arn"]
+CLI_ISSUER = "https://id.cli-test.example"
+CLI_AUDIENCE = "cli-test"
 
 
 def run(*args, stdin=None, env=None, check=True):
@@ -184,11 +198,23 @@ def test_session_cookie_round_trip(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def rotation():
-    """Two workers: the same sessions, the old and the new signing key (a rotation mid-way)."""
+def cli_idp():
+    """An identity provider whose key goes inline into IDENTITY_PROVIDERS (its server never starts)."""
+    idp = JwksServer()
+    idp.add_key("ES256")
+    yield idp
+    idp.stop()
+
+
+@pytest.fixture(scope="module")
+def rotation(cli_idp):
+    """Two workers: the same sessions, the old and the new signing key (a rotation mid-way); both also
+    accept `cli_idp`'s tokens as Bearer."""
     old, new = new_p384_key(), new_p384_key()
     secret = "r" * 48
-    settings = {"SESSION_SECRET": secret, "CHANNELS": json.dumps({"demo": CHANNELS["demo"]})}
+    provider = {"issuer": CLI_ISSUER, "audience": CLI_AUDIENCE, "jwks": cli_idp.document()}
+    settings = {"SESSION_SECRET": secret, "CHANNELS": json.dumps({"demo": CHANNELS["demo"]}),
+                "IDENTITY_PROVIDERS": json.dumps({"cli-idp": provider})}
     workers = [Worker({**settings, "PLAYBACK_PRIVATE_KEY": sec1_pem(k)}) for k in (old, new)]
     start_all(workers)
     yield old, new, secret, workers
@@ -204,11 +230,34 @@ def test_session_cookie_and_viewer_id_match_the_worker(rotation, tmp_path):
     _, claims = verify_playback_token(r.json()["token"], public_pem(old))
     (tmp_path / "old.pem").write_text(pkcs8_pem(old))
     p = run("viewer-id", "--sub", "carol@example.com", "--key", str(tmp_path / "old.pem"), "--channel-arn", ARN)
-    assert p.stdout.strip() == claims["aws:viewer-id"]
+    assert p.stdout.strip() == claims["aws:viewer-id"] == expected_viewer_id(old, "carol@example.com")
+    assert "the worker's session cookie" in p.stderr and "--issuer" in p.stderr
     assert f"aws ivs start-viewer-session-revocation --channel-arn {ARN} --viewer-id {claims['aws:viewer-id']}" in p.stderr
     explicit = run("viewer-id", "--sub", "carol@example.com", env={"VIEWER_ID_SECRET": "v" * 40}).stdout.strip()
     assert explicit != claims["aws:viewer-id"] and len(explicit) == 40
     assert run("viewer-id", "--sub", "x", check=False).returncode == 3
+
+
+def test_viewer_id_with_issuer_matches_the_worker_for_a_provider_session(rotation, cli_idp, tmp_path):
+    old, _, _, (worker, _) = rotation
+    now = int(time.time())
+    claims = {"iss": CLI_ISSUER, "aud": CLI_AUDIENCE, "sub": "carol@example.com", "iat": now, "exp": now + 600}
+    r = worker.get("/v1/token?channel=demo", headers={"Authorization": f"Bearer {cli_idp.mint(claims)}"})
+    assert r.status == 200, r.text
+    _, token_claims = verify_playback_token(r.json()["token"], public_pem(old))
+    worker_id = token_claims["aws:viewer-id"]
+    (tmp_path / "old.pem").write_text(pkcs8_pem(old))
+    key = ["--key", str(tmp_path / "old.pem")]
+    p = run("viewer-id", "--sub", "carol@example.com", "--issuer", CLI_ISSUER, *key, "--channel-arn", ARN)
+    assert p.stdout.strip() == worker_id == expected_viewer_id(old, "carol@example.com", CLI_ISSUER)
+    assert f"identity provider {CLI_ISSUER}" in p.stderr
+    assert f"aws ivs start-viewer-session-revocation --channel-arn {ARN} --viewer-id {worker_id}" in p.stderr
+    # Without --issuer: the cookie's carol@example.com, another viewer; the issuer is taken exactly.
+    assert run("viewer-id", "--sub", "carol@example.com", *key).stdout.strip() != worker_id
+    assert run("viewer-id", "--sub", "carol@example.com", "--issuer", CLI_ISSUER + "/", *key).stdout.strip() != worker_id
+    # Not an issuer IDENTITY_PROVIDERS would accept (no scheme): refused, not silently derived.
+    bad = run("viewer-id", "--sub", "x", "--issuer", "id.cli-test.example", *key, check=False)
+    assert bad.returncode == 3 and "--issuer" in bad.stderr and "https URL" in bad.stderr, bad.stderr
 
 
 def test_public_key_endpoint_imports_as_is(rotation):

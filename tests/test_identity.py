@@ -77,6 +77,15 @@ CHANNELS = {
     },
 }
 
+# A stage on the main worker, for the default `user_id` (signed with the playback key).
+STAGES = {
+    "studio": {
+        "arn": "arn:aws:ivs:us-east-1:123456789012:stage/Studio0001",
+        "public_key_arn": "arn:aws:ivs:us-east-1:123456789012:public-key/StageKey01",
+        "whip_url": "https://Studio0001.global-bm.whip.live-video.net",
+    },
+}
+
 
 class Env:
     """The stand-ins, the workers, and the helpers the tests share."""
@@ -196,7 +205,7 @@ class Env:
         }
         providers = self.providers()
         self.worker = Worker({**base, "SESSION_SECRET": self.session_secret,
-                              "IDENTITY_PROVIDERS": json.dumps(providers)})
+                              "IDENTITY_PROVIDERS": json.dumps(providers), "STAGES": json.dumps(STAGES)})
         # IDENTITY_PROVIDERS set, SESSION_SECRET unset: a valid configuration now.
         self.no_secret = Worker({**base, "IDENTITY_PROVIDERS": json.dumps({"minted": providers["minted"]})})
         self.bad_url = Worker({**base, "SESSION_SECRET": self.session_secret, "IDENTITY_PROVIDERS": json.dumps({
@@ -229,13 +238,16 @@ class Env:
         return self.minted.mint(self.claims(**claims), kid=kid or self.kid_rs256, alg=alg, headers=headers)
 
     # -- requests --------------------------------------------------------------------------------
-    def get(self, channel="demo", bearer=None, cookies=None, headers=None, worker=None):
+    def get(self, channel="demo", **credentials):
+        return self.request(f"/v1/token?channel={channel}", **credentials)
+
+    def request(self, path, bearer=None, cookies=None, headers=None, worker=None):
         h = dict(headers or {})
         if bearer is not None:
             h["Authorization"] = f"Bearer {bearer}"
         if cookies:
             h["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        return (worker or self.worker).get(f"/v1/token?channel={channel}", headers=h)
+        return (worker or self.worker).get(path, headers=h)
 
 
 @pytest.fixture(scope="module")
@@ -257,14 +269,16 @@ def env():
 # helpers
 
 
-def ok(r, env, sub, channel="demo"):
-    """A 200 whose playback token PyJWT verifies, bound to `sub` by the documented derivation."""
+def ok(r, env, sub, channel="demo", *, issuer):
+    """A 200 whose playback token PyJWT verifies, bound by the documented derivation to `sub` as
+    vouched for by the provider whose `iss` is `issuer` (None: the worker's own session cookie)."""
     assert r.status == 200, f"{r.status}: {r.text}"
     body = r.json()
     assert body["channel"] == channel, r.text
     _, claims = verify_playback_token(body["token"], env.public_pem)
     assert claims["aws:channel-arn"] == CHANNELS[channel]["arn"]
-    assert claims["aws:viewer-id"] == expected_viewer_id(env.key, sub), f"viewer id is not derived from {sub!r}"
+    assert claims["aws:viewer-id"] == expected_viewer_id(env.key, sub, issuer), \
+        f"viewer id is not derived from {sub!r} at {issuer or 'the session cookie'}"
     return claims
 
 
@@ -317,7 +331,7 @@ def test_misconfigured_provider_is_named_with_the_field(env, case, field):
 
 def test_session_secret_is_optional_with_identity_providers(env):
     assert env.no_secret.get("/healthz").status == 200, env.no_secret.output()[-2000:]
-    ok(env.get(worker=env.no_secret, bearer=env.minted_token(sub="no-secret-viewer")), env, "no-secret-viewer")
+    ok(env.get(worker=env.no_secret, bearer=env.minted_token(sub="no-secret-viewer")), env, "no-secret-viewer", issuer=env.minted_issuer)
     problem(env.get(worker=env.no_secret), 401, "session-missing")
 
 
@@ -329,27 +343,45 @@ def test_session_secret_is_optional_with_identity_providers(env):
 def test_real_provider_id_token_gets_a_playback_token(env, alg):
     token = env.oidc.id_token("oidc-alice", alg=alg)
     assert jwt.get_unverified_header(token)["alg"] == alg
-    claims = ok(env.get(bearer=token), env, "oidc-alice")
+    claims = ok(env.get(bearer=token), env, "oidc-alice", issuer=env.oidc.issuer)
     assert claims["aws:viewer-session-version"] == 0
     assert claims["exp"] - claims["iat"] <= 600
 
 
 def test_real_provider_token_from_its_cookie(env):
     token = env.oidc.id_token("cookie-viewer")
-    ok(env.get(cookies={"theme": "dark", "id_token": token}), env, "cookie-viewer")
+    ok(env.get(cookies={"theme": "dark", "id_token": token}), env, "cookie-viewer", issuer=env.oidc.issuer)
 
 
-def test_same_subject_same_viewer_id_as_the_session_cookie(env):
-    token = env.oidc.id_token("shared-subject")
-    via_idp = ok(env.get(bearer=token), env, "shared-subject")
-    via_cookie = ok(env.get(cookies={"session": session_cookie(env.session_secret, sub="shared-subject")}),
-                    env, "shared-subject")
-    assert via_idp["aws:viewer-id"] == via_cookie["aws:viewer-id"]
+def test_one_subject_from_three_sources_is_three_viewers(env):
+    """One `sub` from the session cookie, from the OpenID Connect provider and from the "minted"
+    provider (another issuer) names three viewers (issue 16, finding 3): three viewer ids, so that
+    revoking one revokes only it, and three default stage `user_id`s, so that no source's subject
+    passes for another's on a stage."""
+    sub = "shared-subject"
+    sources = {
+        None: {"cookies": {"session": session_cookie(env.session_secret, sub=sub)}},
+        env.oidc.issuer: {"bearer": env.oidc.id_token(sub)},
+        env.minted_issuer: {"bearer": env.minted_token(sub=sub)},
+    }
+    viewer_ids = [ok(env.get(**credential), env, sub, issuer=issuer)["aws:viewer-id"]
+                  for issuer, credential in sources.items()]
+    assert len(set(viewer_ids)) == 3, viewer_ids
+    user_ids = []
+    for issuer, credential in sources.items():
+        r = env.request("/v1/stage-token?stage=studio", **credential)
+        assert r.status == 200, f"{r.status}: {r.text}"
+        claims = jwt.decode(r.json()["token"], env.public_pem, algorithms=["ES384"],
+                            options={"require": ["exp", "jti"], "verify_aud": False})
+        assert claims["resource"] == STAGES["studio"]["arn"]
+        assert claims["user_id"] == expected_viewer_id(env.key, sub, issuer), issuer
+        user_ids.append(claims["user_id"])
+    assert user_ids == viewer_ids, "a stage's default user_id is the viewer id"
 
 
 def test_groups_from_the_real_provider_open_the_members_channel(env):
-    ok(env.get("members", bearer=env.oidc.id_token("staffer", ["staff"])), env, "staffer", "members")
-    ok(env.get("members", bearer=env.oidc.id_token("member", ["viewers", "members"])), env, "member", "members")
+    ok(env.get("members", bearer=env.oidc.id_token("staffer", ["staff"])), env, "staffer", "members", issuer=env.oidc.issuer)
+    ok(env.get("members", bearer=env.oidc.id_token("member", ["viewers", "members"])), env, "member", "members", issuer=env.oidc.issuer)
 
 
 @pytest.mark.parametrize("groups", [[], ["secret-group-zq7"]])
@@ -358,12 +390,12 @@ def test_without_a_listed_group_the_members_channel_is_forbidden(env, groups):
     body = problem(env.get("members", bearer=token), 403, "channel-forbidden", secrets=[token])
     assert "group" in body["detail"].lower(), body["detail"]
     assert "secret-group-zq7" not in json.dumps(body), "the viewer's groups are never revealed"
-    ok(env.get("demo", bearer=token), env, "outsider")  # channels without groups stay open
+    ok(env.get("demo", bearer=token), env, "outsider", issuer=env.oidc.issuer)  # channels without groups stay open
 
 
 def test_session_cookie_groups_claim(env):
     with_group = session_cookie(env.session_secret, sub="cookie-member", groups=["members"])
-    ok(env.get("members", cookies={"session": with_group}), env, "cookie-member", "members")
+    ok(env.get("members", cookies={"session": with_group}), env, "cookie-member", "members", issuer=None)
     without = session_cookie(env.session_secret, sub="cookie-member")
     body = problem(env.get("members", cookies={"session": without}), 403, "channel-forbidden")
     assert "group" in body["detail"].lower(), body["detail"]
@@ -371,7 +403,7 @@ def test_session_cookie_groups_claim(env):
 
 def test_groups_claim_by_exact_name(env):
     token = env.minted_token(sub="roles-viewer", **{"https://example.com/roles": ["members"]})
-    ok(env.get("members", bearer=token), env, "roles-viewer", "members")
+    ok(env.get("members", bearer=token), env, "roles-viewer", "members", issuer=env.minted_issuer)
     token = env.minted_token(sub="roles-viewer", **{"https://example.com/roles": ["guests"]})
     problem(env.get("members", bearer=token), 403, "channel-forbidden")
 
@@ -381,17 +413,17 @@ def test_groups_claim_by_dotted_path_and_exact_name_wins(env):
         return env.minted_token(issuer=env.keycloak_issuer, aud=KEYCLOAK_AUD, sub="kc-sub-1",
                                 preferred_username="kc-user", **extra)
 
-    ok(env.get("members", bearer=kc(realm_access={"roles": ["members"]})), env, "kc-user", "members")
+    ok(env.get("members", bearer=kc(realm_access={"roles": ["members"]})), env, "kc-user", "members", issuer=env.keycloak_issuer)
     problem(env.get("members", bearer=kc(realm_access={"roles": ["nobody"]})), 403, "channel-forbidden")
     exact = kc(realm_access={"roles": ["nobody"]}, **{"realm_access.roles": ["members"]})
-    ok(env.get("members", bearer=exact), env, "kc-user", "members")
+    ok(env.get("members", bearer=exact), env, "kc-user", "members", issuer=env.keycloak_issuer)
     exact = kc(realm_access={"roles": ["members"]}, **{"realm_access.roles": ["nobody"]})
     problem(env.get("members", bearer=exact), 403, "channel-forbidden")
 
 
 def test_channels_claim_from_an_identity_token(env):
     token = env.minted_token(issuer=env.scoped_issuer, sub="one-channel", channels=["demo"])
-    ok(env.get("demo", bearer=token), env, "one-channel")
+    ok(env.get("demo", bearer=token), env, "one-channel", issuer=env.scoped_issuer)
     body = problem(env.get("other", bearer=token), 403, "channel-forbidden")
     assert "other" in body["detail"], body["detail"]
     # channels_claim set: a token without the claim is refused (README: required in every token).
@@ -406,7 +438,7 @@ def test_channels_claim_from_an_identity_token(env):
 def test_key_rotation_at_the_provider_is_picked_up(env):
     p = env.rotating
     old = p.id_token("rot-viewer")
-    ok(env.get(bearer=old), env, "rot-viewer")
+    ok(env.get(bearer=old), env, "rot-viewer", issuer=p.issuer)
     stats = p.stats()
     assert stats["jwks_fetches"] == 1, stats
     previous_fetch = stats["last_fetch_at"]
@@ -424,28 +456,28 @@ def test_key_rotation_at_the_provider_is_picked_up(env):
             break
         bearer_problem(r, "session-invalid", new)  # refused meanwhile, never a 5xx
         time.sleep(1)
-    ok(r, env, "rot-viewer")
+    ok(r, env, "rot-viewer", issuer=p.issuer)
     stats = p.stats()
     assert stats["jwks_fetches"] == 2, f"exactly one refetch for the new kid: {stats}"
     print(f"\n[rotation] new kid accepted {time.time() - previous_fetch:.1f}s after the previous key fetch")
-    ok(env.get(bearer=old), env, "rot-viewer")  # the old key is still published
-    ok(env.get(bearer=p.id_token("rot-viewer-2")), env, "rot-viewer-2")
+    ok(env.get(bearer=old), env, "rot-viewer", issuer=p.issuer)  # the old key is still published
+    ok(env.get(bearer=p.id_token("rot-viewer-2")), env, "rot-viewer-2", issuer=p.issuer)
     assert p.fetch_count() == 2, p.stats()
 
 
 def test_provider_down_after_the_first_fetch_keeps_the_last_good_keys(env):
     p = env.flaky
     first, second = p.id_token("flaky-viewer"), p.id_token("flaky-viewer-2")
-    ok(env.get(bearer=first), env, "flaky-viewer")
+    ok(env.get(bearer=first), env, "flaky-viewer", issuer=p.issuer)
     assert p.fetch_count() == 1, p.stats()
     p.down("closed")
     try:
-        ok(env.get(bearer=second), env, "flaky-viewer-2")
+        ok(env.get(bearer=second), env, "flaky-viewer-2", issuer=p.issuer)
         # An unknown kid while the provider is unreachable: a refetch is tried and fails; the token is
         # invalid (401), not a provider outage (503), because good keys are still held.
         forged = with_kid(second, "k" + secrets.token_hex(8))
         bearer_problem(env.get(bearer=forged), "session-invalid", forged)
-        ok(env.get(bearer=first), env, "flaky-viewer")
+        ok(env.get(bearer=first), env, "flaky-viewer", issuer=p.issuer)
         health = env.worker.get("/healthz")
         assert "flaky" not in health.text, health.text
     finally:
@@ -456,7 +488,7 @@ def test_provider_down_after_the_first_fetch_keeps_the_last_good_keys(env):
 def test_forged_kid_flood_causes_at_most_one_fetch(env):
     p = env.flood
     good = p.id_token("flood-viewer")
-    ok(env.get(bearer=good), env, "flood-viewer")
+    ok(env.get(bearer=good), env, "flood-viewer", issuer=p.issuer)
     assert p.fetch_count() == 1, p.stats()
     forged = [with_kid(good, secrets.token_hex(8)) for _ in range(50)]
     # Open the refetch window (30 s after the previous fetch), so the flood can cause one refetch.
@@ -476,7 +508,7 @@ def test_forged_kid_flood_causes_at_most_one_fetch(env):
     assert elapsed < 25, f"the flood took {elapsed:.1f}s; the 30 s window claim would be meaningless"
     stats = p.stats()
     assert stats["jwks_attempts"] - 1 == 1, f"{stats['jwks_attempts'] - 1} refetches for 50 forged kids: {stats}"
-    ok(env.get(bearer=good), env, "flood-viewer")
+    ok(env.get(bearer=good), env, "flood-viewer", issuer=p.issuer)
     assert p.stats()["jwks_attempts"] == stats["jwks_attempts"], "a known kid needs no fetch"
 
 
@@ -502,7 +534,7 @@ def test_a_connection_closed_unanswered_is_tried_again_at_once(env):
     assert env.dropping.dropped == 1 and env.dropping.fetches >= 1, (env.dropping.dropped, env.dropping.fetches)
     assert '"identity_provider":"dropping"' not in env.worker.output(), "no failure was recorded"
     token = env.dropping.mint(env.claims(issuer=env.dropping_issuer, sub="after-a-drop"))
-    ok(env.get(bearer=token), env, "after-a-drop")
+    ok(env.get(bearer=token), env, "after-a-drop", issuer=env.dropping_issuer)
 
 
 def test_a_key_endpoint_that_hangs_is_given_up_after_5_seconds(env):
@@ -527,7 +559,7 @@ def test_a_key_endpoint_that_hangs_is_given_up_after_5_seconds(env):
     deadline = time.time() + 45
     while (r := env.get(bearer=token)).status == 503 and time.time() < deadline:
         time.sleep(0.5)
-    ok(r, env, "patient-viewer")
+    ok(r, env, "patient-viewer", issuer=env.hanging_issuer)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -538,13 +570,13 @@ def test_cognito_id_and_access_tokens(env):
     c = env.cognito
     id_token = cognito_id_token(c, issuer=COGNITO_ISSUER, client_id=COGNITO_CLIENT,
                                 sub="0a6c5f8e-1b2d-4c3e-9f00-cognito00001", groups=["members"])
-    ok(env.get("members", bearer=id_token), env, "0a6c5f8e-1b2d-4c3e-9f00-cognito00001", "members")
+    ok(env.get("members", bearer=id_token), env, "0a6c5f8e-1b2d-4c3e-9f00-cognito00001", "members", issuer=COGNITO_ISSUER)
     access = cognito_access_token(c, issuer=COGNITO_ISSUER, client_id=COGNITO_CLIENT,
                                   sub="0a6c5f8e-1b2d-4c3e-9f00-cognito00002", groups=["staff"])
-    ok(env.get("members", bearer=access), env, "0a6c5f8e-1b2d-4c3e-9f00-cognito00002", "members")
+    ok(env.get("members", bearer=access), env, "0a6c5f8e-1b2d-4c3e-9f00-cognito00002", "members", issuer=COGNITO_ISSUER)
     no_groups = cognito_access_token(c, issuer=COGNITO_ISSUER, client_id=COGNITO_CLIENT, sub="cog-3", groups=None)
     problem(env.get("members", bearer=no_groups), 403, "channel-forbidden")
-    ok(env.get("demo", bearer=no_groups), env, "cog-3")
+    ok(env.get("demo", bearer=no_groups), env, "cog-3", issuer=COGNITO_ISSUER)
     assert c.fetches == 1, f"one key fetch for every Cognito token: {c.fetches}"
 
 
@@ -580,11 +612,11 @@ def test_cognito_refusals(env, case):
 @pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"])
 def test_every_supported_algorithm(env, alg):
     kid = {"RS256": env.kid_rs256, "ES256": env.kid_es256}.get(alg) or env.algs[alg]
-    ok(env.get(bearer=env.minted_token(kid=kid, sub=f"alg-{alg}")), env, f"alg-{alg}")
+    ok(env.get(bearer=env.minted_token(kid=kid, sub=f"alg-{alg}")), env, f"alg-{alg}", issuer=env.minted_issuer)
 
 
 def test_rsa_key_without_alg_defaults_to_rs256(env):
-    ok(env.get(bearer=env.minted_token(kid=env.kid_rsa_noalg, sub="noalg")), env, "noalg")
+    ok(env.get(bearer=env.minted_token(kid=env.kid_rsa_noalg, sub="noalg")), env, "noalg", issuer=env.minted_issuer)
     _, key, _ = env.minted.key(env.kid_rsa_noalg)
     token = env.minted.mint(env.claims(sub="noalg"), kid=env.kid_rsa_noalg, alg="PS256", key=key)
     bearer_problem(env.get(bearer=token), "session-invalid", token)
@@ -657,15 +689,15 @@ def test_attack_list_is_complete(env):
 
 def test_leeway_and_audience_list(env):
     now = int(time.time())
-    ok(env.get(bearer=env.minted_token(sub="leeway", iat=now - 600, exp=now - 10)), env, "leeway")
-    ok(env.get(bearer=env.minted_token(sub="aud-list", aud=["x", MINTED_AUD])), env, "aud-list")
+    ok(env.get(bearer=env.minted_token(sub="leeway", iat=now - 600, exp=now - 10)), env, "leeway", issuer=env.minted_issuer)
+    ok(env.get(bearer=env.minted_token(sub="aud-list", aud=["x", MINTED_AUD])), env, "aud-list", issuer=env.minted_issuer)
 
 
 def test_inline_jwks_and_a_provider_cookie(env):
     now = int(time.time())
     claims = {"iss": INLINE_ISSUER, "aud": MINTED_AUD, "sub": "inline-viewer", "iat": now, "exp": now + 600}
     token = env.inline.mint(claims)
-    ok(env.get(cookies={"inline_token": token}), env, "inline-viewer")
+    ok(env.get(cookies={"inline_token": token}), env, "inline-viewer", issuer=INLINE_ISSUER)
     # The inline provider reads only its cookie: the same token as Bearer routes by `iss` to no
     # provider that accepts Bearer.
     bearer_problem(env.get(bearer=token), "session-invalid", token)
@@ -673,7 +705,7 @@ def test_inline_jwks_and_a_provider_cookie(env):
 
 def test_token_from_a_named_header(env):
     token = env.minted_token(sub="header-viewer")
-    ok(env.get(headers={"X-Id-Token": token}), env, "header-viewer")
+    ok(env.get(headers={"X-Id-Token": token}), env, "header-viewer", issuer=env.minted_issuer)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -683,7 +715,7 @@ def test_token_from_a_named_header(env):
 def test_valid_bearer_wins_over_a_stale_session_cookie(env):
     now = int(time.time())
     stale = session_cookie(env.session_secret, sub="cookie-viewer", iat=now - 7200, exp=now - 3600)
-    ok(env.get(bearer=env.oidc.id_token("bearer-viewer"), cookies={"session": stale}), env, "bearer-viewer")
+    ok(env.get(bearer=env.oidc.id_token("bearer-viewer"), cookies={"session": stale}), env, "bearer-viewer", issuer=env.oidc.issuer)
 
 
 def test_invalid_bearer_is_not_skipped_for_a_valid_cookie(env):
@@ -704,20 +736,21 @@ def test_header_source_before_provider_cookie_before_session_cookie(env):
     header_bad = env.minted_token(sub="header-viewer", aud="another-api")
     session_good = session_cookie(env.session_secret, sub="cookie-viewer")
 
-    ok(env.get(headers={"X-Id-Token": header_good}, cookies={"inline_token": inline_bad}), env, "header-viewer")
+    ok(env.get(headers={"X-Id-Token": header_good}, cookies={"inline_token": inline_bad}), env, "header-viewer", issuer=env.minted_issuer)
     problem(env.get(headers={"X-Id-Token": header_bad}, cookies={"inline_token": inline_good}), 401,
             "session-invalid", secrets=[header_bad])
-    ok(env.get(cookies={"inline_token": inline_good, "session": "garbage"}), env, "inline-viewer")
+    ok(env.get(cookies={"inline_token": inline_good, "session": "garbage"}), env, "inline-viewer", issuer=INLINE_ISSUER)
     problem(env.get(cookies={"inline_token": inline_bad, "session": session_good}), 401, "session-invalid",
             secrets=[inline_bad])
     # Bearer before the header source.
-    ok(env.get(bearer=env.minted_token(sub="bearer-first"), headers={"X-Id-Token": header_bad}), env, "bearer-first")
+    ok(env.get(bearer=env.minted_token(sub="bearer-first"), headers={"X-Id-Token": header_bad}), env, "bearer-first", issuer=env.minted_issuer)
 
 
 def test_bearer_tokens_route_by_issuer(env):
-    a = ok(env.get(bearer=env.oidc.id_token("same-name")), env, "same-name")
-    b = ok(env.get(bearer=env.minted_token(sub="same-name")), env, "same-name")
-    assert a["aws:viewer-id"] == b["aws:viewer-id"], "one derivation for every source"
+    # Each token went to the provider of its `iss`: the viewer id is derived from that issuer.
+    a = ok(env.get(bearer=env.oidc.id_token("same-name")), env, "same-name", issuer=env.oidc.issuer)
+    b = ok(env.get(bearer=env.minted_token(sub="same-name")), env, "same-name", issuer=env.minted_issuer)
+    assert a["aws:viewer-id"] != b["aws:viewer-id"], "one subject at two issuers: two viewers"
 
 
 def test_no_credential_is_session_missing(env):
@@ -737,7 +770,7 @@ def test_country_rules(env, channel, country, allowed):
     token = env.minted_token(sub="traveller")
     r = env.get(channel, bearer=token, headers={"X-Dev-Country": country})
     if allowed:
-        ok(r, env, "traveller", channel)
+        ok(r, env, "traveller", channel, issuer=env.minted_issuer)
     else:
         body = problem(r, 403, "channel-forbidden")
         assert "countr" in body["detail"].lower(), body["detail"]
@@ -745,7 +778,7 @@ def test_country_rules(env, channel, country, allowed):
 
 def test_country_rules_apply_to_the_session_cookie_too(env):
     cookie = {"session": session_cookie(env.session_secret, sub="cookie-traveller")}
-    ok(env.get("geo", cookies=cookie, headers={"X-Dev-Country": "DE"}), env, "cookie-traveller", "geo")
+    ok(env.get("geo", cookies=cookie, headers={"X-Dev-Country": "DE"}), env, "cookie-traveller", "geo", issuer=None)
     problem(env.get("nogeo", cookies=cookie, headers={"X-Dev-Country": "US"}), 403, "channel-forbidden")
 
 
@@ -761,7 +794,7 @@ def test_cors_preflight_allows_authorization(env):
     assert "authorization" in allowed, r.headers
     token = env.minted_token(sub="spa-viewer")
     answer = env.get(bearer=token, headers={"Origin": "https://app.example"})
-    ok(answer, env, "spa-viewer")
+    ok(answer, env, "spa-viewer", issuer=env.minted_issuer)
     assert answer.headers.get("access-control-allow-origin") == "https://app.example", answer.headers
     refused = env.get(bearer=env.minted_token(aud="nope"), headers={"Origin": "https://app.example"})
     assert refused.status == 401
@@ -771,7 +804,7 @@ def test_cors_preflight_allows_authorization(env):
 def test_worker_logs_hold_no_identity_token(env):
     token = env.oidc.id_token("log-viewer")
     before = env.worker.output().count('{"channel"')
-    ok(env.get(bearer=token), env, "log-viewer")
+    ok(env.get(bearer=token), env, "log-viewer", issuer=env.oidc.issuer)
     deadline = time.time() + 10  # wait for this request's log line
     while env.worker.output().count('{"channel"') == before and time.time() < deadline:
         time.sleep(0.2)
@@ -786,7 +819,7 @@ def test_worker_logs_hold_no_identity_token(env):
 
 def test_expired_cache_with_provider_answering_garbage_keeps_the_last_good_keys(env):
     s = env.expiring
-    ok(env.expiring_prime, env, "early")
+    ok(env.expiring_prime, env, "early", issuer=env.expiring_issuer)
     assert s.fetches == 1, s.fetches
     token = s.mint(env.claims(issuer=env.expiring_issuer, sub="late"))
     s.mode = "garbage"
@@ -794,11 +827,11 @@ def test_expired_cache_with_provider_answering_garbage_keeps_the_last_good_keys(
     if wait > 0:
         time.sleep(wait)
     before = s.attempts
-    ok(env.get(bearer=token), env, "late")
+    ok(env.get(bearer=token), env, "late", issuer=env.expiring_issuer)
     deadline = time.time() + 5
     while s.attempts == before and time.time() < deadline:  # a background refresh may land just after
         time.sleep(0.1)
     assert s.attempts > before, "the worker did not try to refresh keys whose max-age had passed"
-    ok(env.get(bearer=token), env, "late")
+    ok(env.get(bearer=token), env, "late", issuer=env.expiring_issuer)
     health = env.worker.get("/healthz")
     assert "expiring" not in health.text, health.text

@@ -134,7 +134,7 @@ def test_cross_origin_bearer_request_from_a_page(setup):
     assert result["status"] == 200, out["debug"]
     body = json.loads(result["body"])
     _, claims = verify_playback_token(body["token"], public_pem(setup.key))
-    assert claims["aws:viewer-id"] == expected_viewer_id(setup.key, "spa-viewer")
+    assert claims["aws:viewer-id"] == expected_viewer_id(setup.key, "spa-viewer", setup.idp.issuer)
     assert claims["aws:channel-arn"] == ARN
     # The request really was cross-origin with the header (so Chromium preflighted it).
     call = next(r for r in out["requests"] if r["url"] == api)

@@ -188,7 +188,8 @@ def test_browser_signs_in_plays_renews_without_a_click_and_logs_out(setup):
     assert sign_in["played"], (sign_in["url"], sign_in["h1"], out["console"][-5:])
     assert not out["pageErrors"], out["pageErrors"]
     _, claims = verify_playback_token(page_token(sign_in["html"]), public_pem(setup.key))
-    assert claims["aws:viewer-id"] == expected_viewer_id(setup.key, "alice"), "derived from the provider's sub"
+    # Derived from the provider's sub, in its issuer's namespace: the id a Bearer token of it gives too.
+    assert claims["aws:viewer-id"] == expected_viewer_id(setup.key, "alice", setup.idp.issuer)
     assert claims["aws:channel-arn"] == ARN
 
     # The session expires while the video plays: the page's renewal path (a token refused by IVS, then
@@ -232,6 +233,7 @@ def test_a_viewer_outside_the_channels_group_gets_the_403_page(setup):
     member.sign_in("/watch/members", "member")
     claims = session_of(member, setup)
     assert claims["groups"] == ["members"] and claims["sub"] == "member" and claims["idp"] == "idp"
+    assert claims["idp_iss"] == setup.idp.issuer
     assert claims["exp"] - claims["iat"] <= 3600, "bounded by the ID token's lifetime"
     assert isinstance(claims["sv"], int) and abs(claims["sv"] - time.time()) < 120, "sv: the sign-in time"
     assert member.get("/watch/members").status == 200
@@ -330,7 +332,7 @@ def test_cognito_through_the_preset(setup):
     page = viewer.get("/watch/members")
     assert page.status == 200
     _, token = verify_playback_token(page_token(page.text), public_pem(setup.key))
-    assert token["aws:viewer-id"] == expected_viewer_id(setup.key, "cognito-sub-1234")
+    assert token["aws:viewer-id"] == expected_viewer_id(setup.key, "cognito-sub-1234", setup.cognito.issuer)
     # Logout continues at Cognito's own /logout (client_id + logout_uri), which comes back to /logout.
     out = viewer.get("/logout")
     assert out.status == 302

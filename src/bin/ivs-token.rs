@@ -16,6 +16,7 @@ mod cli {
     use clap::{Parser, Subcommand};
     use ivs_token_worker::address::check_origin;
     use ivs_token_worker::channel::claims::{self as token, PlaybackClaims, STRICT_ORIGIN_MAX};
+    use ivs_token_worker::identity::provider::check_issuer;
     use ivs_token_worker::identity::session_cookie::{mint, SessionClaims, MIN_SECRET_BYTES};
     use ivs_token_worker::identity::viewer_id::ViewerIdKey;
     use ivs_token_worker::ivs::{is_channel_arn, Resolution, VIEWER_ID_MAX_LEN};
@@ -148,9 +149,14 @@ mod cli {
         },
         /// Print the aws:viewer-id the worker derives for a subject, and the command that revokes it.
         ViewerId {
-            /// The viewer's subject (`sub`).
+            /// The viewer's subject (`sub`, or the value of the provider's `subject_claim`).
             #[arg(long, value_name = "ID")]
             sub: String,
+            /// For a viewer signed in at an identity provider: its issuer, exactly as its tokens'
+            /// `iss` (the provider's `issuer`, or what its preset derives). Without it, the viewer
+            /// of the worker's own session cookie.
+            #[arg(long, value_name = "URL")]
+            issuer: Option<String>,
             /// The playback private key (used when VIEWER_ID_SECRET is not set, as in the worker).
             #[arg(long, value_name = "FILE")]
             key: Option<PathBuf>,
@@ -326,7 +332,10 @@ mod cli {
                 println!("{}", mint(&claims, secret.as_bytes()));
                 Ok(())
             }
-            Command::ViewerId { sub, key, channel_arn } => {
+            Command::ViewerId { sub, issuer, key, channel_arn } => {
+                if let Some(issuer) = &issuer {
+                    check_issuer(issuer).map_err(|rule| unusable(format!("--issuer {issuer:?}: {rule}")))?;
+                }
                 let ids = match (std::env::var("VIEWER_ID_SECRET").ok().filter(|s| !s.trim().is_empty()), key) {
                     (Some(secret), _) => ViewerIdKey::from_secret(secret.trim().as_bytes()),
                     (None, Some(path)) => ViewerIdKey::from_playback_key(&read_private_key(&path)?),
@@ -334,8 +343,12 @@ mod cli {
                         return Err(unusable("pass --key FILE (the worker's PLAYBACK_PRIVATE_KEY), or set VIEWER_ID_SECRET if the worker has one"))
                     }
                 };
-                let id = ids.viewer_id(&sub);
+                let id = ids.viewer_id(issuer.as_deref(), &sub);
                 println!("{id}");
+                match &issuer {
+                    Some(issuer) => eprintln!("a viewer signed in at the identity provider {issuer}"),
+                    None => eprintln!("a viewer of the worker's session cookie (for a viewer of an identity provider, pass --issuer URL)"),
+                }
                 let arn = channel_arn.unwrap_or_else(|| "CHANNEL_ARN".to_owned());
                 eprintln!(
                     "revoke every current session of this viewer with:\n  aws ivs start-viewer-session-revocation --channel-arn {arn} --viewer-id {id} --viewer-session-versions-less-than-or-equal-to N\n(N = the highest session version to revoke, e.g. the viewer's current `sv`)"

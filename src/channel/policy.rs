@@ -68,7 +68,8 @@ pub fn authorize<'c>(
 /// The claims for `session` watching `channel` at `now`. `random` feeds `aws:single-use-uuid`.
 ///
 /// - origins: the channel's list, else `ALLOWED_ORIGINS`, else `*`;
-/// - viewer binding (default on): `aws:viewer-id` derived from `sub`, and `sv` as the version;
+/// - viewer binding (default on): `aws:viewer-id` derived from the session's source and `sub`,
+///   and `sv` as the version;
 /// - resolution: the lower of the channel's and the session's caps;
 /// - lifetime: `TOKEN_TTL_SECONDS`, at most 600 s when a viewer id or single-use id is present.
 pub fn claims_for(
@@ -82,7 +83,7 @@ pub fn claims_for(
     claims.allowed_origin = Some(config.token_origins(channel));
     claims.strict_origin = channel.strict_origin.then_some(true);
     if channel.viewer_binding {
-        claims.viewer_id = Some(config.viewer_ids.viewer_id(&session.sub));
+        claims.viewer_id = Some(config.viewer_ids.viewer_id_for(session));
         claims.viewer_session_version = Some(session.session_version);
     }
     if channel.single_use {
@@ -169,7 +170,7 @@ mod tests {
         let verified = verify(&issued.token, &[config.key.public_key()], NOW).unwrap();
         let c = &verified.claims;
         assert_eq!(c["aws:channel-arn"], "arn:aws:ivs:us-west-2:123456789012:channel/demo1");
-        assert_eq!(c["aws:viewer-id"], config.viewer_ids.viewer_id("alice@example.com"));
+        assert_eq!(c["aws:viewer-id"], config.viewer_ids.viewer_id(None, "alice@example.com"));
         assert_eq!(c["aws:viewer-session-version"], 4);
         assert_eq!(c["exp"], NOW + 600, "viewer-bound tokens are capped at 600 s");
         assert_eq!(c["iat"], NOW);

@@ -405,14 +405,20 @@ mod tests {
         let verified = config.identity.sessions.as_ref().unwrap().verify(session, NOW).unwrap();
         assert_eq!((verified.sub.as_str(), verified.groups.as_slice()), ("viewer-7", &["members".to_owned()][..]));
         assert_eq!(verified.claims["idp"], "idp");
+        assert_eq!(verified.issuer.as_deref(), Some(ISSUER), "the viewer id in the provider's namespace");
         assert_eq!(cookie_value(&r, STATE_COOKIE), Some(""), "the state cookie is cleared");
         assert_eq!(cookie_value(&r, RECENT_COOKIE), Some("1"));
         let set = r.headers.iter().find(|(n, v)| *n == "set-cookie" && v.starts_with("session=")).unwrap();
         assert!(set.1.contains("; HttpOnly; SameSite=Lax; Secure"), "{}", set.1);
         assert!(!r.body.contains("the-code") && !r.body.contains("client-secret-value"));
-        // The session opens the page.
+        // The session opens the page, with the viewer id a Bearer token of this provider gives.
         let r = call(&config, get("/watch/demo", Some(&format!("session={session}"))));
         assert_eq!(r.status, 200);
+        let start = r.body.find("?token=").unwrap() + 7;
+        let token: String =
+            r.body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
+        let claims = crate::channel::claims::verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
+        assert_eq!(claims["aws:viewer-id"], config.viewer_ids.viewer_id(Some(ISSUER), "viewer-7"));
     }
 
     #[test]

@@ -218,6 +218,7 @@ mod identity_tests {
     use crate::http::{handle, Request, Response};
     use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};
     use crate::identity::keystore::Fetched;
+    use crate::identity::session_cookie::SessionClaims;
     use serde_json::json;
 
     /// A worker that knows only an identity provider (no SESSION_SECRET), with a members-only
@@ -268,8 +269,66 @@ mod identity_tests {
         assert_eq!(r.header("vary"), Some("Origin, Cookie, Authorization"));
         let token = body(&r)["token"].as_str().unwrap().to_owned();
         let c = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
-        assert_eq!(c["aws:viewer-id"], config.viewer_ids.viewer_id("user-1"), "same derivation as for the cookie");
+        let id = c["aws:viewer-id"].as_str().unwrap();
+        assert_eq!(id, config.viewer_ids.viewer_id(Some(ISSUER), "user-1"), "derived from the issuer and the subject");
+        assert!(id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !id.contains("user-1"));
         assert_eq!(c["aws:viewer-session-version"], 0);
+    }
+
+    /// The same `sub` from the worker's own cookie, from provider `idp` and from provider `other`
+    /// (another issuer): three viewers, so three viewer ids and three default stage `user_id`s.
+    #[test]
+    fn the_same_subject_from_each_source_is_a_different_viewer() {
+        const OTHER_ISSUER: &str = "https://other-id.example";
+        let keys = json!({"keys": [signer_jwk("k1")]});
+        let providers = json!({
+            "idp": {"issuer": ISSUER, "audience": "tv-app", "jwks": keys},
+            "other": {"issuer": OTHER_ISSUER, "audience": "tv-app", "jwks": keys},
+        });
+        let config = Config::load(
+            &settings()
+                .with(names::IDENTITY_PROVIDERS, providers.to_string())
+                .with(names::STAGES, crate::stage::policy::tests::stages_json()),
+        )
+        .unwrap();
+        let cookie = crate::http::tests::cookie_for(&SessionClaims::new("user-1", NOW, 3600));
+        let from_other = bearer(&json!({"iss": OTHER_ISSUER, "aud": "tv-app", "sub": "user-1", "exp": NOW + 600}));
+        let from_idp = bearer(&claims());
+        type Verify = fn(&str, &[crate::key::PublicKey], u64) -> crate::error::Result<crate::jose::VerifiedToken>;
+        let ids = |target: &str, claim: &str, verify: Verify| -> Vec<String> {
+            let mut ids = Vec::new();
+            for (cookie, authorization) in
+                [(Some(cookie.as_str()), None), (None, Some(&from_idp)), (None, Some(&from_other))]
+            {
+                let mut request = Request::new("GET", target);
+                request.cookie = cookie;
+                request.authorization = authorization.map(String::as_str);
+                request.host = Some("tv.example");
+                let r = handle(&request, Ok(&config), NOW, [5; 32]);
+                assert_eq!(r.status, 200, "{}", r.body);
+                let token = body(&r)["token"].as_str().unwrap().to_owned();
+                let c = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
+                ids.push(c[claim].as_str().unwrap().to_owned());
+            }
+            ids
+        };
+        let endpoints: [(&str, &str, Verify); 2] = [
+            ("/v1/token?channel=demo", "aws:viewer-id", verify),
+            ("/v1/stage-token?stage=open", "user_id", crate::stage::claims::verify),
+        ];
+        for (target, claim, verify) in endpoints {
+            let [cookie, idp, other] = <[String; 3]>::try_from(ids(target, claim, verify)).unwrap();
+            assert_ne!(idp, cookie, "{claim}: a provider's user-1 is not the cookie's user-1");
+            assert_ne!(other, cookie, "{claim}: a provider's user-1 is not the cookie's user-1");
+            assert_ne!(idp, other, "{claim}: provider A's user-1 is not provider B's user-1");
+            assert_eq!(
+                cookie,
+                config.viewer_ids.viewer_id(None, "user-1"),
+                "{claim}: the cookie's derivation is unchanged"
+            );
+            assert_eq!(idp, config.viewer_ids.viewer_id(Some(ISSUER), "user-1"), "{claim}");
+            assert_eq!(other, config.viewer_ids.viewer_id(Some(OTHER_ISSUER), "user-1"), "{claim}");
+        }
     }
 
     #[test]

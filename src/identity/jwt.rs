@@ -291,6 +291,9 @@ fn session_from_claims(claims: &Map<String, Value>, provider: &Provider) -> Resu
         }
     };
     let mut session = Session::new(&sub, numeric_date(claims, "exp")?.unwrap_or_default());
+    // The provider's issuer, which `check_claims` found to be exactly the token's `iss`: the
+    // namespace of its subjects (and so of its viewers' ids).
+    session.issuer = Some(provider.issuer.clone());
     session.claims = claims.clone();
     if let Some(field) = &provider.groups_claim {
         // A provider leaves the claim out for a viewer in no group.
@@ -386,6 +389,7 @@ pub(crate) mod tests {
         let p = provider(json!({}));
         let session = check(&p, &mint(&header(), &claims())).unwrap();
         assert_eq!(session.sub, "user-1");
+        assert_eq!(session.issuer.as_deref(), Some(ISSUER), "the namespace of the viewer id");
         assert_eq!(session.exp, NOW + 600);
         assert_eq!(session.groups, ["members"]);
         assert_eq!(session.channels, ChannelGrant::All);

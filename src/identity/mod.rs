@@ -10,8 +10,9 @@
 //! | [`verified`] | identity tokens already verified in this isolate |
 //! | [`session_cookie`] | the worker's own HS256 session cookie (`SESSION_SECRET`) |
 //!
-//! Whatever the source, the result is the same [`Session`], so `aws:viewer-id`, revocation,
-//! channel grants and group rules work unchanged for every source.
+//! Whatever the source, the result is the same [`Session`], so revocation, channel grants and
+//! group rules work unchanged for every source. The session names its source (`issuer`), so
+//! that `aws:viewer-id` tells one source's subject from another's ([`viewer_id`]).
 
 use crate::ivs::Resolution;
 
@@ -58,6 +59,10 @@ impl ChannelGrant {
 pub struct Session {
     /// The viewer's subject (`sub`, or the provider's configured subject claim).
     pub sub: String,
+    /// The `iss` of the identity provider that vouched for the session; `None` for the worker's
+    /// own session cookie. A subject is unique only at its source, so the viewer id is derived
+    /// from both ([`viewer_id::ViewerIdKey::viewer_id_for`]).
+    pub issuer: Option<String>,
     /// Expiry, Unix seconds.
     pub exp: u64,
     /// Channels this session may watch.
@@ -74,10 +79,12 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for `sub` until `exp`, granting every channel, in no group, no caps.
+    /// A session cookie's session for `sub` until `exp`, granting every channel, in no group, no
+    /// caps.
     pub fn new(sub: &str, exp: u64) -> Self {
         Self {
             sub: sub.to_owned(),
+            issuer: None,
             exp,
             channels: ChannelGrant::All,
             groups: Vec::new(),

@@ -223,6 +223,12 @@ fn check_url(field: &str, url: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Whether `issuer` may be a provider's `issuer` (an https URL, http only for localhost): the rule
+/// for `IDENTITY_PROVIDERS`, which `ivs-token viewer-id --issuer` applies too.
+pub fn check_issuer(issuer: &str) -> std::result::Result<(), String> {
+    check_url("issuer", issuer)
+}
+
 /// A DNS name such as `example.auth0.com` (no scheme, no path).
 fn check_host(field: &str, host: &str) -> std::result::Result<(), String> {
     let ok = host.len() <= 253
@@ -387,7 +393,7 @@ fn parse_provider(name: &str, entry: &Value) -> std::result::Result<Provider, St
         .map(str::to_owned)
         .or(defaults.issuer)
         .ok_or("field `issuer` is required (the exact `iss` of the provider's tokens)")?;
-    check_url("issuer", &issuer)?;
+    check_issuer(&issuer)?;
 
     let audiences = list_field(entry, "audience")?;
     let parties = list_field(entry, "authorized_parties")?;

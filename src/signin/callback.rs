@@ -179,6 +179,8 @@ pub fn session_claims(session: &Session, provider: &Provider, login: &Login, now
             .map_or(0, |t| t.min(MAX_SESSION_VERSION as u64) as i64),
     });
     claims.idp = Some(provider.name.clone());
+    // The viewer keeps the viewer id the provider's own tokens give them (its issuer's namespace).
+    claims.idp_iss = session.issuer.clone();
     claims
 }
 
@@ -312,6 +314,7 @@ mod tests {
         assert_eq!(claims.max_resolution, Some(crate::ivs::Resolution::Hd));
         assert_eq!(claims.sv, Some((NOW - 30) as i64), "sv from auth_time");
         assert_eq!(claims.idp.as_deref(), Some("idp"));
+        assert_eq!(claims.idp_iss.as_deref(), Some(ISSUER), "the provider's namespace for the viewer id");
         let short =
             check(&id_token(json!({"exp": NOW + 120, "auth_time": null, "channels": "*"})), &provider, &login, "n-123")
                 .unwrap();

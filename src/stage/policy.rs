@@ -81,8 +81,9 @@ fn claim_text(session: &Session, claim: &str) -> Option<String> {
 /// The claims for `session` joining `stage` with `capabilities` at `now`; `random` makes the
 /// participant id.
 ///
-/// - `user_id`: the viewer id (the same keyed hash as `aws:viewer-id`: visible to every
-///   participant, so never personal data), or the stage's `user_id_claim` when set;
+/// - `user_id`: the viewer id (the same keyed hash of source and subject as `aws:viewer-id`:
+///   visible to every participant, so never personal data), or the stage's `user_id_claim` when
+///   set;
 /// - `attributes`: only the claims the stage names, at most 1 KB (refused otherwise);
 /// - lifetime: `STAGE_TOKEN_TTL_SECONDS`, at most 14 days.
 pub fn stage_claims(
@@ -103,7 +104,7 @@ pub fn stage_claims(
     );
     claims.capabilities = capabilities;
     claims.user_id = Some(match &stage.user_id_claim {
-        None => config.viewer_ids.viewer_id(&session.sub),
+        None => config.viewer_ids.viewer_id_for(session),
         Some(claim) => claim_text(session, claim)
             .filter(|id| id.chars().count() <= USER_ID_MAX_LEN)
             .ok_or_else(|| forbidden(stage, format!("the stage takes user_id from claim `{claim}`, which this account's credential lacks or holds as more than 128 characters")))?,
@@ -188,7 +189,7 @@ pub(crate) mod tests {
         assert_eq!(verified.header["kid"], "arn:aws:ivs:us-east-1:123456789012:public-key/k1");
         let c = &verified.claims;
         assert_eq!(c["jti"], issued.participant_id.as_str());
-        assert_eq!(c["user_id"], config.viewer_ids.viewer_id("alice@example.com"));
+        assert_eq!(c["user_id"], config.viewer_ids.viewer_id(None, "alice@example.com"));
         assert_eq!(c["capabilities"], json!({"allow_subscribe": true}));
         assert_eq!(c["attributes"], json!({"display_name": "Alice", "team": "7"}), "only the named claims");
         assert_eq!(c["exp"], NOW + 3600);
