@@ -23,7 +23,8 @@ use crate::signin::{login_link, Failure, RECENT_COOKIE, RECENT_SECONDS};
 
 const METHODS: &str = "GET, HEAD";
 
-/// Paths `return_to` may not name: they would lead back into the flow.
+/// The flow's own paths: a `return_to` naming one would lead back into the flow, and becomes the
+/// default instead.
 const FLOW_PATHS: [&str; 3] = ["/login", "/callback", "/logout"];
 
 /// `scheme://host` of this worker as the request reached it: http only on a local host.
