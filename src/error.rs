@@ -104,6 +104,10 @@ pub enum Error {
         /// It had expired (slug `session-expired`).
         expired: bool,
     },
+    /// Several cookies of one name verified, for different accounts (cookie tossing, or two
+    /// sign-ins left behind): which one is the viewer's cannot be told. HTTP 401. Where they were
+    /// found (`cookie NAME`).
+    SessionConflict(String),
     /// An identity provider's keys could not be had, so its tokens cannot be checked. HTTP 503.
     ProviderUnavailable(String),
 }
@@ -117,7 +121,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidKey(_) | Self::InvalidSetting { .. } | Self::Internal(_) => 500,
-            Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } => 401,
+            Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } | Self::SessionConflict(_) => 401,
             Self::ProviderUnavailable(_) => 503,
             Self::BadRequest(_) | Self::InvalidToken(_) => 400,
             Self::ChannelForbidden(_) | Self::ChannelRule { .. } | Self::StageForbidden { .. } => 403,
@@ -133,7 +137,7 @@ impl Error {
             Self::InvalidKey(_) | Self::InvalidSetting { .. } => "misconfigured",
             Self::Session(SessionFault::Missing) | Self::NoCredential(_) => "session-missing",
             Self::CredentialRefused { expired: true, .. } => "session-expired",
-            Self::CredentialRefused { .. } => "session-invalid",
+            Self::CredentialRefused { .. } | Self::SessionConflict(_) => "session-invalid",
             Self::ProviderUnavailable(_) => "identity-provider-unavailable",
             Self::Session(SessionFault::Expired) => "session-expired",
             Self::Session(_) => "session-invalid",
@@ -153,7 +157,9 @@ impl Error {
     pub fn title(&self) -> &'static str {
         match self {
             Self::InvalidKey(_) | Self::InvalidSetting { .. } => "The worker is misconfigured",
-            Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } => "No valid session",
+            Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } | Self::SessionConflict(_) => {
+                "No valid session"
+            }
             Self::ProviderUnavailable(_) => "Identity provider unavailable",
             Self::BadRequest(_) => "Bad request",
             Self::ChannelForbidden(_) | Self::ChannelRule { .. } => "Channel not allowed for this session",
@@ -187,6 +193,10 @@ impl fmt::Display for Error {
             Self::ChannelRule { channel, rule } => write!(f, "channel `{channel}` is not open to this viewer: {rule}"),
             Self::NoCredential(what) => write!(f, "no credential was sent; {what}"),
             Self::CredentialRefused { source, reason, .. } => write!(f, "the credential in {source} was refused: {reason}"),
+            Self::SessionConflict(source) => write!(
+                f,
+                "two session cookies for different accounts were sent ({source}), so which one is yours cannot be told; clear this site's cookies (and its parent domain's), then sign in again"
+            ),
             Self::ProviderUnavailable(name) => write!(
                 f,
                 "identity provider `{name}` has no usable keys (its key document could not be fetched), so its tokens cannot be checked; retry shortly"

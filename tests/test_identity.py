@@ -758,6 +758,20 @@ def test_no_credential_is_session_missing(env):
     problem(env.get(cookies={"theme": "dark", "unrelated": "x"}), 401, "session-missing")
 
 
+def test_watch_page_with_a_refused_provider_credential_asks_to_sign_in(env):
+    """Issue 16: a refused identity-provider credential got "Temporarily unavailable" on the watch
+    page; it gets the sign-in page, as a refused session cookie does (this worker has no LOGIN_URL,
+    so the page itself, 401)."""
+    expired = env.minted_token(exp=int(time.time()) - 3600)
+    for headers in ({"Authorization": "Bearer a.b.c"}, {"Cookie": "id_token=x.y.z"},
+                    {"Authorization": f"Bearer {expired}"}):
+        r = env.worker.get("/watch/demo", headers=headers)
+        assert r.status == 401, (headers, r.status)
+        assert r.headers["content-type"].startswith("text/html"), r.headers
+        assert "Sign in to watch" in r.text and "Temporarily unavailable" not in r.text, r.text
+        assert expired not in r.text
+
+
 # ------------------------------------------------------------------------------------------------
 # countries and CORS
 

@@ -292,9 +292,11 @@ def test_head_wherever_get_is_answered(deployment):
         assert head.headers.get("content-type") == get.headers.get("content-type"), path
 
 
-def test_two_session_cookies_the_first_that_verifies_wins(deployment):
+def test_two_session_cookies_one_account_wins_two_accounts_are_refused(deployment):
     """Browsers send both cookies of one name when paths or domains differ; a stale one first
-    must not lock the viewer out, and two bad ones are still refused."""
+    must not lock the viewer out, and two bad ones are still refused. Cookie tossing (issue 16,
+    finding 5): junk cookies ahead of the viewer's do not lock them out, and another account's valid
+    cookie ahead of theirs is refused rather than chosen."""
     d = deployment
     good = session_cookie(d.session_secret, sub="two-cookies")
     stale = session_cookie("a-secret-from-before-the-rotation-0123456789", sub="two-cookies")
@@ -304,3 +306,15 @@ def test_two_session_cookies_the_first_that_verifies_wins(deployment):
     assert claims["aws:viewer-id"] == expected_viewer_id(d.key, "two-cookies")
     r = d.worker.get("/v1/token?channel=demo", headers={"Cookie": f"session={stale}; session=a.b.c"})
     assert_problem(r, 401, "session-invalid")
+
+    junk = "; ".join(f"session=junk{i}" for i in range(6))
+    r = d.worker.get("/v1/token?channel=demo", headers={"Cookie": f"{junk}; session={good}"})
+    assert r.status == 200, r.text
+    _, claims = verify_playback_token(r.json()["token"], d.public_pem)
+    assert claims["aws:viewer-id"] == expected_viewer_id(d.key, "two-cookies")
+
+    tossed = session_cookie(d.session_secret, sub="the-attacker")
+    r = d.worker.get("/v1/token?channel=demo", headers={"Cookie": f"session={tossed}; session={good}"})
+    body = assert_problem(r, 401, "session-invalid", secrets=[tossed, good])
+    assert "two session cookies for different accounts" in body["detail"] and "clear" in body["detail"], body
+    assert "the-attacker" not in r.text and "two-cookies" not in r.text

@@ -124,7 +124,13 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
         return r#"{"error":"the JWS vectors do not verify"}"#.into(); // never time a fast refusal
     }
     let verified = crate::identity::verified::VerifiedTokens::default();
-    verified.insert("bench", &rs256.2, &Session::new("bench-viewer", u64::MAX), u64::MAX, 0);
+    verified.insert(
+        "bench",
+        &crate::identity::verified::digest(&rs256.2),
+        &Session::new("bench-viewer", u64::MAX),
+        u64::MAX,
+        0,
+    );
     let now = (js_sys::Date::now() / 1000.0) as u64;
     let Some(channel) = config.channels.values().next() else { return r#"{"error":"no channel"}"#.into() };
     let session = Session::new("bench-viewer", now + 3600);
@@ -147,7 +153,9 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
             // again (the verified-token cache: a hash and a lookup).
             "verify-rs256" => verify(&rs256),
             "verify-es256" => verify(&es256),
-            "verify-cached" => verified.get("bench", &rs256.2, now).map_or(0, |s| s.sub.len()),
+            "verify-cached" => {
+                verified.get("bench", &crate::identity::verified::digest(&rs256.2), now).map_or(0, |s| s.sub.len())
+            }
             "reuse" => match config.channels.values().find(|c| !c.viewer_binding && !c.single_use) {
                 Some(open) => issue(&config.playback_settings(), open, &session, now, [0; 16]).token.len(),
                 None => 0,

@@ -81,9 +81,11 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let loaded = config_for(&env);
     // One clock reading for the whole request: key freshness, token times and signing agree.
     let now = (started / 1000.0) as u64;
-    let mut verdicts = Vec::new();
-    if let Ok(config) = loaded.as_ref() {
-        let mut fetches = config.identity.fetches_for(&core_request.presented(), now);
+    // The deciding credential, located and read once; carried across the awaits below (key
+    // fetches, WebCrypto) with the platform's verdicts, and handed to the core with the request.
+    let mut located = loaded.as_ref().as_ref().ok().map(|config| config.identity.locate(&core_request.presented()));
+    if let (Ok(config), Some(located)) = (loaded.as_ref(), located.as_mut()) {
+        let mut fetches = located.key_fetches(now);
         if core_request.path == "/healthz" {
             fetches.extend(config.identity.fetches_for_health(now));
         }
@@ -95,13 +97,22 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         for fetch in fetches {
             refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
         }
-        for check in config.identity.signature_checks(&core_request.presented(), now) {
+        // One check per key that may have signed a token (several only for a token without
+        // `kid`, at most three); a token is settled by the first key that verifies it.
+        let mut settled: Vec<[u8; 32]> = Vec::new();
+        for check in located.signature_checks(now) {
+            if settled.contains(&check.digest) {
+                continue;
+            }
             if let Some(valid) = platform_verify(&check).await {
-                verdicts.push((check.digest, valid));
+                located.record_verdict(&check, valid);
+                if valid {
+                    settled.push(check.digest);
+                }
             }
         }
     }
-    core_request.verdicts = &verdicts;
+    core_request.located = located.as_ref();
     let exchanged = match loaded.as_ref() {
         Ok(config) if config.signin.enabled() => signin::prepare(config, &core_request, now).await,
         _ => None,

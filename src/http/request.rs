@@ -5,7 +5,7 @@ use crate::access::normalize_country;
 use crate::address::is_local_host;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::identity::{Presented, Session};
+use crate::identity::{Located, Presented, Session};
 
 /// The parts of an HTTP request the core looks at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,9 +29,10 @@ pub struct Request<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The country the request comes from, as the platform tells (`request.cf.country`).
     pub country: Option<&'a str>,
-    /// The platform's verdicts on identity tokens' signatures (see
-    /// [`crate::identity::Identity::signature_checks`]).
-    pub verdicts: &'a [([u8; 32], bool)],
+    /// The deciding credential, located (and its tokens read) by the Workers layer before it
+    /// fetched keys and asked the platform to check signatures, with the platform's verdicts (see
+    /// [`crate::identity::credential`]). `None` on the native path: [`session_of`] locates it.
+    pub located: Option<&'a Located<'a, 'a>>,
     /// What came of the code exchange the Workers layer performed for `/callback` (see
     /// [`super::signin::exchange_for`]).
     pub exchanged: Option<&'a crate::signin::callback::Exchanged>,
@@ -46,12 +47,7 @@ impl<'a> Request<'a> {
 
     /// The credential-bearing parts, for [`crate::identity`].
     pub fn presented(&self) -> Presented<'a> {
-        Presented {
-            authorization: self.authorization,
-            cookie: self.cookie,
-            headers: self.headers,
-            verdicts: self.verdicts,
-        }
+        Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers }
     }
 
     /// The country the request comes from: the platform's, except that on a local host the
@@ -113,7 +109,12 @@ pub fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// The viewer's session: the deciding credential of the request, verified (see
-/// [`crate::identity::credential`] for the precedence).
+/// [`crate::identity::credential`] for the precedence). The credential the Workers layer located
+/// is used as it is, with the platform's verdicts; without one (the native path, [`super::handle`]
+/// called directly) it is located here, once: every route asks for the session at most once.
 pub fn session_of(config: &Config, request: &Request<'_>, now: u64) -> Result<Session> {
-    config.identity.session(&request.presented(), now)
+    match request.located {
+        Some(located) if std::ptr::eq(located.identity(), &config.identity) => located.session(now),
+        _ => config.identity.locate(&request.presented()).session(now),
+    }
 }

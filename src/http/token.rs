@@ -387,6 +387,43 @@ mod identity_tests {
         assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200);
     }
 
+    /// Issue 15: the credential the Workers layer located is the one the route uses (no second
+    /// read); without one, `handle` locates it itself, once.
+    #[test]
+    fn the_located_credential_is_read_once() {
+        use crate::identity::jwt::DECODES;
+        let decodes = || DECODES.with(std::cell::Cell::get);
+        let config = inline();
+        let token = bearer(&claims());
+        let mut request = Request::new("GET", "/v1/token?channel=demo");
+        request.authorization = Some(&token);
+        request.host = Some("tv.example");
+        let start = decodes();
+        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200, "native path");
+        assert_eq!(decodes() - start, 1, "located by handle, once");
+        let mut located = config.identity.locate(&request.presented());
+        for check in located.signature_checks(NOW) {
+            located.record_verdict(&check, false);
+        }
+        let start = decodes();
+        request.located = Some(&located);
+        let r = handle(&request, Ok(&config), NOW, [5; 32]);
+        assert_eq!(decodes() - start, 0, "handed in: not read again");
+        assert_eq!(r.status, 200, "verified before, so the cached session answers: {}", r.body);
+        let fresh = bearer(&json!({"iss": ISSUER, "aud": "tv-app", "sub": "user-2", "exp": NOW + 60}));
+        let mut request = Request::new("GET", "/v1/token?channel=demo");
+        request.authorization = Some(&fresh);
+        let mut located = config.identity.locate(&request.presented());
+        for check in located.signature_checks(NOW) {
+            located.record_verdict(&check, false);
+        }
+        request.located = Some(&located);
+        let start = decodes();
+        let r = handle(&request, Ok(&config), NOW, [5; 32]);
+        assert_eq!(decodes() - start, 0);
+        assert_eq!(r.status, 401, "the platform's verdict, carried in the located value, decides: {}", r.body);
+    }
+
     #[test]
     fn preflight_allows_the_authorization_header() {
         let config = inline();

@@ -32,9 +32,13 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// A `Set-Cookie` value for the session: HttpOnly, SameSite=Lax, Secure except on localhost.
+/// A `Set-Cookie` value for the session: HttpOnly, SameSite=Lax, `Path=/`, no `Domain`, and
+/// Secure except on localhost (`make dev` serves plain http). The name is the one the worker reads
+/// (`SESSION_COOKIE`); a `__Host-` or `__Secure-` name is always Secure, as its prefix requires
+/// (browsers accept Secure cookies from http://localhost).
 pub fn session_set_cookie(name: &str, value: &str, max_age: u64, host: Option<&str>) -> String {
-    let secure = if host.is_some_and(is_local_host) { "" } else { "; Secure" };
+    let prefixed = name.starts_with("__Host-") || name.starts_with("__Secure-");
+    let secure = if host.is_some_and(is_local_host) && !prefixed { "" } else { "; Secure" };
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
@@ -62,7 +66,7 @@ pub(super) fn redirect(location: String) -> Response {
 /// An error as a human page (the page routes' counterpart of [`Response::problem`]).
 pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Response {
     let (heading, message) = match error {
-        Error::Session(_) => {
+        Error::Session(_) | Error::NoCredential(_) | Error::CredentialRefused { .. } => {
             ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned())
         }
         Error::ChannelForbidden(_) | Error::ChannelRule { .. } => {
@@ -75,6 +79,11 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
             ("Not included in your access", "Your account may not join this stage.".to_owned())
         }
         Error::UnknownStage(_) => ("Stage not found", "There is no stage at this address.".to_owned()),
+        Error::SessionConflict(_) => (
+            "Signed in twice",
+            "This browser sent sign-ins for two different accounts. Clear this site's cookies, then sign in again."
+                .to_owned(),
+        ),
         other => ("Temporarily unavailable", format!("The stream page cannot be served right now ({other}).")),
     };
     let mut response = html(
@@ -89,8 +98,14 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
 pub(super) const PAGE_METHODS: &str = "GET, HEAD";
 
 /// The answer of a page to a viewer without a valid session: a 302 to `LOGIN_URL` (or to
-/// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page.
+/// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page. Errors that
+/// signing in cannot fix (not a 401, or two accounts' cookies) get their own page.
 pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error: &Error, nonce: &str) -> Response {
+    if error.status() != 401 || matches!(error, Error::SessionConflict(_)) {
+        // Signing in again would not help (a provider without keys; the other account's cookie
+        // stays): say what is wrong instead.
+        return message_for(error, nonce, None);
+    }
     // Sign-in at the edge (a provider's `login` table), unless LOGIN_URL is set.
     if let Some(next) = config.signin.page_sign_in(request.cookie, page).filter(|_| config.login_url.is_none()) {
         let mut response = match next {
@@ -323,6 +338,85 @@ mod tests {
         assert_eq!(watch(&dev, "/dev/login", None, "tv.example").status, 404);
         assert_eq!(watch(&dev, "/dev/login", None, "localhost.evil.example").status, 404);
         assert_eq!(watch(&config(), "/dev/login", None, "127.0.0.1").status, 404, "disabled by default");
+    }
+
+    /// Issue 16, finding 5: a `__Host-` session cookie (the recommended `SESSION_COOKIE`) is set
+    /// with what its prefix requires (`Secure`, `Path=/`, no `Domain`) even on localhost, where
+    /// other cookies are not `Secure`, and the worker reads the cookie it sets.
+    #[test]
+    fn a_host_prefixed_session_cookie_is_set_as_the_prefix_requires_and_read_back() {
+        let dev =
+            Config::load(&settings().with(names::DEV_LOGIN, "true").with(names::SESSION_COOKIE, "__Host-session"))
+                .unwrap();
+        let r = watch(&dev, "/dev/login?sub=judy&return_to=/watch/demo", None, "127.0.0.1:8787");
+        let set_cookie = r.header("set-cookie").unwrap();
+        assert!(set_cookie.starts_with("__Host-session=") && set_cookie.contains("; Path=/;"), "{set_cookie}");
+        assert!(set_cookie.ends_with("; Secure") && !set_cookie.contains("Domain"), "{set_cookie}");
+        let pair = set_cookie.split(';').next().unwrap();
+        assert_eq!(watch(&dev, "/watch/demo", Some(pair), "127.0.0.1:8787").status, 200, "read back");
+        assert!(session_set_cookie("__Secure-s", "v", 60, Some("localhost")).ends_with("; Secure"));
+        assert!(!session_set_cookie("session", "v", 60, Some("localhost")).contains("Secure"), "make dev: plain http");
+    }
+
+    /// Two accounts' session cookies: a page that says what to do, never a redirect to sign in
+    /// (signing in again would not clear the other cookie).
+    #[test]
+    fn two_accounts_cookies_get_a_page_saying_what_to_do() {
+        let login = Config::load(&settings().with(names::LOGIN_URL, "https://auth.example/login")).unwrap();
+        let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let mallory = cookie_for(&SessionClaims::new("mallory", NOW, 3600));
+        let both = format!("{mallory}; {alice}");
+        let r = watch(&login, "/watch/demo", Some(&both), "tv.example");
+        assert_eq!((r.status, r.header("location")), (401, None));
+        assert!(r.body.contains("Signed in twice") && r.body.contains("Clear this site"), "{}", r.body);
+    }
+
+    /// Issue 16: a refused identity-provider credential (a Bearer token, a provider cookie that
+    /// does not verify) gets the sign-in page, as a refused session cookie does, not "Temporarily
+    /// unavailable"; a provider without keys (503) is the one that is temporarily unavailable, and
+    /// is never sent to sign in (signing in again cannot help: it would loop).
+    #[test]
+    fn a_refused_provider_credential_gets_the_sign_in_page() {
+        use crate::identity::jwt::tests::{signer_jwk, ISSUER};
+        let with_provider = |extra: &[(&'static str, &str)], keys: serde_json::Value| {
+            let mut provider = serde_json::json!({"issuer": ISSUER, "audience": "tv-app",
+                "token_from": ["bearer", "cookie:id_token"]});
+            provider.as_object_mut().unwrap().extend(keys.as_object().unwrap().clone());
+            let mut s = settings().with(names::IDENTITY_PROVIDERS, serde_json::json!({"idp": provider}).to_string());
+            for (name, value) in extra {
+                s = s.with(name, *value);
+            }
+            Config::load(&s).unwrap()
+        };
+        let inline = serde_json::json!({"jwks": {"keys": [signer_jwk("k1")]}});
+        let page = |config: &Config, authorization: Option<&str>, cookie: Option<&str>| {
+            let mut request = Request::new("GET", "/watch/demo");
+            request.authorization = authorization;
+            request.cookie = cookie;
+            request.host = Some("tv.example");
+            handle(&request, Ok(config), NOW, [7; 32])
+        };
+        let plain = with_provider(&[], inline.clone());
+        for (authorization, cookie) in [(Some("Bearer a.b.c"), None), (None, Some("id_token=x.y.z"))] {
+            let r = page(&plain, authorization, cookie);
+            assert_eq!(r.status, 401, "{authorization:?} {cookie:?}");
+            assert!(r.body.contains("Sign in to watch") && !r.body.contains("Temporarily"), "{}", r.body);
+        }
+        let login = with_provider(&[(names::LOGIN_URL, "https://auth.example/login")], inline);
+        let r = page(&login, Some("Bearer a.b.c"), None);
+        assert_eq!((r.status, r.header("location")), (302, Some("https://auth.example/login?return_to=/watch/demo")));
+        let keyless = serde_json::json!({"jwks_url": "https://id.example/jwks"});
+        let bearer = format!(
+            "Bearer {}",
+            crate::identity::jwt::tests::mint(
+                &serde_json::json!({"alg": "ES384", "kid": "k1"}),
+                &crate::identity::jwt::tests::claims()
+            )
+        );
+        let down = with_provider(&[(names::LOGIN_URL, "https://auth.example/login")], keyless);
+        let r = page(&down, Some(&bearer), None);
+        assert_eq!((r.status, r.header("location")), (503, None));
+        assert!(r.body.contains("Temporarily unavailable"), "{}", r.body);
     }
 
     #[test]

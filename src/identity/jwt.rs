@@ -35,6 +35,8 @@ pub enum Rejection {
     UnknownKey,
     /// `exp` is past (beyond the leeway).
     Expired,
+    /// The signature does not verify against the provider's keys.
+    BadSignature,
     /// Anything else; the reason says what, never quoting the token.
     Invalid(String),
 }
@@ -53,10 +55,19 @@ pub fn is_safe_kid(kid: &str) -> bool {
         && !kid.contains("//")
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many times [`decode`] ran on this thread (tests run one per thread): shows that a
+    /// request's token is read once.
+    pub(crate) static DECODES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Read a token's shape and header without trusting it. Refused: oversized, not three
 /// base64url segments of JSON objects, no `alg`, `alg` none or HS*, a `jku`/`x5u`/`jwk`/`x5c`
 /// header (keys are never taken from the token), any `crit` header, an unsafe `kid`.
 pub fn decode(token: &str) -> Result<UntrustedToken<'_>, Rejection> {
+    #[cfg(test)]
+    DECODES.with(|n| n.set(n.get() + 1));
     if token.len() > MAX_TOKEN_BYTES {
         return Err(invalid(format!("the token is larger than {MAX_TOKEN_BYTES} bytes")));
     }
@@ -133,11 +144,17 @@ impl UntrustedToken<'_> {
     }
 }
 
-/// The algorithm must be one the provider accepts: its configured list, or else what its keys
-/// declare. Then the key (by `kid`, or every key that fits when there is none) must fit it too.
+/// The most keys a token without `kid` is checked against. Providers name their keys; one that
+/// does not publishes one key, or two while it rotates. Without the bound, a forged kid-less token
+/// would cost one verification per key of the document (32 RSA-8192 keys: 315 ms of wasm CPU).
+pub const MAX_KEYS_WITHOUT_KID: usize = 3;
+
 /// The keys that may have signed `token` for `provider`, and the algorithm: everything decided
-/// before the signature itself is checked.
-fn signing_keys<'k>(
+/// before the signature itself is checked. The algorithm must be one the provider accepts (its
+/// configured list, or else what its keys declare); the key (by `kid`, or every key that fits when
+/// there is none, at most [`MAX_KEYS_WITHOUT_KID`]) must fit it too. What the Workers layer hands
+/// to the platform's WebCrypto, one check per key (see [`verify_signature`]'s `verdict`).
+pub fn signature_keys<'k>(
     token: &UntrustedToken<'_>,
     provider: &Provider,
     keys: &[&'k KeySet],
@@ -158,39 +175,33 @@ fn signing_keys<'k>(
     if usable.is_empty() {
         return Err(invalid(format!("the token's `alg` {} does not fit the provider's key(s)", alg.name())));
     }
+    if usable.len() > MAX_KEYS_WITHOUT_KID {
+        return Err(invalid(format!(
+            "the token has no `kid`, and {} of the provider's keys fit its `alg` {}; without `kid` at most {MAX_KEYS_WITHOUT_KID} are tried (the provider must name its signing key in the token's `kid`)",
+            usable.len(),
+            alg.name()
+        )));
+    }
     Ok((alg, usable))
 }
 
-/// The one key and algorithm `token`'s signature must verify with, when the token names its
-/// key: what the Workers layer hands to the platform's WebCrypto (see [`verify`]'s `verdict`).
-pub fn signature_check<'k>(
-    token: &UntrustedToken<'_>,
-    provider: &Provider,
-    keys: &[&'k KeySet],
-) -> Option<(Algorithm, &'k PublicJwk)> {
-    match signing_keys(token, provider, keys) {
-        Ok((alg, usable)) if usable.len() == 1 => Some((alg, usable[0])),
-        _ => None,
-    }
-}
-
-/// `verdict`: the platform's answer for [`signature_check`]'s key and algorithm, when it was
-/// asked; otherwise the signature is checked here.
-fn signature_verifies(
+/// Check `token`'s signature against the keys [`signature_keys`] chose: good when one of them
+/// verifies it. `verdict` gives the platform's answer for a key and algorithm when it was asked
+/// (or a remembered outcome); the others are checked here.
+pub fn verify_signature(
     token: &UntrustedToken<'_>,
     provider: &Provider,
     keys: &[&KeySet],
-    verdict: Option<bool>,
+    verdict: impl Fn(Algorithm, &PublicJwk) -> Option<bool>,
 ) -> Result<(), Rejection> {
-    let (alg, usable) = signing_keys(token, provider, keys)?;
-    let verified = match verdict {
-        Some(verdict) if usable.len() == 1 => verdict,
-        _ => usable.iter().any(|key| key.verify(alg, token.signing_input.as_bytes(), &token.signature)),
-    };
+    let (alg, usable) = signature_keys(token, provider, keys)?;
+    let verified = usable.iter().any(|key| {
+        verdict(alg, key).unwrap_or_else(|| key.verify(alg, token.signing_input.as_bytes(), &token.signature))
+    });
     if verified {
         Ok(())
     } else {
-        Err(invalid("the token's signature does not verify against the provider's keys"))
+        Err(Rejection::BadSignature)
     }
 }
 
@@ -262,10 +273,10 @@ fn check_claims(claims: &Map<String, Value>, provider: &Provider, now: u64) -> R
 }
 
 /// Verify `token` as a token of `provider`, with its current `keys` (fetched and/or inline), at
-/// `now`; on success, the [`Session`] its claims give. `verdict` is the platform's answer for the
-/// key and algorithm of [`signature_check`], when it was asked (the Workers layer asks WebCrypto,
-/// which is faster than this crate's RSA and P-256 code in wasm); every other rule is checked
-/// here either way.
+/// `now`; on success, the [`Session`] its claims give. `verdict` is the platform's answer on the
+/// signature, when it was asked (the Workers layer asks WebCrypto, which is faster than this
+/// crate's RSA and P-256 code in wasm); every other rule is checked here either way.
+/// [`verify_signature`] then [`accept`].
 pub fn verify(
     token: &UntrustedToken<'_>,
     provider: &Provider,
@@ -273,7 +284,13 @@ pub fn verify(
     now: u64,
     verdict: Option<bool>,
 ) -> Result<Session, Rejection> {
-    signature_verifies(token, provider, keys, verdict)?;
+    verify_signature(token, provider, keys, |_, _| verdict)?;
+    accept(token, provider, now)
+}
+
+/// The rules after the signature: `iss`, audience, times and the provider's own rules, then the
+/// [`Session`] the claims give. Only for a token whose signature verified.
+pub fn accept(token: &UntrustedToken<'_>, provider: &Provider, now: u64) -> Result<Session, Rejection> {
     check_claims(&token.claims, provider, now)?;
     session_from_claims(&token.claims, provider)
 }
@@ -346,9 +363,13 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn signer_jwk(kid: &str) -> Value {
-        let point = p384::ecdsa::VerifyingKey::from_public_key_der(&signer().public_key().to_der())
-            .unwrap()
-            .to_sec1_point(false);
+        key_jwk(&signer(), kid)
+    }
+
+    /// The public ES384 JWK of `key`, with `kid`.
+    pub(crate) fn key_jwk(key: &PlaybackKey, kid: &str) -> Value {
+        let point =
+            p384::ecdsa::VerifyingKey::from_public_key_der(&key.public_key().to_der()).unwrap().to_sec1_point(false);
         let bytes = point.as_bytes();
         json!({"kty": "EC", "crv": "P-384", "kid": kid, "x": b64url_encode(&bytes[1..49]), "y": b64url_encode(&bytes[49..])})
     }
@@ -526,7 +547,7 @@ pub(crate) mod tests {
         let mut evil = claims();
         evil["sub"] = json!("admin");
         let forged = format!("{}.{}.{}", parts[0], b64url_encode(evil.to_string().as_bytes()), parts[2]);
-        assert!(reason(check(&p, &forged)).contains("signature"));
+        assert_eq!(check(&p, &forged), Err(Rejection::BadSignature));
         assert!(reason(check(&p, &"a".repeat(MAX_TOKEN_BYTES + 1))).contains("larger than"));
         for bad in ["", "a.b", "a.b.c.d", "!.b.c", "e30.e30.!!"] {
             assert!(check(&p, bad).is_err(), "{bad}");

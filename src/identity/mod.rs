@@ -25,7 +25,7 @@ pub mod session_cookie;
 pub mod verified;
 pub mod viewer_id;
 
-pub use credential::{Identity, Presented};
+pub use credential::{Identity, Located, Presented};
 
 /// The longest accepted subject (`sub`), in bytes.
 pub const MAX_SUBJECT_LEN: usize = 256;

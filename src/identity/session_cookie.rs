@@ -73,31 +73,53 @@ impl SessionSecrets {
 
     /// Verify a session cookie's value at time `now` (Unix seconds).
     pub fn verify(&self, cookie: &str, now: u64) -> Result<Session> {
-        if cookie.len() > MAX_COOKIE_BYTES {
-            return Err(Error::Session(SessionFault::TooLarge));
-        }
-        let malformed = || Error::Session(SessionFault::Malformed);
-        let mut parts = cookie.split('.');
-        let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed());
-        };
-        let header = crate::jose::decode_json_segment(header_b64).ok_or_else(malformed)?;
-        if header.get("alg").and_then(Value::as_str) != Some("HS256") {
-            return Err(Error::Session(SessionFault::Algorithm));
-        }
-        let signature = b64url_decode(signature_b64).ok_or_else(malformed)?;
-        let signed = &cookie.as_bytes()[..header_b64.len() + 1 + claims_b64.len()];
+        self.verify_parsed(&parse(cookie)?, now)
+    }
+
+    /// Verify a cookie [`parse`] read: the signature (in constant time, current secret then the
+    /// previous one), then the claims.
+    pub fn verify_parsed(&self, cookie: &ParsedCookie<'_>, now: u64) -> Result<Session> {
         let valid = std::iter::once(&self.current)
             .chain(self.previous.as_ref())
-            .any(|secret| mac(secret, signed).verify_slice(&signature).is_ok());
+            .any(|secret| mac(secret, cookie.signed.as_bytes()).verify_slice(&cookie.signature).is_ok());
         if !valid {
             return Err(Error::Session(SessionFault::Signature));
         }
-        let claims = crate::jose::decode_json_segment(claims_b64).ok_or_else(malformed)?;
+        let claims =
+            crate::jose::decode_json_segment(cookie.claims_b64).ok_or(Error::Session(SessionFault::Malformed))?;
         parse_claims(&claims, now)
     }
+}
+
+/// A session cookie's value read but not verified: its shape and header are right.
+#[derive(Debug, Clone)]
+pub struct ParsedCookie<'a> {
+    /// `header.claims`, as sent.
+    signed: &'a str,
+    claims_b64: &'a str,
+    signature: Vec<u8>,
+}
+
+/// Read a session cookie's value without verifying it: at most 4096 bytes, three base64url
+/// segments, a JSON header saying HS256. What is refused here is malformed, whoever's secret.
+pub fn parse(cookie: &str) -> Result<ParsedCookie<'_>> {
+    if cookie.len() > MAX_COOKIE_BYTES {
+        return Err(Error::Session(SessionFault::TooLarge));
+    }
+    let malformed = || Error::Session(SessionFault::Malformed);
+    let mut parts = cookie.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    let header = crate::jose::decode_json_segment(header_b64).ok_or_else(malformed)?;
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        return Err(Error::Session(SessionFault::Algorithm));
+    }
+    let signature = b64url_decode(signature_b64).ok_or_else(malformed)?;
+    let signed = &cookie[..header_b64.len() + 1 + claims_b64.len()];
+    Ok(ParsedCookie { signed, claims_b64, signature })
 }
 
 fn mac(secret: &[u8], message: &[u8]) -> HmacSha256 {

@@ -139,6 +139,9 @@ pub fn verify_id_token(
     let session = jwt::verify(&untrusted, &as_client, keys, now, None).map_err(|r| match r {
         Rejection::Expired => refused("the ID token has expired (is the clock of the provider right?)".into()),
         Rejection::UnknownKey => refused("the ID token's `kid` names none of the provider's keys".into()),
+        Rejection::BadSignature => {
+            refused("the ID token's signature does not verify against the provider's keys".into())
+        }
         Rejection::Invalid(reason) => refused(reason),
     })?;
     if session.claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
