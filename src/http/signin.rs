@@ -572,6 +572,22 @@ mod tests {
     }
 
     #[test]
+    fn the_stage_page_signs_in_the_same_way() {
+        let providers = json!({ "idp": provider(json!({})) }).to_string();
+        let config = Config::load(
+            &settings()
+                .with(names::IDENTITY_PROVIDERS, providers)
+                .with("IDP_SECRET", "x")
+                .with(names::STAGES, crate::stage::policy::tests::stages_json()),
+        )
+        .unwrap();
+        let name = config.stages.keys().next().unwrap().clone();
+        let r = call(&config, get(&format!("/stage/{name}"), None));
+        assert_eq!(r.status, 302);
+        assert_eq!(r.header("location"), Some(format!("/login?provider=idp&return_to=%2Fstage%2F{name}").as_str()));
+    }
+
+    #[test]
     fn configuration_rules() {
         let providers = json!({ "idp": provider(json!({})) }).to_string();
         let error = Config::load(
