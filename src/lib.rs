@@ -21,6 +21,7 @@
 //! | shared rules | [`access`] | access rules every product shares: groups, countries |
 //! | feature | [`channel`] | playback channels: settings, policy, token claims |
 //! | feature | [`stage`] | real-time stages: settings, policy, participant token claims |
+//! | feature | [`signin`] | sign-in at the edge: OpenID Connect code flow + PKCE, state cookie, callback |
 //! | settings | [`config`] | Worker vars and secrets, validated into one [`config::Config`] |
 //! | pages | [`page`] | the HTML pages: watch, stage, index, messages; escaping and CSP |
 //! | HTTP | [`http`] | the HTTP contract as pure functions |
@@ -45,6 +46,7 @@ pub mod ivs;
 pub mod jose;
 pub mod key;
 pub mod page;
+pub mod signin;
 pub mod stage;
 pub mod text;
 

@@ -22,6 +22,7 @@ use crate::identity::session_cookie::{check_secret, SessionSecrets, MAKE_A_SECRE
 use crate::identity::viewer_id::ViewerIdKey;
 use crate::identity::Identity;
 use crate::key::PlaybackKey;
+use crate::signin::SignIn;
 use crate::stage::policy::StageSettings;
 use crate::stage::Stage;
 use crate::text::split_list;
@@ -64,6 +65,8 @@ pub struct Config {
     pub player: Player,
     /// Signed tokens shareable between viewers, reused briefly (see [`TokenCache`]).
     pub token_cache: TokenCache,
+    /// Sign-in at the edge: the providers with a `login` table.
+    pub signin: SignIn,
 }
 
 fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Result<Option<Vec<u8>>> {
@@ -170,6 +173,8 @@ impl Config {
                 "needs SESSION_SECRET: /dev/login signs in with the worker's own session cookie",
             ));
         }
+        let signin = SignIn::load(&providers, &|name| settings.get(name).map(str::to_owned), current.as_deref())
+            .map_err(|e| Error::setting(IDENTITY_PROVIDERS, e))?;
         let player = match settings.get(PLAYER_SCRIPT_URL) {
             None => Player::default(),
             Some(url) => Player::parse(url).map_err(|e| Error::setting(PLAYER_SCRIPT_URL, e))?,
@@ -194,6 +199,7 @@ impl Config {
             dev_login,
             player,
             token_cache: TokenCache::default(),
+            signin,
         })
     }
 

@@ -102,6 +102,10 @@ pub struct Provider {
     pub session_version_claim: Option<String>,
     /// Firebase: `auth_time` is required and must not be in the future.
     pub require_auth_time: bool,
+    /// The preset the provider was written from, if any.
+    pub preset: Option<String>,
+    /// The `login` table as written (sign-in at the edge), read by [`crate::signin`]'s settings.
+    pub login: Option<Value>,
 }
 
 impl Provider {
@@ -126,6 +130,7 @@ const FIELDS: &[&str] = &[
     "max_resolution_claim",
     "session_version_claim",
     "authorized_parties",
+    "login",
 ];
 
 /// Each preset and the identifiers only it takes.
@@ -453,6 +458,8 @@ fn parse_provider(name: &str, entry: &Value) -> std::result::Result<Provider, St
         max_resolution_claim: claim_field(entry, "max_resolution_claim")?,
         session_version_claim: claim_field(entry, "session_version_claim")?,
         require_auth_time: defaults.require_auth_time,
+        preset: preset.map(str::to_owned),
+        login: entry.get("login").cloned(),
     })
 }
 

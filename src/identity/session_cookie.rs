@@ -3,7 +3,9 @@
 //! Claims: `sub` (required), `exp` (required), `nbf` and `iat` (optional), `channels` (names the
 //! session may watch; absent or containing `"*"` means all), `max_resolution` (`SD`/`HD`/`FULL_HD`)
 //! `groups` (names of the viewer's groups, for channels' and stages' `groups` rules) and `sv`
-//! (session version, becomes `aws:viewer-session-version`). Everything else is ignored.
+//! (session version, becomes `aws:viewer-session-version`); a sign-in at the edge adds `idp` (the
+//! provider it went through, for `/logout`) and `idp_iss` (that provider's issuer: the viewer id's
+//! namespace, as for the provider's own tokens). Everything else is ignored.
 //!
 //! The signature is checked (in constant time) before the claims are read, against the current
 //! secret and then the previous one, so the secret can be rotated without logging viewers out.
@@ -226,7 +228,14 @@ fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
             claims_error("`groups` must be an array of at most 256 group names (strings of 1 to 256 bytes)")
         })?,
     };
-    Ok(Session { sub, issuer: None, exp, channels, groups, max_resolution, session_version, claims: claims.clone() })
+    // A sign-in at the edge names the provider's issuer: the viewer id is then in that provider's
+    // namespace, the same as for the provider's own tokens. Without it, the cookie's own (as since 0.1.0).
+    let issuer = match claims.get("idp_iss") {
+        None => None,
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 => Some(s.clone()),
+        Some(_) => return Err(claims_error("`idp_iss` must be a non-empty string of at most 1024 bytes")),
+    };
+    Ok(Session { sub, issuer, exp, channels, groups, max_resolution, session_version, claims: claims.clone() })
 }
 
 /// The claims of a session this crate mints (CLI, tests, `/dev/login`).
@@ -250,6 +259,12 @@ pub struct SessionClaims {
     /// Group names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// The identity provider a sign-in at the edge (`/login`) went through, for `/logout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+    /// That provider's issuer (`iss`): the namespace of the session's viewer id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp_iss: Option<String>,
 }
 
 impl SessionClaims {
@@ -263,6 +278,8 @@ impl SessionClaims {
             max_resolution: None,
             sv: None,
             groups: None,
+            idp: None,
+            idp_iss: None,
         }
     }
 }
@@ -468,5 +485,16 @@ mod tests {
         let parts: Vec<&str> = good.split('.').collect();
         let evil = b64url_encode(json!({"sub": "alice", "exp": NOW + 999_999}).to_string().as_bytes());
         assert_eq!(fault(&format!("{}.{evil}.{}", parts[0], parts[2])), SessionFault::Signature);
+    }
+
+    #[test]
+    fn a_sign_in_at_the_edge_names_its_providers_issuer() {
+        let mut claims = SessionClaims::new("alice", NOW, 3600);
+        claims.idp = Some("members".into());
+        claims.idp_iss = Some("https://id.example".into());
+        let session = secrets().verify(&mint(&claims, SECRET), NOW).unwrap();
+        assert_eq!(session.issuer.as_deref(), Some("https://id.example"));
+        let bad = raw(HEADER_JSON, &json!({"sub": "a", "exp": NOW + 60, "idp_iss": 5}), SECRET);
+        assert!(secrets().verify(&bad, NOW).unwrap_err().to_string().contains("`idp_iss`"));
     }
 }
