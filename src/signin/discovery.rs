@@ -4,7 +4,7 @@
 //! back; freshness follows `Cache-Control` with the key store's clamps.
 
 use super::settings::Endpoints;
-use crate::address::check_endpoint_url;
+use crate::address::{check_endpoint_url, HTTPS};
 use crate::identity::keystore::{freshness, Fetched, STALE_LIMIT};
 use serde_json::Value;
 use std::cell::RefCell;
@@ -26,7 +26,7 @@ pub fn parse(body: &str, issuer: &str) -> Result<Endpoints, String> {
         match doc.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(url)) => {
-                check_endpoint_url(url, "https", "http")
+                check_endpoint_url(url, HTTPS)
                     .map_err(|e| format!("the discovery document's `{field}`: {e}"))?;
                 Ok(Some(url.clone()))
             }

@@ -14,7 +14,7 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-use crate::address::check_endpoint_url;
+use crate::address::{check_endpoint_url, HTTPS};
 use crate::identity::provider::{AudienceRule, Provider};
 use serde_json::{Map, Value};
 
@@ -120,7 +120,7 @@ fn text(entry: &Map<String, Value>, field: &str) -> Result<Option<String>, Strin
 
 fn endpoint(entry: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
     let Some(url) = text(entry, field)? else { return Ok(None) };
-    check_endpoint_url(&url, "https", "http").map_err(|e| format!("field `login.{field}`: {e}"))?;
+    check_endpoint_url(&url, HTTPS).map_err(|e| format!("field `login.{field}`: {e}"))?;
     Ok(Some(url))
 }
 
@@ -231,7 +231,7 @@ pub fn parse_login(provider: &Provider, secret: &dyn Fn(&str) -> Option<String>)
             } else {
                 format!("https://{domain}")
             };
-            check_endpoint_url(&base, "https", "http").map_err(|e| format!("field `login.domain`: {e}"))?;
+            check_endpoint_url(&base, HTTPS).map_err(|e| format!("field `login.domain`: {e}"))?;
             let endpoints = Endpoints {
                 authorization: Some(format!("{base}/oauth2/authorize")),
                 token: Some(format!("{base}/oauth2/token")),
@@ -262,7 +262,7 @@ pub fn parse_login(provider: &Provider, secret: &dyn Fn(&str) -> Option<String>)
     let discovery_url = (endpoints.authorization.is_none() || endpoints.token.is_none())
         .then(|| format!("{}/.well-known/openid-configuration", provider.issuer.trim_end_matches('/')));
     if let Some(url) = &discovery_url {
-        check_endpoint_url(url, "https", "http").map_err(|e| {
+        check_endpoint_url(url, HTTPS).map_err(|e| {
             format!("the issuer's discovery document ({e}) cannot be read; write out `login.authorization_endpoint` and `login.token_endpoint`")
         })?;
     }
