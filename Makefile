@@ -12,6 +12,8 @@ CLI := target/debug/ivs-token
 PYTHON := .venv/bin/python
 PORT ?= 8787
 SUB ?= dev-viewer
+# `make dev SIGNIN=oidc`: sign-in at the edge through a local OpenID Connect provider.
+SIGNIN ?=
 
 # Offline, quiet wrangler: no telemetry, no Cloudflare API calls from `wrangler dev`.
 export WRANGLER_SEND_METRICS := false
@@ -84,7 +86,7 @@ worker: tools-rust tools-node
 # stream whose tokens are checked as IVS checks them. Ctrl-C stops both.
 dev: tools-rust tools-node tools-python cli .dev.vars
 	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh
-	@PORT=$(PORT) SUB=$(SUB) IVS_TOKEN_CLI=$(CLI) exec $(PYTHON) tools/dev.py
+	@PORT=$(PORT) SUB=$(SUB) SIGNIN=$(SIGNIN) IVS_TOKEN_CLI=$(CLI) exec $(PYTHON) tools/dev.py
 
 session: cli
 	@IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh >&2

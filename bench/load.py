@@ -179,7 +179,7 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "load.json"))
     args = parser.parse_args()
 
-    key, secret, previous = new_p384_key(), "load-session-secret-" + "s" * 40, None
+    key, secret, previous = new_p384_key(), "load-session-secret-0123456789abcdefghij", None
     jwks = JwksServer(cache_control="max-age=60").start()  # the identity tests' stand-in: "503" mode is down
     jwks.add_key("ES384")
     issuer = "http://127.0.0.1:1/load-idp"
@@ -284,7 +284,7 @@ def main():
         key = new_key
 
         # Session secret rotated, previous kept: the old cookie keeps working.
-        new_secret = "load-rotated-secret-" + "r" * 40
+        new_secret = "load-rotated-secret-0123456789abcdefghij"
         t = threading.Thread(target=lambda: box.update(r=run_load(target, 0, args.concurrency, lambda: (token_path, cookie_header), token_check([public_pem(key)]), seconds=args.fault_seconds)))
         t.start()
         time.sleep(args.fault_seconds / 3)

@@ -131,7 +131,7 @@ def breakdown(path: str) -> dict:
     for index, body in enumerate(bodies):
         code[group(names.get(imports + index, ""))] += body
     rows = {name: (len(b), len(gzip.compress(bytes(b), 9))) for name, b in code.items()}
-    rows["data (strings, page scripts, openapi.json)"] = (len(data_section), len(gzip.compress(data_section, 9)))
+    rows["data (strings, page scripts, openapi.json, public suffixes)"] = (len(data_section), len(gzip.compress(data_section, 9)))
     return dict(sorted(rows.items(), key=lambda kv: -kv[1][1]))
 
 

@@ -1,149 +1,318 @@
 //! URL-valued settings and request origins: hosts, ports, origin patterns, playback and service
 //! endpoint URLs. Parsing here is where a bad URL setting is caught.
+//!
+//! Every absolute URL a setting holds (channels' `playback_url`, stages' `whip_url` and
+//! `events_url`, identity providers' `issuer` and `jwks_url`, `LOGIN_URL`, `PLAYER_SCRIPT_URL`)
+//! goes through one function, [`parse_url`]: the WHATWG URL parser (the `url` crate; the
+//! standard the Workers runtime's `fetch` and browsers follow), held to a stricter shape. The host
+//! it checks is the host the parser found, so what is checked is what is fetched: no user name or
+//! password (`http://localhost:1@203.0.113.7/` is a request to 203.0.113.7), the host written
+//! exactly as the parser reads it, and `http`/`ws` only for this machine.
 
 use crate::text::{split_list, truncate};
 
+/// A DNS name: letters, digits, `-` and `.`, no empty label (a final `.` is allowed).
 fn is_host(host: &str) -> bool {
-    !host.is_empty() && host.len() <= 253 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !host.is_empty()
+        && host.len() <= 253
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !host.starts_with('.')
+        && !host.contains("..")
 }
 
-/// Whether `host` (with or without a port) is this machine: `localhost`, `127.0.0.1` or `[::1]`.
+/// Whether `host` (a request's host, with or without a port) is this machine: `localhost`,
+/// `127.0.0.1` or `[::1]`, then nothing or `:` and a port number.
 pub fn is_local_host(host: &str) -> bool {
-    let name = if host.starts_with('[') {
-        host.find(']').map_or(host, |end| &host[..=end])
-    } else {
-        host.split(':').next().unwrap_or(host)
-    };
-    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
-}
-
-/// Split `scheme://authority` into (scheme, host, port) when well formed.
-fn split_authority(text: &str) -> Option<(&str, &str, Option<&str>)> {
-    let (scheme, authority) = text.split_once("://")?;
-    if authority == "[::1]" {
-        return Some((scheme, authority, None));
-    }
-    if let Some(port_text) = authority.strip_prefix("[::1]:") {
-        return Some((scheme, "[::1]", Some(port_text)));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => Some((scheme, host, Some(port))),
-        None => Some((scheme, authority, None)),
-    }
-}
-
-fn is_port(port: Option<&str>) -> bool {
-    port.is_none_or(|p| {
-        (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+    ["localhost", "127.0.0.1", "[::1]"].iter().any(|name| {
+        host.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.strip_prefix(':').is_some_and(is_port_text))
     })
 }
 
-/// Validate one origin pattern as IVS accepts it in `aws:access-control-allow-origin`:
-/// `*`, or `http(s)://host[:port]` where the host may start with `*.`.
+/// A port as written: 1 to 5 digits, 1 to 65535.
+fn is_port_text(port: &str) -> bool {
+    (1..=5).contains(&port.len())
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|n| n > 0)
+}
+
+/// The schemes a URL setting may use: `secure` for any host, `insecure` (if any) only for this
+/// machine (`localhost`, `127.0.0.1`, `[::1]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schemes {
+    /// Allowed for every host.
+    pub secure: &'static str,
+    /// Allowed only for this machine.
+    pub insecure: Option<&'static str>,
+}
+
+/// `https`, or `http` for this machine.
+pub const HTTPS: Schemes = Schemes { secure: "https", insecure: Some("http") };
+/// `https` only.
+pub const HTTPS_ONLY: Schemes = Schemes { secure: "https", insecure: None };
+/// `wss`, or `ws` for this machine.
+pub const WSS: Schemes = Schemes { secure: "wss", insecure: Some("ws") };
+
+/// An absolute URL that passed [`parse_url`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedUrl<'t> {
+    /// The scheme, as written (lower case).
+    pub scheme: &'t str,
+    /// The host as the URL parser reads it: a lower-case DNS name, a dotted IPv4 address or
+    /// `[IPv6]`. The text holds the same host (in any letter case).
+    pub host: String,
+    /// The port, if written.
+    pub port: Option<u16>,
+    /// Path, query and fragment exactly as written; empty when the URL ends after the host.
+    pub rest: &'t str,
+}
+
+impl ParsedUrl<'_> {
+    /// Whether the host is this machine: `localhost`, `127.0.0.1` or `[::1]`.
+    pub fn is_local(&self) -> bool {
+        matches!(self.host.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    }
+}
+
+/// Whether `text` holds only what a URL or path setting may: printable ASCII without spaces,
+/// quotes, angle brackets, backslashes (a URL parser reads `\` as `/`) or backticks.
+pub fn is_url_safe(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b))
+}
+
+/// `text` as an error message may quote it: shortened, and with any user name or password
+/// replaced by `***` (a password is a secret).
+fn shown(text: &str) -> String {
+    match text.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..end].rfind('@') {
+                Some(at) => truncate(&format!("{scheme}://***{}", &rest[at..])),
+                None => truncate(text),
+            }
+        }
+        None => truncate(text),
+    }
+}
+
+/// Parse an absolute URL setting: `scheme://host[:port][path][?query][#fragment]`, where the
+/// scheme is `schemes.secure`, or `schemes.insecure` for this machine only. Refused: any byte
+/// outside printable ASCII, spaces, quotes, angle brackets, backslashes and backticks; a user name
+/// or password (anything before an `@` in the authority: it is not the host); a host other than a
+/// DNS name of letters, digits, `-` and `.`, an IPv4 address or `[IPv6]`, or one written other
+/// than as the URL parser reads it (`127.1`, `0x7f.0.0.1`, `%6cocalhost`); a port outside 1 to
+/// 65535. Errors quote the URL without its user name or password.
+pub fn parse_url(text: &str, schemes: Schemes) -> Result<ParsedUrl<'_>, String> {
+    parse_shown_as(text, schemes, text)
+}
+
+/// [`parse_url`], with errors quoting `display` (the setting as written) instead of `text`.
+fn parse_shown_as<'t>(text: &'t str, schemes: Schemes, display: &str) -> Result<ParsedUrl<'t>, String> {
+    let shown = || shown(display);
+    if !is_url_safe(text) {
+        return Err(format!(
+            "`{}` must be printable ASCII without spaces, quotes, angle brackets, backslashes or backticks",
+            shown()
+        ));
+    }
+    let must_start = || match schemes.insecure {
+        Some(insecure) => format!(
+            "`{}` must start with {}:// ({insecure}:// is allowed only for localhost, 127.0.0.1 or [::1])",
+            shown(),
+            schemes.secure
+        ),
+        None => format!("`{}` must start with {}://", shown(), schemes.secure),
+    };
+    let (scheme, after) = text.split_once("://").ok_or_else(must_start)?;
+    if scheme != schemes.secure && Some(scheme) != schemes.insecure {
+        return Err(must_start());
+    }
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    if authority.contains('@') {
+        return Err(format!(
+            "`{}` must not carry a user name or password (`user@` or `user:password@` before the host): the host is what follows the `@`",
+            shown()
+        ));
+    }
+    let (host_text, port_text) = match authority.strip_prefix('[') {
+        Some(inner) => match inner.split_once(']') {
+            Some((address, tail)) => (&authority[..address.len() + 2], tail.strip_prefix(':')),
+            None => (authority, None),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host_text.is_empty() {
+        return Err(format!("`{}` has no host", shown()));
+    }
+    if port_text.is_some_and(|p| !is_port_text(p)) {
+        return Err(format!("`{}` must have a port from 1 to 65535, or none", shown()));
+    }
+    let url = url::Url::parse(text).map_err(|e| format!("`{}` is not a URL ({e})", shown()))?;
+    let host = match url.host() {
+        Some(url::Host::Domain(name)) if is_host(name) => name.to_owned(),
+        Some(url::Host::Ipv4(address)) => address.to_string(),
+        Some(url::Host::Ipv6(address)) => format!("[{address}]"),
+        _ => {
+            return Err(format!(
+                "`{}` must have a host name of letters, digits, `-` and `.`, or an IP address",
+                shown()
+            ))
+        }
+    };
+    if !host_text.eq_ignore_ascii_case(&host)
+        || authority.len() != host_text.len() + port_text.map_or(0, |p| p.len() + 1)
+    {
+        return Err(format!("`{}` must write its host as a URL parser reads it: `{host}`", shown()));
+    }
+    let parsed = ParsedUrl { scheme, host, port: port_text.and_then(|p| p.parse().ok()), rest };
+    if scheme != schemes.secure && !parsed.is_local() {
+        return Err(must_start());
+    }
+    Ok(parsed)
+}
+
+/// Validate one origin pattern as IVS accepts it in `aws:access-control-allow-origin` and the
+/// CORS allow-list reads it: `*`, or `https://host[:port]` through [`parse_url`] (`http` only for
+/// localhost), where the host may start with `*.` when what follows is a domain under a public
+/// suffix, not the suffix itself (`https://*.example.co.uk`, never `https://*.co.uk`).
 pub fn check_origin(origin: &str) -> Result<(), String> {
     if origin == "*" {
         return Ok(());
     }
     let bad = || {
-        format!("`{origin}` is not an origin; write `https://host` or `https://host:port` (no path, no trailing slash), optionally `https://*.domain`")
+        format!("`{}` is not an origin; write `https://host` or `https://host:port` (no path, no trailing slash), optionally `https://*.domain`", shown(origin))
     };
-    let (scheme, host, port) = split_authority(origin).ok_or_else(bad)?;
-    let host_ok = match host.strip_prefix("*.") {
-        Some(rest) => is_host(rest),
-        None => is_host(host) || host == "[::1]",
+    let (text, wildcard) = match origin.split_once("://*.") {
+        Some((scheme, base)) => (format!("{scheme}://{base}"), true),
+        None => (origin.to_owned(), false),
     };
-    if (scheme == "https" || scheme == "http") && host_ok && is_port(port) {
-        Ok(())
-    } else {
-        Err(bad())
+    if !text.contains("://") {
+        return Err(bad());
     }
+    let parsed = parse_shown_as(&text, HTTPS, origin)?;
+    if !parsed.rest.is_empty() {
+        return Err(bad());
+    }
+    if wildcard {
+        let base = parsed.host.trim_end_matches('.');
+        if base.starts_with('[') || base.parse::<std::net::Ipv4Addr>().is_ok() {
+            return Err(format!("`{}`: a `*.` wildcard needs a domain name, not an IP address", shown(origin)));
+        }
+        if is_public_suffix(base) {
+            return Err(format!(
+                "`{}` covers every site under `{base}`, a public suffix (on the Public Suffix List, or a bare top-level name) where anyone can register a name; put the wildcard under a domain you control, e.g. `https://*.example.{base}`",
+                shown(origin)
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// Whether a request's `Origin` header matches an origin pattern (exactly, or by a `*.` host).
+/// The Public Suffix List's rules of two or more labels, wildcards and exceptions, one a line
+/// (`scripts/update-public-suffixes.py` writes the file).
+const PUBLIC_SUFFIXES: &str = include_str!("public_suffixes.txt");
+
+/// Whether `name` (a lower-case ASCII domain, no trailing dot) is itself a public suffix by the
+/// Public Suffix List: a name where anyone can register a name below (`com`, `co.uk`,
+/// `github.io`), rather than a domain someone holds (`example.co.uk`). A single label always is
+/// (the list's default rule `*`); otherwise the list must name it, exactly or by a wildcard
+/// (`*.ck` covers `a.ck`) that no exception (`!www.ck`) lifts. Read at configuration load, for
+/// wildcard origins only: a scan of the list, well under a millisecond.
+pub fn is_public_suffix(name: &str) -> bool {
+    let Some((_, parent)) = name.split_once('.') else {
+        return true;
+    };
+    let mut by_wildcard = false;
+    for rule in PUBLIC_SUFFIXES.lines() {
+        if rule == name {
+            return true;
+        }
+        if rule.strip_prefix('!') == Some(name) {
+            return false;
+        }
+        by_wildcard |= rule.strip_prefix("*.") == Some(parent);
+    }
+    by_wildcard
+}
+
+/// Whether a request's `Origin` header matches an origin pattern (one that passed
+/// [`check_origin`]): exactly, or by a `*.` host. The origin is parsed first, through
+/// [`parse_url`]: anything but exactly `scheme://host[:port]` (a path, a query, a fragment, a user
+/// name, `null`) matches nothing, so `https://evil.test/.example.org` is not under
+/// `https://*.example.org`. The wildcard compares the parsed host, scheme and port.
 pub fn origin_matches(pattern: &str, origin: &str) -> bool {
+    let Ok(request) = parse_url(origin, HTTPS) else { return false };
+    if !request.rest.is_empty() {
+        return false;
+    }
     if pattern == origin {
         return true;
     }
-    let (Some((p_scheme, p_host, p_port)), Some((o_scheme, o_host, o_port))) =
-        (split_authority(pattern), split_authority(origin))
-    else {
-        return false;
+    let Some((scheme, rest)) = pattern.split_once("://*.") else { return false };
+    let (domain, port) = match rest.split_once(':') {
+        Some((domain, port)) => (domain, Some(port.parse::<u16>().ok())),
+        None => (rest, None),
     };
-    let Some(suffix) = p_host.strip_prefix('*') else { return false };
-    p_scheme == o_scheme
-        && p_port == o_port
-        && o_host.len() > suffix.len()
-        && o_host.to_ascii_lowercase().ends_with(&suffix.to_ascii_lowercase())
+    request.scheme == scheme
+        && port.map_or(request.port.is_none(), |port| port.is_some() && request.port == port)
+        && request
+            .host
+            .strip_suffix(domain.to_ascii_lowercase().as_str())
+            .is_some_and(|below| below.len() > 1 && below.ends_with('.'))
 }
 
 /// Validate a playback URL: `https://host[:port]/path.m3u8` (plain `http` only for localhost),
 /// with no query or fragment, since the worker appends `?token=`.
 pub fn check_playback_url(url: &str) -> Result<(), String> {
-    let (origin, path) = url
-        .split_once("://")
-        .and_then(|(scheme, rest)| rest.find('/').map(|i| (format!("{scheme}://{}", &rest[..i]), &rest[i..])))
-        .ok_or_else(|| format!("`{url}` is not an absolute URL with a path"))?;
-    let (scheme, host, port) = split_authority(&origin).ok_or_else(|| format!("`{url}` is not a URL"))?;
-    if !(is_host(host) || host == "[::1]") || !is_port(port) {
-        return Err(format!("`{url}` has an invalid host or port"));
-    }
-    match scheme {
-        "https" => {}
-        "http" if is_local_host(host) => {}
-        "http" => return Err(format!("`{url}` must use https (http is allowed only for localhost)")),
-        _ => return Err(format!("`{url}` must start with https://")),
-    }
+    let parsed = parse_url(url, HTTPS)?;
+    let path = parsed.rest;
     if path.contains(['?', '#']) {
-        return Err(format!("`{url}` must not have a query or fragment; the worker appends ?token="));
+        return Err(format!("`{}` must not have a query or fragment; the worker appends ?token=", shown(url)));
     }
     let path_ok = path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b));
     if !path_ok || !path.ends_with(".m3u8") {
-        return Err(format!("`{url}` must be the channel's playback URL, a path ending in .m3u8"));
+        return Err(format!("`{}` must be the channel's playback URL, a path ending in .m3u8", shown(url)));
     }
     Ok(())
 }
 
 /// Validate a service endpoint URL: `<scheme>://host[:port][/path]` with no query or fragment,
-/// where `<scheme>` is `secure` (`https`, `wss`), or `insecure` (`http`, `ws`) for localhost only.
-pub fn check_endpoint_url(url: &str, secure: &str, insecure: &str) -> Result<(), String> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("`{}` is not an absolute URL", truncate(url)))?;
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
-    let (_, host, port) = split_authority(&format!("{scheme}://{authority}"))
-        .map(|(s, h, p)| (s.to_owned(), h.to_owned(), p.map(str::to_owned)))
-        .ok_or_else(|| format!("`{}` is not a URL", truncate(url)))?;
-    if !(is_host(&host) || host == "[::1]") || !is_port(port.as_deref()) {
-        return Err(format!("`{}` has an invalid host or port", truncate(url)));
-    }
-    if scheme != secure && !(scheme == insecure && is_local_host(&host)) {
-        return Err(format!(
-            "`{}` must start with {secure}:// ({insecure}:// is allowed only for localhost)",
-            truncate(url)
-        ));
-    }
-    if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b)) {
-        return Err(format!("`{}` must have no query, fragment or unusual characters in its path", truncate(url)));
+/// where the scheme is one of `schemes` ([`HTTPS`] for WHIP, [`WSS`] for events).
+pub fn check_endpoint_url(url: &str, schemes: Schemes) -> Result<(), String> {
+    let parsed = parse_url(url, schemes)?;
+    if !parsed.rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._~%".contains(&b)) {
+        return Err(format!("`{}` must have no query, fragment or unusual characters in its path", shown(url)));
     }
     Ok(())
 }
 
-/// Validate a service origin (`https://host[:port]`, `http` only for localhost, no path, query or
-/// fragment) and return it normalized: no trailing slash, no default port (`:443` for https,
-/// `:80` for http), so the host a request is signed for is the `Host` the client sends.
+/// Validate a service origin (`https://host[:port]` through [`parse_url`], `http` only for
+/// localhost, no path, query or fragment; a final `/` is allowed) and return it normalized: the
+/// host as the URL parser reads it, no trailing slash, no default port (`:443` for https, `:80`
+/// for http), so the host a request is signed for is the `Host` the client sends.
 pub fn service_origin(url: &str) -> Result<String, String> {
-    check_endpoint_url(url, "https", "http")?;
-    let trimmed = url.strip_suffix('/').unwrap_or(url);
-    let after_scheme = trimmed.find("://").map_or(0, |i| i + 3);
-    if trimmed[after_scheme..].contains('/') {
-        return Err(format!("`{}` must be an origin such as https://host:port, without a path", truncate(url)));
+    let parsed = parse_url(url, HTTPS)?;
+    if !(parsed.rest.is_empty() || parsed.rest == "/") {
+        return Err(format!(
+            "`{}` must be an origin such as https://host:port, without a path, query or fragment",
+            shown(url)
+        ));
     }
-    let default_port = if trimmed.starts_with("https://") { ":443" } else { ":80" };
-    Ok(trimmed.strip_suffix(default_port).unwrap_or(trimmed).to_owned())
+    let default = if parsed.scheme == "https" { 443 } else { 80 };
+    Ok(match parsed.port.filter(|port| *port != default) {
+        Some(port) => format!("{}://{}:{port}", parsed.scheme, parsed.host),
+        None => format!("{}://{}", parsed.scheme, parsed.host),
+    })
 }
 
-/// The origin part (`scheme://host[:port]`) of an already validated URL.
+/// The origin part (`scheme://host[:port]`) of a URL that passed [`parse_url`] (whose authority
+/// is exactly the host and port).
 pub fn url_origin(url: &str) -> &str {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
+    match url[after_scheme..].find(['/', '?', '#']) {
         Some(i) => &url[..after_scheme + i],
         None => url,
     }
@@ -198,6 +367,155 @@ mod tests {
         assert!(origin_matches("https://a.com", "https://a.com"));
         assert!(!origin_matches("https://a.com", "https://a.com.evil"));
         assert!(!origin_matches("*", "https://a.com"), "`*` is not a CORS allow-list entry");
+        assert!(origin_matches("https://*.example.com", "https://WWW.Example.com"));
+        assert!(origin_matches("http://localhost:8787", "http://localhost:8787"));
+        assert!(origin_matches("http://[::1]:3000", "http://[::1]:3000"));
+    }
+
+    /// Outside review (issue 16), finding 4: the request's `Origin` is parsed first; anything
+    /// that is not exactly `scheme://host[:port]` matches no pattern, though its text ends with
+    /// the pattern's domain.
+    #[test]
+    fn origins_that_are_not_scheme_host_port_match_nothing() {
+        for origin in [
+            "https://evil.test/.example.com",
+            "https://evil.test#.example.com",
+            "https://evil.test?.example.com",
+            "https://evil.test@a.example.com",
+            "https://evil.test:1@a.example.com",
+            "https://evil.test\\.example.com",
+            "https://evil.test%2f.example.com",
+            "https://evil.test .example.com",
+            "https://evil.test\t.example.com",
+            "https://a.example.com/",
+            "https://a.example.com:",
+            "https://a.example.com:0",
+            "https://.example.com",
+            "https://a..example.com",
+            "https:a.example.com",
+            "null",
+            "",
+        ] {
+            assert!(!origin_matches("https://*.example.com", origin), "{origin:?}");
+        }
+    }
+
+    /// Outside review (issue 16), finding 4: origins no one should deploy. A wildcard over a
+    /// public suffix lets anyone who registers a name there read the token API with the viewer's
+    /// cookies; a plain-http origin off this machine is a page anyone on the path can rewrite.
+    #[test]
+    fn origins_no_one_should_deploy_are_refused() {
+        for (bad, rule) in [
+            ("https://*.com", "public suffix"),
+            ("https://*.co.uk", "public suffix"),
+            ("https://*.com.", "public suffix"),
+            ("https://*.github.io", "public suffix"),
+            ("https://*.workers.dev", "public suffix"),
+            ("https://*.example", "public suffix"),
+            ("https://*.203.0.113.7", "needs a domain name"),
+            ("https://*.0.113.7", "must write its host"),
+            ("https://*.[::1]", "needs a domain name"),
+            ("http://app.example", "must start with https://"),
+            ("http://*.example.org", "must start with https://"),
+            ("http://localhost.example", "must start with https://"),
+            ("https://user@a.example", "user name or password"),
+            ("https://*.a.example/", "is not an origin"),
+        ] {
+            let err = check_origin(bad).unwrap_err();
+            assert!(err.contains(rule), "{bad} -> {err}");
+            assert!(err.starts_with(&format!("`{bad}`")) || bad.contains('@'), "{bad} -> {err}");
+        }
+        for good in [
+            "https://*.example.co.uk",
+            "https://*.my-app.github.io",
+            "https://*.example.org",
+            "http://localhost:8787",
+            "http://127.0.0.1:3000",
+            "http://[::1]",
+            "https://203.0.113.7",
+            "https://app.example:8443",
+        ] {
+            check_origin(good).unwrap();
+        }
+    }
+
+    /// Outside review (issue 16), finding 1: the host checked is the host the URL parser (and so
+    /// the fetch) reads. Userinfo is refused outright; look-alikes of localhost stay remote.
+    #[test]
+    fn parse_url_checks_the_host_the_fetch_uses() {
+        for url in [
+            "http://localhost:1@203.0.113.7/jwks",
+            "http://[::1]@evil.example/jwks",
+            "http://127.0.0.1@evil.example/",
+            "http://localhost:8787@evil.example:8787/",
+            "https://user:hunter2@id.example/jwks",
+            "https://@id.example/",
+            "https://a@b@id.example/",
+        ] {
+            let err = parse_url(url, HTTPS).unwrap_err();
+            assert!(err.contains("must not carry a user name or password"), "{url} -> {err}");
+            assert!(!err.contains("hunter2") && !err.contains("localhost:1") && !err.contains("[::1]@"), "{err}");
+            for check in [check_playback_url, |u: &str| check_endpoint_url(u, HTTPS)] {
+                assert!(check(url).is_err(), "{url}");
+            }
+        }
+        let remote = [
+            "http://localhost.evil.example/",
+            "http://127.0.0.1.evil.example/",
+            "http://evil.example/localhost",
+            "http://evil.example#@localhost",
+            "http://evil.example?@localhost",
+            "http://[::1].evil/",
+            "http://localhost:99999/",
+            "http://localhost:0/",
+            "http://localhost:/",
+            "http://127.1/",
+            "http://0x7f.0.0.1/",
+            "http://2130706433/",
+            "http://%6cocalhost/",
+            "http://[0:0::1]/",
+            "http:localhost/",
+            "http:/localhost/",
+            "http:///localhost/",
+            "http://localhost\\@evil.example/",
+            "http://local host/",
+            "HTTP://localhost/",
+            "ws://localhost/",
+            "https://a_b.example/",
+            "https://a;b.example/",
+            "https://a,b.example/",
+            "https://*.example/",
+        ];
+        for url in remote {
+            assert!(parse_url(url, HTTPS).is_err(), "{url}");
+        }
+        for (url, host, port) in [
+            ("http://localhost:9000/jwks", "localhost", Some(9000)),
+            ("http://127.0.0.1/", "127.0.0.1", None),
+            ("http://[::1]:3000", "[::1]", Some(3000)),
+            ("https://ID.Example/a@b?c=@#@", "id.example", None),
+            ("https://203.0.113.7:443/", "203.0.113.7", Some(443)),
+        ] {
+            let parsed = parse_url(url, HTTPS).unwrap();
+            assert_eq!((parsed.host.as_str(), parsed.port), (host, port), "{url}");
+        }
+        assert_eq!(parse_url("wss://x.example/e", WSS).unwrap().rest, "/e");
+        assert!(parse_url("ws://x.example", WSS).unwrap_err().contains("must start with wss://"));
+        assert!(parse_url("http://localhost/x.js", HTTPS_ONLY).is_err());
+        assert!(is_local_host("localhost:8787") && is_local_host("[::1]") && is_local_host("127.0.0.1"));
+        for host in ["localhost:1@evil.example", "localhost.evil", "[::1]@evil", "127.0.0.1:x", "localhost:"] {
+            assert!(!is_local_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn public_suffixes() {
+        for suffix in ["com", "example", "co.uk", "github.io", "workers.dev", "pages.dev", "a.ck", "xn--55qx5d.cn"] {
+            assert!(is_public_suffix(suffix), "{suffix}");
+        }
+        for domain in ["example.com", "example.co.uk", "me.github.io", "www.ck", "a.b.ck", "live-video.net"] {
+            assert!(!is_public_suffix(domain), "{domain}");
+        }
     }
 
     #[test]
@@ -229,6 +547,7 @@ mod tests {
             ("https://ivs.example:8443", "https://ivs.example:8443"),
             ("http://127.0.0.1:8788", "http://127.0.0.1:8788"),
             ("http://localhost:80/", "http://localhost"),
+            ("https://IVS.Example", "https://ivs.example"),
         ] {
             assert_eq!(service_origin(url).as_deref(), Ok(origin), "{url}");
         }
@@ -236,8 +555,9 @@ mod tests {
             ("http://ivs.example", "allowed only for localhost"),
             ("ftp://ivs.example", "must start with https://"),
             ("https://ivs.example/prefix", "without a path"),
-            ("https://ivs.example?x=1", "invalid host"),
-            ("ivs.example", "not an absolute URL"),
+            ("https://ivs.example?x=1", "without a path, query or fragment"),
+            ("https://user:pw@ivs.example", "must not carry a user name or password"),
+            ("ivs.example", "must start with https://"),
         ] {
             let err = service_origin(bad).unwrap_err();
             assert!(err.contains(rule), "{bad}: {err}");

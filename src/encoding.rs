@@ -1,4 +1,5 @@
-//! Text encodings shared by keys, tokens and sessions: base64url (JWS), base64 and PEM.
+//! Text encodings shared by keys, tokens and sessions: base64url (JWS), base64, PEM and URL
+//! percent-encoding.
 //!
 //! PEM is parsed leniently (CRLF, any line width, header lines such as `Proc-Type`), because
 //! keys arrive from openssl, the IVS console, Secrets Manager and copy-paste alike.
@@ -108,9 +109,33 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Standard base64 with padding (HTTP Basic credentials).
+pub fn b64_encode(bytes: &[u8]) -> String {
+    Base64::encode_string(bytes)
+}
+
+/// Percent-encode `text` for a URL query or an `application/x-www-form-urlencoded` body: every
+/// byte but the unreserved characters (RFC 3986: letters, digits, `-._~`) becomes `%XX`.
+pub fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_encoding_keeps_only_unreserved_characters() {
+        assert_eq!(url_encode("a b/c?d=e&f~-._é"), "a%20b%2Fc%3Fd%3De%26f~-._%C3%A9");
+    }
 
     #[test]
     fn base64url_round_trip_and_strictness() {

@@ -12,7 +12,7 @@
 //! | mechanics | [`error`] | the one error enum: HTTP status, problem slug, title |
 //! | mechanics | [`text`] | text rules settings share: lists, names, shortening for messages |
 //! | mechanics | [`encoding`] | base64url, hex, PEM |
-//! | mechanics | [`address`] | URL-valued settings and origins: hosts, ports, patterns |
+//! | mechanics | [`address`] | URL-valued settings and origins through one URL parser: hosts, ports, patterns, public suffixes |
 //! | mechanics | [`cookie`] | `Cookie` header parsing |
 //! | mechanics | [`ivs`] | IVS value types: resource ARNs, maximum resolution |
 //! | mechanics | [`key`] | the P-384 signing key, in every form operators hold it |
@@ -22,6 +22,7 @@
 //! | shared rules | [`access`] | access rules every product shares: groups, countries |
 //! | feature | [`channel`] | playback channels: settings, policy, token claims |
 //! | feature | [`stage`] | real-time stages: settings, policy, participant token claims |
+//! | feature | [`signin`] | sign-in at the edge: OpenID Connect code flow + PKCE, state cookie, callback |
 //! | feature | [`device`] | device limits: settings, the per-viewer ledger, IVS revocations, the operator API |
 //! | settings | [`config`] | Worker vars and secrets, validated into one [`config::Config`] |
 //! | pages | [`page`] | the HTML pages: watch, stage, index, messages; escaping and CSP |
@@ -49,6 +50,7 @@ pub mod ivs;
 pub mod jose;
 pub mod key;
 pub mod page;
+pub mod signin;
 pub mod stage;
 pub mod text;
 

@@ -57,9 +57,10 @@ class OidcProvider:
         self.info: dict = {}
 
     # -- life cycle ------------------------------------------------------------------------------
-    def start(self, timeout: float = 30) -> "OidcProvider":
+    def start(self, timeout: float = 30, **opts) -> "OidcProvider":
+        """`opts` go to provider.mjs (`redirect_uris`, `logout_uris`: a worker's callback and logout)."""
         self.proc = subprocess.Popen(
-            ["node", str(PROVIDER_SCRIPT), "{}"],
+            ["node", str(PROVIDER_SCRIPT), json.dumps(opts)],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True,
         )

@@ -27,7 +27,8 @@ def register(kind: str, value: str) -> None:
 def register_setting(name: str, value: str) -> None:
     """A worker setting: secrets whole, and for PEM keys each line of key material too (a leak of
     part of a key is a leak)."""
-    if name not in SECRET_SETTINGS:
+    # Secret bindings that `login` tables name (`IDP_CLIENT_SECRET`) end in _SECRET by convention.
+    if name not in SECRET_SETTINGS and not name.endswith("_SECRET"):
         return
     register("secret", value.strip())
     if "-----BEGIN" in value:

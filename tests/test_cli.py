@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import stat
 import subprocess
 import time
@@ -182,7 +183,7 @@ def test_verify_rejections_give_the_reason(keypair):
 
 
 def test_session_cookie_round_trip(tmp_path):
-    secret = "s" * 40
+    secret = secrets.token_urlsafe(30)
     (tmp_path / "secret").write_text(secret + "\n")
     cookie = run("session", "--sub", "alice", "--channels", "demo,members", "--ttl", "120", "--sv", "3",
                  "--max-resolution", "HD", "--secret-file", str(tmp_path / "secret")).stdout.strip()
@@ -195,6 +196,11 @@ def test_session_cookie_round_trip(tmp_path):
     assert none.returncode == 3 and "SESSION_SECRET" in none.stderr
     short = run("session", "--sub", "bob", env={"SESSION_SECRET": "short"}, check=False)
     assert short.returncode == 3 and "at least 32" in short.stderr
+    # Outside review (issue 16), finding 4: the worker's secret rule, never quoting the secret.
+    for name, command in (("SESSION_SECRET", "session"), ("VIEWER_ID_SECRET", "viewer-id")):
+        weak = run(command, "--sub", "bob", env={name: "a" * 40}, check=False)
+        assert weak.returncode == 3 and "does not look random" in weak.stderr, weak.stderr
+        assert "openssl rand -base64 48" in weak.stderr and "a" * 40 not in weak.stderr
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +217,7 @@ def rotation(cli_idp):
     """Two workers: the same sessions, the old and the new signing key (a rotation mid-way); both also
     accept `cli_idp`'s tokens as Bearer."""
     old, new = new_p384_key(), new_p384_key()
-    secret = "r" * 48
+    secret = secrets.token_urlsafe(36)
     provider = {"issuer": CLI_ISSUER, "audience": CLI_AUDIENCE, "jwks": cli_idp.document()}
     settings = {"SESSION_SECRET": secret, "CHANNELS": json.dumps({"demo": CHANNELS["demo"]}),
                 "IDENTITY_PROVIDERS": json.dumps({"cli-idp": provider})}
@@ -233,7 +239,7 @@ def test_session_cookie_and_viewer_id_match_the_worker(rotation, tmp_path):
     assert p.stdout.strip() == claims["aws:viewer-id"] == expected_viewer_id(old, "carol@example.com")
     assert "the worker's session cookie" in p.stderr and "--issuer" in p.stderr
     assert f"aws ivs start-viewer-session-revocation --channel-arn {ARN} --viewer-id {claims['aws:viewer-id']}" in p.stderr
-    explicit = run("viewer-id", "--sub", "carol@example.com", env={"VIEWER_ID_SECRET": "v" * 40}).stdout.strip()
+    explicit = run("viewer-id", "--sub", "carol@example.com", env={"VIEWER_ID_SECRET": secrets.token_urlsafe(30)}).stdout.strip()
     assert explicit != claims["aws:viewer-id"] and len(explicit) == 40
     assert run("viewer-id", "--sub", "x", check=False).returncode == 3
 

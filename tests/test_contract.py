@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT, Worker, session_cookie, start_all
+from harness import ROOT, Worker, free_port, session_cookie, start_all
+from identity_standins import new_ec_key, public_jwk
 
 DOCUMENT = ROOT / "openapi" / "openapi.json"
 ARTIFACTS = ROOT / "test-artifacts" / "schemathesis"
@@ -24,8 +25,17 @@ def contract_worker(deployment):
     # The main deployment's settings, plus the local sign-in so /dev/login answers on 127.0.0.1.
     from test_stage_api import STAGES
 
-    settings = dict(deployment.worker.settings, DEV_LOGIN="true", STAGES=json.dumps(STAGES))
-    worker = Worker(settings)
+    worker = Worker({})
+    # Sign-in at the edge on, so that /login, /callback and /logout answer as documented: endpoints
+    # written out (a closed port; schemathesis never completes a sign-in, it cannot forge a state).
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    jwks = {"keys": [public_jwk(new_ec_key(), "contract-key", "ES256")]}  # inline: /healthz stays healthy
+    providers = {"idp": {"issuer": nowhere, "audience": "contract", "jwks": jwks, "login": {
+        "client_id": "contract", "authorization_endpoint": nowhere + "/auth", "token_endpoint": nowhere + "/token",
+        "end_session_endpoint": nowhere + "/logout"}}}
+    settings = dict(deployment.worker.settings, DEV_LOGIN="true", STAGES=json.dumps(STAGES),
+                    IDENTITY_PROVIDERS=json.dumps(providers))
+    worker.settings = settings
     start_all([worker])
     yield deployment, worker
     worker.stop()
@@ -78,7 +88,7 @@ def test_schemathesis_finds_no_contract_violation(contract_worker):
 def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment):
     served = deployment.worker.get("/openapi.json").json()
     full = json.loads(DOCUMENT.read_text())
-    assert set(served["paths"]) == set(full["paths"]) - {"/", "/dev/login"}
+    assert set(served["paths"]) == set(full["paths"]) - {"/", "/dev/login", "/login", "/callback", "/logout"}
     assert {k: v for k, v in served.items() if k != "paths"} == {k: v for k, v in full.items() if k != "paths"}
 
 

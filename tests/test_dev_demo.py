@@ -233,3 +233,27 @@ def test_ctrl_c_stops_everything_make_dev_started(dev):
     assert not alive, alive
     assert not listening(dev.port) and not listening(dev.standin_port)
     assert "make dev: stopped" in dev.output()
+
+
+def test_make_dev_signin_oidc_signs_in_through_a_local_provider(dev):
+    """`make dev SIGNIN=oidc`: the whole sign-in flow for a newcomer, through a local OpenID Connect
+    provider (tests/oidc/provider.mjs), and Ctrl-C stops the provider too."""
+    oidc_port = free_port()
+    second = Dev(free_port(), free_port()).start(SIGNIN="oidc", OIDC_PORT=str(oidc_port)).wait_ready()
+    try:
+        assert f"{second.url}/watch/demo sends you to the local OpenID Connect" in second.output()
+        assert listening(oidc_port)
+        p = subprocess.run(
+            ["node", str(ROOT / "tests" / "browser" / "signin.mjs"),
+             json.dumps({"base": second.url, "watch": "/watch/demo", "login": "newcomer"})],
+            cwd=ROOT, capture_output=True, text=True, timeout=150, env={**os.environ, "CHROMIUM": CHROMIUM},
+        )
+        assert p.returncode == 0, p.stderr[-3000:]
+        phase = json.loads(p.stdout)["phases"]["signIn"]
+        assert phase["landedOn"].startswith(f"http://127.0.0.1:{oidc_port}/interaction/"), phase["landedOn"]
+        assert phase["played"] and phase["url"] == second.url + "/watch/demo", (phase["url"], phase["h1"])
+        # /dev/login keeps working beside it.
+        assert request(second.url + "/dev/login?sub=x").status == 302
+    finally:
+        second.stop()
+    assert second.proc.returncode == 0 and not listening(oidc_port), "Ctrl-C stops the provider too"

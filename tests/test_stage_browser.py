@@ -9,6 +9,7 @@ page's join watchdog (15 s); the SDK's own ERROR events take the same path (web/
 
 import json
 import os
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -22,6 +23,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 STAGE_ARN = "arn:aws:ivs:us-east-1:123456789012:stage/Browser0001"
 KEY_ARN = "arn:aws:ivs:us-east-1:123456789012:public-key/Key0001"
 
+SECRET = secrets.token_urlsafe(48)
+
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (make tools installs it)")
 
 
@@ -33,7 +36,7 @@ def setup():
              "title": "Browser stage", "publish_groups": ["hosts"]}
     worker = Worker({
         "PLAYBACK_PRIVATE_KEY": sec1_pem(key),
-        "SESSION_SECRET": "c" * 48,
+        "SESSION_SECRET": SECRET,
         "CHANNELS": json.dumps({"demo": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/demo", "playback_url": "https://x.example/a.m3u8"}}),
         "STAGES": json.dumps({"room": stage}),
     })
@@ -62,7 +65,7 @@ def test_sdk_joins_with_the_embedded_token_and_explains_errors(setup):
     worker, standin, key = setup
     ARTIFACTS.mkdir(exist_ok=True)
     before = len(standin.log)
-    result = visit(worker, "/stage/room", session_cookie("c" * 48, sub="browser-viewer", groups=["hosts"]),
+    result = visit(worker, "/stage/room", session_cookie(SECRET, sub="browser-viewer", groups=["hosts"]),
                    clickRetry=True, screenshot=str(ARTIFACTS / "stage-error.png"))
     assert result["status"] == 200 and result["h1"] == "Browser stage" and result["hasCameraButton"]
     assert not result["pageErrors"], result["pageErrors"]

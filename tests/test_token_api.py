@@ -227,6 +227,23 @@ def test_cors(deployment):
         assert "access-control-allow-credentials" not in r.headers
 
 
+@pytest.mark.parametrize("origin", [
+    "https://evil.test/.example.org",
+    "https://evil.test#.example.org",
+    "https://evil.test?.example.org",
+    "https://evil.test@a.example.org",
+    "https://a.example.org/",
+])
+def test_cors_origin_must_be_exactly_scheme_host_port(deployment, origin):
+    """Outside review (issue 16), finding 4: an Origin whose text merely ends like a host under
+    `https://*.example.org` (a path, fragment, query or user name in front) is never reflected."""
+    d = deployment
+    for r in (get_token(d, "demo", origin=origin),
+              d.worker.get("/v1/token?channel=demo", method="OPTIONS", headers={"Origin": origin})):
+        assert "access-control-allow-origin" not in r.headers, origin
+        assert "access-control-allow-credentials" not in r.headers, origin
+
+
 def test_preflight(deployment):
     d = deployment
     r = d.worker.get("/v1/token?channel=demo", method="OPTIONS", headers={

@@ -5,6 +5,7 @@ tests/test_dev_demo.py checks the same page as `make dev` serves it."""
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 class Setup:
     def __init__(self, player_script=None):
         self.key = new_p384_key()
-        self.secret = "b" * 48
+        self.secret = secrets.token_urlsafe(48)
         self.standin = StandIn(public_pem(self.key), ARN).start()
         channel = {"arn": ARN, "playback_url": self.standin.playback_url, "title": "Demo"}
         hostile = {**channel, "title": HOSTILE_TITLE}

@@ -4,7 +4,10 @@ stand-in, so a fresh clone plays real video on http://127.0.0.1:PORT/watch/demo.
 One instance per port (a lock in .dev/); Ctrl-C (SIGINT) or SIGTERM stops everything it started:
 the stand-in runs in this process, wrangler and workerd in their own process group, which is
 signalled as a whole. Environment: PORT (8787), STANDIN_PORT (PORT + 1), TOKEN_TTL_SECONDS
-(optional: e.g. 10 to watch the page renew an expired token by itself), SUB (dev-viewer).
+(optional: e.g. 10 to watch the page renew an expired token by itself), SUB (dev-viewer),
+SIGNIN=oidc (optional: sign-in at the edge through a local OpenID Connect provider, npm
+`oidc-provider` as tests/oidc/provider.mjs runs it, on OIDC_PORT, default PORT + 2; the watch page
+then sends a signed-out viewer to its login form instead of /dev/login, which keeps working).
 """
 
 from __future__ import annotations
@@ -37,6 +40,42 @@ def refuse(message: str):
     sys.exit(1)
 
 
+def start_provider(port: int, oidc_port: int):
+    """tests/oidc/provider.mjs on `oidc_port`, allowing this worker's /callback and /logout; it
+    stops when its standard input closes. Returns the process and what it printed."""
+    backs = [f"http://{host}:{port}" for host in ("127.0.0.1", "localhost")]
+    opts = {"port": oidc_port, "redirect_uris": [b + "/callback" for b in backs], "logout_uris": [b + "/logout" for b in backs]}
+    proc = subprocess.Popen(["node", str(ROOT / "tests" / "oidc" / "provider.mjs"), json.dumps(opts)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    line = proc.stdout.readline()
+    if not line.strip():
+        proc.kill()
+        refuse("the local OpenID Connect provider did not start (is `npm ci` done?)")
+    return proc, json.loads(line)
+
+
+def stop_provider(proc):
+    try:
+        proc.stdin.close()
+        proc.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def signin_note(base: str, on: bool) -> str:
+    if not on:
+        return ""
+    return f"""
+Sign-in at the edge is on (SIGNIN=oidc): {base}/watch/demo sends you to the local OpenID Connect
+provider's login form (any name and password sign in), then back. {base}/logout signs out.
+/dev/login still works.
+"""
+
+
 def main():
     port = int(os.environ.get("PORT") or 8787)
     standin_port = int(os.environ.get("STANDIN_PORT") or port + 1)
@@ -53,7 +92,12 @@ def main():
     lock.truncate()
     lock.write(str(os.getpid()))
     lock.flush()
-    for p, what in ((port, "PORT"), (standin_port, "STANDIN_PORT")):
+    signin = os.environ.get("SIGNIN") or ""
+    if signin not in ("", "oidc"):
+        refuse(f"SIGNIN={signin} is not known; use SIGNIN=oidc (a local OpenID Connect provider) or leave it unset")
+    oidc_port = int(os.environ.get("OIDC_PORT") or port + 2)
+    ports = [(port, "PORT"), (standin_port, "STANDIN_PORT")] + ([(oidc_port, "OIDC_PORT")] if signin else [])
+    for p, what in ports:
         if port_in_use(p):
             refuse(f"port {p} is in use by another program; choose another with `make dev {what}={p + 10}`")
 
@@ -62,6 +106,14 @@ def main():
     channels = {"demo": {"title": "Demo channel (local IVS stand-in)", "arn": DEMO_ARN, "playback_url": standin.playback_url}}
     # --var overrides wrangler.toml's [vars] (whose demo is a placeholder); secrets stay in .dev.vars.
     variables = {"CHANNELS": json.dumps(channels), "ALLOWED_ORIGINS": origins, "DEV_LOGIN": "true"}
+    provider = None
+    if signin:
+        provider, idp = start_provider(port, oidc_port)
+        # A public client (no secret to keep): PKCE alone protects the code.
+        variables["IDENTITY_PROVIDERS"] = json.dumps({"local-idp": {
+            "issuer": idp["issuer"], "audience": "rp-public", "jwks_url": idp["jwks_uri"], "groups_claim": "groups",
+            "login": {"client_id": "rp-public", "scopes": "openid groups", "label": "Local OpenID Connect provider"},
+        }})
     if os.environ.get("TOKEN_TTL_SECONDS"):
         variables["TOKEN_TTL_SECONDS"] = os.environ["TOKEN_TTL_SECONDS"]
     var_args = [arg for name, value in variables.items() for arg in ("--var", f"{name}:{value}")]
@@ -79,7 +131,7 @@ Serving on {base} (Ctrl-C stops everything). Open in a browser (local sign-in vi
 
   {base}/watch/demo
   {base}/            (index of the configured channels)
-
+{signin_note(base, provider is not None)}
 Get a playback token with:
 
   curl -s '{base}/v1/token?channel=demo' -H 'Cookie: session={cookie}'
@@ -109,6 +161,8 @@ Get a playback token with:
         except ProcessLookupError:
             pass
         standin.stop()
+        if provider:
+            stop_provider(provider)
     print("make dev: stopped", flush=True)
     sys.exit(0 if code in (0, -signal.SIGTERM, 130, 143) else code)
 

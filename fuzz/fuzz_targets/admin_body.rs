@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let header = String::from_utf8_lossy(data);
-    let token = AdminToken::new(TOKEN);
+    let token = AdminToken::new(TOKEN.as_bytes());
     let expected = header
         .trim()
         .split_once(' ')

@@ -33,6 +33,7 @@ enum Path {
     StageToken,
     Stage(String),
     Index,
+    SignIn(u8),
     Other(String),
 }
 
@@ -115,6 +116,7 @@ fuzz_target!(|input: Input| {
         Path::StageToken => "/v1/stage-token".to_owned(),
         Path::Stage(name) => format!("/stage/{name}"),
         Path::Index => "/".to_owned(),
+        Path::SignIn(i) => ["/login", "/callback", "/logout"][usize::from(*i) % 3].to_owned(),
         Path::Other(p) => p.clone(),
     };
     let query = match (input.channel, &input.path) {

@@ -53,11 +53,15 @@ pub fn channels() -> Value {
 }
 
 /// The fixed `IDENTITY_PROVIDERS` table: a provider with inline keys read from a Bearer header,
-/// a cookie and a header, and a second one mapping every optional claim.
+/// a cookie and a header, which also signs viewers in (`login`), and a second one mapping every
+/// optional claim.
 pub fn identity_providers() -> Value {
     json!({
         "idp": {"issuer": ISSUER, "audience": ["tv-app"], "jwks": {"keys": [provider_jwk("k1")]},
-                "token_from": ["bearer", "cookie:id_token", "header:x-id-token"], "groups_claim": "groups"},
+                "token_from": ["bearer", "cookie:id_token", "header:x-id-token"], "groups_claim": "groups",
+                // Sign-in at the edge (/login, /callback, /logout), endpoints written out: no network.
+                "login": {"client_id": "tv-app", "authorization_endpoint": "https://id.example/auth",
+                          "token_endpoint": "https://id.example/token", "end_session_endpoint": "https://id.example/end"}},
         "mapped": {"issuer": "https://mapped.example", "audience": "tv-app", "jwks": {"keys": [provider_jwk("k2")]},
                    "algorithms": ["ES384", "RS256"], "token_from": ["bearer"], "groups_claim": "https://example.com/roles",
                    "channels_claim": "app.channels", "subject_claim": "app.user", "max_resolution_claim": "res",

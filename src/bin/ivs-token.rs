@@ -17,7 +17,7 @@ mod cli {
     use ivs_token_worker::address::check_origin;
     use ivs_token_worker::channel::claims::{self as token, PlaybackClaims, STRICT_ORIGIN_MAX};
     use ivs_token_worker::identity::provider::check_issuer;
-    use ivs_token_worker::identity::session_cookie::{mint, SessionClaims, MIN_SECRET_BYTES};
+    use ivs_token_worker::identity::session_cookie::{check_secret, mint, SessionClaims};
     use ivs_token_worker::identity::viewer_id::ViewerIdKey;
     use ivs_token_worker::ivs::{is_channel_arn, Resolution, VIEWER_ID_MAX_LEN};
     use ivs_token_worker::key::{PlaybackKey, PublicKey, SCALAR_LEN};
@@ -338,12 +338,8 @@ mod cli {
                         .trim()
                         .to_owned(),
                 };
-                if secret.len() < MIN_SECRET_BYTES {
-                    return Err(unusable(format!(
-                        "the session secret is {} bytes; the worker requires at least {MIN_SECRET_BYTES}",
-                        secret.len()
-                    )));
-                }
+                // The worker's rule: a secret it would refuse mints cookies it never accepts.
+                check_secret(secret.as_bytes()).map_err(|rule| unusable(format!("the session secret {rule}")))?;
                 if sub.is_empty() || sub.len() > ivs_token_worker::identity::MAX_SUBJECT_LEN {
                     return Err(unusable("--sub must be 1 to 256 bytes"));
                 }
@@ -360,7 +356,11 @@ mod cli {
                     check_issuer(issuer).map_err(|rule| unusable(format!("--issuer {issuer:?}: {rule}")))?;
                 }
                 let ids = match (std::env::var("VIEWER_ID_SECRET").ok().filter(|s| !s.trim().is_empty()), key) {
-                    (Some(secret), _) => ViewerIdKey::from_secret(secret.trim().as_bytes()),
+                    (Some(secret), _) => {
+                        check_secret(secret.trim().as_bytes())
+                            .map_err(|rule| unusable(format!("VIEWER_ID_SECRET {rule}")))?;
+                        ViewerIdKey::from_secret(secret.trim().as_bytes())
+                    }
                     (None, Some(path)) => ViewerIdKey::from_playback_key(&read_private_key(&path)?),
                     (None, None) => {
                         return Err(unusable("pass --key FILE (the worker's PLAYBACK_PRIVATE_KEY), or set VIEWER_ID_SECRET if the worker has one"))

@@ -11,21 +11,22 @@ pub mod settings;
 pub use player::Player;
 pub use settings::Settings;
 
-use crate::address::{check_origin, is_local_host, service_origin};
+use crate::address::{check_origin, is_url_safe, parse_url, service_origin, HTTPS};
 use crate::aws::Credentials;
 use crate::channel::claims::STRICT_ORIGIN_MAX;
 use crate::channel::policy::{PlaybackSettings, TokenCache};
 use crate::channel::Channel;
 use crate::cookie::is_cookie_name;
-use crate::device::admin::{AdminToken, MIN_TOKEN_BYTES};
+use crate::device::admin::AdminToken;
 use crate::device::ledger::ChannelRef;
 use crate::device::settings::{DeviceLimits, DeviceSettings};
 use crate::error::{Error, Result};
 use crate::identity::provider::{parse_providers, TokenSource};
-use crate::identity::session_cookie::{SessionSecrets, MIN_SECRET_BYTES};
+use crate::identity::session_cookie::{check_secret, SessionSecrets, MAKE_A_SECRET};
 use crate::identity::viewer_id::ViewerIdKey;
 use crate::identity::Identity;
 use crate::key::PlaybackKey;
+use crate::signin::SignIn;
 use crate::stage::policy::StageSettings;
 use crate::stage::Stage;
 use crate::text::split_list;
@@ -68,6 +69,8 @@ pub struct Config {
     pub player: Player,
     /// Signed tokens shareable between viewers, reused briefly (see [`TokenCache`]).
     pub token_cache: TokenCache,
+    /// Sign-in at the edge: the providers with a `login` table.
+    pub signin: SignIn,
     /// Device limits, the AWS key that revokes at IVS, the operator API's token; `None` when
     /// `DEVICE_LIMITS` is unset (then no channel is limited and nothing else is read).
     pub devices: Option<DeviceSettings>,
@@ -77,14 +80,13 @@ fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Resu
     match settings.get(name) {
         None if required => Err(Error::setting(
             name,
-            "is not set; set it with `wrangler secret put` (or in .dev.vars for `wrangler dev`) to a random string of 32+ bytes, e.g. `openssl rand -base64 48`",
+            format!("is not set; set it with `wrangler secret put` (or in .dev.vars for `wrangler dev`) to a random string of 32+ bytes, e.g. {MAKE_A_SECRET}"),
         )),
         None => Ok(None),
-        Some(value) if value.len() < MIN_SECRET_BYTES => Err(Error::setting(
-            name,
-            format!("is {} bytes; it must be at least {MIN_SECRET_BYTES} random bytes (e.g. `openssl rand -base64 48`)", value.len()),
-        )),
-        Some(value) => Ok(Some(value.as_bytes().to_vec())),
+        Some(value) => match check_secret(value.as_bytes()) {
+            Ok(()) => Ok(Some(value.as_bytes().to_vec())),
+            Err(rule) => Err(Error::setting(name, rule)),
+        },
     }
 }
 
@@ -166,9 +168,7 @@ impl Config {
 
         let login_url = settings.get(LOGIN_URL).map(str::to_owned);
         if let Some(url) = &login_url {
-            if !is_login_url(url) {
-                return Err(Error::setting(LOGIN_URL, "must be an https URL (http only for localhost) or a path starting with /, without quotes, spaces or angle brackets"));
-            }
+            check_login_url(url).map_err(|e| Error::setting(LOGIN_URL, e))?;
         }
         let dev_login = match settings.get(DEV_LOGIN) {
             None | Some("false") => false,
@@ -181,6 +181,8 @@ impl Config {
                 "needs SESSION_SECRET: /dev/login signs in with the worker's own session cookie",
             ));
         }
+        let signin = SignIn::load(&providers, &|name| settings.get(name).map(str::to_owned), current.as_deref())
+            .map_err(|e| Error::setting(IDENTITY_PROVIDERS, e))?;
         let player = match settings.get(PLAYER_SCRIPT_URL) {
             None => Player::default(),
             Some(url) => Player::parse(url).map_err(|e| Error::setting(PLAYER_SCRIPT_URL, e))?,
@@ -205,6 +207,7 @@ impl Config {
             dev_login,
             player,
             token_cache: TokenCache::default(),
+            signin,
             devices,
         })
     }
@@ -282,30 +285,20 @@ fn load_devices(settings: &Settings) -> Result<Option<DeviceSettings>> {
         .map(service_origin)
         .transpose()
         .map_err(|e| Error::setting(IVS_API_ENDPOINT, e))?;
-    let admin_token = match settings.get(ADMIN_API_TOKEN) {
-        None => None,
-        Some(token) if token.len() < MIN_TOKEN_BYTES => {
-            return Err(Error::setting(
-                ADMIN_API_TOKEN,
-                format!(
-                    "is {} bytes; it must be at least {MIN_TOKEN_BYTES} random bytes (e.g. `openssl rand -base64 48`)",
-                    token.len()
-                ),
-            ))
-        }
-        Some(token) => Some(AdminToken::new(token)),
-    };
+    let admin_token = secret_bytes(settings, ADMIN_API_TOKEN, false)?.map(|token| AdminToken::new(&token));
     Ok(Some(DeviceSettings { limits, credentials, ivs_endpoint, admin_token }))
 }
 
-fn is_login_url(url: &str) -> bool {
-    let safe = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
-    let local_path = url.starts_with('/') && !url.starts_with("//");
-    let absolute = url.split_once("://").is_some_and(|(scheme, rest)| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && (scheme == "https" || (scheme == "http" && is_local_host(host)))
-    });
-    safe && (local_path || absolute)
+/// `LOGIN_URL`: a path on this worker, or an absolute URL through the one URL parser.
+fn check_login_url(url: &str) -> std::result::Result<(), String> {
+    const RULE: &str = "must be an https URL (http only for localhost) or a path starting with /, without quotes, spaces or angle brackets";
+    if url.starts_with('/') && !url.starts_with("//") {
+        return if is_url_safe(url) { Ok(()) } else { Err(RULE.into()) };
+    }
+    if !url.contains("://") {
+        return Err(RULE.into());
+    }
+    parse_url(url, HTTPS).map(|_| ()).map_err(|e| format!("{RULE}: {e}"))
 }
 
 fn parse_channels(
@@ -419,6 +412,101 @@ pub(crate) mod tests {
         assert_eq!(config.player.script_url, "/player/hls.min.js");
         assert!(Config::load(&settings().with(names::LOGIN_URL, "/login")).is_ok());
         assert!(Config::load(&settings().with(names::LOGIN_URL, "http://localhost:3000/login")).is_ok());
+    }
+
+    /// Outside review (issue 16), finding 1: `LOGIN_URL` and `PLAYER_SCRIPT_URL` refuse userinfo;
+    /// the host is what follows the `@`, so these are remote hosts, not localhost.
+    #[test]
+    fn url_settings_refuse_userinfo() {
+        for (name, url) in [
+            (names::LOGIN_URL, "http://localhost:1@203.0.113.7/login"),
+            (names::LOGIN_URL, "http://[::1]@evil.example/login"),
+            (names::LOGIN_URL, "https://user:hunter2@auth.example/login"),
+            (names::PLAYER_SCRIPT_URL, "https://user:hunter2@cdn.example/player.js"),
+            (names::PLAYER_SCRIPT_URL, "https://cdn.example@evil.example/player.js"),
+        ] {
+            let err = error_for(&settings().with(name, url));
+            assert!(err.starts_with(&format!("setting {name}: ")), "{url} -> {err}");
+            assert!(err.contains("user name or password"), "{url} -> {err}");
+            assert!(!err.contains("hunter2") && !err.contains("localhost:1@"), "{err}");
+        }
+    }
+
+    /// Outside review (issue 16), finding 4: origin settings refuse a wildcard over a public suffix
+    /// and plain http off this machine, naming the setting (and the channel and field).
+    #[test]
+    fn origin_settings_refuse_what_no_one_should_deploy() {
+        let channel = |origins: &str| {
+            format!(
+                r#"{{"x": {{"arn": "arn:aws:ivs:us-west-2:123456789012:channel/a", "playback_url": "https://a.example/b.m3u8", "allowed_origins": {origins}}}}}"#
+            )
+        };
+        let cases = [
+            (
+                settings().with(names::ALLOWED_ORIGINS, "https://app.example, https://*.com"),
+                "setting ALLOWED_ORIGINS: `https://*.com` ",
+            ),
+            (settings().with(names::ALLOWED_ORIGINS, "https://*.co.uk"), "setting ALLOWED_ORIGINS: `https://*.co.uk` "),
+            (
+                settings().with(names::ALLOWED_ORIGINS, "http://app.example"),
+                "setting ALLOWED_ORIGINS: `http://app.example` must start with https://",
+            ),
+            (
+                settings().with(names::CHANNELS, channel(r#"["https://*.co.uk"]"#)),
+                "setting CHANNELS: channel `x`: `allowed_origins` `https://*.co.uk` ",
+            ),
+            (
+                settings().with(names::CHANNELS, channel(r#""http://tv.example""#)),
+                "setting CHANNELS: channel `x`: `allowed_origins` `http://tv.example` must start with https://",
+            ),
+        ];
+        for (settings, expected) in cases {
+            let err = error_for(&settings);
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
+        let fine = settings().with(names::ALLOWED_ORIGINS, "https://*.example.co.uk, http://localhost:8787");
+        assert_eq!(Config::load(&fine).unwrap().allowed_origins.len(), 2);
+    }
+
+    /// Outside review (issue 16), finding 4: a secret of the right length that is obviously not
+    /// random (32 `a`s, a short pattern repeated, a name padded with one character) is refused,
+    /// for each of the three secrets, with the way to make one and without quoting it.
+    #[test]
+    fn secrets_that_are_not_random_are_refused() {
+        let weak = [
+            "a".repeat(32),
+            "c".repeat(48),
+            "abc".repeat(16),
+            "password".repeat(4),
+            "0123456789abcdef".repeat(2),
+            format!("{}b", "a".repeat(31)),
+            format!("load-session-secret-{}", "s".repeat(40)),
+            "abababababababababababababababababcdcdcdcdcdcdcdcd".into(),
+        ];
+        for name in [names::SESSION_SECRET, names::SESSION_SECRET_PREVIOUS, names::VIEWER_ID_SECRET] {
+            for secret in &weak {
+                let err = error_for(&settings().with(name, secret.clone()));
+                assert!(err.starts_with(&format!("setting {name}: does not look random")), "{secret}: {err}");
+                assert!(err.contains("openssl rand -base64 48"), "{err}");
+                assert!(!err.contains(&secret[..6]), "never quotes the secret: {err}");
+            }
+        }
+        // The secrets the tests, benchmarks, fuzzers and the warm-up use are fine.
+        for secret in [
+            SESSION_SECRET,
+            "warm-up-session-secret-not-a-real-one",
+            "bench-session-secret-0123456789abcdef",
+            "fuzz-session-secret-0123456789abcdefghij",
+            "fuzz-previous-secret-0123456789abcdefghij",
+            "a-secret-from-before-the-rotation-0123456789",
+            "another-secret-another-secret-another!!",
+            "test-secret-test-secret-test-secret!",
+            "an operator's viewer-id secret, 32+ bytes",
+        ] {
+            for name in [names::SESSION_SECRET, names::SESSION_SECRET_PREVIOUS, names::VIEWER_ID_SECRET] {
+                Config::load(&settings().with(name, secret)).unwrap_or_else(|e| panic!("{secret}: {e}"));
+            }
+        }
     }
 
     #[test]
@@ -553,6 +641,7 @@ pub(crate) mod tests {
             (settings().with(names::LOGIN_URL, "//evil.example/"), "setting LOGIN_URL"),
             (settings().with(names::DEV_LOGIN, "yes"), "setting DEV_LOGIN: must be true or false"),
             (settings().with(names::PLAYER_SCRIPT_URL, "http://cdn.example/p.js"), "setting PLAYER_SCRIPT_URL"),
+            (settings().with(names::PLAYER_SCRIPT_URL, "https://cdn.example/p.js;x.js"), "setting PLAYER_SCRIPT_URL: must not contain `;` or `,`"),
             (settings().with(names::CHANNELS, "{"), "setting CHANNELS: is not valid JSON"),
             (settings().with(names::CHANNELS, "[]"), "setting CHANNELS: must be an object"),
             (settings().with(names::CHANNELS, "{}"), "setting CHANNELS: must configure at least one channel"),

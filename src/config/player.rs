@@ -1,7 +1,7 @@
 //! `PLAYER_SCRIPT_URL`: which player script the watch page loads (default: the bundled IVS web
 //! player, served as a Workers static asset).
 
-use crate::address::url_origin;
+use crate::address::{is_url_safe, parse_url, url_origin, HTTPS_ONLY};
 
 /// Which player script the page loads, and what it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,18 +25,24 @@ impl Default for Player {
 }
 
 impl Player {
-    /// Check a `PLAYER_SCRIPT_URL` value: a path on this worker or an https URL.
+    /// Check a `PLAYER_SCRIPT_URL` value: a path on this worker or an https URL, without `;` or
+    /// `,` (the URL's origin goes into the page's Content-Security-Policy header).
     pub fn parse(url: &str) -> Result<Self, String> {
-        let safe_chars = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
+        const RULE: &str = "must be a path on this worker (/player/x.js) or an https URL of a .js file";
+        if url.contains([';', ',']) {
+            return Err("must not contain `;` or `,`: the script's origin is written into the Content-Security-Policy header, where `;` separates directives and `,` policies".into());
+        }
         let local = url.starts_with('/') && !url.starts_with("//");
-        let remote = url.strip_prefix("https://").is_some_and(|rest| rest.contains('/') && !rest.starts_with('/'));
-        if safe_chars && (local || remote) && url.ends_with(".js") {
+        let fits = if !local && url.contains("://") {
+            // An absolute URL: through the one URL parser (a real host, no user name or password).
+            parse_url(url, HTTPS_ONLY).map_err(|e| format!("{RULE}: {e}"))?.rest.starts_with('/')
+        } else {
+            local && is_url_safe(url)
+        };
+        if fits && url.ends_with(".js") {
             Ok(Self { script_url: url.to_owned() })
         } else {
-            Err(format!(
-                "must be a path on this worker (/player/x.js) or an https URL of a .js file, not `{}`",
-                crate::text::truncate(url)
-            ))
+            Err(format!("{RULE}, not `{}`", crate::text::truncate(url)))
         }
     }
 
@@ -64,6 +70,24 @@ mod tests {
             "/player/x",
         ] {
             assert!(Player::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Outside review (issue 16), finding 4: the script URL's origin is written into the
+    /// Content-Security-Policy header, where `;` separates directives and `,` policies.
+    #[test]
+    fn csp_separators_are_refused() {
+        for bad in [
+            "https://cdn.example/player.js;script-src-elem.js",
+            "https://cdn.example/a,b.js",
+            "https://cdn.example/x.js?a=1;b=2.js",
+            "https://cdn.example;script-src/x.js",
+            "https://cdn.example,x/x.js",
+            "/player/a;b.js",
+            "/player/a,b.js",
+        ] {
+            let err = Player::parse(bad).unwrap_err();
+            assert!(err.contains("`;`") && err.contains("Content-Security-Policy"), "{bad} -> {err}");
         }
     }
 }

@@ -7,12 +7,14 @@
 //! | [`startup`] | the warm-up and configuration load at isolate startup |
 //! | [`keys`] | identity providers' key documents: fetch, Cache API |
 //! | [`webcrypto`] | identity tokens' signatures through the platform's WebCrypto |
+//! | [`signin`] | sign-in at the edge: discovery documents, the code exchange |
 //! | `bench` | `/__bench` (feature `bench` only): core operations timed inside workerd |
 
 #[cfg(feature = "bench")]
 mod bench;
 mod keys;
 mod settings;
+mod signin;
 mod startup;
 mod webcrypto;
 
@@ -111,6 +113,11 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         }
     }
     core_request.located = located.as_ref();
+    let exchanged = match loaded.as_ref() {
+        Ok(config) if config.signin.enabled() => signin::prepare(config, &core_request, now).await,
+        _ => None,
+    };
+    core_request.exchanged = exchanged.as_ref();
     let mut random = [0u8; 32];
     let answer = match getrandom::fill(&mut random) {
         Ok(()) => http::handle(&core_request, loaded.as_ref().as_ref(), now, random),

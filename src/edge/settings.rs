@@ -47,6 +47,12 @@ pub(crate) fn read_settings(env: &JsValue) -> Settings {
             }
         }
     }
+    // The secret bindings `login` tables name (`client_secret`), besides the fixed settings.
+    for name in crate::signin::settings::secret_names(settings.get(names::IDENTITY_PROVIDERS)) {
+        if let Some(text) = js_sys::Reflect::get(env, &JsValue::from_str(&name)).ok().and_then(|v| v.as_string()) {
+            settings.insert(&name, text);
+        }
+    }
     settings
 }
 

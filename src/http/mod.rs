@@ -11,12 +11,14 @@
 //! | [`openapi`] | `/openapi.json`: the HTTP contract as an OpenAPI 3.1 document |
 //! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
+//! | [`signin`] | `/login`, `/callback`, `/logout`: sign-in at the edge (OpenID Connect) |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
 pub mod index;
 pub mod openapi;
 pub mod request;
 pub mod response;
+pub mod signin;
 pub mod stage;
 pub mod token;
 pub mod warm_up;
@@ -41,6 +43,9 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         "/v1/public-key" => public_key_route(request, config),
         "/openapi.json" => openapi::openapi_route(request, config),
         "/dev/login" => watch::dev_login_route(request, config, now),
+        "/login" => signin::login_route(request, config, now, random),
+        "/callback" => signin::callback_route(request, config, now, random),
+        "/logout" => signin::logout_route(request, config, now, random),
         "/" => index::index_route(request, config, random),
         path => match path.strip_prefix("/watch/") {
             Some(name) => watch::watch_route(request, config, name, now, random),
@@ -201,6 +206,9 @@ pub(crate) mod tests {
             Config::load(&settings().with(names::STAGES, crate::stage::policy::tests::stages_json())).unwrap(),
             Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap(),
             Config::load(&settings().with(names::LOGIN_URL, "/login?x=1")).unwrap(),
+            Config::load(&settings().with(names::IDENTITY_PROVIDERS, r#"{"idp": {"issuer": "https://id.example", "audience": "a",
+                "jwks_url": "https://id.example/jwks", "login": {"client_id": "a", "token_endpoint": "https://id.example/t",
+                "authorization_endpoint": "https://id.example/a", "end_session_endpoint": "https://id.example/e"}}}"#)).unwrap(),
         ];
         let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
         let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
@@ -223,6 +231,9 @@ pub(crate) mod tests {
             "/stage/open",
             "/stage/club",
             "/v1/stage-token",
+            "/login",
+            "/callback",
+            "/logout",
         ];
         let hosts = [
             "",
@@ -270,6 +281,12 @@ pub(crate) mod tests {
             "\"",
             ";",
             "https://a.example",
+            "provider=idp",
+            "state=x",
+            "code=c",
+            "error=access_denied",
+            "ivs-signin=e30.AAAA",
+            "ivs-signin-recent=1",
         ];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut pick = |count: usize| {
@@ -304,7 +321,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(count, 18 * 12 * 7 * 4 * 3);
+        assert_eq!(count, 21 * 12 * 7 * 5 * 3);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `GET /openapi.json`: the HTTP contract as an OpenAPI 3.1 document (`openapi/openapi.json`),
 //! embedded at build time. It describes the deployment that serves it: the local-only routes
-//! (`/`, `/dev/login`) are listed only when `DEV_LOGIN` is on. `tests/test_contract.py` runs
+//! (`/`, `/dev/login`) are listed only when `DEV_LOGIN` is on, the sign-in routes (`/login`,
+//! `/callback`, `/logout`) only when a provider has a `login` table. `tests/test_contract.py` runs
 //! schemathesis against live workers with it, so the document and the worker cannot drift apart
 //! unnoticed.
 
@@ -16,23 +17,35 @@ pub const DOCUMENT: &str = include_str!("../../openapi/openapi.json");
 /// Routes that answer only under `DEV_LOGIN` (and only on a local host).
 const DEV_ONLY_PATHS: [&str; 2] = ["/", "/dev/login"];
 
-/// The document without [`DEV_ONLY_PATHS`], built on first use.
-static DEPLOYED: LazyLock<String> = LazyLock::new(|| {
+/// Routes that answer only when a provider has a `login` table (sign-in at the edge).
+const SIGNIN_PATHS: [&str; 3] = ["/login", "/callback", "/logout"];
+
+/// The document without the routes a deployment does not serve.
+fn without(dev_login: bool, signin: bool) -> String {
     let mut doc: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap_or_default();
     if let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) {
-        for path in DEV_ONLY_PATHS {
-            paths.remove(path);
+        let dev = DEV_ONLY_PATHS.iter().filter(|_| !dev_login);
+        for path in dev.chain(SIGNIN_PATHS.iter().filter(|_| !signin)) {
+            paths.remove(*path);
         }
     }
     doc.to_string()
-});
+}
 
-/// The document for a worker with or without `DEV_LOGIN`.
-pub fn document(dev_login: bool) -> &'static str {
-    if dev_login {
-        DOCUMENT
-    } else {
-        &DEPLOYED
+/// The variants of the document, built on first use: [dev_login][signin], the full one aside.
+static VARIANTS: [LazyLock<String>; 3] = [
+    LazyLock::new(|| without(false, false)),
+    LazyLock::new(|| without(false, true)),
+    LazyLock::new(|| without(true, false)),
+];
+
+/// The document for a worker with or without `DEV_LOGIN` and sign-in at the edge.
+pub fn document(dev_login: bool, signin: bool) -> &'static str {
+    match (dev_login, signin) {
+        (true, true) => DOCUMENT,
+        (false, false) => &VARIANTS[0],
+        (false, true) => &VARIANTS[1],
+        (true, false) => &VARIANTS[2],
     }
 }
 
@@ -49,12 +62,13 @@ pub(super) fn openapi_route(request: &Request<'_>, config: Result<&Config, &Erro
         // Public and credential-free, so API tools on any origin may load it.
         ("access-control-allow-origin", "*".into()),
     ];
-    Response::new(200, headers, document(config.is_ok_and(|config| config.dev_login)).to_owned())
+    let (dev_login, signin) = config.map_or((false, false), |c| (c.dev_login, c.signin.enabled()));
+    Response::new(200, headers, document(dev_login, signin).to_owned())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{DEV_ONLY_PATHS, DOCUMENT};
+    use super::{DEV_ONLY_PATHS, DOCUMENT, SIGNIN_PATHS};
     use crate::config::{names, tests::settings, Config};
     use crate::http::tests::{config, NOW};
     use crate::http::{handle, Request};
@@ -79,14 +93,23 @@ mod tests {
         };
         let deployed = served(&config());
         let local = served(&Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap());
+        let providers = r#"{"idp": {"issuer": "https://id.example", "audience": "a", "jwks_url": "https://id.example/jwks",
+            "login": {"client_id": "a"}}}"#;
+        let everything = served(
+            &Config::load(&settings().with(names::DEV_LOGIN, "true").with(names::IDENTITY_PROVIDERS, providers))
+                .unwrap(),
+        );
         let full: Value = serde_json::from_str(DOCUMENT).unwrap();
-        assert_eq!(local, full, "with DEV_LOGIN the repository's document, unchanged");
+        assert_eq!(everything, full, "with DEV_LOGIN and sign-in the repository's document, unchanged");
         for path in DEV_ONLY_PATHS {
             assert!(local["paths"].get(path).is_some() && deployed["paths"].get(path).is_none(), "{path}");
         }
+        for path in SIGNIN_PATHS {
+            assert!(everything["paths"].get(path).is_some() && local["paths"].get(path).is_none(), "{path}");
+        }
         let mut expected = full.clone();
-        for path in DEV_ONLY_PATHS {
-            expected["paths"].as_object_mut().unwrap().remove(path);
+        for path in DEV_ONLY_PATHS.iter().chain(&SIGNIN_PATHS) {
+            expected["paths"].as_object_mut().unwrap().remove(*path);
         }
         assert_eq!(deployed, expected, "nothing else differs");
     }
@@ -107,6 +130,9 @@ mod tests {
             "/watch/{name}",
             "/stage/{name}",
             "/dev/login",
+            "/login",
+            "/callback",
+            "/logout",
         ];
         for path in routes {
             let item = paths.get(path).unwrap_or_else(|| panic!("{path} is not documented"));

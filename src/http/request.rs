@@ -33,6 +33,9 @@ pub struct Request<'a> {
     /// fetched keys and asked the platform to check signatures, with the platform's verdicts (see
     /// [`crate::identity::credential`]). `None` on the native path: [`session_of`] locates it.
     pub located: Option<&'a Located<'a, 'a>>,
+    /// What came of the code exchange the Workers layer performed for `/callback` (see
+    /// [`super::signin::exchange_for`]).
+    pub exchanged: Option<&'a crate::signin::callback::Exchanged>,
 }
 
 impl<'a> Request<'a> {

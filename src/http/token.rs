@@ -172,6 +172,39 @@ mod tests {
         assert_eq!(denied.header("access-control-allow-origin"), Some("https://app.example"));
     }
 
+    /// Outside review (issue 16), finding 4: an `Origin` that is not exactly `scheme://host[:port]`
+    /// is never reflected, though its text ends like a host `https://*.example.org` covers.
+    #[test]
+    fn cors_never_reflects_an_origin_that_is_not_scheme_host_port() {
+        let config = config();
+        let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        for origin in [
+            "https://evil.test/.example.org",
+            "https://evil.test#.example.org",
+            "https://evil.test?.example.org",
+            "https://evil.test@a.example.org",
+            "https://evil.test\\.example.org",
+            "https://evil.test .example.org",
+            "https://a.example.org/",
+            "https://a.example.org:",
+            "https://a.example.org:443",
+            "https://.example.org",
+            "https://a..example.org",
+            "null",
+        ] {
+            for method in ["GET", "OPTIONS"] {
+                let mut request = Request::new(method, "/v1/token?channel=demo");
+                request.cookie = Some(&cookie);
+                request.origin = Some(origin);
+                let response = handle(&request, Ok(&config), NOW, [0; 32]);
+                assert_eq!(response.header("access-control-allow-origin"), None, "{method} {origin}");
+                assert_eq!(response.header("access-control-allow-credentials"), None, "{method} {origin}");
+            }
+        }
+        let wildcard = get(&config, "/v1/token?channel=demo", Some(&cookie), Some("https://a.b.example.org"));
+        assert_eq!(wildcard.header("access-control-allow-origin"), Some("https://a.b.example.org"));
+    }
+
     /// Uptime checks use HEAD: the same status and headers as GET, no body.
     #[test]
     fn head_is_get_without_the_body() {

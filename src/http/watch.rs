@@ -7,6 +7,7 @@ use crate::address::is_local_host;
 use crate::channel::policy::{authorize, issue};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::signin::PageSignIn;
 use crate::text::{is_name, split_list};
 
 /// Whether `path` is a path of this worker, safe as a redirect target (no open redirect).
@@ -53,7 +54,7 @@ pub(super) fn html(status: u16, body: String, csp: String) -> Response {
     Response::new(status, headers, body)
 }
 
-fn redirect(location: String) -> Response {
+pub(super) fn redirect(location: String) -> Response {
     let headers = vec![
         ("location", location),
         ("cache-control", "private, no-store".into()),
@@ -68,7 +69,7 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
         Error::Session(_) | Error::NoCredential(_) | Error::CredentialRefused { .. } => {
             ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned())
         }
-        Error::ChannelForbidden(_) => {
+        Error::ChannelForbidden(_) | Error::ChannelRule { .. } => {
             ("Not included in your access", "Your account does not include this channel.".to_owned())
         }
         Error::UnknownChannel(_) | Error::NotFound => {
@@ -104,6 +105,18 @@ pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error:
         // Signing in again would not help (a provider without keys; the other account's cookie
         // stays): say what is wrong instead.
         return message_for(error, nonce, None);
+    }
+    // Sign-in at the edge (a provider's `login` table), unless LOGIN_URL is set.
+    if let Some(next) = config.signin.page_sign_in(request.cookie, page).filter(|_| config.login_url.is_none()) {
+        let mut response = match next {
+            PageSignIn::Redirect(href) => redirect(href),
+            PageSignIn::Link { href, message } => {
+                let body = crate::page::message_page("Sign in to watch", message, Some((&href, "Sign in")), nonce);
+                html(401, body, crate::page::message_csp(nonce))
+            }
+        };
+        response.problem = Some(error.slug());
+        return response;
     }
     let return_to = percent_encode(page);
     let dev_login = config.dev_login && request.host.is_some_and(is_local_host);

@@ -15,7 +15,7 @@
 //! ```
 
 use super::jwk::{Algorithm, KeySet};
-use crate::address::{check_origin, is_local_host};
+use crate::address::{check_origin, parse_url, HTTPS};
 use crate::cookie::is_cookie_name;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -102,6 +102,10 @@ pub struct Provider {
     pub session_version_claim: Option<String>,
     /// Firebase: `auth_time` is required and must not be in the future.
     pub require_auth_time: bool,
+    /// The preset the provider was written from, if any.
+    pub preset: Option<String>,
+    /// The `login` table as written (sign-in at the edge), read by [`crate::signin`]'s settings.
+    pub login: Option<Value>,
 }
 
 impl Provider {
@@ -126,6 +130,7 @@ const FIELDS: &[&str] = &[
     "max_resolution_claim",
     "session_version_claim",
     "authorized_parties",
+    "login",
 ];
 
 /// Each preset and the identifiers only it takes.
@@ -198,18 +203,11 @@ fn claim_field(entry: &Map<String, Value>, field: &str) -> std::result::Result<O
     }
 }
 
-/// Whether `url` is https (http only for localhost), with a host and no spaces or quotes.
+/// An https URL (http only for localhost), through the one URL parser ([`parse_url`]).
 fn check_url(field: &str, url: &str) -> std::result::Result<(), String> {
-    let ok = url.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b))
-        && url.split_once("://").is_some_and(|(scheme, rest)| {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            !host.is_empty() && (scheme == "https" || (scheme == "http" && is_local_host(host)))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("field `{field}` must be an https URL (http only for localhost)"))
-    }
+    parse_url(url, HTTPS)
+        .map(|_| ())
+        .map_err(|e| format!("field `{field}` must be an https URL (http only for localhost): {e}"))
 }
 
 /// Whether `issuer` may be a provider's `issuer` (an https URL, http only for localhost): the rule
@@ -454,6 +452,8 @@ fn parse_provider(name: &str, entry: &Value) -> std::result::Result<Provider, St
         max_resolution_claim: claim_field(entry, "max_resolution_claim")?,
         session_version_claim: claim_field(entry, "session_version_claim")?,
         require_auth_time: defaults.require_auth_time,
+        preset: preset.map(str::to_owned),
+        login: entry.get("login").cloned(),
     })
 }
 
@@ -611,6 +611,45 @@ mod tests {
         let quoted =
             serde_json::to_string(&json!({"p": {"preset": "firebase", "project_id": "x"}}).to_string()).unwrap();
         assert_eq!(parse_providers(&quoted).unwrap().len(), 1, "a JSON string holding the object");
+    }
+
+    /// Outside review (issue 16), finding 1: what precedes a `@` is a user name, not the host, so
+    /// `http://localhost:1@203.0.113.7/jwks` must not pass as localhost (the keys would come over
+    /// cleartext HTTP from a remote host). Userinfo is refused in every URL field, and the error
+    /// never quotes it.
+    #[test]
+    fn urls_with_userinfo_are_refused() {
+        for (field, url) in [
+            ("jwks_url", "http://localhost:1@203.0.113.7/jwks"),
+            ("jwks_url", "http://[::1]@evil.example/jwks"),
+            ("jwks_url", "http://127.0.0.1:8000@evil.example/jwks"),
+            ("jwks_url", "http://localhost@evil.example/jwks"),
+            ("jwks_url", "https://user:hunter2@id.example/jwks"),
+            ("jwks_url", "https://@id.example/jwks"),
+            ("issuer", "http://localhost:1@203.0.113.7"),
+            ("issuer", "http://[::1]@evil.example/"),
+            ("issuer", "https://user:hunter2@id.example/"),
+        ] {
+            let mut entry =
+                json!({"issuer": "https://id.example/", "audience": "a", "jwks_url": "https://id.example/jwks"});
+            entry[field] = json!(url);
+            let err = one(entry).unwrap_err();
+            assert!(
+                err.starts_with(&format!("setting IDENTITY_PROVIDERS: provider `p`: field `{field}` ")),
+                "{url} -> {err}"
+            );
+            assert!(err.contains("user name or password"), "{url} -> {err}");
+            assert!(!err.contains("hunter2") && !err.contains("localhost:1@") && !err.contains("[::1]@"), "{err}");
+        }
+        // An `@` in the path is not userinfo (Firebase's key URL has one).
+        let firebase = one(json!({"preset": "firebase", "project_id": "my-app"})).unwrap();
+        assert!(firebase.jwks_url.unwrap().contains("securetoken@system"));
+        // Hosts are compared as parsed: look-alikes of localhost stay remote.
+        for url in
+            ["http://localhost.evil.example/jwks", "http://127.0.0.1.evil.example/jwks", "http://[::1].evil/jwks"]
+        {
+            assert!(one(json!({"issuer": "https://i", "audience": "a", "jwks_url": url})).is_err(), "{url}");
+        }
     }
 
     #[test]

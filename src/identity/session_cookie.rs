@@ -3,14 +3,16 @@
 //! Claims: `sub` (required), `exp` (required), `nbf` and `iat` (optional), `channels` (names the
 //! session may watch; absent or containing `"*"` means all), `max_resolution` (`SD`/`HD`/`FULL_HD`)
 //! `groups` (names of the viewer's groups, for channels' and stages' `groups` rules) and `sv`
-//! (session version, becomes `aws:viewer-session-version`). Everything else is ignored.
+//! (session version, becomes `aws:viewer-session-version`); a sign-in at the edge adds `idp` (the
+//! provider it went through, for `/logout`) and `idp_iss` (that provider's issuer: the viewer id's
+//! namespace, as for the provider's own tokens). Everything else is ignored.
 //!
 //! The signature is checked (in constant time) before the claims are read, against the current
 //! secret and then the previous one, so the secret can be rotated without logging viewers out.
 //!
 //! ```
 //! use ivs_token_worker::identity::session_cookie::{SessionClaims, SessionSecrets, mint};
-//! let secret = b"0123456789abcdef0123456789abcdef";
+//! let secret = b"q8Zt3vKe0XwN5rLm2YcB7pHs4FdJ9aGu";
 //! let cookie = mint(&SessionClaims::new("alice", 1_700_000_000, 3600), secret);
 //! let secrets = SessionSecrets::new(secret.to_vec(), None);
 //! let session = secrets.verify(&cookie, 1_700_000_100)?;
@@ -35,6 +37,43 @@ pub const MAX_COOKIE_BYTES: usize = 4096;
 pub const LEEWAY_SECONDS: u64 = 30;
 /// The shortest accepted session secret.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// How to make a secret, for errors about one.
+pub const MAKE_A_SECRET: &str = "`openssl rand -base64 48`";
+
+/// The rule for every secret setting (`SESSION_SECRET`, `SESSION_SECRET_PREVIOUS`,
+/// `VIEWER_ID_SECRET`): at least [`MIN_SECRET_BYTES`], and not obviously made by hand. Refused:
+/// fewer than 6 different bytes; one byte 8 or more times in a row (a name padded to length); a
+/// pattern repeated (`password` 4 times); bytes so uneven that their frequencies carry
+/// under 2 bits each. Random secrets pass by far (a 32-character hex one, the weakest usual kind,
+/// has about 14 different bytes, 3.6 bits each), so this refuses only what no one should deploy;
+/// it cannot tell a random secret from a well-mixed phrase. The error never quotes the secret.
+pub fn check_secret(secret: &[u8]) -> std::result::Result<(), String> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "is {} bytes; it must be at least {MIN_SECRET_BYTES} random bytes (e.g. {MAKE_A_SECRET})",
+            secret.len()
+        ));
+    }
+    let mut counts = [0usize; 256];
+    for &b in secret {
+        counts[usize::from(b)] += 1;
+    }
+    let n = secret.len() as f64;
+    // Cheapest first; the pattern search runs only on what has no long run (so it stays fast).
+    let why = if counts.iter().filter(|&&c| c > 0).count() < 6 {
+        "it has fewer than 6 different bytes"
+    } else if secret.chunk_by(|a, b| a == b).any(|run| run.len() >= 8) {
+        "it has one byte 8 or more times in a row"
+    } else if (1..=secret.len() / 2).any(|p| secret[p..].iter().zip(secret).all(|(a, b)| a == b)) {
+        "it is a shorter pattern repeated"
+    } else if counts.iter().filter(|&&c| c > 0).map(|&c| c as f64 / n).map(|p| -p * p.log2()).sum::<f64>() < 2.0 {
+        "its bytes are too uneven (under 2 bits of entropy each)"
+    } else {
+        return Ok(());
+    };
+    Err(format!("does not look random: {why}; make one with {MAKE_A_SECRET}"))
+}
+
 /// The largest `sv`: `StartViewerSessionRevocation` takes a 32-bit version filter, so a larger
 /// session version could never be revoked.
 pub const MAX_SESSION_VERSION: i64 = i32::MAX as i64;
@@ -189,7 +228,14 @@ fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
             claims_error("`groups` must be an array of at most 256 group names (strings of 1 to 256 bytes)")
         })?,
     };
-    Ok(Session { sub, issuer: None, exp, channels, groups, max_resolution, session_version, claims: claims.clone() })
+    // A sign-in at the edge names the provider's issuer: the viewer id is then in that provider's
+    // namespace, the same as for the provider's own tokens. Without it, the cookie's own (as since 0.1.0).
+    let issuer = match claims.get("idp_iss") {
+        None => None,
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 1024 => Some(s.clone()),
+        Some(_) => return Err(claims_error("`idp_iss` must be a non-empty string of at most 1024 bytes")),
+    };
+    Ok(Session { sub, issuer, exp, channels, groups, max_resolution, session_version, claims: claims.clone() })
 }
 
 /// The claims of a session this crate mints (CLI, tests, `/dev/login`).
@@ -213,6 +259,12 @@ pub struct SessionClaims {
     /// Group names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
+    /// The identity provider a sign-in at the edge (`/login`) went through, for `/logout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+    /// That provider's issuer (`iss`): the namespace of the session's viewer id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp_iss: Option<String>,
 }
 
 impl SessionClaims {
@@ -226,6 +278,8 @@ impl SessionClaims {
             max_resolution: None,
             sv: None,
             groups: None,
+            idp: None,
+            idp_iss: None,
         }
     }
 }
@@ -244,8 +298,55 @@ mod tests {
     use serde_json::json;
 
     const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
-    const OLD: &[u8] = b"previous-secret-previous-secret-previous";
+    const OLD: &[u8] = b"previous-secret-0123456789abcdefghijklmn";
     const NOW: u64 = 1_800_000_000;
+
+    /// Secrets as `openssl rand` and the usual generators make them pass the rule, every time (a
+    /// fixed-seed sample of 20,000 of each kind); made-up ones do not.
+    #[test]
+    fn random_secrets_pass_the_rule_made_up_ones_do_not() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = |buf: &mut [u8]| {
+            for b in buf {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = (state >> 24) as u8;
+            }
+        };
+        for _ in 0..20_000 {
+            let (mut b16, mut b32, mut b48) = ([0u8; 16], [0u8; 32], [0u8; 48]);
+            random(&mut b16);
+            random(&mut b32);
+            random(&mut b48);
+            let hex16 = crate::encoding::hex(&b16);
+            let uuid =
+                format!("{}-{}-{}-{}-{}", &hex16[..8], &hex16[8..12], &hex16[12..16], &hex16[16..20], &hex16[20..]);
+            for secret in [
+                hex16.clone(),
+                hex16.to_ascii_uppercase(),
+                uuid,
+                b64url_encode(&b32),
+                b64url_encode(&b48),
+                crate::encoding::hex(&b32),
+            ] {
+                assert_eq!(check_secret(secret.as_bytes()), Ok(()), "{secret}");
+            }
+            assert_eq!(check_secret(&b32), Ok(()), "raw bytes");
+        }
+        for (secret, why) in [
+            (b"a".repeat(32), "fewer than 6 different bytes"),
+            (b"abc".repeat(11), "fewer than 6 different bytes"),
+            (b"secret-1".repeat(4), "a shorter pattern repeated"),
+            (b"0123456789abcdef".repeat(2), "a shorter pattern repeated"),
+            (b"my-session-secret-xxxxxxxxxxxxxxxx".to_vec(), "8 or more times in a row"),
+            (b"aaaaaaabaaaaaaacaaaaaaadaaaaaaaeaaaaaaaf".to_vec(), "too uneven"),
+            (b"0123456789abcdef".to_vec(), "is 16 bytes"),
+        ] {
+            let err = check_secret(&secret).unwrap_err();
+            assert!(err.contains(why) && err.contains("openssl rand -base64 48"), "{err}");
+        }
+    }
 
     fn secrets() -> SessionSecrets {
         SessionSecrets::new(SECRET.to_vec(), Some(OLD.to_vec()))
@@ -384,5 +485,16 @@ mod tests {
         let parts: Vec<&str> = good.split('.').collect();
         let evil = b64url_encode(json!({"sub": "alice", "exp": NOW + 999_999}).to_string().as_bytes());
         assert_eq!(fault(&format!("{}.{evil}.{}", parts[0], parts[2])), SessionFault::Signature);
+    }
+
+    #[test]
+    fn a_sign_in_at_the_edge_names_its_providers_issuer() {
+        let mut claims = SessionClaims::new("alice", NOW, 3600);
+        claims.idp = Some("members".into());
+        claims.idp_iss = Some("https://id.example".into());
+        let session = secrets().verify(&mint(&claims, SECRET), NOW).unwrap();
+        assert_eq!(session.issuer.as_deref(), Some("https://id.example"));
+        let bad = raw(HEADER_JSON, &json!({"sub": "a", "exp": NOW + 60, "idp_iss": 5}), SECRET);
+        assert!(secrets().verify(&bad, NOW).unwrap_err().to_string().contains("`idp_iss`"));
     }
 }

@@ -1,6 +1,7 @@
 //! The HTML pages the worker serves: the watch page ([`watch`]), the stage page ([`stage`]), the
-//! local index ([`index`]) and pages that only explain something ([`message`]). Pages carry what
-//! they need (a signed token) inside, so the player starts without a second round trip.
+//! local index ([`index`]), the sign-in chooser ([`signin`]) and pages that only explain
+//! something ([`message`]). Pages carry what they need (a signed token) inside, so the player
+//! starts without a second round trip.
 //!
 //! Everything that comes from settings or the session reaches a page through two escapes only:
 //! [`escape_html`] for text and attributes, and [`json_for_script`] for the data block, which
@@ -8,11 +9,13 @@
 
 pub mod index;
 pub mod message;
+pub mod signin;
 pub mod stage;
 pub mod watch;
 
 pub use index::index_page;
 pub use message::{message_csp, message_page};
+pub use signin::chooser_page;
 pub use stage::{stage_csp, stage_page, BROADCAST_SDK_SCRIPT};
 pub use watch::{watch_csp, watch_page};
 

@@ -7,7 +7,7 @@
 pub mod claims;
 pub mod policy;
 
-use crate::address::check_endpoint_url;
+use crate::address::{check_endpoint_url, HTTPS, WSS};
 use crate::ivs::parse_ivs_arn;
 use crate::text::{is_name, split_list, truncate};
 use serde_json::{Map, Value};
@@ -92,9 +92,9 @@ impl Stage {
             ));
         }
         let whip_url = required("whip_url")?;
-        check_endpoint_url(&whip_url, "https", "http").map_err(|e| format!("stage `{name}`: `whip_url` {e}"))?;
+        check_endpoint_url(&whip_url, HTTPS).map_err(|e| format!("stage `{name}`: `whip_url` {e}"))?;
         let events_url = string("events_url")?.unwrap_or_else(|| DEFAULT_EVENTS_URL.to_owned());
-        check_endpoint_url(&events_url, "wss", "ws").map_err(|e| format!("stage `{name}`: `events_url` {e}"))?;
+        check_endpoint_url(&events_url, WSS).map_err(|e| format!("stage `{name}`: `events_url` {e}"))?;
 
         let title = string("title")?.unwrap_or_else(|| name.to_owned());
         if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {

@@ -1,12 +1,15 @@
 // A real OpenID Connect provider (npm `oidc-provider`, certified) on loopback, for the identity tests.
 //
-// Usage: node tests/oidc/provider.mjs '{"port": 0, "admin_port": 0}'
+// Usage: node tests/oidc/provider.mjs '{"port": 0, "admin_port": 0, "redirect_uris": [], "logout_uris": []}'
 // Prints one JSON line on stdout once listening: {"issuer", "port", "admin_port", "jwks_uri", "clients"}.
 //
 // The provider itself: issuer http://127.0.0.1:PORT, devInteractions (its built-in login and consent
 // forms, any login name is accepted), the authorization-code flow with PKCE, two confidential
-// clients: `rp-rs256` (ID tokens RS256) and `rp-es256` (ID tokens ES256). ID tokens carry the scope
-// claims (`groups`, and the namespaced `https://example.com/roles`) of the account.
+// clients: `rp-rs256` (ID tokens RS256) and `rp-es256` (ID tokens ES256), and a public one,
+// `rp-public` (no secret: PKCE alone). ID tokens carry the scope claims (`groups`, and the namespaced
+// `https://example.com/roles`) of the account. `redirect_uris` and `logout_uris` add a relying
+// party's callback and post-logout URLs (a worker's /callback and /logout) to every client; RP-initiated
+// logout (the end_session endpoint) asks "Do you want to sign-out?" before it redirects back.
 //
 // The admin side channel (a second HTTP server, loopback):
 //   POST /account   {"sub", "groups"}    groups (and roles) the account will have in its next tokens
@@ -56,6 +59,8 @@ await new Promise((resolve) => server.listen(opts.port || 0, HOST, resolve));
 const port = server.address().port;
 const issuer = `http://${HOST}:${port}`;
 const redirectUri = `http://${HOST}:${port}/cb`;
+const redirectUris = [redirectUri, ...(opts.redirect_uris || [])];
+const logoutUris = opts.logout_uris || [];
 
 function build() {
   provider = new Provider(issuer, {
@@ -63,7 +68,8 @@ function build() {
       {
         client_id: "rp-rs256",
         client_secret: "rp-rs256-secret",
-        redirect_uris: [redirectUri],
+        redirect_uris: redirectUris,
+        post_logout_redirect_uris: logoutUris,
         grant_types: ["authorization_code"],
         response_types: ["code"],
         id_token_signed_response_alg: "RS256",
@@ -71,10 +77,20 @@ function build() {
       {
         client_id: "rp-es256",
         client_secret: "rp-es256-secret",
-        redirect_uris: [redirectUri],
+        redirect_uris: redirectUris,
+        post_logout_redirect_uris: logoutUris,
         grant_types: ["authorization_code"],
         response_types: ["code"],
         id_token_signed_response_alg: "ES256",
+      },
+      {
+        client_id: "rp-public",
+        token_endpoint_auth_method: "none",
+        redirect_uris: redirectUris,
+        post_logout_redirect_uris: logoutUris,
+        grant_types: ["authorization_code"],
+        response_types: ["code"],
+        id_token_signed_response_alg: "RS256",
       },
     ],
     jwks: { keys },
@@ -220,7 +236,7 @@ process.stdout.write(
     admin_port: admin.address().port,
     jwks_uri: `${issuer}/jwks`,
     redirect_uri: redirectUri,
-    clients: { RS256: ["rp-rs256", "rp-rs256-secret"], ES256: ["rp-es256", "rp-es256-secret"] },
+    clients: { RS256: ["rp-rs256", "rp-rs256-secret"], ES256: ["rp-es256", "rp-es256-secret"], public: ["rp-public", null] },
   }) + "\n",
 );
 
