@@ -26,8 +26,7 @@ pub fn parse(body: &str, issuer: &str) -> Result<Endpoints, String> {
         match doc.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(url)) => {
-                check_endpoint_url(url, HTTPS)
-                    .map_err(|e| format!("the discovery document's `{field}`: {e}"))?;
+                check_endpoint_url(url, HTTPS).map_err(|e| format!("the discovery document's `{field}`: {e}"))?;
                 Ok(Some(url.clone()))
             }
             Some(_) => Err(format!("the discovery document's `{field}` is not a URL")),
