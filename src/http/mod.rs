@@ -30,12 +30,27 @@ pub use response::{log_line, Response};
 use crate::config::Config;
 use crate::error::Error;
 
+/// This version validates `DEVICE_LIMITS` but cannot count devices yet (the Durable Object that
+/// holds each viewer's devices comes next): a worker that would sign tokens without the limit its
+/// operator configured answers as misconfigured instead, saying so.
+fn device_limits_not_enforced_yet() -> Error {
+    Error::setting(
+        crate::config::names::DEVICE_LIMITS,
+        "is valid, but this version does not enforce device limits yet (see docs/devices.md, Status); remove it to serve",
+    )
+}
+
 /// Methods of the read-only routes (`/healthz`, `/v1/public-key`).
 const HEALTH_METHODS: &str = "GET, HEAD";
 
 /// Answer one request. `config` is the loaded configuration or the error that loading it gave;
 /// `now` is Unix seconds; `random` is fresh randomness for this request.
 pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
+    let unenforced = config.is_ok_and(|config| config.devices.is_some()).then(device_limits_not_enforced_yet);
+    let config = match &unenforced {
+        Some(error) => Err(error),
+        None => config,
+    };
     let mut response = match request.path {
         "/healthz" => health(request, config, now),
         "/v1/token" => token::token_route(request, config, now, random),
@@ -120,6 +135,16 @@ pub(crate) mod tests {
 
     pub(crate) fn body(response: &Response) -> serde_json::Value {
         serde_json::from_str(&response.body).unwrap()
+    }
+
+    #[test]
+    fn device_limits_that_are_not_enforced_yet_are_not_served() {
+        let config = Config::load(&crate::config::tests::device_settings()).expect("the settings themselves are valid");
+        for target in ["/healthz", "/v1/token?channel=demo", "/watch/demo"] {
+            let r = handle(&Request::new("GET", target), Ok(&config), NOW, [0; 32]);
+            assert!(r.status >= 500, "{target}: {}", r.status);
+            assert!(r.body.contains("DEVICE_LIMITS") && r.body.contains("does not enforce"), "{target}: {}", r.body);
+        }
     }
 
     #[test]
