@@ -50,11 +50,6 @@ pub(super) fn stage_token_route(
     now: u64,
     random: [u8; 32],
 ) -> Response {
-    // Without STAGES the route does not exist on this deployment, for every method alike (a
-    // preflight answered 204 where GET answered 404 promised a route that is not there).
-    if config.is_ok_and(|config| config.stages.is_empty()) {
-        return Response::problem(&Error::NotFound);
-    }
     token_api(request, config, |config| {
         let params = stage_params(request.query);
         let outcome = params.clone().and_then(|(name, publish)| {
@@ -143,18 +138,6 @@ mod tests {
         let mut claims = SessionClaims::new("alice", NOW, 3600);
         claims.groups = Some(groups.iter().map(|g| g.to_string()).collect());
         cookie_for(&claims)
-    }
-
-    #[test]
-    fn without_stages_the_route_is_absent_for_every_method() {
-        let config = crate::http::tests::config();
-        assert!(config.stages.is_empty());
-        for method in ["GET", "HEAD", "OPTIONS", "POST"] {
-            let mut request = Request::new(method, "/v1/stage-token?stage=studio");
-            request.origin = Some("https://app.example");
-            let r = handle(&request, Ok(&config), NOW, [0; 32]);
-            assert_eq!(r.status, 404, "{method}");
-        }
     }
 
     #[test]
