@@ -126,6 +126,9 @@ pub enum Error {
     },
     /// The operator API's bearer token is missing or wrong. HTTP 401.
     Unauthorized,
+    /// A viewer's device ledger (its Durable Object) could not be reached for an operator's
+    /// request; nothing was changed. HTTP 503.
+    LedgerUnavailable,
 }
 
 impl Error {
@@ -138,7 +141,7 @@ impl Error {
         match self {
             Self::InvalidKey(_) | Self::InvalidSetting { .. } | Self::Internal(_) => 500,
             Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } | Self::SessionConflict(_) => 401,
-            Self::ProviderUnavailable(_) => 503,
+            Self::ProviderUnavailable(_) | Self::LedgerUnavailable => 503,
             Self::BadRequest(_) | Self::InvalidToken(_) => 400,
             Self::ChannelForbidden(_) | Self::ChannelRule { .. } | Self::StageForbidden { .. } => 403,
             Self::DeviceLimit { .. } | Self::ViewerBlocked { .. } => 403,
@@ -173,6 +176,7 @@ impl Error {
             Self::DeviceEvicted => "device-evicted",
             Self::ViewerBlocked { .. } => "viewer-blocked",
             Self::Unauthorized => "unauthorized",
+            Self::LedgerUnavailable => "ledger-unavailable",
         }
     }
 
@@ -197,6 +201,7 @@ impl Error {
             Self::DeviceEvicted => "This device was signed out of playback",
             Self::ViewerBlocked { .. } => "Playback suspended for this account",
             Self::Unauthorized => "Not authorized",
+            Self::LedgerUnavailable => "Device ledger unavailable",
         }
     }
 }
@@ -235,6 +240,9 @@ impl fmt::Display for Error {
                 write!(f, "playback for this account is suspended until {until} (Unix seconds)")
             }
             Self::Unauthorized => f.write_str("this path needs `Authorization: Bearer <ADMIN_API_TOKEN>`"),
+            Self::LedgerUnavailable => f.write_str(
+                "the viewer's device ledger (its Durable Object) could not be reached, so nothing was changed; retry shortly",
+            ),
             Self::ProviderUnavailable(name) => write!(
                 f,
                 "identity provider `{name}` has no usable keys (its key document could not be fetched), so its tokens cannot be checked; retry shortly"

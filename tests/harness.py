@@ -118,8 +118,8 @@ class Response:
         return self.body.decode()
 
 
-def request(url: str, method: str = "GET", headers: dict | None = None) -> Response:
-    req = urllib.request.Request(url, method=method, headers=headers or {})
+def request(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None) -> Response:
+    req = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
     opener = urllib.request.build_opener(NoRedirect)
     try:
         with opener.open(req, timeout=30) as r:

@@ -15,7 +15,15 @@ RESPONSES: list[tuple[str, bytes]] = []
 LOGS: list[Path] = []
 EXTRA_RESPONSE_FILES: list[Path] = []
 
-SECRET_SETTINGS = ("PLAYBACK_PRIVATE_KEY", "SESSION_SECRET", "SESSION_SECRET_PREVIOUS", "VIEWER_ID_SECRET")
+SECRET_SETTINGS = (
+    "PLAYBACK_PRIVATE_KEY",
+    "SESSION_SECRET",
+    "SESSION_SECRET_PREVIOUS",
+    "VIEWER_ID_SECRET",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "ADMIN_API_TOKEN",
+)
 
 
 def register(kind: str, value: str) -> None:

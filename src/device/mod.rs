@@ -8,6 +8,7 @@
 //! | [`settings`] | `DEVICE_LIMITS`: limits per group, the policy at the limit, idle time; [`settings::DeviceSettings`] as the configuration assembles it |
 //! | [`id`] | the device of a request: `X-Device-Id`, the device cookie, a new id; `takeover` |
 //! | [`ledger`] | one viewer's devices, versions and revocation queue, and every operation on them |
+//! | [`object`] | the protocol of a viewer's Durable Object: commands, replies, and the decision as one pure function |
 //! | [`revocation`] | the IVS revocation calls: bodies, signed requests, answers |
 //! | [`admin`] | the operator API: its bearer token, the revoke body |
 //!
@@ -62,5 +63,6 @@
 pub mod admin;
 pub mod id;
 pub mod ledger;
+pub mod object;
 pub mod revocation;
 pub mod settings;

@@ -66,7 +66,7 @@ pub struct DeviceSettings {
 
 /// What one admission is decided by: the viewer's limit (from their groups), the policy at the
 /// limit, and when a device counts as idle ([`DeviceLimits::policy_for`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     /// Devices the viewer may watch on at once.
     pub limit: u32,

@@ -8,10 +8,12 @@
 //! | [`keys`] | identity providers' key documents: fetch, Cache API |
 //! | [`webcrypto`] | identity tokens' signatures through the platform's WebCrypto |
 //! | [`signin`] | sign-in at the edge: discovery documents, the code exchange |
+//! | [`devices`] | device limits: the per-viewer Durable Object `DeviceLedger`, asking it, its IVS calls |
 //! | `bench` | `/__bench` (feature `bench` only): core operations timed inside workerd |
 
 #[cfg(feature = "bench")]
 mod bench;
+mod devices;
 mod keys;
 mod settings;
 mod signin;
@@ -53,7 +55,7 @@ fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
 }
 
 #[event(fetch)]
-async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let started = js_sys::Date::now();
     let url = request.inner().url();
     let method = request.inner().method();
@@ -62,6 +64,13 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let cookie = headers.get("cookie").ok().flatten();
     let authorization = headers.get("authorization").ok().flatten();
     let country = request.cf().and_then(|cf| cf.country());
+    // Only the operator's revoke takes a body.
+    let body = if method == "POST" && target_of(&url).split('?').next() == Some("/v1/admin/revoke") {
+        request.bytes().await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let headers = request.headers();
     let pairs = header_pairs(headers);
     let header_refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
 
@@ -72,6 +81,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     core_request.authorization = authorization.as_deref();
     core_request.country = country.as_deref();
     core_request.headers = &header_refs;
+    core_request.body = &body;
 
     #[cfg(feature = "bench")]
     if let Some(answer) = bench_route(&core_request, &env) {
@@ -119,10 +129,16 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     };
     core_request.exchanged = exchanged.as_ref();
     let mut random = [0u8; 32];
-    let answer = match getrandom::fill(&mut random) {
-        Ok(()) => http::handle(&core_request, loaded.as_ref().as_ref(), now, random),
-        Err(_) => http::Response::problem(&Error::Internal("the runtime gave no randomness; retry")),
+    if getrandom::fill(&mut random).is_err() {
+        return to_response(http::Response::problem(&Error::Internal("the runtime gave no randomness; retry")));
+    }
+    // Device limits: the viewer's ledger decides first (a Durable Object, so an await here).
+    let exchange = match http::ledger_ask(&core_request, loaded.as_ref().as_ref(), now, random) {
+        Some(ask) => Some(devices::ask(&env, ask).await),
+        None => None,
     };
+    core_request.ledger = exchange.as_ref();
+    let answer = http::handle(&core_request, loaded.as_ref().as_ref(), now, random);
     console_log!("{}", http::log_line(&core_request, &answer, js_sys::Date::now() - started));
     to_response(answer)
 }

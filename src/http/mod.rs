@@ -12,8 +12,10 @@
 //! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
 //! | [`signin`] | `/login`, `/callback`, `/logout`: sign-in at the edge (OpenID Connect) |
+//! | [`device`] | device limits: the ledger step of token requests, `/v1/heartbeat`, `/v1/admin/revoke`, `/v1/admin/devices` |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
+pub mod device;
 pub mod index;
 pub mod openapi;
 pub mod request;
@@ -24,21 +26,13 @@ pub mod token;
 pub mod warm_up;
 pub mod watch;
 
+pub use crate::device::object::{LedgerAnswer, LedgerExchange};
+pub use device::{ledger_ask, LEDGER_BINDING};
 pub use request::{percent_decode, query_param, session_of, Request, DEV_COUNTRY_HEADER};
 pub use response::{log_line, Response};
 
 use crate::config::Config;
 use crate::error::Error;
-
-/// This version validates `DEVICE_LIMITS` but cannot count devices yet (the Durable Object that
-/// holds each viewer's devices comes next): a worker that would sign tokens without the limit its
-/// operator configured answers as misconfigured instead, saying so.
-fn device_limits_not_enforced_yet() -> Error {
-    Error::setting(
-        crate::config::names::DEVICE_LIMITS,
-        "is valid, but this version does not enforce device limits yet (see docs/devices.md, Status); remove it to serve",
-    )
-}
 
 /// Methods of the read-only routes (`/healthz`, `/v1/public-key`).
 const HEALTH_METHODS: &str = "GET, HEAD";
@@ -46,16 +40,14 @@ const HEALTH_METHODS: &str = "GET, HEAD";
 /// Answer one request. `config` is the loaded configuration or the error that loading it gave;
 /// `now` is Unix seconds; `random` is fresh randomness for this request.
 pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
-    let unenforced = config.is_ok_and(|config| config.devices.is_some()).then(device_limits_not_enforced_yet);
-    let config = match &unenforced {
-        Some(error) => Err(error),
-        None => config,
-    };
     let mut response = match request.path {
         "/healthz" => health(request, config, now),
         "/v1/token" => token::token_route(request, config, now, random),
         "/v1/stage-token" => stage::stage_token_route(request, config, now, random),
         "/v1/public-key" => public_key_route(request, config),
+        "/v1/heartbeat" => device::heartbeat_route(request, config, now),
+        "/v1/admin/revoke" => device::revoke_route(request, config),
+        "/v1/admin/devices" => device::devices_route(request, config),
         "/openapi.json" => openapi::openapi_route(request, config),
         "/dev/login" => watch::dev_login_route(request, config, now),
         "/login" => signin::login_route(request, config, now, random),
@@ -135,16 +127,6 @@ pub(crate) mod tests {
 
     pub(crate) fn body(response: &Response) -> serde_json::Value {
         serde_json::from_str(&response.body).unwrap()
-    }
-
-    #[test]
-    fn device_limits_that_are_not_enforced_yet_are_not_served() {
-        let config = Config::load(&crate::config::tests::device_settings()).expect("the settings themselves are valid");
-        for target in ["/healthz", "/v1/token?channel=demo", "/watch/demo"] {
-            let r = handle(&Request::new("GET", target), Ok(&config), NOW, [0; 32]);
-            assert!(r.status >= 500, "{target}: {}", r.status);
-            assert!(r.body.contains("DEVICE_LIMITS") && r.body.contains("does not enforce"), "{target}: {}", r.body);
-        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::address::is_local_host;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::identity::{Located, Presented, Session};
+use crate::text::is_name;
 
 /// The parts of an HTTP request the core looks at.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,6 +37,12 @@ pub struct Request<'a> {
     /// What came of the code exchange the Workers layer performed for `/callback` (see
     /// [`super::signin::exchange_for`]).
     pub exchanged: Option<&'a crate::signin::callback::Exchanged>,
+    /// The body (read by the Workers layer only for the routes that take one:
+    /// `POST /v1/admin/revoke`).
+    pub body: &'a [u8],
+    /// What the viewer's device ledger answered to the command [`super::device::ledger_ask`]
+    /// gave for this request (the Workers layer asks its Durable Object). `None`: not asked.
+    pub ledger: Option<&'a crate::device::object::LedgerExchange>,
 }
 
 impl<'a> Request<'a> {
@@ -117,4 +124,17 @@ pub fn session_of(config: &Config, request: &Request<'_>, now: u64) -> Result<Se
         Some(located) if std::ptr::eq(located.identity(), &config.identity) => located.session(now),
         _ => config.identity.locate(&request.presented()).session(now),
     }
+}
+
+/// The channel name from `?channel=`, validated.
+pub(super) fn channel_param(query: &str) -> Result<String> {
+    let name = query_param(query, "channel")?
+        .ok_or_else(|| Error::BadRequest("query parameter `channel` is required: GET /v1/token?channel=NAME".into()))?;
+    if !is_name(&name) {
+        // The value is not echoed: it is attacker-controlled and already known to be invalid.
+        return Err(Error::BadRequest(
+            "query parameter `channel` must be a channel name matching [a-z0-9-]{1,64}".into(),
+        ));
+    }
+    Ok(name)
 }

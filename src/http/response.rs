@@ -2,7 +2,11 @@
 //! (RFC 9457) for every error, and the one log line per request.
 
 use super::request::Request;
+use crate::address::is_local_host;
+use crate::address::origin_matches;
+use crate::config::Config;
 use crate::error::Error;
+use crate::identity::provider::TokenSource;
 use crate::text::truncate;
 
 /// A complete response.
@@ -18,6 +22,9 @@ pub struct Response {
     pub channel: Option<String>,
     /// The problem slug when the response is an error, for the log line.
     pub problem: Option<&'static str>,
+    /// How the device ledger was consulted when it could not decide (`unreachable`), for the
+    /// log line: what an operator counts to see tokens served without the limit.
+    pub ledger: Option<&'static str>,
 }
 
 impl Response {
@@ -28,7 +35,7 @@ impl Response {
 
     /// A response with no log annotations yet.
     pub(crate) fn new(status: u16, headers: Vec<(&'static str, String)>, body: String) -> Self {
-        Self { status, headers, body, channel: None, problem: None }
+        Self { status, headers, body, channel: None, problem: None, ledger: None }
     }
 
     pub(crate) fn json(status: u16, body: serde_json::Value) -> Self {
@@ -76,7 +83,49 @@ pub fn log_line(request: &Request<'_>, response: &Response, duration_ms: f64) ->
         "status": response.status,
         "channel": response.channel,
         "problem": response.problem,
+        "ledger": response.ledger,
         "duration_ms": (duration_ms * 1000.0).round() / 1000.0,
     })
     .to_string()
+}
+
+/// A `Set-Cookie` value for the session: HttpOnly, SameSite=Lax, `Path=/`, no `Domain`, and
+/// Secure except on localhost (`make dev` serves plain http). The name is the one the worker reads
+/// (`SESSION_COOKIE`); a `__Host-` or `__Secure-` name is always Secure, as its prefix requires
+/// (browsers accept Secure cookies from http://localhost).
+pub fn session_set_cookie(name: &str, value: &str, max_age: u64, host: Option<&str>) -> String {
+    let prefixed = name.starts_with("__Host-") || name.starts_with("__Secure-");
+    let secure = if host.is_some_and(is_local_host) && !prefixed { "" } else { "; Secure" };
+    format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// CORS headers for a request whose `Origin` is in `ALLOWED_ORIGINS` (nothing otherwise).
+pub(super) fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, String)> {
+    match origin {
+        Some(origin) if config.allowed_origins.iter().any(|p| origin_matches(p, origin)) => vec![
+            ("access-control-allow-origin", origin.to_owned()),
+            ("access-control-allow-credentials", "true".into()),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn reads_bearer(config: &Config) -> bool {
+    config.identity.providers.iter().any(|p| p.reads(&TokenSource::Bearer))
+}
+
+/// Request headers a cross-origin page may send: `Authorization` (Bearer tokens) and the
+/// headers identity providers are read from.
+pub(super) fn allowed_headers(config: &Config) -> String {
+    let mut names = vec!["authorization".to_owned()];
+    for provider in &config.identity.providers {
+        for source in &provider.token_from {
+            if let TokenSource::Header(name) = source {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+    }
+    names.join(", ")
 }

@@ -8,8 +8,9 @@
 //! runs: [`discoveries`] and [`exchange_for`] say what, [`Request::exchanged`] brings the answer.
 
 use super::request::{query_param, Request};
+use super::response::session_set_cookie;
 use super::response::Response;
-use super::watch::{html, is_local_path, redirect, session_set_cookie};
+use super::watch::{html, is_local_path, redirect};
 use crate::address::is_local_host;
 use crate::config::Config;
 use crate::cookie::find_cookie;

@@ -1,37 +1,11 @@
 //! `GET /v1/token?channel=NAME`: a signed playback token as JSON, with CORS for listed origins.
 
-use super::request::{query_param, session_of, Request};
-use super::response::Response;
-use crate::address::origin_matches;
-use crate::channel::policy::{authorize, issue};
+use super::device::admit;
+use super::request::{channel_param, session_of, Request};
+use super::response::{allowed_headers, cors_headers, reads_bearer, Response};
+use crate::channel::policy::{authorize, issue, issue_admitted};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::identity::provider::TokenSource;
-use crate::text::is_name;
-
-/// The channel name from `?channel=`, validated.
-fn channel_param(query: &str) -> Result<String> {
-    let name = query_param(query, "channel")?
-        .ok_or_else(|| Error::BadRequest("query parameter `channel` is required: GET /v1/token?channel=NAME".into()))?;
-    if !is_name(&name) {
-        // The value is not echoed: it is attacker-controlled and already known to be invalid.
-        return Err(Error::BadRequest(
-            "query parameter `channel` must be a channel name matching [a-z0-9-]{1,64}".into(),
-        ));
-    }
-    Ok(name)
-}
-
-/// CORS headers for a request whose `Origin` is in `ALLOWED_ORIGINS` (nothing otherwise).
-pub(super) fn cors_headers(config: &Config, origin: Option<&str>) -> Vec<(&'static str, String)> {
-    match origin {
-        Some(origin) if config.allowed_origins.iter().any(|p| origin_matches(p, origin)) => vec![
-            ("access-control-allow-origin", origin.to_owned()),
-            ("access-control-allow-credentials", "true".into()),
-        ],
-        _ => Vec::new(),
-    }
-}
 
 /// Methods of the token API routes (`HEAD` for uptime checks: the same answer without its body).
 const TOKEN_METHODS: &str = "GET, HEAD, OPTIONS";
@@ -46,12 +20,23 @@ pub(super) fn token_route(
 ) -> Response {
     token_api(request, config, |config| {
         let channel = channel_param(request.query);
+        let mut device_cookie = None;
+        let mut ledger = None;
         let outcome = channel.clone().and_then(|name| {
             let session = session_of(config, request, now)?;
             let channel = authorize(&config.channels, &session, &name, request.country().as_deref())?;
             let mut single_use = [0u8; 16];
             single_use.copy_from_slice(&random[..16]);
-            Ok(issue(&config.playback_settings(), channel, &session, now, single_use))
+            let (admission, cookie) = admit(request, config, channel, &session, now, random);
+            device_cookie = cookie;
+            let admission = admission?;
+            ledger = admission.ledger;
+            Ok(match admission.version {
+                Some(version) => {
+                    issue_admitted(&config.playback_settings(), channel, &session, version, now, single_use)
+                }
+                None => issue(&config.playback_settings(), channel, &session, now, single_use),
+            })
         });
         let mut response = match outcome {
             Ok(issued) => Response::json(
@@ -65,6 +50,10 @@ pub(super) fn token_route(
             ),
             Err(error) => Response::problem(&error),
         };
+        if let Some(cookie) = device_cookie {
+            response.headers.push(("set-cookie", cookie));
+        }
+        response.ledger = ledger;
         response.channel = channel.ok();
         response
     })
@@ -108,26 +97,6 @@ pub(super) fn token_api(
     response.headers.push(("vary", vary.into()));
     response.headers.extend(cors);
     response
-}
-
-pub(super) fn reads_bearer(config: &Config) -> bool {
-    config.identity.providers.iter().any(|p| p.reads(&TokenSource::Bearer))
-}
-
-/// Request headers a cross-origin page may send: `Authorization` (Bearer tokens) and the
-/// headers identity providers are read from.
-pub(super) fn allowed_headers(config: &Config) -> String {
-    let mut names = vec!["authorization".to_owned()];
-    for provider in &config.identity.providers {
-        for source in &provider.token_from {
-            if let TokenSource::Header(name) = source {
-                if !names.contains(name) {
-                    names.push(name.clone());
-                }
-            }
-        }
-    }
-    names.join(", ")
 }
 
 #[cfg(test)]

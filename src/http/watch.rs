@@ -1,10 +1,11 @@
 //! `GET /watch/NAME`: the watch page with a freshly signed token inside; `/dev/login`: the local
 //! sign-in of `make dev`.
 
+use super::device::admit;
 use super::request::{query_param, session_of, Request};
-use super::response::Response;
+use super::response::{session_set_cookie, Response};
 use crate::address::is_local_host;
-use crate::channel::policy::{authorize, issue};
+use crate::channel::policy::{authorize, issue, issue_admitted};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::signin::PageSignIn;
@@ -30,16 +31,6 @@ fn percent_encode(text: &str) -> String {
         }
     }
     out
-}
-
-/// A `Set-Cookie` value for the session: HttpOnly, SameSite=Lax, `Path=/`, no `Domain`, and
-/// Secure except on localhost (`make dev` serves plain http). The name is the one the worker reads
-/// (`SESSION_COOKIE`); a `__Host-` or `__Secure-` name is always Secure, as its prefix requires
-/// (browsers accept Secure cookies from http://localhost).
-pub fn session_set_cookie(name: &str, value: &str, max_age: u64, host: Option<&str>) -> String {
-    let prefixed = name.starts_with("__Host-") || name.starts_with("__Secure-");
-    let secure = if host.is_some_and(is_local_host) && !prefixed { "" } else { "; Secure" };
-    format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
 pub(super) fn html(status: u16, body: String, csp: String) -> Response {
@@ -85,6 +76,34 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
                 .to_owned(),
         ),
         other => ("Temporarily unavailable", format!("The stream page cannot be served right now ({other}).")),
+    };
+    let mut response = html(
+        error.status(),
+        crate::page::message_page(heading, &message, link, nonce),
+        crate::page::message_csp(nonce),
+    );
+    response.problem = Some(error.slug());
+    response
+}
+
+/// A device-limit refusal or block as the watch page says it: at the limit, with a "Watch here
+/// instead" link (the same page with `takeover=true`).
+fn device_message(error: &Error, name: &str, nonce: &str) -> Response {
+    let takeover = format!("/watch/{name}?takeover=true");
+    let (heading, message, link) = match error {
+        Error::DeviceLimit { in_use, limit } => (
+            "Already watching on other devices",
+            format!(
+                "This account is watching on {in_use} of its {limit} devices. Stop on one of them, or watch here instead: the device that started first stops."
+            ),
+            Some((takeover.as_str(), "Watch here instead")),
+        ),
+        Error::ViewerBlocked { .. } => (
+            "Playback suspended",
+            "Playback for this account is suspended for now. Contact support if you think this is a mistake.".to_owned(),
+            None,
+        ),
+        other => return message_for(other, nonce, None),
     };
     let mut response = html(
         error.status(),
@@ -186,9 +205,28 @@ fn watch_page(
             Ok(channel) => {
                 let mut single_use = [0u8; 16];
                 single_use.copy_from_slice(&random[..16]);
-                let issued = issue(&config.playback_settings(), channel, &session, now, single_use);
-                let body = crate::page::watch_page(channel, &issued, &config.player, nonce);
-                html(200, body, crate::page::watch_csp(channel, &config.player, nonce))
+                let (admission, cookie) = admit(request, config, channel, &session, now, *random);
+                let mut response = match admission {
+                    Err(error) => device_message(&error, name, nonce),
+                    Ok(admission) => {
+                        let settings = config.playback_settings();
+                        let issued = match admission.version {
+                            Some(version) => issue_admitted(&settings, channel, &session, version, now, single_use),
+                            None => issue(&settings, channel, &session, now, single_use),
+                        };
+                        let limited = admission.version.is_some().then_some(config.devices.as_ref()).flatten();
+                        let heartbeat =
+                            limited.map(|d| crate::page::Heartbeat::for_idle_seconds(d.limits.idle_seconds));
+                        let body = crate::page::watch_page(channel, &issued, &config.player, heartbeat, nonce);
+                        let mut page = html(200, body, crate::page::watch_csp(channel, &config.player, nonce));
+                        page.ledger = admission.ledger;
+                        page
+                    }
+                };
+                if let Some(cookie) = cookie {
+                    response.headers.push(("set-cookie", cookie));
+                }
+                response
             }
         },
     };

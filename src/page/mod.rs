@@ -17,7 +17,7 @@ pub use index::index_page;
 pub use message::{message_csp, message_page};
 pub use signin::chooser_page;
 pub use stage::{stage_csp, stage_page, BROADCAST_SDK_SCRIPT};
-pub use watch::{watch_csp, watch_page};
+pub use watch::{watch_csp, watch_page, Heartbeat};
 
 use crate::encoding::b64url_encode;
 

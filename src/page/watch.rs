@@ -39,8 +39,32 @@ pub fn watch_csp(channel: &Channel, player: &Player, nonce: &str) -> String {
     )
 }
 
-/// The watch page for `channel`, carrying `issued` (token and playback URL) in its data block.
-pub fn watch_page(channel: &Channel, issued: &IssuedToken, player: &Player, nonce: &str) -> String {
+/// How a watch page on a device-limited channel keeps its slot: it beats every `interval_seconds`
+/// while open, stops playing when the answer is `409 device-evicted`, and releases its slot when
+/// the page closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Seconds between two heartbeats.
+    pub interval_seconds: u64,
+}
+
+impl Heartbeat {
+    /// A third of the idle time (at most 60 s, at least 1 s): two heartbeats may be lost before
+    /// the device counts as idle.
+    pub fn for_idle_seconds(idle_seconds: u64) -> Self {
+        Self { interval_seconds: (idle_seconds / 3).clamp(1, 60) }
+    }
+}
+
+/// The watch page for `channel`, carrying `issued` (token and playback URL) in its data block;
+/// `heartbeat` on a device-limited channel.
+pub fn watch_page(
+    channel: &Channel,
+    issued: &IssuedToken,
+    player: &Player,
+    heartbeat: Option<Heartbeat>,
+    nonce: &str,
+) -> String {
     let mut data = serde_json::json!({
         "channel": channel.name,
         "title": channel.title,
@@ -48,6 +72,13 @@ pub fn watch_page(channel: &Channel, issued: &IssuedToken, player: &Player, nonc
         "expires_at": issued.expires_at,
         "token_endpoint": format!("/v1/token?channel={}", channel.name),
     });
+    if let Some(heartbeat) = heartbeat {
+        data["heartbeat"] = serde_json::json!({
+            "endpoint": format!("/v1/heartbeat?channel={}", channel.name),
+            "interval_ms": heartbeat.interval_seconds * 1000,
+            "takeover_url": format!("/watch/{}?takeover=true", channel.name),
+        });
+    }
     if player.script_url == DEFAULT_PLAYER_SCRIPT {
         data["ivs_player"] = serde_json::json!({"wasm_worker": IVS_WASM_WORKER, "wasm_binary": IVS_WASM_BINARY});
     }
@@ -99,7 +130,7 @@ mod tests {
     fn hostile_titles_cannot_break_out() {
         let hostile = "</script><script>alert(1)</script><!-- \"' & \u{2028}";
         let ch = channel(hostile, "https://a.live-video.net/x.m3u8");
-        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), "NONCE");
+        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), None, "NONCE");
         assert!(!html.contains("<script>alert"));
         assert!(!html.contains("<!-- \""));
         assert_eq!(html.matches("</script>").count(), 3, "only our own three script elements close");
@@ -113,14 +144,21 @@ mod tests {
     #[test]
     fn page_carries_the_playback_url_and_nonce() {
         let ch = channel("Demo", "https://a.live-video.net/x.m3u8");
-        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), "N0NCE");
+        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), None, "N0NCE");
         assert!(html.contains("https://a.live-video.net/x.m3u8?token=t.t.t"));
         assert!(html.contains("\"token_endpoint\":\"/v1/token?channel=demo\""));
         assert!(html.contains("\"wasm_worker\":\"/player/amazon-ivs-wasmworker.min.js\""));
         assert_eq!(html.matches("nonce=\"N0NCE\"").count(), 3, "style, player script, inline script");
         let hls = Player::parse("/player/hls.min.js").unwrap();
-        let html = watch_page(&ch, &issued(&ch.playback_url), &hls, "N");
+        let html = watch_page(&ch, &issued(&ch.playback_url), &hls, None, "N");
         assert!(html.contains("<script src=\"/player/hls.min.js\"") && !html.contains("\"ivs_player\":"));
+        assert!(!html.contains("\"heartbeat\":"), "no heartbeat on a channel without a device limit");
+        let limited = watch_page(&ch, &issued(&ch.playback_url), &hls, Some(Heartbeat::for_idle_seconds(90)), "N");
+        assert!(limited.contains(
+            "\"heartbeat\":{\"endpoint\":\"/v1/heartbeat?channel=demo\",\"interval_ms\":30000,\"takeover_url\":\"/watch/demo?takeover=true\"}"
+        ));
+        assert_eq!(Heartbeat::for_idle_seconds(5).interval_seconds, 1);
+        assert_eq!(Heartbeat::for_idle_seconds(3600).interval_seconds, 60);
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! Device limits in the Workers runtime: the Durable Object [`DeviceLedger`] (one per viewer,
+//! named by viewer id) that keeps the viewer's [`Ledger`] in its SQLite storage and sends the
+//! revocations it owes IVS from its alarm, and [`ask`], the worker's side of a command.
+//!
+//! The decision itself is `device::object::apply`, pure and tested natively. Each command is
+//! decided atomically: the ledger is read, changed and written with synchronous SQL calls and no
+//! `.await` in between, so no other request of the viewer can interleave. The IVS call (an
+//! outbound fetch, which lets other requests in) happens only in the alarm, after the call was
+//! leased and stored, and its outcome is applied to the ledger read again afterwards.
+
+use crate::device::ledger::{CallOutcome, Ledger, MAX_BATCH};
+use crate::device::object::{apply, Envelope, Reply};
+use crate::device::revocation;
+use crate::http::{LedgerAnswer, LedgerExchange, LEDGER_BINDING};
+use futures_util::future::{select, Either};
+use std::time::Duration;
+use worker::{
+    console_error, console_log, durable_object, wasm_bindgen, DurableObject, Env, Fetch, Headers, Method, Request,
+    RequestInit, Response, Result, SqlStorage, State,
+};
+
+/// How long the worker waits for a viewer's object before serving without it (the documented
+/// policy: serve, log, count).
+const LEDGER_TIMEOUT: Duration = Duration::from_millis(3000);
+/// How long an IVS call may take before it counts as a network error (and is retried).
+const IVS_TIMEOUT_MS: u32 = 10_000;
+/// When the configuration cannot be loaded in the object, try the queue again after this long.
+const RETRY_WITHOUT_CONFIG_MS: f64 = 60_000.0;
+
+fn now_seconds() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+/// Ask the viewer's object `envelope.command` and wait (at most [`LEDGER_TIMEOUT`]) for its reply.
+pub(crate) async fn ask(env: &Env, envelope: Envelope) -> LedgerExchange {
+    let answer = match env.durable_object(LEDGER_BINDING) {
+        Err(_) => LedgerAnswer::Unbound,
+        Ok(namespace) => {
+            let sent = Box::pin(send(namespace, &envelope));
+            let timeout = Box::pin(worker::Delay::from(LEDGER_TIMEOUT));
+            match select(sent, timeout).await {
+                Either::Left((Ok(reply), _)) => LedgerAnswer::Replied(reply),
+                Either::Left((Err(reason), _)) => LedgerAnswer::Unreachable(reason),
+                Either::Right(_) => LedgerAnswer::Unreachable(format!("no answer within {LEDGER_TIMEOUT:?}")),
+            }
+        }
+    };
+    if let LedgerAnswer::Unreachable(reason) = &answer {
+        console_error!(
+            "{}",
+            serde_json::json!({"event": "ledger-unreachable", "viewer_id": envelope.viewer_id, "reason": reason})
+        );
+    }
+    LedgerExchange { ask: envelope, answer }
+}
+
+async fn send(namespace: worker::ObjectNamespace, envelope: &Envelope) -> std::result::Result<Reply, String> {
+    let stub = namespace.get_by_name(&envelope.viewer_id).map_err(|e| format!("no stub: {e}"))?;
+    let body = serde_json::to_string(envelope).map_err(|e| e.to_string())?;
+    let headers = Headers::new();
+    headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+    let request = Request::new_with_init("https://device-ledger/", &init).map_err(|e| e.to_string())?;
+    let mut response = stub.fetch_with_request(request).await.map_err(|e| format!("object fetch failed: {e}"))?;
+    if response.status_code() != 200 {
+        return Err(format!("the object answered {}", response.status_code()));
+    }
+    response.json::<Reply>().await.map_err(|e| format!("unreadable reply: {e}"))
+}
+
+/// One viewer's devices and revocation queue.
+#[durable_object]
+pub struct DeviceLedger {
+    state: State,
+    env: Env,
+}
+
+/// The ledger, as one JSON row.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)";
+
+#[derive(serde::Deserialize)]
+struct Row {
+    json: String,
+}
+
+fn load(sql: &SqlStorage) -> Result<Option<Ledger>> {
+    sql.exec(SCHEMA, None)?;
+    let rows: Vec<Row> = sql.exec("SELECT json FROM ledger WHERE id = 1", None)?.to_array()?;
+    match rows.first() {
+        None => Ok(None),
+        Some(row) => serde_json::from_str(&row.json).map(Some).map_err(|e| worker::Error::RustError(e.to_string())),
+    }
+}
+
+fn store(sql: &SqlStorage, ledger: &Ledger) -> Result<()> {
+    let json = serde_json::to_string(ledger).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    sql.exec("INSERT OR REPLACE INTO ledger (id, json) VALUES (1, ?)", vec![json.into()])?;
+    Ok(())
+}
+
+/// One log line per admission, refusal, eviction and revocation outcome (viewer id and channel,
+/// never the subject or a token).
+fn log_events(ledger: &mut Ledger) {
+    for event in ledger.take_events() {
+        console_log!("{}", serde_json::to_string(&event).unwrap_or_default());
+    }
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    // Jitter only: without randomness the retries are merely less spread.
+    let _ = getrandom::fill(&mut bytes);
+    u32::from_le_bytes(bytes)
+}
+
+impl DeviceLedger {
+    async fn arm(&self, ledger: &Ledger) -> Result<()> {
+        match ledger.next_alarm() {
+            Some(at) => self.state.storage().set_alarm(Duration::from_secs(at.saturating_sub(now_seconds()))).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Send the next due IVS call, apply its outcome, and arm the alarm for the one after.
+    async fn revoke_due(&self) -> Result<()> {
+        let loaded = crate::edge::settings::config_for(&self.env);
+        let devices = match loaded.as_ref() {
+            Ok(config) => config.devices.as_ref(),
+            Err(_) => None,
+        };
+        let Some(devices) = devices else {
+            // Misconfigured now (or DEVICE_LIMITS removed): keep the queue, look again later.
+            console_error!(
+                "{}",
+                serde_json::json!({"event": "revocations-waiting", "reason": "no valid DEVICE_LIMITS configuration"})
+            );
+            return self.state.storage().set_alarm(Duration::from_millis(RETRY_WITHOUT_CONFIG_MS as u64)).await;
+        };
+        let sql = self.state.storage().sql();
+        let now = now_seconds();
+        let Some(mut ledger) = load(&sql)? else { return Ok(()) };
+        let Some(call) = ledger.due_revocations(now, MAX_BATCH) else {
+            return self.arm(&ledger).await;
+        };
+        store(&sql, &ledger)?; // leased: an object restarted mid-call sends it again after the lease
+        let signed = revocation::signed_request(&call, &devices.credentials, devices.ivs_endpoint.as_deref(), now);
+        let outcome = send_to_ivs(signed, &call).await;
+        let mut ledger = load(&sql)?.unwrap_or(ledger);
+        ledger.revocation_result(&call, &outcome, now_seconds(), random_u32());
+        store(&sql, &ledger)?;
+        log_events(&mut ledger);
+        self.arm(&ledger).await
+    }
+}
+
+async fn send_to_ivs(signed: revocation::HttpRequest, call: &crate::device::ledger::RevocationCall) -> CallOutcome {
+    let headers = Headers::new();
+    for (name, value) in &signed.headers {
+        if headers.set(name, value).is_err() {
+            return CallOutcome::Network(format!("header {name} could not be set"));
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(signed.body.into()));
+    let request = match Request::new_with_init(&signed.url, &init) {
+        Ok(request) => request,
+        Err(_) => return CallOutcome::Network("the IVS endpoint URL is not usable".into()),
+    };
+    let timeout = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(IVS_TIMEOUT_MS));
+    match Fetch::Request(request).send_with_signal(&timeout).await {
+        Ok(mut response) => {
+            let status = response.status_code();
+            let error_type = response.headers().get("x-amzn-errortype").ok().flatten();
+            let body = response.text().await.unwrap_or_default();
+            revocation::read_answer(call, status, error_type.as_deref(), &body)
+        }
+        Err(error) => CallOutcome::Network(error.to_string()),
+    }
+}
+
+impl DurableObject for DeviceLedger {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env }
+    }
+
+    async fn fetch(&self, mut request: Request) -> Result<Response> {
+        let Ok(envelope) = request.json::<Envelope>().await else {
+            return Response::error("the body must be a device-ledger command", 400);
+        };
+        let sql = self.state.storage().sql();
+        // Read, decide, write: synchronous, so no other request of this viewer interleaves.
+        let mut ledger = load(&sql)?.unwrap_or_else(|| Ledger::new(&envelope.viewer_id));
+        let reply = apply(&mut ledger, &envelope.command, now_seconds());
+        store(&sql, &ledger)?;
+        log_events(&mut ledger);
+        self.arm(&ledger).await?;
+        Response::from_json(&reply)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        // Never throw: a thrown alarm is retried only 6 times; a failure here re-arms instead.
+        if let Err(error) = self.revoke_due().await {
+            console_error!("{}", serde_json::json!({"event": "revocation-alarm-failed", "reason": error.to_string()}));
+            let _ = self.state.storage().set_alarm(Duration::from_secs(crate::device::ledger::BACKOFF_BASE)).await;
+        }
+        Response::empty()
+    }
+}
