@@ -86,10 +86,22 @@ def test_schemathesis_finds_no_contract_violation(contract_worker):
 
 
 def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment):
+    # The main deployment has no DEV_LOGIN, no sign-in at the edge and no STAGES.
     served = deployment.worker.get("/openapi.json").json()
     full = json.loads(DOCUMENT.read_text())
-    assert set(served["paths"]) == set(full["paths"]) - {"/", "/dev/login", "/login", "/callback", "/logout"}
+    absent = {"/", "/dev/login", "/login", "/callback", "/logout", "/v1/stage-token", "/stage/{name}"}
+    assert set(served["paths"]) == set(full["paths"]) - absent
     assert {k: v for k, v in served.items() if k != "paths"} == {k: v for k, v in full.items() if k != "paths"}
+    # What it does not document it does not serve, whatever the method: an unknown path's 404 (a
+    # preflight no longer tells that the stage route exists).
+    origin = {"Origin": "https://app.example"}
+    for method in ["GET", "OPTIONS", "POST"]:
+        unknown = deployment.worker.get("/nope", method=method, headers=origin)
+        assert unknown.status == 404 and unknown.json()["type"] == "urn:ivs-token-worker:problem:not-found"
+        for path in ["/v1/stage-token?stage=studio", "/stage/studio"]:
+            r = deployment.worker.get(path, method=method, headers=origin)
+            assert (r.status, r.json()) == (404, unknown.json()), (method, path)
+            assert "access-control-allow-origin" not in r.headers, (method, path)
 
 
 def test_schemathesis_on_the_served_document_of_a_deployment_without_dev_login(deployment):

@@ -1,17 +1,18 @@
 //! `GET /openapi.json`: the HTTP contract as an OpenAPI 3.1 document (`openapi/openapi.json`),
 //! embedded at build time. It describes the deployment that serves it: the local-only routes
 //! (`/`, `/dev/login`) are listed only when `DEV_LOGIN` is on, the sign-in routes (`/login`,
-//! `/callback`, `/logout`) only when a provider has a `login` table. `tests/test_contract.py` runs
-//! schemathesis against live workers with it, so the document and the worker cannot drift apart
-//! unnoticed.
+//! `/callback`, `/logout`) only when a provider has a `login` table, the stage routes
+//! (`/v1/stage-token`, `/stage/{name}`) only when `STAGES` names a stage. `tests/test_contract.py`
+//! runs schemathesis against live workers with it, so the document and the worker cannot drift
+//! apart unnoticed.
 
 use super::request::Request;
 use super::response::Response;
 use crate::config::Config;
 use crate::error::Error;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
-/// The whole document, as served by a worker with `DEV_LOGIN` on.
+/// The whole document, as served by a worker that serves every optional route.
 pub const DOCUMENT: &str = include_str!("../../openapi/openapi.json");
 
 /// Routes that answer only under `DEV_LOGIN` (and only on a local host).
@@ -20,33 +21,69 @@ const DEV_ONLY_PATHS: [&str; 2] = ["/", "/dev/login"];
 /// Routes that answer only when a provider has a `login` table (sign-in at the edge).
 const SIGNIN_PATHS: [&str; 3] = ["/login", "/callback", "/logout"];
 
+/// Routes that answer only when `STAGES` names a stage (404 for every method otherwise).
+const STAGE_PATHS: [&str; 2] = ["/v1/stage-token", "/stage/{name}"];
+
+/// How many groups of optional routes there are: [`Served`] has one flag for each.
+const GROUPS: usize = 3;
+
+/// Which optional routes a deployment serves; the document lists a group's paths only when it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    /// `/`, `/dev/login`: `DEV_LOGIN` is on.
+    pub dev_login: bool,
+    /// `/login`, `/callback`, `/logout`: a provider has a `login` table.
+    pub signin: bool,
+    /// `/v1/stage-token`, `/stage/{name}`: `STAGES` names a stage.
+    pub stages: bool,
+}
+
+impl Served {
+    /// Every optional route: the repository's document, unchanged.
+    pub const EVERYTHING: Self = Self { dev_login: true, signin: true, stages: true };
+
+    /// What a configuration serves; one that failed to load serves none of the optional routes.
+    pub fn by(config: Result<&Config, &Error>) -> Self {
+        config.map_or(Self { dev_login: false, signin: false, stages: false }, |config| Self {
+            dev_login: config.dev_login,
+            signin: config.signin.enabled(),
+            stages: !config.stages.is_empty(),
+        })
+    }
+
+    /// Each group's paths, with whether this deployment serves them.
+    fn groups(self) -> [(bool, &'static [&'static str]); GROUPS] {
+        [(self.dev_login, &DEV_ONLY_PATHS), (self.signin, &SIGNIN_PATHS), (self.stages, &STAGE_PATHS)]
+    }
+
+    /// This combination's place among the cached variants.
+    fn index(self) -> usize {
+        self.groups().iter().enumerate().map(|(bit, (served, _))| usize::from(*served) << bit).sum()
+    }
+}
+
 /// The document without the routes a deployment does not serve.
-fn without(dev_login: bool, signin: bool) -> String {
+fn without(served: Served) -> String {
     let mut doc: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap_or_default();
     if let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) {
-        let dev = DEV_ONLY_PATHS.iter().filter(|_| !dev_login);
-        for path in dev.chain(SIGNIN_PATHS.iter().filter(|_| !signin)) {
-            paths.remove(*path);
+        for (_, group) in served.groups().into_iter().filter(|(served, _)| !served) {
+            for path in group {
+                paths.remove(*path);
+            }
         }
     }
     doc.to_string()
 }
 
-/// The variants of the document, built on first use: [dev_login][signin], the full one aside.
-static VARIANTS: [LazyLock<String>; 3] = [
-    LazyLock::new(|| without(false, false)),
-    LazyLock::new(|| without(false, true)),
-    LazyLock::new(|| without(true, false)),
-];
+/// The variants of the document, one per combination of [`Served`], each built on first use.
+static VARIANTS: [OnceLock<String>; 1 << GROUPS] = [const { OnceLock::new() }; 1 << GROUPS];
 
-/// The document for a worker with or without `DEV_LOGIN` and sign-in at the edge.
-pub fn document(dev_login: bool, signin: bool) -> &'static str {
-    match (dev_login, signin) {
-        (true, true) => DOCUMENT,
-        (false, false) => &VARIANTS[0],
-        (false, true) => &VARIANTS[1],
-        (true, false) => &VARIANTS[2],
+/// The document for a worker that serves `served`.
+pub fn document(served: Served) -> &'static str {
+    if served == Served::EVERYTHING {
+        return DOCUMENT;
     }
+    VARIANTS[served.index()].get_or_init(|| without(served))
 }
 
 const METHODS: &str = "GET, HEAD";
@@ -62,13 +99,12 @@ pub(super) fn openapi_route(request: &Request<'_>, config: Result<&Config, &Erro
         // Public and credential-free, so API tools on any origin may load it.
         ("access-control-allow-origin", "*".into()),
     ];
-    let (dev_login, signin) = config.map_or((false, false), |c| (c.dev_login, c.signin.enabled()));
-    Response::new(200, headers, document(dev_login, signin).to_owned())
+    Response::new(200, headers, document(Served::by(config)).to_owned())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{DEV_ONLY_PATHS, DOCUMENT, SIGNIN_PATHS};
+    use super::{document, Served, DEV_ONLY_PATHS, DOCUMENT, SIGNIN_PATHS, STAGE_PATHS};
     use crate::config::{names, tests::settings, Config};
     use crate::http::tests::{config, NOW};
     use crate::http::{handle, Request};
@@ -96,11 +132,16 @@ mod tests {
         let providers = r#"{"idp": {"issuer": "https://id.example", "audience": "a", "jwks_url": "https://id.example/jwks",
             "login": {"client_id": "a"}}}"#;
         let everything = served(
-            &Config::load(&settings().with(names::DEV_LOGIN, "true").with(names::IDENTITY_PROVIDERS, providers))
-                .unwrap(),
+            &Config::load(
+                &settings()
+                    .with(names::DEV_LOGIN, "true")
+                    .with(names::IDENTITY_PROVIDERS, providers)
+                    .with(names::STAGES, crate::stage::policy::tests::stages_json()),
+            )
+            .unwrap(),
         );
         let full: Value = serde_json::from_str(DOCUMENT).unwrap();
-        assert_eq!(everything, full, "with DEV_LOGIN and sign-in the repository's document, unchanged");
+        assert_eq!(everything, full, "with DEV_LOGIN, sign-in and stages the repository's document, unchanged");
         for path in DEV_ONLY_PATHS {
             assert!(local["paths"].get(path).is_some() && deployed["paths"].get(path).is_none(), "{path}");
         }
@@ -108,10 +149,58 @@ mod tests {
             assert!(everything["paths"].get(path).is_some() && local["paths"].get(path).is_none(), "{path}");
         }
         let mut expected = full.clone();
-        for path in DEV_ONLY_PATHS.iter().chain(&SIGNIN_PATHS) {
+        for path in DEV_ONLY_PATHS.iter().chain(&SIGNIN_PATHS).chain(&STAGE_PATHS) {
             expected["paths"].as_object_mut().unwrap().remove(*path);
         }
         assert_eq!(deployed, expected, "nothing else differs");
+    }
+
+    /// Without `STAGES` the stage routes answer 404 to every method, so the document a deployment
+    /// serves lists them only when it has stages (schemathesis holds the worker to that document).
+    #[test]
+    fn stage_routes_are_listed_only_with_stages() {
+        let paths = |config: &Config| {
+            let r = handle(&Request::new("GET", "/openapi.json"), Ok(config), NOW, [0; 32]);
+            serde_json::from_str::<Value>(&r.body).unwrap()["paths"].clone()
+        };
+        let unstaged = paths(&config());
+        let staged =
+            paths(&Config::load(&settings().with(names::STAGES, crate::stage::policy::tests::stages_json())).unwrap());
+        for path in STAGE_PATHS {
+            assert!(unstaged.get(path).is_none(), "{path} listed without STAGES");
+            assert!(staged.get(path).is_some(), "{path} missing with STAGES");
+            let r = handle(&Request::new("OPTIONS", &path.replace("{name}", "open")), Ok(&config()), NOW, [0; 32]);
+            assert_eq!(r.status, 404, "{path} answers as it is documented: not at all");
+        }
+        let mut expected = staged.clone();
+        for path in STAGE_PATHS {
+            expected.as_object_mut().unwrap().remove(path);
+        }
+        assert_eq!(unstaged, expected, "nothing else differs");
+    }
+
+    /// Each of the eight combinations is its own cached variant: the repository's document less
+    /// exactly the groups it does not serve, the same text on every call.
+    #[test]
+    fn every_combination_drops_exactly_what_it_does_not_serve() {
+        let full: Value = serde_json::from_str(DOCUMENT).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for bits in 0..8u8 {
+            let served = Served { dev_login: bits & 1 != 0, signin: bits & 2 != 0, stages: bits & 4 != 0 };
+            assert!(seen.insert(served.index()), "{served:?} shares a cache slot");
+            let mut expected = full.clone();
+            for (on, group) in
+                [(served.dev_login, &DEV_ONLY_PATHS[..]), (served.signin, &SIGNIN_PATHS), (served.stages, &STAGE_PATHS)]
+            {
+                for path in group.iter().filter(|_| !on) {
+                    expected["paths"].as_object_mut().unwrap().remove(*path).expect("documented");
+                }
+            }
+            let text = document(served);
+            assert_eq!(serde_json::from_str::<Value>(text).unwrap(), expected, "{served:?}");
+            assert!(std::ptr::eq(text, document(served)), "{served:?}: built once");
+        }
+        assert_eq!(document(Served::EVERYTHING), DOCUMENT);
     }
 
     /// Every route `http::handle` answers is in the document, with GET and HEAD, and every

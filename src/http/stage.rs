@@ -1,5 +1,6 @@
 //! `GET /v1/stage-token?stage=NAME[&publish=true]`: a fresh participant token as JSON (same
 //! headers, CORS and problems as `/v1/token`); `GET /stage/NAME`: the stage page with one inside.
+//! Without `STAGES` neither route exists: both answer 404 to every method, as an unknown path does.
 
 use super::request::{query_param, session_of, Request};
 use super::response::Response;
@@ -44,12 +45,22 @@ pub fn issued_json(issued: &IssuedStageToken) -> serde_json::Value {
     })
 }
 
+/// A configuration without stages serves neither stage route: the 404 of an unknown path, for every
+/// method alike (a preflight answering 204 where `GET` answered 404 told that the route exists).
+/// A configuration that failed to load still answers its own error, as every route does.
+fn without_stages(config: Result<&Config, &Error>) -> Option<Response> {
+    config.is_ok_and(|config| config.stages.is_empty()).then(|| Response::problem(&Error::NotFound))
+}
+
 pub(super) fn stage_token_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
     now: u64,
     random: [u8; 32],
 ) -> Response {
+    if let Some(absent) = without_stages(config) {
+        return absent;
+    }
     token_api(request, config, |config| {
         let params = stage_params(request.query);
         let outcome = params.clone().and_then(|(name, publish)| {
@@ -73,6 +84,9 @@ pub(super) fn stage_page_route(
     now: u64,
     random: [u8; 32],
 ) -> Response {
+    if let Some(absent) = without_stages(config) {
+        return absent;
+    }
     page_route(request, config, name, &random, Error::UnknownStage(String::new()), |config, nonce| {
         stage_page(request, config, name, now, &random, nonce)
     })
@@ -138,6 +152,38 @@ mod tests {
         let mut claims = SessionClaims::new("alice", NOW, 3600);
         claims.groups = Some(groups.iter().map(|g| g.to_string()).collect());
         cookie_for(&claims)
+    }
+
+    #[test]
+    fn without_stages_the_stage_routes_are_absent_for_every_method() {
+        let unstaged = crate::http::tests::config();
+        assert!(unstaged.stages.is_empty());
+        let staged = config();
+        let host = cookie(&["hosts"]);
+        let send = |config: &Config, method: &str, target: &str| {
+            let mut request = Request::new(method, target);
+            request.cookie = Some(&host);
+            request.origin = Some("https://app.example");
+            request.host = Some("tv.example");
+            handle(&request, Ok(config), NOW, [3; 32])
+        };
+        for method in ["GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH"] {
+            let unknown = send(&unstaged, method, "/nope");
+            assert_eq!((unknown.status, unknown.problem), (404, Some("not-found")), "{method}");
+            for target in ["/v1/stage-token?stage=open", "/v1/stage-token", "/stage/open", "/stage/Bad"] {
+                // Status, headers (no CORS, no Allow) and body: exactly an unknown path's.
+                assert_eq!(send(&unstaged, method, target), unknown, "{method} {target}");
+                assert_ne!(send(&staged, method, target).problem, Some("not-found"), "{method} {target}");
+            }
+        }
+        let preflight = send(&staged, "OPTIONS", "/v1/stage-token?stage=open");
+        assert_eq!((preflight.status, preflight.header("allow")), (204, Some("GET, HEAD, OPTIONS")));
+        // A configuration that failed to load answers its own error, as on every route.
+        let error = Error::setting(names::STAGES, "is broken");
+        for target in ["/v1/stage-token?stage=open", "/stage/open"] {
+            let r = handle(&Request::new("GET", target), Err(&error), NOW, [0; 32]);
+            assert_eq!(r.status, error.status(), "{target}");
+        }
     }
 
     #[test]
