@@ -4,7 +4,12 @@
 // from /v1/token and resumes on its own, once per failure, after a short backoff; only if that
 // fails does it show the message and Retry. A session that expired meanwhile (/v1/token: 401)
 // reloads the page, which the worker answers with the sign-in redirect or page.
-// Served inline under the page's CSP nonce; see src/page.rs.
+// On a device-limited channel (`data.heartbeat`) it also keeps the device's slot: a heartbeat
+// every `interval_ms` while the page is open, the slot released (sendBeacon) when the page closes,
+// and on `409 device-evicted` (another device took over, or an operator revoked the viewer) the
+// player stops and the page says why, with "Watch here instead". A refused token is renewed only
+// after a heartbeat says the slot is still held, so an evicted page never takes it back by itself.
+// Served inline under the page's CSP nonce; see src/page/watch.rs.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("watch-data").textContent);
@@ -17,6 +22,15 @@
   var renewedAutomatically = false; // one automatic renewal per failure; reset once playing again
   var RENEW_BACKOFF_MS = 1000;
   var SIGN_IN_RELOAD_KEY = "ivs-token-worker:sign-in-reload";
+  var heartbeat = data.heartbeat || null;
+  var evicted = false;
+  var beatTimer = null;
+
+  // A "Watch here instead" that worked leaves ?takeover=true in the address: a reload must not
+  // take over again (it is the same device anyway, but the address should not say so).
+  if (window.history && window.history.replaceState && /[?&]takeover=/.test(window.location.search)) {
+    window.history.replaceState(null, "", window.location.pathname);
+  }
 
   function showMessage(text, canRetry) {
     statusText.textContent = text;
@@ -46,9 +60,73 @@
     return { text: "Playback failed (HTTP " + status + "). Retry in a moment." };
   }
 
+  function stopPlayer() {
+    if (ivsPlayer) {
+      ivsPlayer.pause();
+      ivsPlayer.delete();
+      ivsPlayer = null;
+    }
+    if (hls) {
+      hls.destroy();
+      hls = null;
+    }
+    video.pause();
+    video.removeAttribute("src");
+    video.load();
+  }
+
+  // This device lost its slot: stop for good (no automatic renewal), say why, offer to take over.
+  function showEvicted(text) {
+    if (evicted) {
+      return;
+    }
+    evicted = true;
+    if (beatTimer !== null) {
+      clearInterval(beatTimer);
+    }
+    stopPlayer();
+    showMessage(text, false);
+    var link = document.createElement("a");
+    link.id = "takeover";
+    link.href = heartbeat.takeover_url;
+    link.textContent = "Watch here instead";
+    statusBox.appendChild(link);
+    document.body.setAttribute("data-state", "evicted");
+  }
+
+  var EVICTED_TEXT = "This stream is now playing on another device of this account, so it stopped here.";
+
+  // One heartbeat; `onHeld` runs when the slot is still this device's (or the answer says
+  // nothing either way: a network error never stops playback).
+  function beat(onHeld) {
+    fetch(heartbeat.endpoint, { method: "POST", credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (response.status === 409) {
+          showEvicted(EVICTED_TEXT);
+        } else if (onHeld) {
+          onHeld();
+        }
+      })
+      .catch(function () {
+        if (onHeld) {
+          onHeld();
+        }
+      });
+  }
+
   function failed(status, type) {
     var failure = explain(status, type);
-    if (failure.tokenRefused && !renewedAutomatically) {
+    if (evicted) {
+      return;
+    }
+    if (failure.tokenRefused && heartbeat && !renewedAutomatically) {
+      // A revoked session looks like any refused token: ask whether the slot is still ours first.
+      renewedAutomatically = true;
+      showMessage(failure.text + " Getting a fresh one\u2026", false);
+      beat(function () {
+        setTimeout(renewToken, RENEW_BACKOFF_MS);
+      });
+    } else if (failure.tokenRefused && !renewedAutomatically) {
       renewedAutomatically = true;
       showMessage(failure.text + " Getting a fresh one\u2026", false);
       setTimeout(renewToken, RENEW_BACKOFF_MS);
@@ -79,6 +157,10 @@
           return null;
         }
         return response.json().then(function (body) {
+          if (response.status === 403 && heartbeat && /device-limit$/.test(body.type || "")) {
+            showEvicted(EVICTED_TEXT);
+            return undefined;
+          }
           if (!response.ok) {
             throw new Error(body.detail || "the token service answered " + response.status);
           }
@@ -88,7 +170,7 @@
       .then(function (body) {
         if (body === null) {
           signInAgain();
-        } else {
+        } else if (body !== undefined) {
           play(body.playback_url);
         }
       })
@@ -156,6 +238,24 @@
     retryButton.hidden = true;
     renewToken();
   });
+
+  if (heartbeat) {
+    beatTimer = setInterval(function () {
+      beat(null);
+    }, heartbeat.interval_ms);
+    // The page closes (or is reloaded): give the slot up, so the account's next device needs no
+    // takeover. A reload asks again at once and keeps its slot.
+    // A reload's release may reach the ledger just after the reload's own admission: one early
+    // heartbeat takes the slot back from "released" at once rather than an interval later.
+    setTimeout(function () {
+      beat(null);
+    }, 2000);
+    window.addEventListener("pagehide", function () {
+      if (!evicted && navigator.sendBeacon) {
+        navigator.sendBeacon(heartbeat.endpoint + "&release=true");
+      }
+    });
+  }
 
   play(data.playback_url);
 })();
