@@ -12,6 +12,13 @@ fi
 if [ ! -f .dev/session-secret ]; then
   (umask 077; od -An -N48 -tx1 /dev/urandom | tr -d ' \n' > .dev/session-secret)
 fi
+# Device limits in `make dev` (docs/devices.md): the local IVS stand-in's AWS key and the operator
+# API's token, random per machine.
+for name in aws-secret admin-token; do
+  if [ ! -f ".dev/$name" ]; then
+    (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > ".dev/$name")
+  fi
+done
 if [ ! -f .dev.vars ]; then
   umask 077
   {
@@ -20,4 +27,14 @@ if [ ! -f .dev.vars ]; then
     printf 'SESSION_SECRET="%s"\n' "$(cat .dev/session-secret)"
   } > .dev.vars
   echo "dev-vars: wrote .dev.vars"
+fi
+# A .dev.vars written before device limits existed gets their secrets added (nothing else changes).
+if ! grep -q '^AWS_SECRET_ACCESS_KEY=' .dev.vars; then
+  {
+    echo 'AWS_ACCESS_KEY_ID="AKIDLOCALIVSSTANDIN1"'
+    printf 'AWS_SECRET_ACCESS_KEY="%s"\n' "$(cat .dev/aws-secret)"
+  } >> .dev.vars
+fi
+if ! grep -q '^ADMIN_API_TOKEN=' .dev.vars; then
+  printf 'ADMIN_API_TOKEN="%s"\n' "$(cat .dev/admin-token)" >> .dev.vars
 fi

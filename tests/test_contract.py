@@ -5,6 +5,7 @@ against it: status codes, content types, headers and bodies as documented, no 5x
 the signer. If the document and the worker drift apart, this test fails."""
 
 import json
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ DOCUMENT = ROOT / "openapi" / "openapi.json"
 ARTIFACTS = ROOT / "test-artifacts" / "schemathesis"
 # Bounded: a few hundred requests in all, well inside CI's budget on 2 cores.
 MAX_EXAMPLES = 25
+ADMIN_TOKEN = secrets.token_urlsafe(40)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,16 @@ def contract_worker(deployment):
     providers = {"idp": {"issuer": nowhere, "audience": "contract", "jwks": jwks, "login": {
         "client_id": "contract", "authorization_endpoint": nowhere + "/auth", "token_endpoint": nowhere + "/token",
         "end_session_endpoint": nowhere + "/logout"}}}
+    # Device limits and the operator API too. The newest device wins (evict-oldest): schemathesis
+    # asks for tokens from many devices of one account, and a valid request must be served. Its
+    # revocations go to a closed port: they are queued and retried, never lost, never awaited.
+    channels = json.loads(deployment.worker.settings["CHANNELS"])
+    channels["open"]["device_limit"] = False  # not viewer-bound: it cannot be device-limited
     settings = dict(deployment.worker.settings, DEV_LOGIN="true", STAGES=json.dumps(STAGES),
-                    IDENTITY_PROVIDERS=json.dumps(providers))
+                    IDENTITY_PROVIDERS=json.dumps(providers), CHANNELS=json.dumps(channels),
+                    DEVICE_LIMITS=json.dumps({"default": 2, "on_limit": "evict-oldest"}),
+                    AWS_ACCESS_KEY_ID="AKIDCONTRACTTESTS001", AWS_SECRET_ACCESS_KEY=secrets.token_urlsafe(30),
+                    IVS_API_ENDPOINT=nowhere, ADMIN_API_TOKEN=ADMIN_TOKEN)
     worker.settings = settings
     start_all([worker])
     yield deployment, worker
@@ -52,8 +62,11 @@ def schemathesis(schema: str, url: str, cookie: str, report: str, max_examples: 
     """Run schemathesis on `schema` (a file or the URL a worker serves it at) against `url`."""
     report_dir = ARTIFACTS / report
     report_dir.mkdir(parents=True, exist_ok=True)
+    # The operator API's bearer token, for the operations that declare the `adminToken` scheme.
+    config = report_dir / "schemathesis.toml"
+    config.write_text(f'[auth.openapi.adminToken]\nbearer = "{ADMIN_TOKEN}"\n')
     cmd = [
-        str(Path(sys.executable).parent / "schemathesis"), "run", schema,
+        str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(config), "run", schema,
         "--url", url,
         "--header", f"Cookie: session={cookie}",
         "--mode", "all",
@@ -89,8 +102,14 @@ def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment
     # The main deployment has no DEV_LOGIN, no sign-in at the edge and no STAGES.
     served = deployment.worker.get("/openapi.json").json()
     full = json.loads(DOCUMENT.read_text())
-    absent = {"/", "/dev/login", "/login", "/callback", "/logout", "/v1/stage-token", "/stage/{name}"}
+    absent = {"/", "/dev/login", "/login", "/callback", "/logout", "/v1/stage-token", "/stage/{name}",
+              "/v1/heartbeat", "/v1/admin/revoke", "/v1/admin/devices"}
     assert set(served["paths"]) == set(full["paths"]) - absent
+    # Nor the token routes' device parameters (no DEVICE_LIMITS).
+    for path in ("/v1/token", "/watch/{name}"):
+        names = {p["name"] for p in served["paths"][path]["get"]["parameters"]}
+        assert "takeover" not in names and "X-Device-Id" not in names
+        assert {"takeover", "X-Device-Id"} <= {p["name"] for p in full["paths"][path]["get"]["parameters"]}
     assert {k: v for k, v in served.items() if k != "paths"} == {k: v for k, v in full.items() if k != "paths"}
     # What it does not document it does not serve, whatever the method: an unknown path's 404 (a
     # preflight no longer tells that the stage route exists).
@@ -98,7 +117,8 @@ def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment
     for method in ["GET", "OPTIONS", "POST"]:
         unknown = deployment.worker.get("/nope", method=method, headers=origin)
         assert unknown.status == 404 and unknown.json()["type"] == "urn:ivs-token-worker:problem:not-found"
-        for path in ["/v1/stage-token?stage=studio", "/stage/studio"]:
+        for path in ["/v1/stage-token?stage=studio", "/stage/studio", "/v1/heartbeat?channel=demo", "/v1/admin/revoke",
+                     "/v1/admin/devices?sub=alice"]:
             r = deployment.worker.get(path, method=method, headers=origin)
             assert (r.status, r.json()) == (404, unknown.json()), (method, path)
             assert "access-control-allow-origin" not in r.headers, (method, path)

@@ -76,6 +76,21 @@ provider's login form (any name and password sign in), then back. {base}/logout 
 """
 
 
+DEV_AWS_KEY_ID = "AKIDLOCALIVSSTANDIN1"  # scripts/dev-vars.sh writes it to .dev.vars
+DEMO_DEVICE_LIMITS = '{"default": 1, "on_limit": "evict-oldest"}'
+
+
+def devices_note(base: str, device_limits: str) -> str:
+    if not device_limits:
+        return ""
+    return f"""
+Device limits are on ({device_limits}): open {base}/watch/demo in a second browser or a private
+window and the first one stops (the curl above is a device too). Your devices, as support sees them:
+
+  curl -s '{base}/v1/admin/devices?sub=dev-viewer' -H "Authorization: Bearer $(cat .dev/admin-token)"
+"""
+
+
 def main():
     port = int(os.environ.get("PORT") or 8787)
     standin_port = int(os.environ.get("STANDIN_PORT") or port + 1)
@@ -101,11 +116,19 @@ def main():
         if port_in_use(p):
             refuse(f"port {p} is in use by another program; choose another with `make dev {what}={p + 10}`")
 
-    standin = StandIn((DEV / "public.pem").read_text(), DEMO_ARN, standin_port).start()
+    # The stand-in checks the worker's revocation calls with the key scripts/dev-vars.sh wrote.
+    aws_key = {DEV_AWS_KEY_ID: ((DEV / "aws-secret").read_text().strip(), None)}
+    standin = StandIn((DEV / "public.pem").read_text(), DEMO_ARN, standin_port, credentials=aws_key).start()
     origins = f"http://127.0.0.1:{port},http://localhost:{port}"
     channels = {"demo": {"title": "Demo channel (local IVS stand-in)", "arn": DEMO_ARN, "playback_url": standin.playback_url}}
     # --var overrides wrangler.toml's [vars] (whose demo is a placeholder); secrets stay in .dev.vars.
     variables = {"CHANNELS": json.dumps(channels), "ALLOWED_ORIGINS": origins, "DEV_LOGIN": "true"}
+    # One device per account, the newest wins: a second browser (or a private window) takes the
+    # stream over and the first stops and says why. `make dev DEVICE_LIMITS=` turns it off.
+    device_limits = os.environ.get("DEVICE_LIMITS", DEMO_DEVICE_LIMITS)
+    if device_limits:
+        variables["DEVICE_LIMITS"] = device_limits
+        variables["IVS_API_ENDPOINT"] = standin.base
     provider = None
     if signin:
         provider, idp = start_provider(port, oidc_port)
@@ -134,8 +157,8 @@ Serving on {base} (Ctrl-C stops everything). Open in a browser (local sign-in vi
 {signin_note(base, provider is not None)}
 Get a playback token with:
 
-  curl -s '{base}/v1/token?channel=demo' -H 'Cookie: session={cookie}'
-""", flush=True)
+  curl -s '{base}/v1/token?channel=demo' -H 'Cookie: session={cookie}' -H 'X-Device-Id: curl-on-this-machine'
+{devices_note(base, device_limits)}""", flush=True)
     # Stage pages (issue: IVS stages) are printed here once STAGES is configured.
 
     wrangler = subprocess.Popen(

@@ -93,6 +93,21 @@ pub struct RevokeRequest {
 
 const FIELDS: &str = "sub, issuer, channel, block_seconds";
 
+/// Whether `sub` may name a viewer in the operator API: 1 to [`MAX_SUBJECT_LEN`] characters (as
+/// the OpenAPI document states it; no session's subject is longer, so a longer one names nobody).
+pub fn is_subject(sub: &str) -> bool {
+    !sub.is_empty() && sub.chars().count() <= MAX_SUBJECT_LEN
+}
+
+/// A JSON number that is a whole number within `u64` (`60` and `60.0`, not `1.5`).
+fn whole_number(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let f = value.as_f64()?;
+        // Bounded well below 2^53, where every whole f64 is exact.
+        (f.fract() == 0.0 && (0.0..=1e15).contains(&f)).then_some(f as u64)
+    })
+}
+
 /// Parse `{"sub": "...", "issuer": "URL"?, "channel": "NAME"?, "block_seconds": N?}`. Every error
 /// is a `400` that names the field and the rule, and never quotes the subject.
 pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
@@ -108,8 +123,8 @@ pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
         return Err(bad(format!("unknown field `{}`; known fields: {FIELDS}", crate::text::truncate(unknown))));
     }
     let sub = match object.get("sub") {
-        Some(Value::String(sub)) if !sub.is_empty() && sub.len() <= MAX_SUBJECT_LEN => sub.clone(),
-        Some(Value::String(_)) => return Err(bad(format!("field `sub` must be 1 to {MAX_SUBJECT_LEN} bytes"))),
+        Some(Value::String(sub)) if is_subject(sub) => sub.clone(),
+        Some(Value::String(_)) => return Err(bad(format!("field `sub` must be 1 to {MAX_SUBJECT_LEN} characters"))),
         Some(_) => return Err(bad("field `sub` must be a string: the viewer's subject".into())),
         None => return Err(bad("field `sub` is required: the viewer's subject, as their identity carries it".into())),
     };
@@ -129,7 +144,8 @@ pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
     };
     let block_seconds = match object.get("block_seconds") {
         None | Some(Value::Null) => None,
-        Some(value) => Some(value.as_u64().filter(|n| (1..=MAX_BLOCK_SECONDS).contains(n)).ok_or_else(|| {
+        // JSON Schema's `integer` includes integral numbers written with a fraction (`60.0`).
+        Some(value) => Some(whole_number(value).filter(|n| (1..=MAX_BLOCK_SECONDS).contains(n)).ok_or_else(|| {
             bad(format!("field `block_seconds` must be a whole number of seconds from 1 to {MAX_BLOCK_SECONDS}"))
         })?),
     };
@@ -175,13 +191,16 @@ mod tests {
             Some("https://id.example/")
         );
         assert_eq!(parse_revoke(br#"{"sub": "a", "channel": null, "block_seconds": null}"#).unwrap().channel, None);
+        assert_eq!(parse_revoke(br#"{"sub": "a", "block_seconds": 60.0}"#).unwrap().block_seconds, Some(60));
+        let wide = format!(r#"{{"sub": "{}"}}"#, "\u{e9}".repeat(256));
+        assert!(parse_revoke(wide.as_bytes()).is_ok(), "256 characters, 512 bytes: as the document counts");
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"".to_vec(), "the body must be a JSON object"),
             (b"[]".to_vec(), "the body must be a JSON object"),
             (b"{".to_vec(), "the body must be a JSON object"),
             (br#"{"channel": "demo"}"#.to_vec(), "field `sub` is required"),
-            (br#"{"sub": ""}"#.to_vec(), "field `sub` must be 1 to 256 bytes"),
-            (format!(r#"{{"sub": "{}"}}"#, "x".repeat(257)).into_bytes(), "field `sub` must be 1 to 256 bytes"),
+            (br#"{"sub": ""}"#.to_vec(), "field `sub` must be 1 to 256 characters"),
+            (format!(r#"{{"sub": "{}"}}"#, "x".repeat(257)).into_bytes(), "field `sub` must be 1 to 256 characters"),
             (br#"{"sub": 7}"#.to_vec(), "field `sub` must be a string"),
             (br#"{"sub": "a", "channel": "Demo"}"#.to_vec(), "field `channel` must be a channel name"),
             (
@@ -189,6 +208,8 @@ mod tests {
                 "field `block_seconds` must be a whole number of seconds from 1 to 31622400",
             ),
             (br#"{"sub": "a", "block_seconds": 1.5}"#.to_vec(), "field `block_seconds` must be"),
+            (br#"{"sub": "a", "block_seconds": 1e300}"#.to_vec(), "field `block_seconds` must be"),
+            (br#"{"sub": "a", "block_seconds": -60.0}"#.to_vec(), "field `block_seconds` must be"),
             (br#"{"sub": "a", "block_seconds": 31622401}"#.to_vec(), "field `block_seconds` must be"),
             (
                 br#"{"sub": "a", "subject": "b"}"#.to_vec(),

@@ -290,23 +290,23 @@ fn operator<'c>(
     Ok((config, devices))
 }
 
+const NOT_LIMITED: &str =
+    "field `channel` names a channel without a device limit; name a device-limited one, or leave it out (every channel)";
+
 /// The revoke command of `POST /v1/admin/revoke` (after the gate).
 fn revoke_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings) -> Result<Envelope> {
     if !devices.admin_token.as_ref().is_some_and(|token| token.authorizes(request.authorization)) {
         return Err(Error::Unauthorized);
     }
     let body = crate::device::admin::parse_revoke(request.body)?;
-    let channel =
-        match &body.channel {
-            None => None,
-            Some(name) => match config.channels.get(name) {
-                Some(channel) if channel.device_limit => Some(channel_key(channel)),
-                _ => return Err(Error::BadRequest(
-                    "field `channel` must name a device-limited channel of CHANNELS (or be left out: every channel)"
-                        .into(),
-                )),
-            },
-        };
+    let channel = match &body.channel {
+        None => None,
+        Some(name) => match config.channels.get(name) {
+            Some(channel) if channel.device_limit => Some(channel_key(channel)),
+            Some(_) => return Err(Error::BadRequest(NOT_LIMITED.into())),
+            None => return Err(Error::UnknownChannel(name.clone())),
+        },
+    };
     let channels = config.limited_channels().into_iter().map(ChannelKey::from).collect();
     let command = Command::Revoke { channel, channels, block_seconds: body.block_seconds };
     Ok(Envelope { viewer_id: config.viewer_ids.viewer_id(body.issuer.as_deref(), &body.sub), command })
@@ -348,10 +348,9 @@ fn list_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings
     if !devices.admin_token.as_ref().is_some_and(|token| token.authorizes(request.authorization)) {
         return Err(Error::Unauthorized);
     }
-    let sub = query_param(request.query, "sub")?
-        .filter(|sub| !sub.is_empty() && sub.len() <= crate::identity::MAX_SUBJECT_LEN)
-        .ok_or_else(|| {
-            Error::BadRequest("query parameter `sub` is required: the viewer's subject (1 to 256 bytes)".into())
+    let sub =
+        query_param(request.query, "sub")?.filter(|sub| crate::device::admin::is_subject(sub)).ok_or_else(|| {
+            Error::BadRequest("query parameter `sub` is required: the viewer's subject (1 to 256 characters)".into())
         })?;
     let issuer = query_param(request.query, "issuer")?;
     if let Some(issuer) = &issuer {

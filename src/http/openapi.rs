@@ -24,8 +24,17 @@ const SIGNIN_PATHS: [&str; 3] = ["/login", "/callback", "/logout"];
 /// Routes that answer only when `STAGES` names a stage (404 for every method otherwise).
 const STAGE_PATHS: [&str; 2] = ["/v1/stage-token", "/stage/{name}"];
 
+/// Paths served only with `DEVICE_LIMITS`.
+const DEVICE_PATHS: [&str; 1] = ["/v1/heartbeat"];
+
+/// Parameters of the token routes read only with `DEVICE_LIMITS`.
+const DEVICE_PARAMETERS: [&str; 2] = ["takeover", "X-Device-Id"];
+
+/// Paths served only with `DEVICE_LIMITS` and `ADMIN_API_TOKEN`: the operator API.
+const OPERATOR_PATHS: [&str; 2] = ["/v1/admin/revoke", "/v1/admin/devices"];
+
 /// How many groups of optional routes there are: [`Served`] has one flag for each.
-const GROUPS: usize = 3;
+const GROUPS: usize = 5;
 
 /// Which optional routes a deployment serves; the document lists a group's paths only when it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,24 +45,39 @@ pub struct Served {
     pub signin: bool,
     /// `/v1/stage-token`, `/stage/{name}`: `STAGES` names a stage.
     pub stages: bool,
+    /// `/v1/heartbeat`, and the token routes' `takeover` and `X-Device-Id`: `DEVICE_LIMITS` is set.
+    pub devices: bool,
+    /// `/v1/admin/revoke`, `/v1/admin/devices`: `DEVICE_LIMITS` and `ADMIN_API_TOKEN` are set.
+    pub operator: bool,
 }
 
 impl Served {
     /// Every optional route: the repository's document, unchanged.
-    pub const EVERYTHING: Self = Self { dev_login: true, signin: true, stages: true };
+    pub const EVERYTHING: Self = Self { dev_login: true, signin: true, stages: true, devices: true, operator: true };
 
     /// What a configuration serves; one that failed to load serves none of the optional routes.
     pub fn by(config: Result<&Config, &Error>) -> Self {
-        config.map_or(Self { dev_login: false, signin: false, stages: false }, |config| Self {
-            dev_login: config.dev_login,
-            signin: config.signin.enabled(),
-            stages: !config.stages.is_empty(),
-        })
+        config.map_or(
+            Self { dev_login: false, signin: false, stages: false, devices: false, operator: false },
+            |config| Self {
+                dev_login: config.dev_login,
+                signin: config.signin.enabled(),
+                stages: !config.stages.is_empty(),
+                devices: config.devices.is_some(),
+                operator: config.devices.as_ref().is_some_and(|d| d.admin_token.is_some()),
+            },
+        )
     }
 
     /// Each group's paths, with whether this deployment serves them.
     fn groups(self) -> [(bool, &'static [&'static str]); GROUPS] {
-        [(self.dev_login, &DEV_ONLY_PATHS), (self.signin, &SIGNIN_PATHS), (self.stages, &STAGE_PATHS)]
+        [
+            (self.dev_login, &DEV_ONLY_PATHS),
+            (self.signin, &SIGNIN_PATHS),
+            (self.stages, &STAGE_PATHS),
+            (self.devices, &DEVICE_PATHS),
+            (self.operator, &OPERATOR_PATHS),
+        ]
     }
 
     /// This combination's place among the cached variants.
@@ -69,6 +93,15 @@ fn without(served: Served) -> String {
         for (_, group) in served.groups().into_iter().filter(|(served, _)| !served) {
             for path in group {
                 paths.remove(*path);
+            }
+        }
+        if !served.devices {
+            for operation in
+                paths.values_mut().filter_map(serde_json::Value::as_object_mut).flat_map(|p| p.values_mut())
+            {
+                if let Some(parameters) = operation.get_mut("parameters").and_then(serde_json::Value::as_array_mut) {
+                    parameters.retain(|p| !DEVICE_PARAMETERS.iter().any(|name| p["name"] == *name));
+                }
             }
         }
     }
@@ -104,11 +137,25 @@ pub(super) fn openapi_route(request: &Request<'_>, config: Result<&Config, &Erro
 
 #[cfg(test)]
 mod tests {
-    use super::{document, Served, DEV_ONLY_PATHS, DOCUMENT, SIGNIN_PATHS, STAGE_PATHS};
+    use super::{
+        document, Served, DEVICE_PARAMETERS, DEVICE_PATHS, DEV_ONLY_PATHS, DOCUMENT, OPERATOR_PATHS, SIGNIN_PATHS,
+        STAGE_PATHS,
+    };
     use crate::config::{names, tests::settings, Config};
     use crate::http::tests::{config, NOW};
     use crate::http::{handle, Request};
     use serde_json::Value;
+
+    /// `doc` without the token routes' device parameters.
+    fn without_device_parameters(doc: &mut Value) {
+        for item in doc["paths"].as_object_mut().unwrap().values_mut() {
+            for operation in item.as_object_mut().unwrap().values_mut() {
+                if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
+                    parameters.retain(|p| !DEVICE_PARAMETERS.iter().any(|name| p["name"] == *name));
+                }
+            }
+        }
+    }
 
     #[test]
     fn serves_the_document() {
@@ -133,7 +180,8 @@ mod tests {
             "login": {"client_id": "a"}}}"#;
         let everything = served(
             &Config::load(
-                &settings()
+                &crate::config::tests::device_settings()
+                    .with(names::ADMIN_API_TOKEN, crate::config::tests::ADMIN_TOKEN)
                     .with(names::DEV_LOGIN, "true")
                     .with(names::IDENTITY_PROVIDERS, providers)
                     .with(names::STAGES, crate::stage::policy::tests::stages_json()),
@@ -141,7 +189,7 @@ mod tests {
             .unwrap(),
         );
         let full: Value = serde_json::from_str(DOCUMENT).unwrap();
-        assert_eq!(everything, full, "with DEV_LOGIN, sign-in and stages the repository's document, unchanged");
+        assert_eq!(everything, full, "with every optional feature the repository's document, unchanged");
         for path in DEV_ONLY_PATHS {
             assert!(local["paths"].get(path).is_some() && deployed["paths"].get(path).is_none(), "{path}");
         }
@@ -149,10 +197,18 @@ mod tests {
             assert!(everything["paths"].get(path).is_some() && local["paths"].get(path).is_none(), "{path}");
         }
         let mut expected = full.clone();
-        for path in DEV_ONLY_PATHS.iter().chain(&SIGNIN_PATHS).chain(&STAGE_PATHS) {
+        for path in
+            DEV_ONLY_PATHS.iter().chain(&SIGNIN_PATHS).chain(&STAGE_PATHS).chain(&DEVICE_PATHS).chain(&OPERATOR_PATHS)
+        {
             expected["paths"].as_object_mut().unwrap().remove(*path);
         }
+        without_device_parameters(&mut expected);
         assert_eq!(deployed, expected, "nothing else differs");
+        assert!(full["paths"]["/v1/token"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "takeover"));
     }
 
     /// Without `STAGES` the stage routes answer 404 to every method, so the document a deployment
@@ -179,22 +235,35 @@ mod tests {
         assert_eq!(unstaged, expected, "nothing else differs");
     }
 
-    /// Each of the eight combinations is its own cached variant: the repository's document less
+    /// Each of the 32 combinations is its own cached variant: the repository's document less
     /// exactly the groups it does not serve, the same text on every call.
     #[test]
     fn every_combination_drops_exactly_what_it_does_not_serve() {
         let full: Value = serde_json::from_str(DOCUMENT).unwrap();
         let mut seen = std::collections::BTreeSet::new();
-        for bits in 0..8u8 {
-            let served = Served { dev_login: bits & 1 != 0, signin: bits & 2 != 0, stages: bits & 4 != 0 };
+        for bits in 0..32u8 {
+            let served = Served {
+                dev_login: bits & 1 != 0,
+                signin: bits & 2 != 0,
+                stages: bits & 4 != 0,
+                devices: bits & 8 != 0,
+                operator: bits & 16 != 0,
+            };
             assert!(seen.insert(served.index()), "{served:?} shares a cache slot");
             let mut expected = full.clone();
-            for (on, group) in
-                [(served.dev_login, &DEV_ONLY_PATHS[..]), (served.signin, &SIGNIN_PATHS), (served.stages, &STAGE_PATHS)]
-            {
+            for (on, group) in [
+                (served.dev_login, &DEV_ONLY_PATHS[..]),
+                (served.signin, &SIGNIN_PATHS),
+                (served.stages, &STAGE_PATHS),
+                (served.devices, &DEVICE_PATHS),
+                (served.operator, &OPERATOR_PATHS),
+            ] {
                 for path in group.iter().filter(|_| !on) {
                     expected["paths"].as_object_mut().unwrap().remove(*path).expect("documented");
                 }
+            }
+            if !served.devices {
+                without_device_parameters(&mut expected);
             }
             let text = document(served);
             assert_eq!(serde_json::from_str::<Value>(text).unwrap(), expected, "{served:?}");
@@ -228,6 +297,9 @@ mod tests {
             assert!(item.get("get").is_some() && item.get("head").is_some(), "{path}: GET and HEAD");
         }
         assert!(paths["/v1/token"].get("options").is_some() && paths["/v1/stage-token"].get("options").is_some());
+        assert!(paths["/v1/heartbeat"].get("post").is_some() && paths["/v1/heartbeat"].get("options").is_some());
+        assert!(paths["/v1/admin/revoke"].get("post").is_some());
+        assert!(paths["/v1/admin/devices"].get("get").is_some() && paths["/v1/admin/devices"].get("head").is_some());
         for (path, item) in paths {
             for (method, op) in item.as_object().unwrap() {
                 for (status, response) in op["responses"].as_object().unwrap() {
