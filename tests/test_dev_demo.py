@@ -148,6 +148,34 @@ def test_make_dev_prints_the_watch_url_and_a_curl_that_returns_a_token(dev):
     assert refused.status == 403 and refused.json()[0]["error_code"] == "invalid_playback_auth_token"
 
 
+def test_make_dev_limits_devices_and_the_stand_in_revokes_the_one_taken_over(dev):
+    """The demo has a device limit (one device, the newest wins) and sends revocations to the
+    stand-in, which checks their signatures with botocore and then refuses the revoked session."""
+    out = dev.output()
+    assert "Device limits are on" in out, out[:3000]
+    curl = re.search(r"curl -s '([^']+)' -H 'Cookie: ([^']+)' -H 'X-Device-Id: ([^']+)'", out)
+    assert curl, out[:3000]
+    url, cookie = curl.group(1), curl.group(2)
+    first = request(url, headers={"Cookie": cookie, "X-Device-Id": "first-device-demo"})
+    _, claims = verify_playback_token(first.json()["token"], (ROOT / ".dev" / "public.pem").read_text())
+    assert request(first.json()["playback_url"]).status == 200
+    second = request(url, headers={"Cookie": cookie, "X-Device-Id": "second-device-demo"})
+    assert second.status == 200, second.text
+    deadline, revoked = time.time() + 30, []
+    while time.time() < deadline and not revoked:
+        listed = request(f"http://127.0.0.1:{dev.standin_port}/_standin/revocations").json()
+        revoked = [r for r in listed if r["viewerId"] == claims["aws:viewer-id"] and r["version"] >= claims["aws:viewer-session-version"]]
+        time.sleep(0.3)
+    assert revoked, "the stand-in accepted the revocation of the device taken over"
+    assert request(first.json()["playback_url"]).status == 403
+    assert request(second.json()["playback_url"]).status == 200
+    # The operator's listing, as make dev prints it.
+    admin = re.search(r"curl -s '([^']+/v1/admin/devices\?sub=[^']+)'", out)
+    token = (ROOT / ".dev" / "admin-token").read_text().strip()
+    listing = request(admin.group(1), headers={"Authorization": f"Bearer {token}"})
+    assert listing.status == 200 and [d["device"] for d in listing.json()["devices"]][-1] == "second-device-demo"
+
+
 def test_index_links_to_the_demo(dev):
     r = request(dev.url + "/")
     assert r.status == 200 and r.headers["content-type"].startswith("text/html")

@@ -217,7 +217,20 @@ pub(crate) mod tests {
                 "jwks_url": "https://id.example/jwks", "login": {"client_id": "a", "token_endpoint": "https://id.example/t",
                 "authorization_endpoint": "https://id.example/a", "end_session_endpoint": "https://id.example/e"}}}"#)).unwrap(),
         ];
+        let configs = {
+            let mut configs = Vec::from(configs);
+            configs.push(
+                Config::load(
+                    &crate::config::tests::device_settings()
+                        .with(names::ADMIN_API_TOKEN, crate::config::tests::ADMIN_TOKEN),
+                )
+                .unwrap(),
+            );
+            configs
+        };
         let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
+        let admin = format!("Bearer {}", crate::config::tests::ADMIN_TOKEN);
+        let mut ledgers: std::collections::BTreeMap<String, crate::device::ledger::Ledger> = Default::default();
         let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         let paths = [
             "",
@@ -241,6 +254,9 @@ pub(crate) mod tests {
             "/login",
             "/callback",
             "/logout",
+            "/v1/heartbeat",
+            "/v1/admin/revoke",
+            "/v1/admin/devices",
         ];
         let hosts = [
             "",
@@ -294,7 +310,18 @@ pub(crate) mod tests {
             "error=access_denied",
             "ivs-signin=e30.AAAA",
             "ivs-signin-recent=1",
+            "takeover=true",
+            "takeover=1",
+            "release=true",
+            "release=",
+            "sub=alice",
+            "issuer=https://id.example",
+            "ivs_device=abcdefgh12345678",
+            "ivs_device=\u{e9}",
         ];
+        let devices = ["", "short", "device-0000000001", "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"];
+        let bodies: [&[u8]; 4] =
+            [b"", br#"{"sub": "alice"}"#, br#"{"sub": "alice", "channel": "demo", "block_seconds": 1}"#, b"\xff{"];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut pick = |count: usize| {
             (0..count)
@@ -315,10 +342,24 @@ pub(crate) mod tests {
                         for _ in 0..3 {
                             let (query, cookie, origin) = (pick(3), pick(2).replace('&', "; "), pick(1));
                             let target = format!("{path}?{query}");
+                            let device = devices[count as usize % devices.len()];
+                            let headers = [("x-device-id", device)];
                             let mut request = Request::new(method, &target);
                             request.cookie = Some(&cookie);
                             request.origin = Some(&origin);
                             request.host = Some(host);
+                            request.headers = if device.is_empty() { &[] } else { &headers };
+                            request.body = bodies[count as usize % bodies.len()];
+                            request.authorization = (count % 2 == 0).then_some(admin.as_str());
+                            // The Workers layer's ledger step, with ledgers kept across requests.
+                            let exchange = ledger_ask(&request, config, NOW, [count as u8; 32]).map(|ask| {
+                                let ledger = ledgers
+                                    .entry(ask.viewer_id.clone())
+                                    .or_insert_with(|| crate::device::ledger::Ledger::new(&ask.viewer_id));
+                                let reply = crate::device::object::apply(ledger, &ask.command, NOW);
+                                LedgerExchange { ask, answer: LedgerAnswer::Replied(reply) }
+                            });
+                            request.ledger = exchange.as_ref();
                             let response = handle(&request, config, NOW, [count as u8; 32]);
                             assert!((200..600).contains(&response.status));
                             let _ = log_line(&request, &response, 0.5);
@@ -328,7 +369,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(count, 21 * 12 * 7 * 5 * 3);
+        assert_eq!(count, 24 * 12 * 7 * 6 * 3);
     }
 
     #[test]
