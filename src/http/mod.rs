@@ -350,7 +350,7 @@ pub(crate) mod tests {
                             request.host = Some(host);
                             request.headers = if device.is_empty() { &[] } else { &headers };
                             request.body = bodies[count as usize % bodies.len()];
-                            request.authorization = (count % 2 == 0).then_some(admin.as_str());
+                            request.authorization = count.is_multiple_of(2).then_some(admin.as_str());
                             // The Workers layer's ledger step, with ledgers kept across requests.
                             let exchange = ledger_ask(&request, config, NOW, [count as u8; 32]).map(|ask| {
                                 let ledger = ledgers
