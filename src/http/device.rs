@@ -8,7 +8,7 @@
 //!    request); the layer sends it and puts the answer in [`Request::ledger`];
 //! 2. [`super::handle`] answers from that answer.
 //!
-//! Both halves derive the command with the same functions (`admission`, `heartbeat_command`,
+//! Both halves derive the command with the same functions (`admission`, `heartbeat_plan`,
 //! `revoke_command`, `list_command`), and a route uses an answer only when it was given for
 //! exactly the command it derives. A request the layer did not ask for (or whose object could
 //! not be reached) follows the documented policy: tokens are served without the ledger (logged
@@ -65,7 +65,10 @@ pub fn ledger_ask(
             let channel = authorize(&config.channels, &session, name, request.country().as_deref()).ok()?;
             admission(request, config, devices, channel, &session, random).ok()?.map(|(ask, _)| ask)
         }
-        ("POST", "/v1/heartbeat") => heartbeat_command(request, config, now).ok()?,
+        ("POST", "/v1/heartbeat") => match heartbeat_plan(request, config, now).ok()? {
+            HeartbeatPlan::Ask(ask) => Some(ask),
+            HeartbeatPlan::Nothing | HeartbeatPlan::NoDevice => None,
+        },
         ("POST", "/v1/admin/revoke") => revoke_command(request, config, devices).ok(),
         ("GET" | "HEAD", "/v1/admin/devices") => list_command(request, config, devices).ok(),
         _ => None,
@@ -172,9 +175,19 @@ fn device_cookie(device: &RequestDevice, host: Option<&str>) -> Option<String> {
     device.sets_cookie().then(|| session_set_cookie(DEVICE_COOKIE, &device.id, DEVICE_COOKIE_MAX_AGE, host))
 }
 
-/// The heartbeat command of `POST /v1/heartbeat?channel=NAME[&release=true]`; `None` for a
-/// channel without a device limit (nothing is held there) or a device without an id.
-fn heartbeat_command(request: &Request<'_>, config: &Config, now: u64) -> Result<Option<Envelope>> {
+/// What a heartbeat comes to before the ledger is asked.
+enum HeartbeatPlan {
+    /// Ask the viewer's ledger.
+    Ask(Envelope),
+    /// Nothing is held here: a channel without a device limit, or a release by a device without an id.
+    Nothing,
+    /// A device without an id never held a slot: `409`.
+    NoDevice,
+}
+
+/// The plan of `POST /v1/heartbeat?channel=NAME[&release=true]` (parameters, session, channel,
+/// device: each error a problem).
+fn heartbeat_plan(request: &Request<'_>, config: &Config, now: u64) -> Result<HeartbeatPlan> {
     let name = channel_param(request.query)?;
     let release = match query_param(request.query, "release")?.as_deref() {
         None | Some("false") => false,
@@ -185,15 +198,18 @@ fn heartbeat_command(request: &Request<'_>, config: &Config, now: u64) -> Result
     let channel = authorize(&config.channels, &session, &name, request.country().as_deref())?;
     // No randomness: a device without an id holds nothing (the id it would get is unused).
     let device = device_of(header(request, DEVICE_HEADER), request.cookie, [0; RANDOM_BYTES])?;
-    if !channel.device_limit || config.devices.is_none() || device.source == DeviceSource::New {
-        return Ok(None);
+    if !channel.device_limit || config.devices.is_none() {
+        return Ok(HeartbeatPlan::Nothing);
+    }
+    if device.source == DeviceSource::New {
+        return Ok(if release { HeartbeatPlan::Nothing } else { HeartbeatPlan::NoDevice });
     }
     let command = if release {
         Command::Release { device: device.id }
     } else {
         Command::Heartbeat { device: device.id, channel: channel_key(channel) }
     };
-    Ok(Some(Envelope { viewer_id: config.viewer_ids.viewer_id_for(&session), command }))
+    Ok(HeartbeatPlan::Ask(Envelope { viewer_id: config.viewer_ids.viewer_id_for(&session), command }))
 }
 
 /// `POST /v1/heartbeat?channel=NAME`: `204` while the device holds its slot on that channel,
@@ -229,21 +245,11 @@ pub(super) fn heartbeat_route(request: &Request<'_>, config: Result<&Config, &Er
 
 fn heartbeat_answer(request: &Request<'_>, config: &Config, now: u64) -> Response {
     let no_content = || Response::new(204, vec![("cache-control", "no-store".into())], String::new());
-    let mut response = match heartbeat_command(request, config, now) {
+    let mut response = match heartbeat_plan(request, config, now) {
         Err(error) => Response::problem(&error),
-        Ok(None) => {
-            // A device without an id never held a slot on a limited channel.
-            let device = device_of(header(request, DEVICE_HEADER), request.cookie, [0; RANDOM_BYTES]);
-            let limited =
-                channel_param(request.query).ok().and_then(|n| config.channels.get(&n)).is_some_and(|c| c.device_limit);
-            match device {
-                Ok(device) if limited && device.source == DeviceSource::New && !is_release(request) => {
-                    Response::problem(&Error::DeviceEvicted)
-                }
-                _ => no_content(),
-            }
-        }
-        Ok(Some(ask)) => match answer_for(request, &ask) {
+        Ok(HeartbeatPlan::Nothing) => no_content(),
+        Ok(HeartbeatPlan::NoDevice) => Response::problem(&Error::DeviceEvicted),
+        Ok(HeartbeatPlan::Ask(ask)) => match answer_for(request, &ask) {
             Some(LedgerAnswer::Replied(Reply::Heartbeat { state: Heartbeat::Evicted })) => {
                 Response::problem(&Error::DeviceEvicted)
             }
@@ -261,10 +267,6 @@ fn heartbeat_answer(request: &Request<'_>, config: &Config, now: u64) -> Respons
     };
     response.channel = channel_param(request.query).ok();
     response
-}
-
-fn is_release(request: &Request<'_>) -> bool {
-    query_param(request.query, "release").ok().flatten().as_deref() == Some("true")
 }
 
 /// The operator API's gate: `404` without `ADMIN_API_TOKEN` (the API does not exist), the
