@@ -6,8 +6,11 @@ IVS does. Tokens are checked with PyJWT; viewer ids are computed independently (
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -17,6 +20,7 @@ import uuid
 import pytest
 from harness import (
     ARN_PREFIX,
+    CLI,
     ROOT,
     Worker,
     expected_viewer_id,
@@ -411,3 +415,107 @@ def test_secrets_and_subjects_stay_out_of_logs(setup):
         assert secret not in logs
     # Subjects never appear in the device ledgers' log lines.
     assert not re.search(r'"event":"[a-z-]+","viewer_id":"[^"]*(alice|crowd|operator-target)', logs)
+
+
+# `ivs-token admin` (the CLI side of the operator API) against the same workers.
+
+
+def cli_admin(*args: str, token: str | None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `ivs-token admin ARGS` with ADMIN_API_TOKEN = `token` (unset when None)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "ADMIN_API_TOKEN" and not k.lower().endswith("_proxy")}
+    if token is not None:
+        full_env["ADMIN_API_TOKEN"] = token
+    full_env.update(env or {})
+    return subprocess.run([str(CLI), "admin", *args], capture_output=True, text=True, env=full_env, timeout=60)
+
+
+def test_cli_admin_devices_lists_a_device_after_a_token_request(setup, tmp_path):
+    # Characters the query string must carry percent-encoded.
+    sub = unique("cli lister") + " +&=/?#\u00e9"
+    app = Device(setup, setup.refuse, sub, header_id="cli-app-install-01")
+    assert app.token().status == 200
+    p = cli_admin("devices", "--url", setup.refuse.url, "--sub", sub, token=setup.admin_token)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("{\n  "), "pretty-printed JSON"
+    listing = json.loads(p.stdout)
+    assert listing["viewer_id"] == setup.viewer_id(sub)
+    assert [(d["device"], d["channels"], d["idle"]) for d in listing["devices"]] == [("cli-app-install-01", ["demo"], False)]
+    assert listing["blocked_until"] is None
+    # The token from a file (its trailing newline trimmed) does the same; no variable needed.
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(setup.admin_token + "\n")
+    p = cli_admin("devices", "--url", setup.refuse.url, "--sub", sub, "--token-file", str(token_file), token=None)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == listing
+    assert setup.admin_token not in p.stdout + p.stderr
+
+
+def test_cli_admin_revoke_blocks_and_the_revocation_reaches_ivs(setup):
+    sub = unique("cli-revoked")
+    viewer = setup.viewer_id(sub)
+    tv = Device(setup, setup.refuse, sub)
+    tv_token = tv.token()
+    version = version_of(setup, tv_token)
+    p = cli_admin("revoke", "--url", setup.refuse.url, "--sub", sub, "--channel", "demo", "--block-seconds", "120", token=setup.admin_token)
+    assert p.returncode == 0, p.stderr
+    answer = json.loads(p.stdout)
+    assert answer["viewer_id"] == viewer and answer["channels"] == ["demo"] and len(answer["devices"]) == 1
+    assert answer["version"] >= version and answer["blocked_until"] >= int(time.time()) + 100
+    assert setup.admin_token not in p.stdout + p.stderr
+    wait_for_revocation(setup, DEMO_ARN, viewer, version)
+    assert plays(setup, tv_token) == 403
+    blocked = tv.token()
+    assert blocked.status == 403 and blocked.json()["type"] == "urn:ivs-token-worker:problem:viewer-blocked"
+    listing = json.loads(cli_admin("devices", "--url", setup.refuse.url, "--sub", sub, token=setup.admin_token).stdout)
+    assert listing["devices"] == []
+    assert tv.token("second").status == 200, "--channel demo: the other channels are neither revoked nor blocked"
+
+
+def test_cli_admin_with_a_wrong_token_says_401_and_never_prints_a_token(setup):
+    sub = unique("cli-wrong-token")
+    tv = Device(setup, setup.refuse, sub)
+    assert tv.token().status == 200
+    wrong = secrets.token_urlsafe(40)
+    for command in (["devices"], ["revoke", "--block-seconds", "60"]):
+        p = cli_admin(*command, "--url", setup.refuse.url, "--sub", sub, token=wrong)
+        assert p.returncode == 4, (command, p.returncode, p.stderr)
+        assert p.stdout == ""
+        assert "401 Not authorized: this path needs `Authorization: Bearer <ADMIN_API_TOKEN>`" in p.stderr, p.stderr
+        assert wrong not in p.stderr and setup.admin_token not in p.stderr
+    assert tv.heartbeat() == 204 and tv.token().status == 200, "nothing was revoked or blocked"
+    # Refused here, before any request: no token at all, or one the worker could never hold.
+    for token, says in [(None, "set ADMIN_API_TOKEN or pass --token-file"), ("short-token", "at least 32 random bytes")]:
+        p = cli_admin("devices", "--url", setup.refuse.url, "--sub", sub, token=token)
+        assert p.returncode == 3 and says in p.stderr and "short-token" not in p.stderr, p.stderr
+
+
+def test_cli_admin_refuses_plain_http_to_another_host_before_any_request(setup):
+    # Every request the CLI makes goes through this "proxy" (ALL_PROXY), which counts and hangs up.
+    listener = socket.create_server(("127.0.0.1", 0))
+    proxy = {"ALL_PROXY": f"http://127.0.0.1:{listener.getsockname()[1]}"}
+    connections = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(time.time())
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        for args in (["devices"], ["revoke", "--block-seconds", "60"]):
+            p = cli_admin(*args, "--url", "http://example.com", "--sub", "alice", token=setup.admin_token, env=proxy)
+            assert p.returncode == 3, p.stderr
+            assert "--url: `http://example.com` must start with https://" in p.stderr
+            assert "must not travel in the clear" in p.stderr
+            assert setup.admin_token not in p.stdout + p.stderr
+        assert connections == [], "no request left the CLI"
+        # The control: an https URL does go out (to the proxy, which hangs up).
+        p = cli_admin("devices", "--url", "https://example.com", "--sub", "alice", token=setup.admin_token, env=proxy)
+        assert p.returncode == 5 and "no answer" in p.stderr, p.stderr
+        assert len(connections) == 1
+    finally:
+        listener.close()

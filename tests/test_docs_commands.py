@@ -1,8 +1,8 @@
 """The docs' commands work as written: every `ivs-token` command (and the shell lines around it that
 set its inputs: variables, `openssl rand` secrets) in the README's and docs/'s `sh` blocks is run, in
 the order a reader meets it, in one shell per document with a fresh HOME. Commands that need an
-account or a deployment (`npx wrangler`, `aws`, `curl`) are left out; `make dev` and `make test`
-are what CI itself runs."""
+account or a deployment (`npx wrangler`, `aws`, `curl`, `ivs-token admin`: tests/test_devices.py
+runs it against `wrangler dev`) are left out; `make dev` and `make test` are what CI itself runs."""
 
 import os
 import re
@@ -41,7 +41,8 @@ def runnable(lines: list[str]) -> list[str]:
             out.append(line)
         else:
             command = re.sub(r"^[A-Z_]+=\$\(", "", stripped)
-            keep = command.startswith(("ivs-token ", "(umask 077; openssl rand")) or bool(PLAIN_ASSIGNMENT.match(stripped))
+            offline = command.startswith(("ivs-token ", "(umask 077; openssl rand")) and not command.startswith("ivs-token admin ")
+            keep = offline or bool(PLAIN_ASSIGNMENT.match(stripped))
             if keep:
                 out.append(line)
         keep = keep and stripped.endswith("\\")
