@@ -119,6 +119,8 @@ pub enum Reply {
         pending_revocations: usize,
         /// An operator's block of every channel, until then.
         blocked_until: Option<u64>,
+        /// An operator's blocks of single channels: channel name -> until then.
+        blocked_channels: std::collections::BTreeMap<String, u64>,
     },
 }
 
@@ -148,6 +150,12 @@ pub fn apply(ledger: &mut Ledger, command: &Command, now: u64) -> Reply {
             devices: ledger.list(now, *idle_seconds),
             pending_revocations: ledger.revocations.len(),
             blocked_until: ledger.blocked_until.filter(|until| *until > now),
+            blocked_channels: ledger
+                .blocked_channels
+                .iter()
+                .filter(|(_, until)| **until > now)
+                .map(|(c, u)| (c.clone(), *u))
+                .collect(),
         },
     }
 }
@@ -228,7 +236,7 @@ mod tests {
             let reply_wire: Reply = serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
             assert_eq!(reply_wire, reply, "command {i} round-trips");
         }
-        let Reply::Devices { devices, pending_revocations, blocked_until } =
+        let Reply::Devices { devices, pending_revocations, blocked_until, .. } =
             apply(&mut live, &Command::List { idle_seconds: 90 }, NOW + 20)
         else {
             panic!("a listing answers devices")

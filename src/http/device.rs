@@ -378,13 +378,19 @@ pub(super) fn devices_route(request: &Request<'_>, config: Result<&Config, &Erro
         Err(error) => return Response::problem(&error),
     };
     match answer_for(request, &ask) {
-        Some(LedgerAnswer::Replied(Reply::Devices { devices, pending_revocations, blocked_until })) => Response::json(
+        Some(LedgerAnswer::Replied(Reply::Devices {
+            devices,
+            pending_revocations,
+            blocked_until,
+            blocked_channels,
+        })) => Response::json(
             200,
             serde_json::json!({
                 "viewer_id": ask.viewer_id,
                 "devices": devices,
                 "pending_revocations": pending_revocations,
                 "blocked_until": blocked_until,
+                "blocked_channels": blocked_channels,
             }),
         ),
         Some(LedgerAnswer::Unbound) => Response::problem(&unbound()),
@@ -659,6 +665,25 @@ mod tests {
         );
         let after = edge.call(Call { now: NOW + 700, ..Call::get("/v1/token?channel=demo", &alice) });
         assert_eq!(after.status, 200);
+        // A block of one channel: that channel only, and the listing says so.
+        let one = br#"{"sub": "alice", "channel": "vip", "block_seconds": 60}"#;
+        let r = edge.call(Call {
+            method: "POST",
+            authorization: Some(&bearer),
+            body: one,
+            now: NOW + 701,
+            cookie: None,
+            ..Call::get("/v1/admin/revoke", "")
+        });
+        assert_eq!((r.status, body(&r)["channels"].clone()), (202, serde_json::json!(["vip"])));
+        let listed = edge.call(Call {
+            authorization: Some(&bearer),
+            now: NOW + 702,
+            cookie: None,
+            ..Call::get("/v1/admin/devices?sub=alice", "")
+        });
+        assert_eq!(body(&listed)["blocked_channels"], serde_json::json!({"vip": NOW + 761}));
+        assert_eq!(body(&listed)["blocked_until"], serde_json::Value::Null);
         assert_eq!(admin(&mut edge, "DELETE", "/v1/admin/revoke", Some(&bearer), b"").status, 405);
 
         // Without ADMIN_API_TOKEN the operator API does not exist.
