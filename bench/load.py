@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import jwt  # noqa: E402
 from harness import Worker, new_p384_key, public_pem, request, sec1_pem, session_cookie  # noqa: E402
-from run import DEVICE_ARN, DEVICE_AWS_KEY_ID, DEVICE_AWS_SECRET, DirectWorkerd, device_workerd, hey  # noqa: E402
+from run import DEVICE_ARN, DEVICE_AWS_KEY_ID, DEVICE_AWS_SECRET, DirectWorkerd, device_workerd, fsync_probe, hey  # noqa: E402
 from run import SECRET as BENCH_SECRET  # noqa: E402
 from identity_standins import JwksServer  # noqa: E402
 
@@ -222,6 +222,7 @@ def device_churn(args) -> dict:
     standin = StandIn(pem, DEVICE_ARN, credentials={DEVICE_AWS_KEY_ID: (DEVICE_AWS_SECRET, None)}).start()
     limits = {"default": args.devices_limit, "on_limit": "refuse", "idle_seconds": 3600}
     objects = Path(tempfile.mkdtemp(prefix="ivs-churn-objects-"))
+    fsync_before = fsync_probe(str(objects))
     w = device_workerd(key, standin.base, limits, ledger_dir=objects, verbose=True)
     failures: list[str] = []
     try:
@@ -457,6 +458,9 @@ def device_churn(args) -> dict:
                                              "p99": round(sorted(lags)[int(0.99 * (len(lags) - 1))], 2) if lags else None,
                                              "max": round(max(lags), 2) if lags else None},
             "drained_after_s": round(drained_s, 1),
+            # Every command commits its object's SQLite write (an fsync) before it answers: the
+            # churn's pace follows this disk's fsync latency (bench/run.py's probe).
+            "fsync_ms_before_after": [round(fsync_before["median_ms"], 2), round(fsync_probe(str(objects))["median_ms"], 2)],
             "rss_kib_first_last_max": [rss[0][1], rss[-1][1], max(k for _, k in rss)] if rss else None,
             "rss_samples": rss,
             "viewers_seen_by": first_seen,
