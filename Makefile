@@ -20,7 +20,7 @@ export WRANGLER_SEND_METRICS := false
 export WRANGLER_SEND_ERROR_REPORTS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: lint help tools tools-rust tools-node tools-python tools-browser tools-bench tools-valgrind bench bench-smoke cli worker dev session test test-native test-comb test-ct test-e2e fuzz fuzz-smoke load clean
+.PHONY: lint help tools tools-rust tools-node tools-python tools-browser tools-bench tools-valgrind bench bench-smoke cli worker dev session test test-native test-comb test-ct test-e2e fuzz fuzz-smoke load load-devices clean
 
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
@@ -29,7 +29,7 @@ help:
 	@echo "make session  print a dev session cookie (SUB=alice, CHANNELS=a,b)"
 	@echo "make bench    benchmark against the published alternatives; writes BENCHMARKS.md"
 	@echo "make fuzz     run every fuzz target for FUZZ_SECONDS each (default 600); see RELIABILITY.md"
-	@echo "make load     load, soak and fault runs against workerd on loopback; see RELIABILITY.md"
+	@echo "make load     load, soak, fault and device-churn runs against workerd on loopback; see RELIABILITY.md"
 	@echo "make tools    only install the toolchain"
 
 tools: tools-rust tools-node tools-python tools-browser
@@ -123,7 +123,8 @@ test-ct: tools-valgrind
 test-e2e: tools worker cli
 	$(PYTHON) -m pytest tests -q -ra -s
 
-# The full benchmark: writes BENCHMARKS.md (about 10 minutes).
+# The full benchmark: writes BENCHMARKS.md (about 15 minutes; `bench/run.py --only devices` reruns only
+# the device-limits step on the existing build/ and splices its section in).
 bench: tools tools-bench cli
 	$(PYTHON) bench/run.py
 
@@ -145,11 +146,17 @@ fuzz-smoke:
 	fuzz/run.sh build
 	fuzz/run.sh smoke
 
-# Load, soak and faults against the built worker on workerd (loopback only, bounded); writes
-# test-artifacts/load.json. SOAK_SECONDS (default 600) sets the soak's length.
+# Load, soak, faults and device churn against the built worker on workerd (loopback only,
+# bounded); writes test-artifacts/load.json. SOAK_SECONDS (default 600) sets the soak's length,
+# DEVICE_SECONDS (default 180) the device churn's (1,000 viewers x 3 devices at limit 2).
 SOAK_SECONDS ?= 600
+DEVICE_SECONDS ?= 180
 load: tools tools-bench worker
-	$(PYTHON) bench/load.py --soak-seconds $(SOAK_SECONDS)
+	$(PYTHON) bench/load.py --soak-seconds $(SOAK_SECONDS) --devices-seconds $(DEVICE_SECONDS)
+
+# Only the device churn (its figures replace the `devices` entry of test-artifacts/load.json).
+load-devices: tools worker
+	$(PYTHON) bench/load.py --only-devices --devices-seconds $(DEVICE_SECONDS)
 
 clean:
 	rm -rf build build-bench public target .venv .wrangler test-artifacts
