@@ -25,7 +25,7 @@ const LEDGER_TIMEOUT: Duration = Duration::from_millis(3000);
 /// How long an IVS call may take before it counts as a network error (and is retried).
 const IVS_TIMEOUT_MS: u32 = 10_000;
 /// When the configuration cannot be loaded in the object, try the queue again after this long.
-const RETRY_WITHOUT_CONFIG_MS: f64 = 60_000.0;
+const RETRY_WITHOUT_CONFIG: Duration = Duration::from_secs(60);
 
 fn now_seconds() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
@@ -85,7 +85,6 @@ struct Row {
 }
 
 fn load(sql: &SqlStorage) -> Result<Option<Ledger>> {
-    sql.exec(SCHEMA, None)?;
     let rows: Vec<Row> = sql.exec("SELECT json FROM ledger WHERE id = 1", None)?.to_array()?;
     match rows.first() {
         None => Ok(None),
@@ -135,7 +134,7 @@ impl DeviceLedger {
                 "{}",
                 serde_json::json!({"event": "revocations-waiting", "reason": "no valid DEVICE_LIMITS configuration"})
             );
-            return self.state.storage().set_alarm(Duration::from_millis(RETRY_WITHOUT_CONFIG_MS as u64)).await;
+            return self.state.storage().set_alarm(RETRY_WITHOUT_CONFIG).await;
         };
         let sql = self.state.storage().sql();
         let now = now_seconds();
@@ -181,6 +180,11 @@ async fn send_to_ivs(signed: revocation::HttpRequest, call: &crate::device::ledg
 
 impl DurableObject for DeviceLedger {
     fn new(state: State, env: Env) -> Self {
+        // Once per object start, not per command. Should it fail, every later read fails too,
+        // and the worker's policy for an unreachable ledger applies.
+        if let Err(error) = state.storage().sql().exec(SCHEMA, None) {
+            console_error!("{}", serde_json::json!({"event": "ledger-schema-failed", "reason": error.to_string()}));
+        }
         Self { state, env }
     }
 

@@ -15,7 +15,7 @@
 //! as `"ledger": "unreachable"`), heartbeats answer 204, operator calls 503.
 
 use super::request::{channel_param, query_param, session_of, Request};
-use super::response::{allowed_headers, cors_headers, session_set_cookie, Response};
+use super::response::{allowed_headers, cors_headers, preflight, session_set_cookie, Response};
 use crate::channel::policy::authorize;
 use crate::channel::Channel;
 use crate::config::Config;
@@ -69,8 +69,15 @@ pub fn ledger_ask(
             HeartbeatPlan::Ask(ask) => Some(ask),
             HeartbeatPlan::Nothing | HeartbeatPlan::NoDevice => None,
         },
-        ("POST", "/v1/admin/revoke") => revoke_command(request, config, devices).ok(),
-        ("GET" | "HEAD", "/v1/admin/devices") => list_command(request, config, devices).ok(),
+        // Through the operator's gate first, as the routes go: no token, no ledger call.
+        ("POST", "/v1/admin/revoke") => {
+            operator(request, Ok(config), REVOKE_METHODS).ok()?;
+            revoke_command(request, config).ok()
+        }
+        ("GET" | "HEAD", "/v1/admin/devices") => {
+            operator(request, Ok(config), DEVICES_METHODS).ok()?;
+            list_command(request, config, devices).ok()
+        }
         _ => None,
     }
 }
@@ -82,10 +89,6 @@ fn device_random(random: [u8; 32]) -> [u8; RANDOM_BYTES] {
     let mut bytes = [0u8; RANDOM_BYTES];
     bytes.copy_from_slice(&digest[..RANDOM_BYTES]);
     bytes
-}
-
-fn header<'a>(request: &Request<'a>, name: &str) -> Option<&'a str> {
-    request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
 }
 
 fn channel_key(channel: &Channel) -> ChannelKey {
@@ -106,7 +109,7 @@ fn admission(
     if !channel.device_limit {
         return Ok(None);
     }
-    let device = device_of(header(request, DEVICE_HEADER), request.cookie, device_random(random))?;
+    let device = device_of(request.header(DEVICE_HEADER), request.cookie, device_random(random))?;
     let takeover = parse_takeover(query_param(request.query, "takeover")?.as_deref())?;
     let command = Command::Admit {
         device: device.id.clone(),
@@ -197,7 +200,7 @@ fn heartbeat_plan(request: &Request<'_>, config: &Config, now: u64) -> Result<He
     let session = session_of(config, request, now)?;
     let channel = authorize(&config.channels, &session, &name, request.country().as_deref())?;
     // No randomness: a device without an id holds nothing (the id it would get is unused).
-    let device = device_of(header(request, DEVICE_HEADER), request.cookie, [0; RANDOM_BYTES])?;
+    let device = device_of(request.header(DEVICE_HEADER), request.cookie, [0; RANDOM_BYTES])?;
     if !channel.device_limit || config.devices.is_none() {
         return Ok(HeartbeatPlan::Nothing);
     }
@@ -221,20 +224,12 @@ pub(super) fn heartbeat_route(request: &Request<'_>, config: Result<&Config, &Er
     };
     let cors = cors_headers(config, request.origin);
     let mut response = match request.method {
-        "OPTIONS" => {
-            let mut preflight = Response::new(204, vec![("cache-control", "no-store".into())], String::new())
-                .with_header("allow", HEARTBEAT_METHODS);
-            if !cors.is_empty() {
-                preflight = preflight
-                    .with_header("access-control-allow-methods", "POST, OPTIONS")
-                    .with_header(
-                        "access-control-allow-headers",
-                        format!("{}, {DEVICE_HEADER}", allowed_headers(config)),
-                    )
-                    .with_header("access-control-max-age", "600");
-            }
-            preflight
-        }
+        "OPTIONS" => preflight(
+            HEARTBEAT_METHODS,
+            !cors.is_empty(),
+            HEARTBEAT_METHODS,
+            format!("{}, {DEVICE_HEADER}", allowed_headers(config)),
+        ),
         "POST" => heartbeat_answer(request, config, now),
         _ => Response::problem(&Error::MethodNotAllowed { allow: HEARTBEAT_METHODS }),
     };
@@ -295,11 +290,8 @@ fn operator<'c>(
 const NOT_LIMITED: &str =
     "field `channel` names a channel without a device limit; name a device-limited one, or leave it out (every channel)";
 
-/// The revoke command of `POST /v1/admin/revoke` (after the gate).
-fn revoke_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings) -> Result<Envelope> {
-    if !devices.admin_token.as_ref().is_some_and(|token| token.authorizes(request.authorization)) {
-        return Err(Error::Unauthorized);
-    }
+/// The revoke command of `POST /v1/admin/revoke` (after the gate, [`operator`]).
+fn revoke_command(request: &Request<'_>, config: &Config) -> Result<Envelope> {
     let body = crate::device::admin::parse_revoke(request.body)?;
     let channel = match &body.channel {
         None => None,
@@ -317,11 +309,11 @@ fn revoke_command(request: &Request<'_>, config: &Config, devices: &DeviceSettin
 /// `POST /v1/admin/revoke`: revoke every device of a viewer at IVS (on one channel or all),
 /// free their slots, and optionally block the viewer. `202` with what was queued.
 pub(super) fn revoke_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
-    let (config, devices) = match operator(request, config, REVOKE_METHODS) {
+    let (config, _) = match operator(request, config, REVOKE_METHODS) {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let ask = match revoke_command(request, config, devices) {
+    let ask = match revoke_command(request, config) {
         Ok(ask) => ask,
         Err(error) => return Response::problem(&error),
     };
@@ -345,11 +337,8 @@ pub(super) fn revoke_route(request: &Request<'_>, config: Result<&Config, &Error
     }
 }
 
-/// The list command of `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]` (after the gate).
+/// The list command of `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]` (after the gate, [`operator`]).
 fn list_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings) -> Result<Envelope> {
-    if !devices.admin_token.as_ref().is_some_and(|token| token.authorizes(request.authorization)) {
-        return Err(Error::Unauthorized);
-    }
     let sub =
         query_param(request.query, "sub")?.filter(|sub| crate::device::admin::is_subject(sub)).ok_or_else(|| {
             Error::BadRequest("query parameter `sub` is required: the viewer's subject (1 to 256 characters)".into())

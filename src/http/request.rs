@@ -57,12 +57,16 @@ impl<'a> Request<'a> {
         Presented { authorization: self.authorization, cookie: self.cookie, headers: self.headers }
     }
 
+    /// The value of header `name` among [`Request::headers`] (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+    }
+
     /// The country the request comes from: the platform's, except that on a local host the
     /// [`DEV_COUNTRY_HEADER`] stand-in, when sent, wins (`wrangler dev` reports a fixed
     /// placeholder country for every request).
     pub fn country(&self) -> Option<String> {
-        let stand_in = self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(DEV_COUNTRY_HEADER)).map(|(_, v)| *v);
-        let stand_in = stand_in.filter(|_| self.host.is_some_and(is_local_host));
+        let stand_in = self.header(DEV_COUNTRY_HEADER).filter(|_| self.host.is_some_and(is_local_host));
         stand_in.or(self.country).and_then(normalize_country)
     }
 }

@@ -129,3 +129,22 @@ pub(super) fn allowed_headers(config: &Config) -> String {
     }
     names.join(", ")
 }
+
+/// A CORS preflight answer (`204`): `Allow` lists the route's methods; for an allowed origin
+/// (`cors_allowed`), also the methods and request headers a cross-origin page may use.
+pub(crate) fn preflight(
+    allow: &'static str,
+    cors_allowed: bool,
+    cors_methods: &'static str,
+    headers: String,
+) -> Response {
+    let fixed = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
+    let preflight = Response::new(204, fixed, String::new()).with_header("allow", allow);
+    if !cors_allowed {
+        return preflight;
+    }
+    preflight
+        .with_header("access-control-allow-methods", cors_methods)
+        .with_header("access-control-allow-headers", headers)
+        .with_header("access-control-max-age", "600")
+}

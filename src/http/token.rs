@@ -2,7 +2,7 @@
 
 use super::device::admit;
 use super::request::{channel_param, session_of, Request};
-use super::response::{allowed_headers, cors_headers, reads_bearer, Response};
+use super::response::{allowed_headers, cors_headers, preflight, reads_bearer, Response};
 use crate::channel::policy::{authorize, issue, issue_admitted};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -76,15 +76,7 @@ pub(super) fn token_api(
     };
     let cors = cors_headers(config, request.origin);
     let mut response = if request.method == "OPTIONS" {
-        let headers = vec![("cache-control", "no-store".into()), ("x-content-type-options", "nosniff".into())];
-        let mut preflight = Response::new(204, headers, String::new()).with_header("allow", TOKEN_METHODS);
-        if !cors.is_empty() {
-            preflight = preflight
-                .with_header("access-control-allow-methods", CORS_METHODS)
-                .with_header("access-control-allow-headers", allowed_headers(config))
-                .with_header("access-control-max-age", "600");
-        }
-        preflight
+        preflight(TOKEN_METHODS, !cors.is_empty(), CORS_METHODS, allowed_headers(config))
     } else {
         let mut response = answer(config);
         // RFC 6750 section 3: a refused Bearer token says so in the challenge.

@@ -54,6 +54,14 @@ pub(super) fn redirect(location: String) -> Response {
     Response::new(302, headers, String::new())
 }
 
+/// `error` answered as a page with this heading, message and optional link.
+fn message_page(error: &Error, heading: &str, message: &str, link: Option<(&str, &str)>, nonce: &str) -> Response {
+    let mut response =
+        html(error.status(), crate::page::message_page(heading, message, link, nonce), crate::page::message_csp(nonce));
+    response.problem = Some(error.slug());
+    response
+}
+
 /// An error as a human page (the page routes' counterpart of [`Response::problem`]).
 pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Response {
     let (heading, message) = match error {
@@ -77,13 +85,7 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
         ),
         other => ("Temporarily unavailable", format!("The stream page cannot be served right now ({other}).")),
     };
-    let mut response = html(
-        error.status(),
-        crate::page::message_page(heading, &message, link, nonce),
-        crate::page::message_csp(nonce),
-    );
-    response.problem = Some(error.slug());
-    response
+    message_page(error, heading, &message, link, nonce)
 }
 
 /// A device-limit refusal or block as the watch page says it: at the limit, with a "Watch here
@@ -105,13 +107,7 @@ fn device_message(error: &Error, name: &str, nonce: &str) -> Response {
         ),
         other => return message_for(other, nonce, None),
     };
-    let mut response = html(
-        error.status(),
-        crate::page::message_page(heading, &message, link, nonce),
-        crate::page::message_csp(nonce),
-    );
-    response.problem = Some(error.slug());
-    response
+    message_page(error, heading, &message, link, nonce)
 }
 
 pub(super) const PAGE_METHODS: &str = "GET, HEAD";
