@@ -12,8 +12,8 @@
 //! let policy = Policy { limit: 1, on_limit: OnLimit::Refuse, idle_seconds: 90 };
 //! let mut ledger = Ledger::new("5bdcc146bf60754e6a042426089575c75a003f08");
 //! let admit = |device: &str| Command::Admit { device: device.into(), channel: demo.clone(), policy, takeover: false };
-//! assert!(matches!(apply(&mut ledger, &admit("tv-livingroom"), 1_800_000_000), Reply::Decision(Decision::Admitted { .. })));
-//! assert!(matches!(apply(&mut ledger, &admit("phone-1234"), 1_800_000_001), Reply::Decision(Decision::Refused { .. })));
+//! assert!(matches!(apply(&mut ledger, &admit("tv-livingroom"), 1_800_000_000), Reply::Decision { decision: Decision::Admitted { .. } }));
+//! assert!(matches!(apply(&mut ledger, &admit("phone-1234"), 1_800_000_001), Reply::Decision { decision: Decision::Refused { .. } }));
 //! // The command crosses to the object as JSON.
 //! let wire = serde_json::to_string(&admit("phone-1234")).unwrap();
 //! assert_eq!(serde_json::from_str::<Command>(&wire).unwrap(), admit("phone-1234"));
