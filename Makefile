@@ -68,7 +68,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 tools-python: .venv/.installed
-.venv/.installed: tests/requirements.txt
+.venv/.installed: tests/requirements.txt tests/constraints.txt
 	python3 -m venv .venv
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 	@touch $@
