@@ -37,6 +37,7 @@ Writes test-artifacts/load.json and prints a summary; exits non-zero on any unex
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import json
 import random
@@ -373,7 +374,9 @@ def device_churn(args) -> dict:
         # The model's evictions against the worker's log lines, viewer by viewer, in order.
         model_by_viewer: dict[str, list[str]] = {}
         for e in evictions:
-            model_by_viewer.setdefault(e["viewer_id"], []).append(e["device"])
+            # Log lines name a device by a digest of its id (device::id::device_digest), never the id.
+            digest = hashlib.sha256(b"ivs-token-worker device log name\0" + e["device"].encode()).digest()[:8].hex()
+            model_by_viewer.setdefault(e["viewer_id"], []).append(digest)
         logged_by_viewer: dict[str, list[str]] = {}
         for e in events.get("device-evicted", []):
             logged_by_viewer.setdefault(e["viewer_id"], []).append(e["device"])

@@ -129,6 +129,20 @@ pub enum Error {
     /// A viewer's device ledger (its Durable Object) could not be reached for an operator's
     /// request; nothing was changed. HTTP 503.
     LedgerUnavailable,
+    /// A request that takes over or releases a device slot came from another site, whose origin
+    /// is not in `ALLOWED_ORIGINS` (`Sec-Fetch-Site: cross-site`): a link or form anywhere could
+    /// otherwise evict the account's devices with the viewer's cookie. HTTP 403.
+    CrossSite,
+    /// The viewer admitted new devices faster than one a second for a while. HTTP 429.
+    TooManyNewDevices {
+        /// Seconds to wait (`Retry-After`).
+        retry_after: u64,
+    },
+    /// The request body is larger than the route takes (bytes); it was not read. HTTP 413.
+    PayloadTooLarge {
+        /// The most the route takes, in bytes.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -150,6 +164,9 @@ impl Error {
             Self::UnknownStage(_) => 404,
             Self::UnknownChannel(_) | Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::TooManyNewDevices { .. } => 429,
+            Self::CrossSite => 403,
         }
     }
 
@@ -177,6 +194,9 @@ impl Error {
             Self::ViewerBlocked { .. } => "viewer-blocked",
             Self::Unauthorized => "unauthorized",
             Self::LedgerUnavailable => "ledger-unavailable",
+            Self::PayloadTooLarge { .. } => "payload-too-large",
+            Self::TooManyNewDevices { .. } => "too-many-new-devices",
+            Self::CrossSite => "cross-site-request",
         }
     }
 
@@ -202,6 +222,9 @@ impl Error {
             Self::ViewerBlocked { .. } => "Playback suspended for this account",
             Self::Unauthorized => "Not authorized",
             Self::LedgerUnavailable => "Device ledger unavailable",
+            Self::PayloadTooLarge { .. } => "Request body too large",
+            Self::TooManyNewDevices { .. } => "Too many new devices",
+            Self::CrossSite => "Refused from another site",
         }
     }
 }
@@ -243,6 +266,16 @@ impl fmt::Display for Error {
             Self::LedgerUnavailable => f.write_str(
                 "the viewer's device ledger (its Durable Object) could not be reached, so nothing was changed; retry shortly",
             ),
+            Self::CrossSite => f.write_str(
+                "this request takes over or releases a device slot and came from another site (`Sec-Fetch-Site: cross-site`) whose origin is not in ALLOWED_ORIGINS; make it from this worker's own pages or an allowed app",
+            ),
+            Self::TooManyNewDevices { retry_after } => write!(
+                f,
+                "this account started watching on new devices faster than one a second; retry in {retry_after} s"
+            ),
+            Self::PayloadTooLarge { limit } => {
+                write!(f, "the request body is larger than {limit} bytes, the most this path takes; send a smaller one")
+            }
             Self::ProviderUnavailable(name) => write!(
                 f,
                 "identity provider `{name}` has no usable keys (its key document could not be fetched), so its tokens cannot be checked; retry shortly"

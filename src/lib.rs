@@ -14,6 +14,7 @@
 //! | mechanics | [`encoding`] | base64url, hex, PEM |
 //! | mechanics | [`address`] | URL-valued settings and origins through one URL parser: hosts, ports, patterns, public suffixes |
 //! | mechanics | [`cookie`] | `Cookie` header parsing |
+//! | mechanics | [`capped`] | bodies read with a hard cap: request bodies, provider answers |
 //! | mechanics | [`ivs`] | IVS value types: resource ARNs, maximum resolution |
 //! | mechanics | [`key`] | the P-384 signing key, in every form operators hold it |
 //! | mechanics | [`jose`] | compact JWS: ES384 signing and format checks |
@@ -38,6 +39,7 @@
 pub mod access;
 pub mod address;
 pub mod aws;
+pub mod capped;
 pub mod channel;
 pub mod config;
 pub mod cookie;

@@ -26,8 +26,8 @@
   var evicted = false;
   var beatTimer = null;
 
-  // A "Watch here instead" that worked leaves ?takeover=true in the address: a reload must not
-  // take over again (it is the same device anyway, but the address should not say so).
+  // An address with ?takeover=true (an old bookmark) takes nothing over (only the button's POST
+  // does, and it redirects to the plain page); the address should not say otherwise.
   if (window.history && window.history.replaceState && /[?&]takeover=/.test(window.location.search)) {
     window.history.replaceState(null, "", window.location.pathname);
   }
@@ -86,11 +86,17 @@
     }
     stopPlayer();
     showMessage(text, false);
-    var link = document.createElement("a");
-    link.id = "takeover";
-    link.href = heartbeat.takeover_url;
-    link.textContent = "Watch here instead";
-    statusBox.appendChild(link);
+    // A form POST to this worker, never a link: a takeover evicts another device, and only this
+    // origin's own page may ask for one (the worker ignores `takeover` on a GET).
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = heartbeat.takeover_url;
+    var button = document.createElement("button");
+    button.id = "takeover";
+    button.type = "submit";
+    button.textContent = "Watch here instead";
+    form.appendChild(button);
+    statusBox.appendChild(form);
     document.body.setAttribute("data-state", "evicted");
   }
 

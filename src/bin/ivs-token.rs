@@ -209,7 +209,7 @@ mod cli {
             #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=ivs_token_worker::device::admin::MAX_BLOCK_SECONDS))]
             block_seconds: Option<u64>,
         },
-        /// List a viewer's devices (GET /v1/admin/devices): channels, since when, last seen, idle;
+        /// List a viewer's devices (POST /v1/admin/devices): channels, since when, last seen, idle;
         /// the revocations still owed to IVS and any block. Prints the worker's answer (JSON).
         Devices {
             #[command(flatten)]
@@ -569,7 +569,7 @@ mod cli {
     }
 
     /// `ivs-token admin`: the worker's operator API (`POST /v1/admin/revoke`,
-    /// `GET /v1/admin/devices`) over HTTPS (plain http only for this machine: the bearer token must
+    /// `POST /v1/admin/devices`) over HTTPS (plain http only for this machine: the bearer token must
     /// not travel in the clear), with a blocking client (ureq, rustls). The token never appears in
     /// the output, in an error, or on the command line.
     mod admin {
@@ -602,12 +602,13 @@ mod cli {
                         }
                     }
                     let body = revoke_body(&target.sub, target.issuer.as_deref(), channel.as_deref(), block_seconds);
-                    (Request::Post { url: format!("{origin}/v1/admin/revoke"), body }, target.token_file)
+                    (Request { url: format!("{origin}/v1/admin/revoke"), body }, target.token_file)
                 }
                 AdminCommand::Devices { target } => {
                     let origin = check_target(&target)?;
-                    let url = devices_url(&origin, &target.sub, target.issuer.as_deref());
-                    (Request::Get { url }, target.token_file)
+                    // POST, not GET with a query: the subject stays out of URLs that request logs keep.
+                    let body = revoke_body(&target.sub, target.issuer.as_deref(), None, None);
+                    (Request { url: format!("{origin}/v1/admin/devices"), body }, target.token_file)
                 }
             };
             let token = admin_token(token_file.as_deref())?;
@@ -616,25 +617,11 @@ mod cli {
             Ok(())
         }
 
-        /// One call of the operator API.
-        enum Request {
-            Get { url: String },
-            Post { url: String, body: Value },
-        }
-
-        impl Request {
-            fn url(&self) -> &str {
-                match self {
-                    Request::Get { url } | Request::Post { url, .. } => url,
-                }
-            }
-
-            fn method(&self) -> &'static str {
-                match self {
-                    Request::Get { .. } => "GET",
-                    Request::Post { .. } => "POST",
-                }
-            }
+        /// One call of the operator API: every one is a POST of a JSON body (a subject never
+        /// travels in a URL).
+        struct Request {
+            url: String,
+            body: Value,
         }
 
         /// The worker's origin, after the checks the worker makes too (made first, so a typo costs
@@ -663,18 +650,8 @@ mod cli {
             })
         }
 
-        /// `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]`, the values percent-encoded
-        /// (`application/x-www-form-urlencoded`, which the worker's query parser reads).
-        fn devices_url(origin: &str, sub: &str, issuer: Option<&str>) -> String {
-            let mut query = url::form_urlencoded::Serializer::new(String::new());
-            query.append_pair("sub", sub);
-            if let Some(issuer) = issuer {
-                query.append_pair("issuer", issuer);
-            }
-            format!("{origin}/v1/admin/devices?{}", query.finish())
-        }
-
-        /// `POST /v1/admin/revoke`'s body: `sub`, and each optional field only when given.
+        /// `POST /v1/admin/revoke`'s body: `sub`, and each optional field only when given (without
+        /// `channel` and `block_seconds`, `POST /v1/admin/devices`'s too).
         fn revoke_body(sub: &str, issuer: Option<&str>, channel: Option<&str>, block_seconds: Option<u64>) -> Value {
             let mut body = Map::new();
             body.insert("sub".into(), sub.into());
@@ -712,7 +689,7 @@ mod cli {
 
         /// Send `request` with the bearer token; the answer's JSON when it is a 2xx.
         fn send(request: &Request, token: &str) -> Result<Value, Failure> {
-            let local = ivs_token_worker::address::parse_url(request.url(), ivs_token_worker::address::HTTPS)
+            let local = ivs_token_worker::address::parse_url(&request.url, ivs_token_worker::address::HTTPS)
                 .is_ok_and(|url| url.is_local());
             let mut config = ureq::Agent::config_builder()
                 .timeout_global(Some(TIMEOUT))
@@ -728,18 +705,13 @@ mod cli {
             }
             let agent: ureq::Agent = config.build().into();
             let bearer = format!("Bearer {token}");
-            let sent = match request {
-                Request::Get { url } => {
-                    agent.get(url).header("authorization", &bearer).header("accept", "application/json").call()
-                }
-                Request::Post { url, body } => agent
-                    .post(url)
-                    .header("authorization", &bearer)
-                    .header("accept", "application/json")
-                    .header("content-type", "application/json")
-                    .send(body.to_string()),
-            };
-            let what = format!("{} {}", request.method(), request.url());
+            let sent = agent
+                .post(&request.url)
+                .header("authorization", &bearer)
+                .header("accept", "application/json")
+                .header("content-type", "application/json")
+                .send(request.body.to_string());
+            let what = format!("POST {}", request.url);
             let mut response = sent.map_err(|error| Failure(FAILED, redact(&no_answer(&what, &error), token)))?;
             let status = response.status().as_u16();
             let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -846,20 +818,18 @@ mod cli {
         #[cfg(test)]
         mod tests {
             use super::*;
-            use ivs_token_worker::http::request::query_param;
 
             #[test]
-            fn query_values_are_percent_encoded_as_the_worker_reads_them() {
+            fn the_devices_body_reaches_the_worker_as_given() {
                 let sub = "alice+bob@example.com&issuer=https://evil.example #x=ü/%";
-                let issuer = "https://id.example/tenant?x=1&y=2";
-                let url = devices_url("https://tv.example", sub, Some(issuer));
-                let query = url.strip_prefix("https://tv.example/v1/admin/devices?").expect(&url);
-                assert!(query.bytes().all(|b| b.is_ascii_graphic() && b != b'#'), "{query}");
-                assert_eq!(query_param(query, "sub").unwrap().as_deref(), Some(sub));
-                assert_eq!(query_param(query, "issuer").unwrap().as_deref(), Some(issuer));
+                let issuer = "https://id.example";
+                let body = revoke_body(sub, Some(issuer), None, None).to_string();
+                let (parsed_sub, parsed_issuer) = ivs_token_worker::device::admin::parse_list(body.as_bytes()).unwrap();
+                assert_eq!((parsed_sub.as_str(), parsed_issuer.as_deref()), (sub, Some(issuer)));
+                let plain = revoke_body("a b", None, None, None).to_string();
                 assert_eq!(
-                    devices_url("http://127.0.0.1:8787", "a b", None),
-                    "http://127.0.0.1:8787/v1/admin/devices?sub=a+b"
+                    ivs_token_worker::device::admin::parse_list(plain.as_bytes()).unwrap(),
+                    ("a b".into(), None)
                 );
             }
 

@@ -181,6 +181,19 @@ impl Config {
                 "needs SESSION_SECRET: /dev/login signs in with the worker's own session cookie",
             ));
         }
+        // The worker sends a client secret to its provider: it must never be one of the worker's own.
+        for provider in &providers {
+            let named = provider.login.as_ref().and_then(|l| l.get("client_secret")).and_then(|v| v.as_str());
+            if let Some(own) = named.filter(|name| names::ALL.contains(name)) {
+                return Err(Error::setting(
+                    IDENTITY_PROVIDERS,
+                    format!(
+                        "provider `{}`: field `login.client_secret` names `{own}`, a setting the worker itself reads, which it would then send to the provider; store the provider's client secret in a secret of its own (like `IDP_CLIENT_SECRET`) and name that",
+                        provider.name
+                    ),
+                ));
+            }
+        }
         let signin = SignIn::load(&providers, &|name| settings.get(name).map(str::to_owned), current.as_deref())
             .map_err(|e| Error::setting(IDENTITY_PROVIDERS, e))?;
         let player = match settings.get(PLAYER_SCRIPT_URL) {

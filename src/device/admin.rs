@@ -1,6 +1,7 @@
 //! The operator API's pure parts: its bearer token (`ADMIN_API_TOKEN`), compared in constant
-//! time, and the body of `POST /v1/admin/revoke`: `{"sub", "issuer"?, "channel"?,
-//! "block_seconds"?}`. A viewer id is derived from the subject *and* where it was vouched for
+//! time, the body of `POST /v1/admin/revoke`: `{"sub", "issuer"?, "channel"?,
+//! "block_seconds"?}`, and that of `POST /v1/admin/devices`: `{"sub", "issuer"?}` (a subject in a
+//! body, not in a URL that platform request logs may keep). A viewer id is derived from the subject *and* where it was vouched for
 //! (`identity::viewer_id`): `issuer` names the identity provider of a viewer who signs in there
 //! (its `issuer`, exactly its tokens' `iss`); without it, the subject is a session-cookie viewer's.
 //!
@@ -24,7 +25,8 @@ use sha2::Sha256;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
-/// The largest body `POST /v1/admin/revoke` reads.
+/// The largest body the operator API reads (`POST /v1/admin/revoke`, `POST /v1/admin/devices`);
+/// the Workers layer reads no more than this (`http::body_limit`).
 pub const MAX_BODY_BYTES: usize = 4096;
 /// The longest block: one year.
 pub const MAX_BLOCK_SECONDS: u64 = 366 * 86_400;
@@ -108,20 +110,27 @@ fn whole_number(value: &Value) -> Option<u64> {
     })
 }
 
-/// Parse `{"sub": "...", "issuer": "URL"?, "channel": "NAME"?, "block_seconds": N?}`. Every error
-/// is a `400` that names the field and the rule, and never quotes the subject.
-pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
+/// The JSON object of an operator API body with only `fields`; every error a `400` naming the
+/// rule, never quoting what was sent.
+fn body_object(body: &[u8], fields: &str) -> Result<serde_json::Map<String, Value>> {
     let bad = |text: String| Error::BadRequest(text);
     if body.len() > MAX_BODY_BYTES {
         return Err(bad(format!("the body is larger than {MAX_BODY_BYTES} bytes")));
     }
     let value: Value = serde_json::from_slice(body)
-        .map_err(|_| bad(format!("the body must be a JSON object with the fields {FIELDS}")))?;
-    let object =
-        value.as_object().ok_or_else(|| bad(format!("the body must be a JSON object with the fields {FIELDS}")))?;
-    if let Some(unknown) = object.keys().find(|k| !FIELDS.split(", ").any(|f| f == k.as_str())) {
-        return Err(bad(format!("unknown field `{}`; known fields: {FIELDS}", crate::text::truncate(unknown))));
+        .map_err(|_| bad(format!("the body must be a JSON object with the fields {fields}")))?;
+    let Value::Object(object) = value else {
+        return Err(bad(format!("the body must be a JSON object with the fields {fields}")));
+    };
+    if let Some(unknown) = object.keys().find(|k| !fields.split(", ").any(|f| f == k.as_str())) {
+        return Err(bad(format!("unknown field `{}`; known fields: {fields}", crate::text::truncate(unknown))));
     }
+    Ok(object)
+}
+
+/// The viewer a body names: `sub`, and `issuer` for a provider's viewer.
+fn viewer_fields(object: &serde_json::Map<String, Value>) -> Result<(String, Option<String>)> {
+    let bad = |text: String| Error::BadRequest(text);
     let sub = match object.get("sub") {
         Some(Value::String(sub)) if is_subject(sub) => sub.clone(),
         Some(Value::String(_)) => return Err(bad(format!("field `sub` must be 1 to {MAX_SUBJECT_LEN} characters"))),
@@ -137,6 +146,20 @@ pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
             ))
         }
     };
+    Ok((sub, issuer))
+}
+
+/// Parse `POST /v1/admin/devices`'s `{"sub": "...", "issuer": "URL"?}`: the viewer to list.
+pub fn parse_list(body: &[u8]) -> Result<(String, Option<String>)> {
+    viewer_fields(&body_object(body, "sub, issuer")?)
+}
+
+/// Parse `{"sub": "...", "issuer": "URL"?, "channel": "NAME"?, "block_seconds": N?}`. Every error
+/// is a `400` that names the field and the rule, and never quotes the subject.
+pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
+    let bad = |text: String| Error::BadRequest(text);
+    let object = body_object(body, FIELDS)?;
+    let (sub, issuer) = viewer_fields(&object)?;
     let channel = match object.get("channel") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) if is_name(name) => Some(name.clone()),

@@ -87,6 +87,15 @@ pub fn device_of(header: Option<&str>, cookies: Option<&str>, random: [u8; RANDO
     Ok(RequestDevice { id: new_device_id(random), source: DeviceSource::New })
 }
 
+/// How a device is named in log lines: a digest of its id, never the id itself. A browser's id is
+/// its `ivs_device` cookie, so a log reader holding the id could present it and share that
+/// device's slot; the digest still tells one device's lines from another's.
+pub fn device_digest(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(b"ivs-token-worker device log name\0").chain_update(id).finalize();
+    crate::encoding::hex(&digest[..8])
+}
+
 /// The `takeover` query value: absent or `false` is false, `true` is true, anything else a `400`.
 pub fn parse_takeover(value: Option<&str>) -> Result<bool> {
     match value {
@@ -126,6 +135,16 @@ mod tests {
         assert_eq!(stale_first.id, "good-device", "the first valid one of several");
         let broken = device_of(None, Some("ivs_device=<script>"), [9; 24]).unwrap();
         assert_eq!((broken.id, broken.source), (new_device_id([9; 24]), DeviceSource::New));
+    }
+
+    #[test]
+    fn logs_name_devices_by_digest() {
+        let id = "tv-livingroom-0001";
+        let digest = device_digest(id);
+        assert_eq!(digest.len(), 16);
+        assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()) && !digest.contains(id));
+        assert_eq!(digest, device_digest(id), "stable: one device's lines stay together");
+        assert_ne!(digest, device_digest("tv-livingroom-0002"));
     }
 
     #[test]

@@ -30,7 +30,10 @@
 //!
 //! - every admission of a new device gets a version above every version this viewer was ever
 //!   issued: `max(previous + 1, now)`, which keeps the meaning "revoke every session started
-//!   before time T" (`<= T`) and stays within IVS's 32-bit integer until 2038-01-19;
+//!   before time T" (`<= T`) and stays within IVS's 32-bit integer until 2038-01-19; a version
+//!   never runs more than [`MAX_VERSION_LEAD`] seconds ahead of the clock (a viewer admitting
+//!   devices faster than one a second, beyond a burst, is asked to wait: [`Decision::TooFast`]), so "before T"
+//!   holds within that margin however fast an account churns devices;
 //! - a device's tokens on every channel carry its admission version, and a renewal or a reload
 //!   keeps it: a device's sessions on a channel are all `<= v`, so one revocation removes them
 //!   all, and since versions follow admission order, revoking the oldest device on a channel
@@ -72,11 +75,19 @@
 //! assert_eq!(call.pairs[0].version, 1_800_000_000);
 //! ```
 
+use super::id::device_digest;
 use super::settings::OnLimit;
 pub use super::settings::Policy;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// How far ahead of the clock a version may run, in seconds: versions rise by one for each new
+/// device, so an account that admits devices faster than one a second would otherwise push them
+/// ever further ahead, and "revoke every session started before T" would miss the newest. 15
+/// leaves room for a burst (a family's devices opened together, a dozen concurrent takeovers)
+/// and bounds the margin an operator revoking by hand adds to T.
+pub const MAX_VERSION_LEAD: i64 = 15;
 
 /// IVS's version is a 32-bit integer: no version above this is issued.
 pub const MAX_VERSION: i64 = i32::MAX as i64;
@@ -225,6 +236,12 @@ pub enum Decision {
     },
     /// No version is left below IVS's 32-bit limit (from 2038-01-19): `500`.
     Exhausted,
+    /// This viewer admitted new devices faster than one a second for a while: the next version
+    /// would run more than [`MAX_VERSION_LEAD`] seconds ahead of the clock. `429`, retry then.
+    TooFast {
+        /// Seconds until a version is free again.
+        retry_after: u64,
+    },
 }
 
 impl Decision {
@@ -237,6 +254,7 @@ impl Decision {
             Self::Exhausted => Err(Error::Internal(
                 "no aws:viewer-session-version is left below 2^31 for this viewer; device limits need a new version scheme",
             )),
+            Self::TooFast { retry_after } => Err(Error::TooManyNewDevices { retry_after }),
         }
     }
 }
@@ -344,7 +362,8 @@ pub enum Event {
         viewer_id: String,
         /// The channel.
         channel: String,
-        /// The device.
+        /// The device, logged as its digest ([`device_digest`]).
+        #[serde(serialize_with = "as_digest")]
         device: String,
         /// Its version.
         version: i64,
@@ -377,7 +396,8 @@ pub enum Event {
     DeviceEvicted {
         /// The viewer id.
         viewer_id: String,
-        /// The device.
+        /// The device, logged as its digest ([`device_digest`]).
+        #[serde(serialize_with = "as_digest")]
         device: String,
         /// Why.
         reason: Reason,
@@ -391,7 +411,8 @@ pub enum Event {
         viewer_id: String,
         /// The channel.
         channel: String,
-        /// The device.
+        /// The device, logged as its digest ([`device_digest`]).
+        #[serde(serialize_with = "as_digest")]
         device: String,
     },
     /// IVS accepted a revocation.
@@ -433,6 +454,11 @@ pub enum Event {
     },
 }
 
+/// Log lines name a device by its digest: its id may be a browser's cookie.
+fn as_digest<S: serde::Serializer>(device: &str, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(&device_digest(device))
+}
+
 /// The state of one viewer. Serialize it whole into the object's storage after every operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -443,6 +469,9 @@ pub struct Ledger {
     pub devices: Vec<Device>,
     /// The highest version ever issued to this viewer.
     pub last_version: i64,
+    /// The latest clock reading a version was issued at: versions stay within
+    /// [`MAX_VERSION_LEAD`] of it, and a clock that steps back does not stop admissions.
+    pub clock_high: i64,
     /// The highest ceiling ever revoked, by channel ARN.
     pub revoked_through: BTreeMap<String, i64>,
     /// Revocations not yet accepted by IVS.
@@ -497,8 +526,8 @@ impl Ledger {
             let version = match current.or(Some(admission)).filter(|v| *v > watermark) {
                 Some(version) => version,
                 None => match self.next_version(now) {
-                    Some(version) => version,
-                    None => return Decision::Exhausted,
+                    Ok(version) => version,
+                    Err(decision) => return decision,
                 },
             };
             let held = &mut self.devices[index];
@@ -536,7 +565,10 @@ impl Ledger {
             });
             return Decision::Refused { in_use: active.len(), limit: policy.limit };
         }
-        let Some(version) = self.next_version(now) else { return Decision::Exhausted };
+        let version = match self.next_version(now) {
+            Ok(version) => version,
+            Err(decision) => return decision,
+        };
         // Devices are kept in admission order, so the first of each list are the oldest.
         let mut leaving: Vec<(usize, Reason)> = idle[..from_idle].iter().map(|&i| (i, Reason::Idle)).collect();
         leaving.extend(active[..from_active].iter().map(|&i| (i, Reason::Evicted)));
@@ -777,13 +809,21 @@ impl Ledger {
         Some(earliest.max(spacing))
     }
 
-    fn next_version(&mut self, now: u64) -> Option<i64> {
-        let version = self.last_version.saturating_add(1).max(clamp_version(now));
+    /// A version above every one issued, at most [`MAX_VERSION_LEAD`] seconds ahead of `now`;
+    /// else the decision to answer ([`Decision::TooFast`], [`Decision::Exhausted`]).
+    fn next_version(&mut self, now: u64) -> std::result::Result<i64, Decision> {
+        let clock = clamp_version(now).max(self.clock_high);
+        let version = self.last_version.saturating_add(1).max(clock);
         if version > MAX_VERSION {
-            return None;
+            return Err(Decision::Exhausted);
+        }
+        let lead = version - clock;
+        if lead > MAX_VERSION_LEAD {
+            return Err(Decision::TooFast { retry_after: (lead - MAX_VERSION_LEAD) as u64 });
         }
         self.last_version = version;
-        Some(version)
+        self.clock_high = clock;
+        Ok(version)
     }
 
     fn prune_blocks(&mut self, now: u64) {
@@ -1185,6 +1225,41 @@ mod tests {
         assert_eq!(unledgered_version(u64::MAX), MAX_VERSION);
     }
 
+    /// Issue 22, finding 9: 300 takeovers in 4.5 s ran versions 294 s ahead of the clock, so
+    /// "revoke every session started before T" (`<= T`) missed the newest devices.
+    #[test]
+    fn versions_stay_within_a_few_seconds_of_the_clock() {
+        let mut ledger = Ledger::new(VIEWER);
+        let mut admitted_count = 0;
+        let mut refused = 0;
+        for i in 0..300u64 {
+            let now = NOW + i * 15 / 1000; // 300 takeovers in 4.5 s
+            match ledger.admit(&format!("device-{i}"), ch("c0"), refuse(2), true, now) {
+                Decision::Admitted { version, .. } => {
+                    assert!(version <= now as i64 + MAX_VERSION_LEAD, "{version} at {now}");
+                    admitted_count += 1;
+                }
+                Decision::TooFast { retry_after } => {
+                    assert!((1..=MAX_VERSION_LEAD as u64).contains(&retry_after), "{retry_after}");
+                    refused += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // 16 in the first second (leads 0 to 15), then one a second for the next four.
+        assert_eq!(admitted_count, 16 + 4);
+        assert_eq!(admitted_count + refused, 300);
+        let error = Decision::TooFast { retry_after: 2 }.into_result().unwrap_err();
+        assert_eq!((error.status(), error.slug()), (429, "too-many-new-devices"));
+        // Once the clock catches up, new devices are admitted again; the versions still rise.
+        let before = ledger.last_version;
+        let (v, ..) = admitted(&ledger.admit("device-late", ch("c0"), refuse(2), true, NOW + 10));
+        assert!(v > before && v <= (NOW + 10) as i64 + MAX_VERSION_LEAD);
+        // An operator's ceiling at T covers every device admitted before T.
+        let revoked = ledger.revoke_viewer(RevokeScope::Viewer(&[]), None, NOW + 10);
+        assert!(revoked.version >= v);
+    }
+
     #[test]
     fn an_operator_revokes_every_device_and_may_block() {
         let mut ledger = Ledger::new(VIEWER);
@@ -1535,6 +1610,16 @@ mod tests {
         // Fields added later default when an older object's state is read.
         let old: Ledger = serde_json::from_str(&format!(r#"{{"viewer_id": "{VIEWER}"}}"#)).unwrap();
         assert_eq!(old, Ledger::new(VIEWER));
+        // Issue 22: a device is logged by its digest, never by its id (a browser's cookie value).
+        let evicted = serde_json::to_value(Event::DeviceEvicted {
+            viewer_id: VIEWER.into(),
+            device: "device-a".into(),
+            reason: Reason::Evicted,
+            channels: vec![],
+        })
+        .unwrap();
+        assert_eq!(evicted["device"], device_digest("device-a"));
+        assert!(!evicted.to_string().contains("device-a"));
         let event = serde_json::to_value(Event::DeviceRefused {
             viewer_id: VIEWER.into(),
             channel: "c0".into(),

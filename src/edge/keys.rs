@@ -1,7 +1,9 @@
 //! Identity providers' key documents: fetched when a token first needs them, shared with this
 //! location's other isolates through the Cache API, and handed to the core's key store.
 
+use super::body::read_text;
 use crate::config::Config;
+use crate::identity::jwk::MAX_DOCUMENT_BYTES;
 use crate::identity::keystore::{freshness, Fetched};
 use crate::identity::provider::Provider;
 use worker::{console_error, Cache, Fetch, Headers, Method, Request, Response};
@@ -46,11 +48,11 @@ async fn get_key_document(url: &str) -> Result<KeyDocument, String> {
             return Err(format!("the key document answered HTTP {}", response.status_code()));
         }
         let cache_control = response.headers().get("cache-control").ok().flatten();
-        let body = response.text().await.map_err(|_| {
+        let body = read_text(&mut response, MAX_DOCUMENT_BYTES, "the key document").await.map_err(|reason| {
             if timeout.aborted() {
                 timed_out()
             } else {
-                "the key document could not be read".to_owned()
+                reason
             }
         })?;
         return Ok(KeyDocument { body, cache_control });

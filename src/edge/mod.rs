@@ -8,11 +8,13 @@
 //! | [`keys`] | identity providers' key documents: fetch, Cache API |
 //! | [`webcrypto`] | identity tokens' signatures through the platform's WebCrypto |
 //! | [`signin`] | sign-in at the edge: discovery documents, the code exchange |
+//! | [`body`] | bodies read with a hard cap: the operator's request, providers' answers |
 //! | [`devices`] | device limits: the per-viewer Durable Object `DeviceLedger`, asking it, its IVS calls |
 //! | `bench` | `/__bench` (feature `bench` only): core operations timed inside workerd |
 
 #[cfg(feature = "bench")]
 mod bench;
+mod body;
 mod devices;
 mod keys;
 mod settings;
@@ -55,7 +57,7 @@ fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
 }
 
 #[event(fetch)]
-async fn fetch(mut request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut request: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let started = js_sys::Date::now();
     let url = request.inner().url();
     let method = request.inner().method();
@@ -64,12 +66,7 @@ async fn fetch(mut request: Request, env: Env, _ctx: Context) -> worker::Result<
     let cookie = headers.get("cookie").ok().flatten();
     let authorization = headers.get("authorization").ok().flatten();
     let country = request.cf().and_then(|cf| cf.country());
-    // Only the operator's revoke takes a body.
-    let body = if method == "POST" && target_of(&url).split('?').next() == Some("/v1/admin/revoke") {
-        request.bytes().await.unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let content_length = headers.get("content-length").ok().flatten();
     let headers = request.headers();
     let pairs = header_pairs(headers);
     let header_refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
@@ -81,7 +78,6 @@ async fn fetch(mut request: Request, env: Env, _ctx: Context) -> worker::Result<
     core_request.authorization = authorization.as_deref();
     core_request.country = country.as_deref();
     core_request.headers = &header_refs;
-    core_request.body = &body;
 
     #[cfg(feature = "bench")]
     if let Some(answer) = bench_route(&core_request, &env) {
@@ -89,6 +85,25 @@ async fn fetch(mut request: Request, env: Env, _ctx: Context) -> worker::Result<
     }
 
     let loaded = config_for(&env);
+    // A body is read only where the core asks for one (the operator's revoke, after its gate),
+    // and never past its limit: one request must not fill the isolate every viewer shares.
+    let body = match http::body_limit(&core_request, loaded.as_ref().as_ref()) {
+        None => Vec::new(),
+        Some(limit) => match body::read_capped(request.stream(), content_length, limit).await {
+            Ok(body) => body,
+            Err(unread) => {
+                let answer = match unread {
+                    body::Unread::TooLarge(too_large) => http::too_large(too_large.limit),
+                    body::Unread::Broken => http::Response::problem(&Error::BadRequest(
+                        "the request body could not be read to its end; send it again".into(),
+                    )),
+                };
+                console_log!("{}", http::log_line(&core_request, &answer, js_sys::Date::now() - started));
+                return to_response(answer);
+            }
+        },
+    };
+    core_request.body = &body;
     // One clock reading for the whole request: key freshness, token times and signing agree.
     let now = (started / 1000.0) as u64;
     // The deciding credential, located and read once; carried across the awaits below (key
@@ -123,10 +138,7 @@ async fn fetch(mut request: Request, env: Env, _ctx: Context) -> worker::Result<
         }
     }
     core_request.located = located.as_ref();
-    let exchanged = match loaded.as_ref() {
-        Ok(config) if config.signin.enabled() => signin::prepare(config, &core_request, now).await,
-        _ => None,
-    };
+    let exchanged = signin::prepare(&loaded, &core_request, now, &ctx).await;
     core_request.exchanged = exchanged.as_ref();
     let mut random = [0u8; 32];
     if getrandom::fill(&mut random).is_err() {

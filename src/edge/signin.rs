@@ -1,15 +1,20 @@
-//! Sign-in at the edge: the network work the core describes for `/login`, `/callback` and
-//! `/logout` (see `http::signin`): discovery documents (fetched with a timeout, shared through
+//! Sign-in at the edge: the network work the core describes for `/login`, `/callback/PROVIDER`
+//! and `/logout` (see `http::signin`): discovery documents (fetched with a timeout, shared through
 //! the Cache API like key documents), the code exchange at the token endpoint, and the keys the
 //! ID token needs. Logs name the provider and a status or reason, never a code, token or secret.
 
+use super::body::read_text;
 use super::keys::refresh_keys;
+use super::settings::Loaded;
 use crate::config::Config;
 use crate::http;
+use crate::identity::jwk::MAX_DOCUMENT_BYTES;
 use crate::identity::keystore::{freshness, Fetched};
 use crate::signin::callback::{self, Exchange, Exchanged};
+use crate::signin::discovery::Need;
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use worker::{console_error, Cache, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use worker::{console_error, Cache, Context, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 /// No request to the provider outlasts this: a provider that never answers must not hold the
 /// viewer's sign-in open.
@@ -24,7 +29,7 @@ async fn send(request: Request) -> Result<Response, String> {
     }
 }
 
-/// GET a discovery document.
+/// GET a discovery document, no larger than a key document may be.
 async fn get_document(url: &str) -> Fetched {
     let outcome = async {
         let request = Request::new(url, Method::Get).map_err(|_| "the URL is not usable".to_owned())?;
@@ -33,52 +38,54 @@ async fn get_document(url: &str) -> Fetched {
             return Err(format!("HTTP {}", response.status_code()));
         }
         let cache_control = response.headers().get("cache-control").ok().flatten();
-        let body = response.text().await.map_err(|_| "the body could not be read".to_owned())?;
+        let body = read_text(&mut response, MAX_DOCUMENT_BYTES, "the answer").await?;
         Ok(Fetched::Document { body, cache_control })
     };
     outcome.await.unwrap_or_else(|reason: String| Fetched::Failed(format!("discovery document: {reason}")))
 }
 
-/// Fetch the discovery documents this request needs, from the Cache API when another isolate
-/// of this location put them there.
-async fn discover(config: &Config, request: &http::Request<'_>, now: u64) {
-    for login in http::signin::discoveries(request, config, now) {
-        let (Some(url), Some(provider)) =
-            (login.discovery_url.as_deref(), config.identity.providers.iter().find(|p| p.name == login.provider))
-        else {
-            continue;
-        };
-        let store = &config.signin.discovery;
-        let cache = Cache::default();
-        if store.endpoints(&login.provider, now).is_none() {
-            if let Ok(Some(mut cached)) = cache.get(url, false).await {
-                let cache_control = cached.headers().get("cache-control").ok().flatten();
-                if let Ok(body) = cached.text().await {
-                    store.record(&login.provider, &provider.issuer, Fetched::Document { body, cache_control }, now);
-                    if store.endpoints(&login.provider, now).is_some() {
-                        continue;
-                    }
+/// The clock now, in Unix seconds: a fetch's outcome is recorded at its end, so the retry
+/// window after a slow failure starts when the failure is known.
+fn clock() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+/// Fetch `provider_name`'s discovery document (from the Cache API first, when this isolate knows
+/// nothing of it and another isolate of this location put it there) and record it.
+async fn discover(config: &Config, provider_name: &str) {
+    let Some(login) = config.signin.login(provider_name) else { return };
+    let (Some(url), Some(provider)) =
+        (login.discovery_url.as_deref(), config.identity.providers.iter().find(|p| p.name == login.provider))
+    else {
+        return;
+    };
+    let store = &config.signin.discovery;
+    let cache = Cache::default();
+    if store.endpoints(&login.provider, clock()).is_none() {
+        if let Ok(Some(mut cached)) = cache.get(url, false).await {
+            let cache_control = cached.headers().get("cache-control").ok().flatten();
+            if let Ok(body) = cached.text().await {
+                store.record(&login.provider, &provider.issuer, Fetched::Document { body, cache_control }, clock());
+                if store.endpoints(&login.provider, clock()).is_some() {
+                    return;
                 }
             }
         }
-        let fetched = get_document(url).await;
-        if let Fetched::Document { body, cache_control } = &fetched {
-            let headers = Headers::new();
-            let _ = headers.set("cache-control", &format!("max-age={}", freshness(cache_control.as_deref())));
-            if let Ok(copy) = Response::ok(body.clone()).map(|r| r.with_headers(headers)) {
-                let _ = cache.put(url, copy).await;
-            }
+    }
+    let fetched = get_document(url).await;
+    if let Fetched::Document { body, cache_control } = &fetched {
+        let headers = Headers::new();
+        let _ = headers.set("cache-control", &format!("max-age={}", freshness(cache_control.as_deref())));
+        if let Ok(copy) = Response::ok(body.clone()).map(|r| r.with_headers(headers)) {
+            let _ = cache.put(url, copy).await;
         }
-        if let Some(reason) = store.record(&login.provider, &provider.issuer, fetched, now) {
-            console_error!(
-                "{}",
-                serde_json::json!({"identity_provider": login.provider, "sign_in_unavailable": reason})
-            );
-        }
+    }
+    if let Some(reason) = store.record(&login.provider, &provider.issuer, fetched, clock()) {
+        console_error!("{}", serde_json::json!({"identity_provider": login.provider, "sign_in_unavailable": reason}));
     }
 }
 
-/// POST the code exchange.
+/// POST the code exchange; the answer no larger than a key document may be.
 async fn post(exchange: &Exchange) -> Exchanged {
     let outcome = async {
         let headers = Headers::new();
@@ -94,16 +101,41 @@ async fn post(exchange: &Exchange) -> Exchanged {
             .map_err(|_| "the token endpoint URL is not usable".to_owned())?;
         let mut response = send(request).await?;
         let status = response.status_code();
-        let body = response.text().await.map_err(|_| "the answer could not be read".to_owned())?;
+        let body = read_text(&mut response, MAX_DOCUMENT_BYTES, "the answer").await?;
         Ok(Exchanged::Answer { status, body })
     };
     outcome.await.unwrap_or_else(Exchanged::Failed)
 }
 
-/// Everything a sign-in route needs from the network, done before the core answers; for a
-/// `/callback`, what came of the code exchange.
-pub(crate) async fn prepare(config: &Config, request: &http::Request<'_>, now: u64) -> Option<Exchanged> {
-    discover(config, request, now).await;
+/// Everything a sign-in route needs from the network, done before the core answers: the one
+/// discovery document the request needs (awaited only when none is usable; a stale one is
+/// served and refreshed after the answer), and for a `/callback/PROVIDER`, the code exchange.
+pub(crate) async fn prepare(
+    loaded: &Loaded,
+    request: &http::Request<'_>,
+    now: u64,
+    ctx: &Context,
+) -> Option<Exchanged> {
+    let config = loaded.as_ref().as_ref().ok().filter(|c| c.signin.enabled())?;
+    if let Some(login) = http::signin::discovery_for(request, config, now) {
+        let store = &config.signin.discovery;
+        match store.need(&login.provider, now) {
+            Some(Need::Fetch) => {
+                store.begin_fetch(&login.provider, now);
+                discover(config, &login.provider).await;
+            }
+            Some(Need::Revalidate) => {
+                store.begin_fetch(&login.provider, now);
+                let (loaded, name) = (Rc::clone(loaded), login.provider.clone());
+                ctx.wait_until(async move {
+                    if let Ok(config) = loaded.as_ref() {
+                        discover(config, &name).await;
+                    }
+                });
+            }
+            None => {}
+        }
+    }
     let (exchange, provider) = http::signin::exchange_for(request, config, now)?;
     let exchanged = post(&exchange).await;
     match &exchanged {

@@ -16,6 +16,7 @@
 
 use super::request::{channel_param, query_param, session_of, Request};
 use super::response::{allowed_headers, cors_headers, preflight, session_set_cookie, Response};
+use super::route::Route;
 use crate::channel::policy::authorize;
 use crate::channel::Channel;
 use crate::config::Config;
@@ -37,8 +38,21 @@ pub const LEDGER_BINDING: &str = "DEVICE_LEDGER";
 const HEARTBEAT_METHODS: &str = "POST, OPTIONS";
 /// Methods of `/v1/admin/revoke`.
 const REVOKE_METHODS: &str = "POST";
-/// Methods of `/v1/admin/devices`.
-const DEVICES_METHODS: &str = "GET, HEAD";
+/// Methods of `/v1/admin/devices` (POST: the subject in a body instead of the URL).
+const DEVICES_METHODS: &str = "GET, HEAD, POST";
+
+/// How much body an operator route may have read: none unless the route exists for this
+/// deployment, its method takes a body and the operator's gate passed (bearer token), so an
+/// anonymous body is never read at all; then at most the operator API's limit.
+pub(super) fn operator_body_limit(request: &Request<'_>, config: Result<&Config, &Error>) -> Option<usize> {
+    let methods = match Route::of(request.path) {
+        Route::AdminRevoke => REVOKE_METHODS,
+        Route::AdminDevices => DEVICES_METHODS,
+        _ => return None,
+    };
+    (request.method == "POST" && operator(request, config, methods).is_ok())
+        .then_some(crate::device::admin::MAX_BODY_BYTES)
+}
 
 /// The command the Workers layer must send to a viewer's object before [`super::handle`] can
 /// answer `request`, if any. Pure and cheap: it derives what the route derives, and nothing for
@@ -51,35 +65,46 @@ pub fn ledger_ask(
 ) -> Option<Envelope> {
     let config = config.ok()?;
     let devices = config.devices.as_ref()?;
-    let page = request.path.strip_prefix("/watch/");
-    match (request.method, request.path) {
-        ("GET" | "HEAD", "/v1/token") => {
+    match (request.method, Route::of(request.path)) {
+        ("GET" | "HEAD", Route::Token) => {
             let name = channel_param(request.query).ok()?;
             let session = session_of(config, request, now).ok()?;
             let channel = authorize(&config.channels, &session, &name, request.country().as_deref()).ok()?;
             admission(request, config, devices, channel, &session, random).ok()?.map(|(ask, _)| ask)
         }
-        ("GET" | "HEAD", _) if page.is_some() => {
+        ("GET" | "HEAD" | "POST", Route::Watch(name)) => {
             let session = session_of(config, request, now).ok()?;
-            let name = page.unwrap_or_default();
             let channel = authorize(&config.channels, &session, name, request.country().as_deref()).ok()?;
             admission(request, config, devices, channel, &session, random).ok()?.map(|(ask, _)| ask)
         }
-        ("POST", "/v1/heartbeat") => match heartbeat_plan(request, config, now).ok()? {
+        ("POST", Route::Heartbeat) => match heartbeat_plan(request, config, now).ok()? {
             HeartbeatPlan::Ask(ask) => Some(ask),
             HeartbeatPlan::Nothing | HeartbeatPlan::NoDevice => None,
         },
         // Through the operator's gate first, as the routes go: no token, no ledger call.
-        ("POST", "/v1/admin/revoke") => {
+        ("POST", Route::AdminRevoke) => {
             operator(request, Ok(config), REVOKE_METHODS).ok()?;
             revoke_command(request, config).ok()
         }
-        ("GET" | "HEAD", "/v1/admin/devices") => {
+        ("GET" | "HEAD" | "POST", Route::AdminDevices) => {
             operator(request, Ok(config), DEVICES_METHODS).ok()?;
             list_command(request, config, devices).ok()
         }
         _ => None,
     }
+}
+
+/// A request that changes who holds a slot (a takeover, a heartbeat or release) from another site
+/// is refused, unless that site is an app in `ALLOWED_ORIGINS`: browsers say where a request comes
+/// from in `Sec-Fetch-Site`, and a cross-site navigation carries the viewer's (SameSite=Lax)
+/// cookie, so without this any page could evict the account's devices. Clients that send no
+/// `Sec-Fetch-Site` (apps, older browsers) are not browsers on another site.
+fn refuse_cross_site(request: &Request<'_>, config: &Config) -> Result<()> {
+    let cross_site = request.header("sec-fetch-site").is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
+    if cross_site && cors_headers(config, request.origin).is_empty() {
+        return Err(Error::CrossSite);
+    }
+    Ok(())
 }
 
 /// The randomness a new device id is made of: derived from the request's, so it shares no bytes
@@ -110,7 +135,16 @@ fn admission(
         return Ok(None);
     }
     let device = device_of(request.header(DEVICE_HEADER), request.cookie, device_random(random))?;
-    let takeover = parse_takeover(query_param(request.query, "takeover")?.as_deref())?;
+    let asked = parse_takeover(query_param(request.query, "takeover")?.as_deref())?;
+    let takeover = match Route::of(request.path) {
+        // The watch page takes over only through its button's POST, never through a link (a GET
+        // any site can make, or a `return_to` after sign-in): a GET's `takeover` takes nothing.
+        Route::Watch(_) => request.method == "POST",
+        _ => asked,
+    };
+    if takeover {
+        refuse_cross_site(request, config)?;
+    }
     let command = Command::Admit {
         device: device.id.clone(),
         channel: channel_key(channel),
@@ -191,6 +225,7 @@ enum HeartbeatPlan {
 /// The plan of `POST /v1/heartbeat?channel=NAME[&release=true]` (parameters, session, channel,
 /// device: each error a problem).
 fn heartbeat_plan(request: &Request<'_>, config: &Config, now: u64) -> Result<HeartbeatPlan> {
+    refuse_cross_site(request, config)?;
     let name = channel_param(request.query)?;
     let release = match query_param(request.query, "release")?.as_deref() {
         None | Some("false") => false,
@@ -339,6 +374,11 @@ pub(super) fn revoke_route(request: &Request<'_>, config: Result<&Config, &Error
 
 /// The list command of `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]` (after the gate, [`operator`]).
 fn list_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings) -> Result<Envelope> {
+    let command = Command::List { idle_seconds: devices.limits.idle_seconds };
+    if request.method == "POST" {
+        let (sub, issuer) = crate::device::admin::parse_list(request.body)?;
+        return Ok(Envelope { viewer_id: config.viewer_ids.viewer_id(issuer.as_deref(), &sub), command });
+    }
     let sub =
         query_param(request.query, "sub")?.filter(|sub| crate::device::admin::is_subject(sub)).ok_or_else(|| {
             Error::BadRequest("query parameter `sub` is required: the viewer's subject (1 to 256 characters)".into())
@@ -351,11 +391,11 @@ fn list_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings
             )
         })?;
     }
-    let command = Command::List { idle_seconds: devices.limits.idle_seconds };
     Ok(Envelope { viewer_id: config.viewer_ids.viewer_id(issuer.as_deref(), &sub), command })
 }
 
-/// `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]`: a viewer's devices (channels, since when,
+/// `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]` (or `POST` with `{"sub", "issuer"?}`, which
+/// keeps the subject out of URLs that request logs keep): a viewer's devices (channels, since when,
 /// last seen, idle), the revocations still owed to IVS, and any block, for support staff.
 pub(super) fn devices_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
     let (config, devices) = match operator(request, config, DEVICES_METHODS) {
@@ -391,7 +431,7 @@ pub(super) fn devices_route(request: &Request<'_>, config: Result<&Config, &Erro
 mod tests {
     use super::*;
     use crate::channel::claims::verify;
-    use crate::config::tests::{device_settings, ADMIN_TOKEN};
+    use crate::config::tests::{device_settings, settings, ADMIN_TOKEN};
     use crate::config::{names, Config};
     use crate::device::ledger::{Decision, Ledger};
     use crate::device::object::{apply, LedgerExchange};
@@ -416,6 +456,9 @@ mod tests {
         body: &'a [u8],
         now: u64,
         random: u8,
+        /// `Sec-Fetch-Site`, as a browser sends it.
+        fetch_site: Option<&'a str>,
+        origin: Option<&'a str>,
     }
 
     impl<'a> Call<'a> {
@@ -429,6 +472,8 @@ mod tests {
                 body: b"",
                 now: NOW,
                 random: 1,
+                fetch_site: None,
+                origin: None,
             }
         }
     }
@@ -439,9 +484,11 @@ mod tests {
         }
 
         fn call(&mut self, call: Call<'_>) -> Response {
-            let headers: Vec<(&str, &str)> = call.device.map(|d| vec![("x-device-id", d)]).unwrap_or_default();
+            let mut headers: Vec<(&str, &str)> = call.device.map(|d| vec![("x-device-id", d)]).unwrap_or_default();
+            headers.extend(call.fetch_site.map(|site| ("sec-fetch-site", site)));
             let mut request = Request::new(call.method, call.target);
             request.cookie = call.cookie;
+            request.origin = call.origin;
             request.host = Some("tv.example");
             request.headers = &headers;
             request.authorization = call.authorization;
@@ -567,12 +614,73 @@ mod tests {
         let second = edge.call(Call { random: 5, ..Call::get("/watch/demo", &alice) });
         assert_eq!(second.status, 403);
         assert!(second.body.contains("Already watching on other devices"));
-        assert!(second.body.contains("href=\"/watch/demo?takeover=true\">Watch here instead</a>"));
+        assert!(second.body.contains(
+            "<form method=\"post\" action=\"/watch/demo?takeover=true\"><button type=\"submit\">Watch here instead</button></form>"
+        ));
+        assert!(second.header("content-security-policy").unwrap().contains("form-action 'self'"));
         let second_cookie = format!("{alice}; {}", device_cookie_of(&second));
-        let taken = edge.call(Call { random: 6, ..Call::get("/watch/demo?takeover=true", &second_cookie) });
-        assert_eq!(taken.status, 200);
+        let taken = edge.call(Call {
+            method: "POST",
+            random: 6,
+            fetch_site: Some("same-origin"),
+            ..Call::get("/watch/demo?takeover=true", &second_cookie)
+        });
+        assert_eq!((taken.status, taken.header("location")), (303, Some("/watch/demo")), "{}", taken.body);
+        let watching = edge.call(Call { random: 7, ..Call::get("/watch/demo", &second_cookie) });
+        assert_eq!(watching.status, 200, "the device that took over plays");
         let unlimited = edge.call(Call::get("/watch/open", &alice));
         assert!(!unlimited.body.contains("\"heartbeat\":"));
+    }
+
+    /// Issue 22, finding 5: a takeover evicts (and revokes at IVS) the account's oldest device,
+    /// so a link on another site (or a `return_to` after sign-in) must not be able to make one.
+    #[test]
+    fn a_takeover_is_a_same_origin_post_never_a_link() {
+        let mut edge = Edge::new(refusing().with(names::ALLOWED_ORIGINS, "https://app.example"));
+        let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let first = edge.call(Call::get("/watch/demo", &alice));
+        let first_cookie = format!("{alice}; {}", device_cookie_of(&first));
+        let second = edge.call(Call { random: 5, ..Call::get("/watch/demo", &alice) });
+        let second_cookie = format!("{alice}; {}", device_cookie_of(&second));
+        let holders = |edge: &Edge| edge.ledgers.values().next().unwrap().devices.len();
+        // A top-level GET, from any site, with `takeover=true`: the page is refused, nothing moves.
+        for site in [None, Some("cross-site"), Some("same-origin")] {
+            let r = edge.call(Call { fetch_site: site, ..Call::get("/watch/demo?takeover=true", &second_cookie) });
+            assert_eq!(r.status, 403, "{site:?}: {}", r.body);
+            assert!(r.body.contains("Already watching on other devices"));
+        }
+        // The API's takeover from a navigation or form on another site: refused.
+        let cross = |method: &'static str, target: &'static str, origin: Option<&'static str>| Call {
+            method,
+            fetch_site: Some("cross-site"),
+            origin,
+            ..Call::get(target, &second_cookie)
+        };
+        for call in [
+            cross("GET", "/v1/token?channel=demo&takeover=true", None),
+            cross("GET", "/v1/token?channel=demo&takeover=true", Some("https://evil.example")),
+            cross("POST", "/watch/demo?takeover=true", None),
+            cross("POST", "/v1/heartbeat?channel=demo&release=true", Some("https://evil.example")),
+        ] {
+            let (method, target) = (call.method, call.target);
+            let r = edge.call(call);
+            assert_eq!((r.status, r.problem), (403, Some("cross-site-request")), "{method} {target}: {}", r.body);
+        }
+        assert_eq!(holders(&edge), 1, "nothing changed");
+        let r = edge.call(Call { random: 8, ..Call::get("/v1/token?channel=demo", &first_cookie) });
+        assert_eq!(r.status, 200, "the first device still holds its slot");
+        // An app in ALLOWED_ORIGINS may (CORS), and so may a client that sends no Sec-Fetch-Site.
+        let allowed = edge.call(Call {
+            fetch_site: Some("cross-site"),
+            origin: Some("https://app.example"),
+            ..Call::get("/v1/token?channel=demo&takeover=true", &second_cookie)
+        });
+        assert_eq!(allowed.status, 200, "{}", allowed.body);
+        let app = edge.call(Call { random: 9, ..Call::get("/v1/token?channel=demo&takeover=true", &first_cookie) });
+        assert_eq!(app.status, 200, "{}", app.body);
+        // Without DEVICE_LIMITS the page takes no POST at all.
+        let plain = handle(&Request::new("POST", "/watch/demo"), Ok(&crate::http::tests::config()), NOW, [0; 32]);
+        assert_eq!((plain.status, plain.header("allow")), (405, Some("GET, HEAD")));
     }
 
     #[test]
@@ -608,6 +716,44 @@ mod tests {
         assert_eq!(anonymous.status, 401);
     }
 
+    /// Issue 22, finding 2: the Workers layer reads a body only for the operator API's POSTs,
+    /// only where the route exists and only once the bearer token passed, and never past
+    /// [`crate::device::admin::MAX_BODY_BYTES`].
+    #[test]
+    fn a_body_is_read_only_after_the_operator_gate() {
+        let limited = Config::load(&refusing()).unwrap();
+        let plain = crate::http::tests::config();
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        let limit = |config: &Config, method: &str, target: &str, authorization: Option<&str>| {
+            let mut request = Request::new(method, target);
+            request.authorization = authorization;
+            crate::http::body_limit(&request, Ok(config))
+        };
+        let max = Some(crate::device::admin::MAX_BODY_BYTES);
+        assert_eq!(limit(&limited, "POST", "/v1/admin/revoke", Some(&bearer)), max);
+        assert_eq!(limit(&limited, "POST", "/v1/admin/devices", Some(&bearer)), max);
+        for (config, method, target, authorization) in [
+            (&limited, "POST", "/v1/admin/revoke", None),
+            (&limited, "POST", "/v1/admin/revoke", Some("Bearer wrong")),
+            (&limited, "PUT", "/v1/admin/revoke", Some(bearer.as_str())),
+            (&limited, "GET", "/v1/admin/devices", Some(bearer.as_str())),
+            (&limited, "POST", "/v1/admin/devices", None),
+            (&limited, "POST", "/v1/heartbeat", Some(bearer.as_str())),
+            (&limited, "POST", "/watch/demo", Some(bearer.as_str())),
+            (&plain, "POST", "/v1/admin/revoke", Some(bearer.as_str())),
+            (&plain, "POST", "/nope", None),
+        ] {
+            assert_eq!(limit(config, method, target, authorization), None, "{method} {target} {authorization:?}");
+        }
+        let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
+        let mut request = Request::new("POST", "/v1/admin/revoke");
+        request.authorization = Some(&bearer);
+        assert_eq!(crate::http::body_limit(&request, Err(&error)), None, "a misconfigured worker reads nothing");
+        let r = crate::http::too_large(crate::device::admin::MAX_BODY_BYTES);
+        assert_eq!((r.status, r.problem), (413, Some("payload-too-large")));
+        assert!(body(&r)["detail"].as_str().unwrap().contains("4096 bytes"));
+    }
+
     #[test]
     fn the_operator_revokes_blocks_and_lists() {
         let mut edge = Edge::new(refusing());
@@ -622,6 +768,13 @@ mod tests {
         assert_eq!(listed.status, 200, "{}", listed.body);
         assert_eq!(body(&listed)["devices"].as_array().unwrap().len(), 1);
         assert_eq!(body(&listed)["devices"][0]["channels"], serde_json::json!(["demo"]));
+        // Issue 22: the same listing with the subject in a body, out of URLs that request logs keep.
+        let posted = admin(&mut edge, "POST", "/v1/admin/devices", Some(&bearer), br#"{"sub": "alice"}"#);
+        assert_eq!((posted.status, body(&posted)), (200, body(&listed)));
+        for bad in [&b""[..], br#"{"sub": "alice", "channel": "demo"}"#, br#"{"issuer": "https://id.example"}"#] {
+            let r = admin(&mut edge, "POST", "/v1/admin/devices", Some(&bearer), bad);
+            assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(bad));
+        }
 
         for (authorization, status) in [(None, 401), (Some("Bearer wrong"), 401), (Some(ADMIN_TOKEN), 401)] {
             let r = admin(&mut edge, "POST", "/v1/admin/revoke", authorization, br#"{"sub": "alice"}"#);

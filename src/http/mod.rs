@@ -5,13 +5,14 @@
 //! | module | routes |
 //! |---|---|
 //! | this one | dispatch, `/healthz`, `/v1/public-key` |
+//! | [`route`] | the one place that knows the paths: a path resolved into its route |
 //! | [`request`] | the request as the core sees it, query parsing, the presented session |
 //! | [`response`] | responses, problem documents, the log line |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
 //! | [`openapi`] | `/openapi.json`: the HTTP contract as an OpenAPI 3.1 document |
 //! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
-//! | [`signin`] | `/login`, `/callback`, `/logout`: sign-in at the edge (OpenID Connect) |
+//! | [`signin`] | `/login`, `/callback/PROVIDER`, `/logout`: sign-in at the edge (OpenID Connect) |
 //! | [`device`] | device limits: the ledger step of token requests, `/v1/heartbeat`, `/v1/admin/revoke`, `/v1/admin/devices` |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 
@@ -20,6 +21,7 @@ pub mod index;
 pub mod openapi;
 pub mod request;
 pub mod response;
+pub mod route;
 pub mod signin;
 pub mod stage;
 pub mod token;
@@ -30,6 +32,7 @@ pub use crate::device::object::{LedgerAnswer, LedgerExchange};
 pub use device::{ledger_ask, LEDGER_BINDING};
 pub use request::{percent_decode, query_param, session_of, Request, DEV_COUNTRY_HEADER};
 pub use response::{log_line, Response};
+pub use route::Route;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -40,32 +43,43 @@ const HEALTH_METHODS: &str = "GET, HEAD";
 /// Answer one request. `config` is the loaded configuration or the error that loading it gave;
 /// `now` is Unix seconds; `random` is fresh randomness for this request.
 pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
-    let mut response = match request.path {
-        "/healthz" => health(request, config, now),
-        "/v1/token" => token::token_route(request, config, now, random),
-        "/v1/stage-token" => stage::stage_token_route(request, config, now, random),
-        "/v1/public-key" => public_key_route(request, config),
-        "/v1/heartbeat" => device::heartbeat_route(request, config, now),
-        "/v1/admin/revoke" => device::revoke_route(request, config),
-        "/v1/admin/devices" => device::devices_route(request, config),
-        "/openapi.json" => openapi::openapi_route(request, config),
-        "/dev/login" => watch::dev_login_route(request, config, now),
-        "/login" => signin::login_route(request, config, now, random),
-        "/callback" => signin::callback_route(request, config, now, random),
-        "/logout" => signin::logout_route(request, config, now, random),
-        "/" => index::index_route(request, config, random),
-        path => match path.strip_prefix("/watch/") {
-            Some(name) => watch::watch_route(request, config, name, now, random),
-            None => match path.strip_prefix("/stage/") {
-                Some(name) => stage::stage_page_route(request, config, name, now, random),
-                None => Response::problem(&Error::NotFound),
-            },
-        },
+    let mut response = match Route::of(request.path) {
+        Route::Health => health(request, config, now),
+        Route::Token => token::token_route(request, config, now, random),
+        Route::StageToken => stage::stage_token_route(request, config, now, random),
+        Route::PublicKey => public_key_route(request, config),
+        Route::Heartbeat => device::heartbeat_route(request, config, now),
+        Route::AdminRevoke => device::revoke_route(request, config),
+        Route::AdminDevices => device::devices_route(request, config),
+        Route::OpenApi => openapi::openapi_route(request, config),
+        Route::DevLogin => watch::dev_login_route(request, config, now),
+        Route::Login => signin::login_route(request, config, now, random),
+        Route::Callback(provider) => signin::callback_route(request, config, provider, now, random),
+        Route::Logout => signin::logout_route(request, config, now, random),
+        Route::Index => index::index_route(request, config, random),
+        Route::Watch(name) => watch::watch_route(request, config, name, now, random),
+        Route::Stage(name) => stage::stage_page_route(request, config, name, now, random),
+        Route::Unknown => Response::problem(&Error::NotFound),
     };
     if request.method == "HEAD" {
         response.body.clear();
     }
     response
+}
+
+/// How many bytes of the request body the Workers layer may read before [`handle`] runs; `None`:
+/// read none (every route but the operator API's POSTs, and those before their gate passes). A
+/// body over the limit is answered with [`too_large`] without being read further.
+pub fn body_limit(request: &Request<'_>, config: Result<&Config, &Error>) -> Option<usize> {
+    match Route::of(request.path) {
+        Route::AdminRevoke | Route::AdminDevices => device::operator_body_limit(request, config),
+        _ => None,
+    }
+}
+
+/// The answer to a body larger than [`body_limit`] allowed: 413, nothing read beyond the limit.
+pub fn too_large(limit: usize) -> Response {
+    Response::problem(&Error::PayloadTooLarge { limit })
 }
 
 fn health(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
@@ -253,6 +267,8 @@ pub(crate) mod tests {
             "/v1/stage-token",
             "/login",
             "/callback",
+            "/callback/idp",
+            "/callback/other",
             "/logout",
             "/v1/heartbeat",
             "/v1/admin/revoke",
@@ -306,6 +322,8 @@ pub(crate) mod tests {
             "https://a.example",
             "provider=idp",
             "state=x",
+            "iss=https://id.example",
+            "iss=https://evil.example",
             "code=c",
             "error=access_denied",
             "ivs-signin=e30.AAAA",
@@ -369,7 +387,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(count, 24 * 12 * 7 * 6 * 3);
+        assert_eq!(count, 26 * 12 * 7 * 6 * 3);
     }
 
     #[test]

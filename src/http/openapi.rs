@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the HTTP contract as an OpenAPI 3.1 document (`openapi/openapi.json`),
 //! embedded at build time. It describes the deployment that serves it: the local-only routes
 //! (`/`, `/dev/login`) are listed only when `DEV_LOGIN` is on, the sign-in routes (`/login`,
-//! `/callback`, `/logout`) only when a provider has a `login` table, the stage routes
+//! `/callback/{provider}`, `/logout`) only when a provider has a `login` table, the stage routes
 //! (`/v1/stage-token`, `/stage/{name}`) only when `STAGES` names a stage. `tests/test_contract.py`
 //! runs schemathesis against live workers with it, so the document and the worker cannot drift
 //! apart unnoticed.
@@ -19,13 +19,17 @@ pub const DOCUMENT: &str = include_str!("../../openapi/openapi.json");
 const DEV_ONLY_PATHS: [&str; 2] = ["/", "/dev/login"];
 
 /// Routes that answer only when a provider has a `login` table (sign-in at the edge).
-const SIGNIN_PATHS: [&str; 3] = ["/login", "/callback", "/logout"];
+const SIGNIN_PATHS: [&str; 3] = ["/login", "/callback/{provider}", "/logout"];
 
 /// Routes that answer only when `STAGES` names a stage (404 for every method otherwise).
 const STAGE_PATHS: [&str; 2] = ["/v1/stage-token", "/stage/{name}"];
 
 /// Paths served only with `DEVICE_LIMITS`.
 const DEVICE_PATHS: [&str; 1] = ["/v1/heartbeat"];
+
+/// Operations served only with `DEVICE_LIMITS` on paths that exist without it: the watch page's
+/// "Watch here instead" POST.
+const DEVICE_OPERATIONS: [(&str, &str); 1] = [("/watch/{name}", "post")];
 
 /// Parameters of the token routes read only with `DEVICE_LIMITS`.
 const DEVICE_PARAMETERS: [&str; 2] = ["takeover", "X-Device-Id"];
@@ -41,7 +45,7 @@ const GROUPS: usize = 5;
 pub struct Served {
     /// `/`, `/dev/login`: `DEV_LOGIN` is on.
     pub dev_login: bool,
-    /// `/login`, `/callback`, `/logout`: a provider has a `login` table.
+    /// `/login`, `/callback/{provider}`, `/logout`: a provider has a `login` table.
     pub signin: bool,
     /// `/v1/stage-token`, `/stage/{name}`: `STAGES` names a stage.
     pub stages: bool,
@@ -96,6 +100,11 @@ fn without(served: Served) -> String {
             }
         }
         if !served.devices {
+            for (path, method) in DEVICE_OPERATIONS {
+                if let Some(item) = paths.get_mut(path).and_then(serde_json::Value::as_object_mut) {
+                    item.remove(method);
+                }
+            }
             for operation in
                 paths.values_mut().filter_map(serde_json::Value::as_object_mut).flat_map(|p| p.values_mut())
             {
@@ -147,7 +156,10 @@ mod tests {
     use serde_json::Value;
 
     /// `doc` without the token routes' device parameters.
+    /// What a deployment without `DEVICE_LIMITS` lacks on the paths it shares with one: the
+    /// device parameters, and the watch page's takeover POST.
     fn without_device_parameters(doc: &mut Value) {
+        doc["paths"]["/watch/{name}"].as_object_mut().unwrap().remove("post").expect("documented");
         for item in doc["paths"].as_object_mut().unwrap().values_mut() {
             for operation in item.as_object_mut().unwrap().values_mut() {
                 if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
@@ -289,7 +301,7 @@ mod tests {
             "/stage/{name}",
             "/dev/login",
             "/login",
-            "/callback",
+            "/callback/{provider}",
             "/logout",
         ];
         for path in routes {

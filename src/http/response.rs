@@ -65,6 +65,9 @@ impl Response {
         if let Error::MethodNotAllowed { allow } = error {
             response.headers.push(("allow", (*allow).into()));
         }
+        if let Error::TooManyNewDevices { retry_after } = error {
+            response.headers.push(("retry-after", retry_after.to_string()));
+        }
         response.problem = Some(error.slug());
         response
     }

@@ -1,15 +1,21 @@
-//! `GET /login`, `GET /callback`, `GET /logout`: sign-in at the edge (see [`crate::signin`]; the
-//! watch and stage pages' redirect to `/login` is [`crate::signin::SignIn::page_sign_in`]).
+//! `GET /login`, `GET /callback/PROVIDER`, `GET /logout`: sign-in at the edge (see
+//! [`crate::signin`]; the watch and stage pages' redirect to `/login` is
+//! [`crate::signin::SignIn::page_sign_in`]).
 //!
 //! The routes answer only when a provider has a `login` table (404 otherwise, like any unknown
 //! path). Their errors are pages in words (never a chain of redirects), and every answer of
-//! `/callback` clears the single-use state cookie. The network work (the discovery document,
-//! the code exchange, the provider's keys) is done by the Workers layer before [`super::handle`]
-//! runs: [`discoveries`] and [`exchange_for`] say what, [`Request::exchanged`] brings the answer.
+//! `/callback/PROVIDER` clears the single-use state cookie. Each provider has its own redirect URI,
+//! `/callback/PROVIDER`, checked against the provider the state cookie names, and its `iss`
+//! parameter (RFC 9207) is checked too, so that one provider's code is never sent to another's
+//! token endpoint (the mix-up attack of RFC 9700 section 4.4). The network work (the discovery
+//! document, the code exchange, the provider's keys) is done by the Workers layer before
+//! [`super::handle`] runs: [`discovery_for`] and [`exchange_for`] say what,
+//! [`Request::exchanged`] brings the answer.
 
 use super::request::{query_param, Request};
 use super::response::session_set_cookie;
 use super::response::Response;
+use super::route::{Route, CALLBACK_PREFIX};
 use super::watch::{html, is_local_path, redirect};
 use crate::address::is_local_host;
 use crate::config::Config;
@@ -18,15 +24,21 @@ use crate::error::Error;
 use crate::identity::provider::Provider;
 use crate::identity::session_cookie::MAX_COOKIE_BYTES;
 use crate::signin::callback::{self, Exchange};
-use crate::signin::flow::{self, Pending, StateFault, STATE_COOKIE, STATE_TTL_SECONDS};
-use crate::signin::settings::Login;
+use crate::signin::flow::{self, state_cookie_name, Pending, StateFault, STATE_TTL_SECONDS};
+use crate::signin::settings::{Endpoints, Login};
 use crate::signin::{login_link, Failure, RECENT_COOKIE, RECENT_SECONDS};
 
 const METHODS: &str = "GET, HEAD";
 
-/// The flow's own paths: a `return_to` naming one would lead back into the flow, and becomes the
-/// default instead.
+/// The flow's own paths: a `return_to` naming one (or a path under one) would lead back into the
+/// flow, and becomes the default instead.
 const FLOW_PATHS: [&str; 3] = ["/login", "/callback", "/logout"];
+
+/// The redirect URI of `provider` at this worker: its own callback path, so that an answer
+/// arriving at one provider's callback can never be taken for another's.
+fn redirect_uri(request: &Request<'_>, provider: &str) -> Result<String, Failure> {
+    Ok(format!("{}{CALLBACK_PREFIX}{provider}", origin(request)?))
+}
 
 /// `scheme://host` of this worker as the request reached it: http only on a local host.
 fn origin(request: &Request<'_>) -> Result<String, Failure> {
@@ -99,7 +111,9 @@ fn return_to_param(request: &Request<'_>, config: &Config) -> Result<String, Fai
             "query parameter `return_to` must be a path of this worker, like /watch/demo".into(),
         ));
     }
-    let into_flow = FLOW_PATHS.iter().any(|p| return_to == *p || return_to.starts_with(&format!("{p}?")));
+    let into_flow = FLOW_PATHS
+        .iter()
+        .any(|p| return_to == *p || return_to.starts_with(&format!("{p}?")) || return_to.starts_with(&format!("{p}/")));
     Ok(if into_flow { default_return(config) } else { return_to })
 }
 
@@ -130,27 +144,48 @@ pub(super) fn login_route(
             config.signin.endpoints(login, now).ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
         // Always set when a provider has a `login` table (SignIn::load).
         let key = config.signin.state_key.as_ref().ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
-        let redirect_uri = format!("{}/callback", origin(request)?);
+        let redirect_uri = redirect_uri(request, &login.provider)?;
         let pending = Pending::new(&login.provider, &return_to, &random, now);
         let authorization = endpoints.authorization.as_deref().unwrap_or_default();
         let location = flow::authorization_url(authorization, login, &redirect_uri, &pending);
-        let state_cookie = session_set_cookie(STATE_COOKIE, &pending.seal(key), STATE_TTL_SECONDS, request.host);
+        let state_cookie =
+            session_set_cookie(state_cookie_name(request.host), &pending.seal(key), STATE_TTL_SECONDS, request.host);
         Ok(redirect(location).with_header("set-cookie", state_cookie))
     })();
     outcome.unwrap_or_else(|failure| failure_page(&failure, &nonce, None))
 }
 
-/// The state of a `/callback` request, checked: its cookie, signed by this worker, unexpired,
-/// and its `state` parameter.
-fn checked_state<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Result<(Pending, &'c Login), Failure> {
+/// The state of a `/callback/PROVIDER` request, checked: its cookie, signed by this worker,
+/// unexpired, its `state` parameter, and the provider it started with, which must be the one
+/// whose callback path the answer arrived at.
+fn checked_state<'c>(
+    request: &Request<'_>,
+    config: &'c Config,
+    route_provider: &str,
+    now: u64,
+) -> Result<(Pending, &'c Login), Failure> {
     let state = query_param(request.query, "state").map_err(bad_request)?.unwrap_or_default();
-    let value = find_cookie(request.cookie.unwrap_or_default(), STATE_COOKIE)
+    let value = find_cookie(request.cookie.unwrap_or_default(), state_cookie_name(request.host))
         .filter(|v| !v.is_empty())
         .ok_or(Failure::State(StateFault::Missing))?;
     let key = config.signin.state_key.as_ref().ok_or(Failure::State(StateFault::Forged))?;
     let pending = Pending::open(value, &state, key, now).map_err(Failure::State)?;
+    if pending.provider != route_provider {
+        return Err(Failure::MixUp("it came back at another provider's callback address"));
+    }
     let login = config.signin.login(&pending.provider).ok_or(Failure::State(StateFault::Forged))?;
     Ok((pending, login))
+}
+
+/// The authorization response's `iss` (RFC 9207): when present it must be the provider's issuer,
+/// and it must be present when the provider's discovery document promises it.
+fn checked_iss(request: &Request<'_>, provider: &Provider, endpoints: &Endpoints) -> Result<(), Failure> {
+    match query_param(request.query, "iss").map_err(bad_request)? {
+        Some(iss) if iss == provider.issuer => Ok(()),
+        Some(_) => Err(Failure::MixUp("its `iss` names another issuer")),
+        None if endpoints.iss_parameter => Err(Failure::MixUp("it has no `iss`, which this provider always sends")),
+        None => Ok(()),
+    }
 }
 
 fn provider_of<'c>(config: &'c Config, login: &Login) -> Option<&'c Provider> {
@@ -178,31 +213,47 @@ fn code_of(request: &Request<'_>) -> Result<String, Failure> {
         .ok_or_else(|| Failure::BadRequest("the provider's answer has no `code`".into()))
 }
 
-/// For the Workers layer: the code exchange a `GET /callback` needs, when its state checks
-/// pass and it carries a code; with the provider whose keys will verify the ID token.
+/// For the Workers layer: the code exchange a `GET /callback/PROVIDER` needs, when its state and
+/// `iss` checks pass and it carries a code; with the provider whose keys will verify the ID token.
 pub fn exchange_for<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<(Exchange, &'c Provider)> {
-    if request.path != "/callback" || request.method != "GET" || !config.signin.enabled() {
+    let Route::Callback(route_provider) = Route::of(request.path) else { return None };
+    if request.method != "GET" || !config.signin.enabled() {
         return None;
     }
-    let (pending, login) = checked_state(request, config, now).ok()?;
-    let code = code_of(request).ok()?;
+    let (pending, login) = checked_state(request, config, route_provider, now).ok()?;
+    let provider = provider_of(config, login)?;
     let endpoints = config.signin.endpoints(login, now)?;
-    let redirect_uri = format!("{}/callback", origin(request).ok()?);
+    checked_iss(request, provider, &endpoints).ok()?;
+    let code = code_of(request).ok()?;
+    let redirect_uri = redirect_uri(request, &login.provider).ok()?;
     let exchange = callback::exchange(login, endpoints.token.as_deref()?, &code, &pending.verifier, &redirect_uri);
-    Some((exchange, provider_of(config, login)?))
+    Some((exchange, provider))
 }
 
-/// For the Workers layer: the logins whose discovery document a sign-in route needs fetched now.
-pub fn discoveries<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Vec<&'c Login> {
-    if !FLOW_PATHS.contains(&request.path) {
-        return Vec::new();
-    }
-    config.signin.logins.iter().filter(|l| config.signin.wants_discovery(l, now)).collect()
+/// For the Workers layer: the login whose discovery document this request needs: the provider
+/// `/login` sends the viewer to, the one whose callback path `/callback/PROVIDER` is, the one
+/// the session came from at `/logout`. None for any other request, for the chooser page and
+/// for a `/logout` without a session: a provider that hangs delays only its own sign-ins.
+pub fn discovery_for<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
+    let login = match Route::of(request.path) {
+        Route::Login => match query_param(request.query, "provider").ok()? {
+            Some(name) => config.signin.login(&name),
+            None => match config.signin.logins.as_slice() {
+                [one] => Some(one),
+                _ => None,
+            },
+        },
+        Route::Logout => session_login(request, config, now),
+        Route::Callback(name) => config.signin.login(name),
+        _ => None,
+    }?;
+    login.discovery_url.is_some().then_some(login)
 }
 
 pub(super) fn callback_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    route_provider: &str,
     now: u64,
     random: [u8; 32],
 ) -> Response {
@@ -211,21 +262,34 @@ pub(super) fn callback_route(
         Ok(config) => config,
         Err(response) => return response,
     };
-    let mut response = match complete(request, config, now) {
+    // A provider without sign-in has no callback: an unknown path, like any other.
+    if config.signin.login(route_provider).is_none() {
+        return Response::problem(&Error::NotFound);
+    }
+    let mut response = match complete(request, config, route_provider, now) {
         Ok(response) => response,
         Err((failure, retry)) => failure_page(&failure, &nonce, retry.as_deref()),
     };
     // Single use: whatever the outcome, this sign-in's state is gone.
-    response.headers.push(("set-cookie", clear_cookie(STATE_COOKIE, request.host)));
+    response.headers.push(("set-cookie", clear_cookie(state_cookie_name(request.host), request.host)));
     response
 }
 
-fn complete(request: &Request<'_>, config: &Config, now: u64) -> Result<Response, (Failure, Option<String>)> {
-    let (pending, login) = checked_state(request, config, now).map_err(|f| (f, None))?;
+fn complete(
+    request: &Request<'_>,
+    config: &Config,
+    route_provider: &str,
+    now: u64,
+) -> Result<Response, (Failure, Option<String>)> {
+    let (pending, login) = checked_state(request, config, route_provider, now).map_err(|f| (f, None))?;
     let retry = login_link(Some(&login.provider), &pending.return_to);
     let fail = |failure: Failure| (failure, Some(retry.clone()));
-    code_of(request).map_err(fail)?;
     let provider = provider_of(config, login).ok_or_else(|| fail(Failure::State(StateFault::Forged)))?;
+    let endpoints =
+        config.signin.endpoints(login, now).ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
+    // RFC 9207 section 2.4: `iss` is checked on error answers too, before anything else is read.
+    checked_iss(request, provider, &endpoints).map_err(fail)?;
+    code_of(request).map_err(fail)?;
     let exchanged = request.exchanged.ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
     let token = callback::id_token(exchanged, &login.provider).map_err(fail)?;
     let fetched = config.identity.keys.keys(provider, now);
@@ -245,6 +309,24 @@ fn complete(request: &Request<'_>, config: &Config, now: u64) -> Result<Response
         .with_header("set-cookie", session_set_cookie(RECENT_COOKIE, "1", RECENT_SECONDS, request.host)))
 }
 
+/// The login a `/logout` request's session came from: its `idp`, else the only one offering
+/// sign-in; none without a session.
+fn session_login<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
+    let value =
+        find_cookie(request.cookie.unwrap_or_default(), &config.identity.cookie_name).filter(|v| !v.is_empty())?;
+    let idp = config
+        .identity
+        .sessions
+        .as_ref()
+        .and_then(|s| s.verify(value, now).ok())
+        .and_then(|s| s.claims.get("idp").and_then(serde_json::Value::as_str).map(str::to_owned));
+    match (idp, config.signin.logins.as_slice()) {
+        (Some(name), _) => config.signin.login(&name),
+        (None, [one]) => Some(one),
+        _ => None,
+    }
+}
+
 pub(super) fn logout_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
@@ -262,19 +344,10 @@ pub(super) fn logout_route(
         let link = login_link(None, &default_return(config));
         page(200, "Signed out", "You are signed out.", Some((&link, "Sign in again")), &nonce)
     };
-    let Some(value) = session else { return signed_out() };
-    // Which provider the session came from: its `idp`, else the only one offering sign-in.
-    let idp = config
-        .identity
-        .sessions
-        .as_ref()
-        .and_then(|s| s.verify(value, now).ok())
-        .and_then(|s| s.claims.get("idp").and_then(serde_json::Value::as_str).map(str::to_owned));
-    let login = match (idp, config.signin.logins.as_slice()) {
-        (Some(name), _) => config.signin.login(&name),
-        (None, [one]) => Some(one),
-        _ => None,
-    };
+    if session.is_none() {
+        return signed_out();
+    }
+    let login = session_login(request, config, now);
     let end_session = login.and_then(|l| Some((l, config.signin.endpoints(l, now)?.end_session?)));
     let mut response = match (end_session, origin(request)) {
         (Some((login, endpoint)), Ok(origin)) => {
@@ -298,6 +371,7 @@ mod tests {
     use crate::http::tests::NOW;
     use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};
     use crate::signin::callback::Exchanged;
+    use crate::signin::flow::HOST_STATE_COOKIE as STATE_COOKIE;
     use serde_json::json;
 
     const HOST: &str = "tv.example";
@@ -386,10 +460,10 @@ mod tests {
         assert_eq!((r.status, r.header("location")), (302, Some("/login?provider=idp&return_to=%2Fwatch%2Fdemo")));
         let (location, state_cookie) = start(&config, "/watch/demo");
         assert!(location.starts_with("https://id.example/auth?response_type=code&client_id=tv-app&"));
-        assert_eq!(param(&location, "redirect_uri"), "https://tv.example/callback");
+        assert_eq!(param(&location, "redirect_uri"), "https://tv.example/callback/idp");
         assert_eq!(param(&location, "code_challenge_method"), "S256");
         let (state, nonce) = (param(&location, "state"), param(&location, "nonce"));
-        let target = format!("/callback?code=the-code&state={state}");
+        let target = format!("/callback/idp?code=the-code&state={state}");
         // What the Workers layer is asked to send.
         let mut request = Request::new("GET", &target);
         request.host = Some(HOST);
@@ -437,33 +511,39 @@ mod tests {
             assert!(cookie_value(&r, "session").is_none());
             r
         };
-        let ok_target = format!("/callback?code=c&state={state}");
+        let ok_target = format!("/callback/idp?code=c&state={state}");
         for (target, cookie, exchanged, status, text) in [
             (ok_target.clone(), None, Some(&good), 403, "did not start in this browser"),
             (
-                format!("/callback?code=c&state=forged{state}"),
+                format!("/callback/idp?code=c&state=forged{state}"),
                 Some(state_cookie.as_str()),
                 Some(&good),
                 403,
                 "forged or replayed",
             ),
-            (ok_target.clone(), Some("ivs-signin=e30.AAAA"), Some(&good), 403, "forged or replayed"),
+            (ok_target.clone(), Some("__Host-ivs-signin=e30.AAAA"), Some(&good), 403, "forged or replayed"),
             (
-                format!("/callback?error=access_denied&state={state}"),
+                format!("/callback/idp?error=access_denied&state={state}"),
                 Some(state_cookie.as_str()),
                 None,
                 403,
                 "cancelled",
             ),
             (
-                format!("/callback?error=server_error&state={state}"),
+                format!("/callback/idp?error=server_error&state={state}"),
                 Some(state_cookie.as_str()),
                 None,
                 502,
                 "server_error",
             ),
-            (format!("/callback?error=%3Cb%3E&state={state}"), Some(state_cookie.as_str()), None, 502, "unreadable"),
-            (format!("/callback?state={state}"), Some(state_cookie.as_str()), Some(&good), 400, "no `code`"),
+            (
+                format!("/callback/idp?error=%3Cb%3E&state={state}"),
+                Some(state_cookie.as_str()),
+                None,
+                502,
+                "unreadable",
+            ),
+            (format!("/callback/idp?state={state}"), Some(state_cookie.as_str()), Some(&good), 400, "no `code`"),
             (ok_target.clone(), Some(state_cookie.as_str()), None, 503, "cannot be reached"),
         ] {
             let r = callback(&target, cookie, exchanged);
@@ -491,7 +571,7 @@ mod tests {
         assert!(exchange_for(&request, &config, NOW).is_none());
         request.cookie = Some(&state_cookie);
         assert!(exchange_for(&request, &config, NOW + STATE_TTL_SECONDS).is_none(), "expired state");
-        let denied = format!("/callback?error=access_denied&state={state}");
+        let denied = format!("/callback/idp?error=access_denied&state={state}");
         assert!(exchange_for(&Request { query: denied.split_once('?').unwrap().1, ..request }, &config, NOW).is_none());
     }
 
@@ -503,7 +583,7 @@ mod tests {
             assert_eq!(r.status, 400, "{bad}");
             assert!(r.body.contains("must be a path of this worker") && cookie_value(&r, STATE_COOKIE).is_none());
         }
-        for into_flow in ["/callback", "/login?x=1", "/logout"] {
+        for into_flow in ["/callback", "/callback/idp?code=x", "/login?x=1", "/logout"] {
             let r = call(&config, get(&format!("/login?provider=idp&return_to={}", url_encode(into_flow)), None));
             let value = cookie_value(&r, STATE_COOKIE).unwrap();
             let (payload, _) = value.split_once('.').unwrap();
@@ -605,5 +685,136 @@ mod tests {
         );
         let error = Config::load(&settings().with(names::IDENTITY_PROVIDERS, &*providers)).unwrap_err().to_string();
         assert!(error.contains("provider `idp`: field `login.client_secret` names secret `IDP_SECRET`"), "{error}");
+        // Issue 22, finding 6: never one of the worker's own secrets, which it would send to the provider.
+        for own in
+            [names::SESSION_SECRET, names::PLAYBACK_PRIVATE_KEY, names::AWS_SECRET_ACCESS_KEY, names::ADMIN_API_TOKEN]
+        {
+            let providers = json!({ "idp": provider(json!({"login": {"client_id": "tv-app", "client_secret": own,
+                "authorization_endpoint": "https://id.example/auth", "token_endpoint": "https://id.example/token"}})) });
+            let error = Config::load(
+                &crate::config::tests::device_settings()
+                    .with(names::ADMIN_API_TOKEN, crate::config::tests::ADMIN_TOKEN)
+                    .with(names::IDENTITY_PROVIDERS, providers.to_string()),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error
+                    .contains(&format!("field `login.client_secret` names `{own}`, a setting the worker itself reads")),
+                "{own}: {error}"
+            );
+        }
+    }
+
+    /// Issue 22, finding 1 (RFC 9700 section 4.4): a hostile provider relays the victim, whose
+    /// sign-in started at it, to the honest provider with the attacker's nonce and PKCE
+    /// challenge. The honest provider answers at its own callback path; the worker must neither
+    /// send that code to the hostile token endpoint nor accept an `iss` of another issuer.
+    #[test]
+    fn a_mix_up_between_providers_sends_no_code_anywhere() {
+        let hostile = provider(json!({"issuer": "https://evil.example", "login": {"client_id": "tv-app",
+            "authorization_endpoint": "https://evil.example/auth", "token_endpoint": "https://evil.example/token"}}));
+        let config = config_with(json!({"idp": provider(json!({})), "evil": hostile}));
+        // Each provider has its own redirect URI.
+        let r = call(&config, get("/login?provider=evil&return_to=%2Fwatch%2Fdemo", None));
+        let victim_location = r.header("location").unwrap().to_owned();
+        assert_eq!(param(&victim_location, "redirect_uri"), "https://tv.example/callback/evil");
+        let victim_cookie = format!("{STATE_COOKIE}={}", cookie_value(&r, STATE_COOKIE).unwrap());
+        let victim_state = param(&victim_location, "state");
+        let (attacker_location, _) = start(&config, "/watch/demo");
+        assert_eq!(param(&attacker_location, "redirect_uri"), "https://tv.example/callback/idp");
+        // The honest provider answers the relayed request at its own callback, with the victim's state.
+        for target in [
+            format!("/callback/idp?code=honest-code&state={victim_state}"),
+            format!("/callback/idp?code=honest-code&state={victim_state}&iss={}", url_encode(ISSUER)),
+        ] {
+            let mut request = Request::new("GET", &target);
+            request.host = Some(HOST);
+            request.cookie = Some(&victim_cookie);
+            assert!(exchange_for(&request, &config, NOW).is_none(), "{target}: no code exchange anywhere");
+            let exchanged = answer(&id_token("n", json!({})));
+            let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&target, Some(&victim_cookie)) });
+            assert_eq!((r.status, r.problem), (403, Some("sign-in-mix-up")), "{}", r.body);
+            assert!(r.body.contains("different identity provider"), "{}", r.body);
+            assert!(cookie_value(&r, "session").is_none());
+            assert_eq!(cookie_value(&r, STATE_COOKIE), Some(""));
+        }
+        // At the hostile provider's own callback, an `iss` naming the honest issuer is refused too.
+        let target = format!("/callback/evil?code=honest-code&state={victim_state}&iss={}", url_encode(ISSUER));
+        let mut request = Request::new("GET", &target);
+        request.host = Some(HOST);
+        request.cookie = Some(&victim_cookie);
+        assert!(exchange_for(&request, &config, NOW).is_none());
+        let r = call(&config, get(&target, Some(&victim_cookie)));
+        assert_eq!((r.status, r.problem), (403, Some("sign-in-mix-up")), "{}", r.body);
+        assert!(r.body.contains("`iss`"), "{}", r.body);
+        // Without `iss` (the hostile provider does not promise it) its own callback proceeds.
+        let target = format!("/callback/evil?code=own-code&state={victim_state}");
+        request = Request::new("GET", &target);
+        request.host = Some(HOST);
+        request.cookie = Some(&victim_cookie);
+        let (exchange, provider) = exchange_for(&request, &config, NOW).unwrap();
+        assert_eq!((exchange.url.as_str(), provider.name.as_str()), ("https://evil.example/token", "evil"));
+        assert!(exchange.body.contains(&url_encode("https://tv.example/callback/evil")));
+        // The old shared callback no longer exists.
+        assert_eq!(
+            call(&config, get(&format!("/callback?code=c&state={victim_state}"), Some(&victim_cookie))).status,
+            404
+        );
+    }
+
+    /// A provider whose discovery document promises `iss` (RFC 9207) must send it.
+    #[test]
+    fn a_promised_iss_is_required() {
+        let discovered = provider(json!({"login": {"client_id": "tv-app"}}));
+        let config = config_with(json!({ "idp": discovered }));
+        let login = config.signin.login("idp").unwrap();
+        assert!(login.discovery_url.is_some());
+        let doc = json!({"issuer": ISSUER, "authorization_endpoint": "https://id.example/auth",
+            "token_endpoint": "https://id.example/token", "authorization_response_iss_parameter_supported": true});
+        let fetched = crate::identity::keystore::Fetched::Document { body: doc.to_string(), cache_control: None };
+        config.signin.discovery.record("idp", ISSUER, fetched, NOW);
+        let (location, state_cookie) = start(&config, "/watch/demo");
+        let state = param(&location, "state");
+        let exchange = |target: &str| {
+            let mut request = Request::new("GET", target);
+            request.host = Some(HOST);
+            request.cookie = Some(&state_cookie);
+            exchange_for(&request, &config, NOW).is_some()
+        };
+        let without = format!("/callback/idp?code=c&state={state}");
+        assert!(!exchange(&without));
+        let r = call(&config, get(&without, Some(&state_cookie)));
+        assert_eq!((r.status, r.problem), (403, Some("sign-in-mix-up")));
+        assert!(r.body.contains("no `iss`"), "{}", r.body);
+        assert!(exchange(&format!("{without}&iss={}", url_encode(ISSUER))));
+        assert!(!exchange(&format!("{without}&iss={}", url_encode("https://id.example/other"))));
+    }
+
+    /// Issue 22, finding 4: the state cookie is `__Host-` on a public host, so a sibling
+    /// subdomain or a network attacker cannot plant their own sign-in's state (which would sign
+    /// the victim in as the attacker); an unprefixed cookie of the old name is not read there.
+    #[test]
+    fn the_state_cookie_cannot_be_planted() {
+        let config = config();
+        let r = call(&config, get("/login?provider=idp&return_to=%2Fwatch%2Fdemo", None));
+        let set = r.headers.iter().find(|(n, v)| *n == "set-cookie" && v.starts_with("__Host-ivs-signin=")).unwrap();
+        assert!(set.1.contains("; Path=/;") && set.1.ends_with("; Secure") && !set.1.contains("Domain"), "{}", set.1);
+        let value = cookie_value(&r, STATE_COOKIE).unwrap();
+        let state = param(r.header("location").unwrap(), "state");
+        // The attacker's own valid state, planted under the name a subdomain can set.
+        let planted = format!("ivs-signin={value}");
+        let target = format!("/callback/idp?code=attackers-code&state={state}");
+        let mut request = Request::new("GET", &target);
+        request.host = Some(HOST);
+        request.cookie = Some(&planted);
+        assert!(exchange_for(&request, &config, NOW).is_none());
+        let r = call(&config, get(&target, Some(&planted)));
+        assert_eq!((r.status, r.problem), (403, Some("sign-in-state-missing")), "{}", r.body);
+        // On a local host (wrangler dev over http) no prefix can be used, and none is.
+        let mut local = Request::new("GET", "/login?provider=idp");
+        local.host = Some("127.0.0.1:8787");
+        let r = handle(&local, Ok(&config), NOW, [5; 32]);
+        assert!(r.headers.iter().any(|(n, v)| *n == "set-cookie" && v.starts_with("ivs-signin=")), "{:?}", r.headers);
     }
 }

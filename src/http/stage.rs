@@ -5,7 +5,7 @@
 use super::request::{query_param, session_of, Request};
 use super::response::Response;
 use super::token::token_api;
-use super::watch::{html, message_for, page_route, sign_in};
+use super::watch::{html, message_for, page_route, sign_in, PAGE_METHODS};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::stage::policy::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
@@ -87,7 +87,7 @@ pub(super) fn stage_page_route(
     if let Some(absent) = without_stages(config) {
         return absent;
     }
-    page_route(request, config, name, &random, Error::UnknownStage(String::new()), |config, nonce| {
+    page_route(request, config, name, &random, (PAGE_METHODS, Error::UnknownStage(String::new())), |config, nonce| {
         stage_page(request, config, name, now, &random, nonce)
     })
 }

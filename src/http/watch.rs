@@ -89,28 +89,43 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
 }
 
 /// A device-limit refusal or block as the watch page says it: at the limit, with a "Watch here
-/// instead" link (the same page with `takeover=true`).
+/// instead" button that POSTs to the page (a takeover is never a link: any site could make that).
 fn device_message(error: &Error, name: &str, nonce: &str) -> Response {
-    let takeover = format!("/watch/{name}?takeover=true");
-    let (heading, message, link) = match error {
-        Error::DeviceLimit { in_use, limit } => (
-            "Already watching on other devices",
-            format!(
+    let (heading, message) = match error {
+        Error::DeviceLimit { in_use, limit } => {
+            let message = format!(
                 "This account is watching on {in_use} of its {limit} devices. Stop on one of them, or watch here instead: the device that started first stops."
-            ),
-            Some((takeover.as_str(), "Watch here instead")),
-        ),
+            );
+            let takeover = crate::page::watch::takeover_url(name);
+            let body = crate::page::message_form_page(
+                "Already watching on other devices",
+                &message,
+                (&takeover, "Watch here instead"),
+                nonce,
+            );
+            let mut response = html(error.status(), body, crate::page::message_form_csp(nonce));
+            response.problem = Some(error.slug());
+            return response;
+        }
         Error::ViewerBlocked { .. } => (
             "Playback suspended",
-            "Playback for this account is suspended for now. Contact support if you think this is a mistake.".to_owned(),
-            None,
+            "Playback for this account is suspended for now. Contact support if you think this is a mistake."
+                .to_owned(),
         ),
+        Error::TooManyNewDevices { retry_after } => {
+            let message =
+                format!("This account started watching on new devices very fast. Try again in {retry_after} seconds.");
+            return message_page(error, "Too many new devices", &message, None, nonce)
+                .with_header("retry-after", retry_after.to_string());
+        }
         other => return message_for(other, nonce, None),
     };
-    message_page(error, heading, &message, link, nonce)
+    message_page(error, heading, &message, None, nonce)
 }
 
 pub(super) const PAGE_METHODS: &str = "GET, HEAD";
+/// `/watch/NAME` with `DEVICE_LIMITS`: its "Watch here instead" button POSTs to it.
+const WATCH_METHODS_WITH_TAKEOVER: &str = "GET, HEAD, POST";
 
 /// The answer of a page to a viewer without a valid session: a 302 to `LOGIN_URL` (or to
 /// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page. Errors that
@@ -156,11 +171,11 @@ pub(super) fn page_route(
     config: Result<&Config, &Error>,
     name: &str,
     random: &[u8; 32],
-    unknown: Error,
+    (methods, unknown): (&'static str, Error),
     page: impl FnOnce(&Config, &str) -> Response,
 ) -> Response {
-    if !matches!(request.method, "GET" | "HEAD") {
-        return Response::problem(&Error::MethodNotAllowed { allow: PAGE_METHODS });
+    if !methods.split(", ").any(|m| m == request.method) {
+        return Response::problem(&Error::MethodNotAllowed { allow: methods });
     }
     let mut nonce_bytes = [0u8; 16];
     nonce_bytes.copy_from_slice(&random[16..]);
@@ -181,7 +196,11 @@ pub(super) fn watch_route(
     now: u64,
     random: [u8; 32],
 ) -> Response {
-    page_route(request, config, name, &random, Error::UnknownChannel(String::new()), |config, nonce| {
+    let methods = match config {
+        Ok(config) if config.devices.is_some() => WATCH_METHODS_WITH_TAKEOVER,
+        _ => PAGE_METHODS,
+    };
+    page_route(request, config, name, &random, (methods, Error::UnknownChannel(String::new())), |config, nonce| {
         watch_page(request, config, name, now, &random, nonce)
     })
 }
@@ -204,6 +223,13 @@ fn watch_page(
                 let (admission, cookie) = admit(request, config, channel, &session, now, *random);
                 let mut response = match admission {
                     Err(error) => device_message(&error, name, nonce),
+                    // The takeover is done: see the page (Post/Redirect/Get, so a reload asks nothing again).
+                    Ok(admission) if request.method == "POST" => {
+                        let mut see = redirect(format!("/watch/{name}"));
+                        see.status = 303;
+                        see.ledger = admission.ledger;
+                        see
+                    }
                     Ok(admission) => {
                         let settings = config.playback_settings();
                         let issued = match admission.version {

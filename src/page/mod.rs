@@ -14,7 +14,7 @@ pub mod stage;
 pub mod watch;
 
 pub use index::index_page;
-pub use message::{message_csp, message_page};
+pub use message::{message_csp, message_form_csp, message_form_page, message_page};
 pub use signin::chooser_page;
 pub use stage::{stage_csp, stage_page, BROADCAST_SDK_SCRIPT};
 pub use watch::{watch_csp, watch_page, Heartbeat};

@@ -35,8 +35,14 @@ pub fn watch_csp(channel: &Channel, player: &Player, nonce: &str) -> String {
         "default-src 'none'; script-src 'nonce-{nonce}' 'self' 'wasm-unsafe-eval'{external}; \
          style-src 'nonce-{nonce}'; img-src 'self' data:; media-src 'self' blob: {media}; \
          connect-src 'self' {media}{ivs_player}{external}; worker-src 'self' blob:{external}; \
-         base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+         base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
     )
+}
+
+/// Where the "Watch here instead" button of channel `name`'s page POSTs (the page itself: the
+/// POST is the takeover, the query says so to a reader of the address).
+pub fn takeover_url(name: &str) -> String {
+    format!("/watch/{name}?takeover=true")
 }
 
 /// How a watch page on a device-limited channel keeps its slot: it beats every `interval_seconds`
@@ -76,7 +82,7 @@ pub fn watch_page(
         data["heartbeat"] = serde_json::json!({
             "endpoint": format!("/v1/heartbeat?channel={}", channel.name),
             "interval_ms": heartbeat.interval_seconds * 1000,
-            "takeover_url": format!("/watch/{}?takeover=true", channel.name),
+            "takeover_url": takeover_url(&channel.name),
         });
     }
     if player.script_url == DEFAULT_PLAYER_SCRIPT {

@@ -152,6 +152,15 @@ pub fn verify_id_token(
             return Err(refused("its `azp` is not this worker's client id".into()));
         }
     }
+    // OpenID Connect Core 3.1.3.7: an ID token for several audiences must say it was issued to
+    // this client (`azp`); without it, another audience could be the party it was issued to.
+    let audiences = session.claims.get("aud").and_then(Value::as_array).map_or(1, Vec::len);
+    if audiences > 1 && session.claims.get("azp").is_none() {
+        return Err(refused(
+            "its `aud` names other audiences besides this worker's client id, and it has no `azp` naming this client"
+                .into(),
+        ));
+    }
     if matches!(provider.audience, AudienceRule::Cognito(_))
         && session.claims.get("token_use").and_then(Value::as_str) != Some("id")
     {
@@ -275,6 +284,12 @@ mod tests {
             "the API audience is no ID token's"
         );
         assert!(refused(id_token(json!({"aud": ["tv-app", "other"], "azp": "other"})), "n-123").contains("`azp`"));
+        // Issue 22, finding 8: another audience beside ours, and no `azp`.
+        assert!(refused(id_token(json!({"aud": ["tv-app", "other"]})), "n-123").contains("other audiences"));
+        assert!(
+            check(&id_token(json!({"aud": ["tv-app", "other"], "azp": "tv-app"})), &provider, &login, "n-123").is_ok()
+        );
+        assert!(check(&id_token(json!({"aud": ["tv-app"]})), &provider, &login, "n-123").is_ok());
         assert!(refused(id_token(json!({"exp": NOW - 3600})), "n-123").contains("expired"));
         assert!(refused(id_token(json!({"iss": "https://evil.example"})), "n-123").contains("`iss`"));
         let mut forged = id_token(json!({}));

@@ -18,8 +18,21 @@ type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// How long a sign-in may take, from `/login` to `/callback`.
 pub const STATE_TTL_SECONDS: u64 = 600;
-/// The state cookie's name.
+/// The state cookie's name on a local host (`wrangler dev` over http), where no prefix can be used.
 pub const STATE_COOKIE: &str = "ivs-signin";
+/// The state cookie's name everywhere else: `__Host-` makes browsers refuse it unless this origin
+/// set it over https without a `Domain`, so a sibling subdomain or a network attacker cannot plant
+/// their own sign-in's state in a viewer's browser (which would sign the viewer in as them).
+pub const HOST_STATE_COOKIE: &str = "__Host-ivs-signin";
+
+/// The state cookie's name for a request to `host`.
+pub fn state_cookie_name(host: Option<&str>) -> &'static str {
+    if host.is_some_and(crate::address::is_local_host) {
+        STATE_COOKIE
+    } else {
+        HOST_STATE_COOKIE
+    }
+}
 /// The longest state cookie accepted, in bytes.
 pub const MAX_STATE_COOKIE_BYTES: usize = 2048;
 

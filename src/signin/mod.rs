@@ -110,6 +110,7 @@ impl SignIn {
             authorization: written.authorization.clone().or(found.authorization),
             token: written.token.clone().or(found.token),
             end_session: written.end_session.clone().or(found.end_session),
+            iss_parameter: found.iss_parameter,
         };
         (endpoints.authorization.is_some() && endpoints.token.is_some()).then_some(endpoints)
     }
@@ -151,6 +152,9 @@ pub enum Failure {
     ProviderError(String),
     /// The state cookie or parameter failed. 403.
     State(StateFault),
+    /// The answer came back from, or names, another provider than the one this browser's sign-in
+    /// started with (an OpenID Connect mix-up, RFC 9700 section 4.4): what does not match. 403.
+    MixUp(&'static str),
     /// The code was already used or has expired (`invalid_grant`). 400.
     CodeRejected,
     /// The token endpoint's answer is not usable. 502.
@@ -173,7 +177,7 @@ impl Failure {
             Self::Cancelled => 403,
             Self::ProviderError(_) | Self::BadAnswer(_) => 502,
             // A callback this browser did not start is refused, not malformed.
-            Self::State(_) => 403,
+            Self::State(_) | Self::MixUp(_) => 403,
             Self::CodeRejected | Self::BadRequest(_) => 400,
             Self::UnknownProvider => 404,
             Self::IdToken(_) => 401,
@@ -190,6 +194,7 @@ impl Failure {
             Self::State(StateFault::Missing) => "sign-in-state-missing",
             Self::State(StateFault::Expired) => "sign-in-state-expired",
             Self::State(_) => "sign-in-state-invalid",
+            Self::MixUp(_) => "sign-in-mix-up",
             Self::CodeRejected => "sign-in-code-rejected",
             Self::BadAnswer(_) => "sign-in-token-endpoint",
             Self::IdToken(_) => "sign-in-id-token-invalid",
@@ -222,6 +227,9 @@ impl Failure {
             Self::State(StateFault::Forged | StateFault::Mismatch) => {
                 "This sign-in answer does not belong to the sign-in this browser started (a forged or replayed `state`). Start again.".into()
             }
+            Self::MixUp(what) => format!(
+                "This sign-in answer belongs to a different identity provider than the one this browser started with ({what}), so it was not used. Start again."
+            ),
             Self::CodeRejected => "This sign-in answer was already used, or it expired. Start again.".into(),
             Self::BadAnswer(what) => format!("The identity provider's answer could not be used: {what}."),
             Self::IdToken(reason) => format!("The identity provider's ID token was refused: {reason}."),
@@ -279,6 +287,7 @@ mod tests {
             Failure::ProviderError("server_error".into()),
             Failure::State(StateFault::Missing),
             Failure::State(StateFault::Forged),
+            Failure::MixUp("it came back at another provider's callback"),
             Failure::CodeRejected,
             Failure::IdToken("its `nonce` is not this sign-in's".into()),
             Failure::TooLarge,

@@ -73,6 +73,9 @@ pub struct Endpoints {
     pub token: Option<String>,
     /// Where `/logout` continues, if anywhere.
     pub end_session: Option<String>,
+    /// The provider promises `iss` in its authorization responses (RFC 9207), so a callback
+    /// without it is refused (discovery's `authorization_response_iss_parameter_supported`).
+    pub iss_parameter: bool,
 }
 
 /// A client secret's value: never printed.
@@ -236,6 +239,7 @@ pub fn parse_login(provider: &Provider, secret: &dyn Fn(&str) -> Option<String>)
                 authorization: Some(format!("{base}/oauth2/authorize")),
                 token: Some(format!("{base}/oauth2/token")),
                 end_session: Some(format!("{base}/logout")),
+                iss_parameter: false,
             };
             (endpoints, LogoutStyle::Cognito)
         }
@@ -245,6 +249,7 @@ pub fn parse_login(provider: &Provider, secret: &dyn Fn(&str) -> Option<String>)
                 authorization: Some(format!("https://{host}/authorize")),
                 token: Some(format!("https://{host}/oauth/token")),
                 end_session: Some(format!("https://{host}/oidc/logout")),
+                iss_parameter: false,
             };
             (endpoints, LogoutStyle::Oidc)
         }
