@@ -28,7 +28,7 @@ def contract_worker(deployment):
     from test_stage_api import STAGES
 
     worker = Worker({})
-    # Sign-in at the edge on, so that /login, /callback and /logout answer as documented: endpoints
+    # Sign-in at the edge on, so that /login, /callback/{provider} and /logout answer as documented: endpoints
     # written out (a closed port; schemathesis never completes a sign-in, it cannot forge a state).
     nowhere = f"http://127.0.0.1:{free_port()}"
     jwks = {"keys": [public_jwk(new_ec_key(), "contract-key", "ES256")]}  # inline: /healthz stays healthy
@@ -107,7 +107,7 @@ def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment
     # The main deployment has no DEV_LOGIN, no sign-in at the edge and no STAGES.
     served = deployment.worker.get("/openapi.json").json()
     full = json.loads(DOCUMENT.read_text())
-    absent = {"/", "/dev/login", "/login", "/callback", "/logout", "/v1/stage-token", "/stage/{name}",
+    absent = {"/", "/dev/login", "/login", "/callback/{provider}", "/logout", "/v1/stage-token", "/stage/{name}",
               "/v1/heartbeat", "/v1/admin/revoke", "/v1/admin/devices"}
     assert set(served["paths"]) == set(full["paths"]) - absent
     # Nor the token routes' device parameters (no DEVICE_LIMITS).

@@ -122,7 +122,9 @@ class Device:
         return response
 
     def watch(self, channel: str = "demo", takeover: bool = False):
-        response = self.worker.get(f"/watch/{channel}" + ("?takeover=true" if takeover else ""), headers=self.headers())
+        # The page takes over only through its button's POST (a GET with takeover=true takes nothing).
+        response = self.worker.get(f"/watch/{channel}" + ("?takeover=true" if takeover else ""),
+                                   method="POST" if takeover else "GET", headers=self.headers())
         self._keep_cookie(response)
         return response
 

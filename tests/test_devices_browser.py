@@ -71,11 +71,13 @@ def test_the_first_page_stops_and_says_why_the_second_plays(setup):
     assert second["status"] == 403, second
     assert "Already watching on other devices" in second["refusal"] and "1 of its 1 devices" in second["refusal"]
     assert second["offered"] and second["played"], second
+    assert not second["offeredAsLink"], "a takeover is a POST button, never a link (issue 22)"
     assert second["urlAfterTakeover"].endswith("/watch/demo"), "the takeover query is dropped from the address"
 
     assert first["stopped"], first
     assert first["after"]["state"] == "evicted" and "another device" in first["after"]["message"]
     assert first["after"]["takeover"] == "/watch/demo?takeover=true"
+    assert not first["after"]["takeoverIsLink"]
     assert first["after"]["video"]["paused"]
     assert 409 in first["heartbeats"], first["heartbeats"]
     assert second["advanced"] > 1.0 and second["after"]["state"] == "playing", second

@@ -59,17 +59,20 @@ class Setup:
         self.key = new_p384_key()
         self.secret = secrets.token_urlsafe(48)
         self.standin = StandIn(public_pem(self.key), ARN).start()
-        # Ports first: the provider must know the workers' callback and logout URLs.
+        # Ports first: the provider must know the workers' callback and logout URLs. Each provider
+        # has its own redirect URI at a worker, /callback/NAME: this one is `idp` at the first worker
+        # and `public` at the second.
         self.worker = Worker({})
         self.multi = Worker({})
         workers = (self.worker, self.multi)
-        self.idp = OidcProvider().start(redirect_uris=[w.url + "/callback" for w in workers],
+        self.idp = OidcProvider().start(redirect_uris=[self.worker.url + "/callback/idp",
+                                                       self.multi.url + "/callback/public"],
                                         logout_uris=[w.url + "/logout" for w in workers])
         self.cognito_secret = secrets.token_urlsafe(40)
         secret_scan.register("secret", self.cognito_secret)
         self.cognito = CognitoHostedUi(region=REGION, pool=POOL, client_id=COGNITO_CLIENT,
                                        client_secret=self.cognito_secret)
-        self.cognito.callback_urls = [self.multi.url + "/callback"]
+        self.cognito.callback_urls = [self.multi.url + "/callback/cognito"]
         self.cognito.logout_urls = [self.multi.url + "/logout"]
         channels = {
             "demo": {"arn": ARN, "playback_url": self.standin.playback_url, "title": "Demo"},
@@ -199,7 +202,7 @@ def test_browser_signs_in_plays_renews_without_a_click_and_logs_out(setup):
     token_calls = [u for m, u in by_page_urls if u.startswith(setup.worker.url + "/v1/token")]
     assert token_calls, by_page_urls
     assert not [u for m, u in by_page_urls if m == "POST" and u.startswith(setup.idp.issuer)], "no click, no form"
-    assert any(u.startswith(setup.worker.url + "/callback?") for _, u in by_page_urls), by_page_urls
+    assert any(u.startswith(setup.worker.url + "/callback/idp?") for _, u in by_page_urls), by_page_urls
     assert by_page["played"] and by_page["url"] == setup.worker.url + "/watch/demo", (by_page["url"], by_page["h1"])
 
     # An expired session on opening the page: through the provider and back with no form to fill.
@@ -207,7 +210,7 @@ def test_browser_signs_in_plays_renews_without_a_click_and_logs_out(setup):
     provider_posts = [r for r in renew["requests"] if r["method"] == "POST" and r["url"].startswith(setup.idp.issuer)]
     assert not provider_posts, "no click, no form"
     urls = [r["url"] for r in renew["requests"] if r["nav"]]
-    assert any(u.startswith(setup.worker.url + "/callback?") for u in urls), urls
+    assert any(u.startswith(setup.worker.url + "/callback/idp?") for u in urls), urls
     _, renewed = verify_playback_token(page_token(renew["html"]), public_pem(setup.key))
     assert renewed["aws:viewer-id"] == claims["aws:viewer-id"]
 
@@ -322,7 +325,7 @@ def test_cognito_through_the_preset(setup):
     query = urllib.parse.parse_qs(urllib.parse.urlparse(authorize).query)
     assert query["code_challenge_method"] == ["S256"] and query["scope"] == ["openid"]
     back = viewer.get(authorize)
-    assert back.status == 302 and back.headers["location"].startswith(setup.multi.url + "/callback?")
+    assert back.status == 302 and back.headers["location"].startswith(setup.multi.url + "/callback/cognito?")
     done = viewer.get(back.headers["location"])
     assert (done.status, done.headers["location"]) == (302, "/watch/members"), done.text[:500]
     assert setup.cognito.token_requests[-1]["auth"] == "Basic", "a confidential client: HTTP Basic"

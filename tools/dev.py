@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / ".dev"
 CLI = os.environ.get("IVS_TOKEN_CLI", str(ROOT / "target" / "debug" / "ivs-token"))
 DEMO_ARN = "arn:aws:ivs:us-west-2:123456789012:channel/demo"
+# SIGNIN=oidc: the provider's name in IDENTITY_PROVIDERS, and so its redirect URI /callback/local-idp.
+PROVIDER = "local-idp"
 
 
 def port_in_use(port: int) -> bool:
@@ -41,10 +43,12 @@ def refuse(message: str):
 
 
 def start_provider(port: int, oidc_port: int):
-    """tests/oidc/provider.mjs on `oidc_port`, allowing this worker's /callback and /logout; it
+    """tests/oidc/provider.mjs on `oidc_port`, allowing this worker's /callback/local-idp (the
+    redirect URI of provider `local-idp`, which main() configures) and /logout; it
     stops when its standard input closes. Returns the process and what it printed."""
     backs = [f"http://{host}:{port}" for host in ("127.0.0.1", "localhost")]
-    opts = {"port": oidc_port, "redirect_uris": [b + "/callback" for b in backs], "logout_uris": [b + "/logout" for b in backs]}
+    opts = {"port": oidc_port, "redirect_uris": [f"{b}/callback/{PROVIDER}" for b in backs],
+            "logout_uris": [b + "/logout" for b in backs]}
     proc = subprocess.Popen(["node", str(ROOT / "tests" / "oidc" / "provider.mjs"), json.dumps(opts)], cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)
@@ -133,7 +137,7 @@ def main():
     if signin:
         provider, idp = start_provider(port, oidc_port)
         # A public client (no secret to keep): PKCE alone protects the code.
-        variables["IDENTITY_PROVIDERS"] = json.dumps({"local-idp": {
+        variables["IDENTITY_PROVIDERS"] = json.dumps({PROVIDER: {
             "issuer": idp["issuer"], "audience": "rp-public", "jwks_url": idp["jwks_uri"], "groups_claim": "groups",
             "login": {"client_id": "rp-public", "scopes": "openid groups", "label": "Local OpenID Connect provider"},
         }})

@@ -37,7 +37,9 @@ const state = (page) => page.evaluate(() => {
   return {
     state: document.body.getAttribute("data-state"),
     message: s && !s.hidden ? document.getElementById("status-text").textContent : null,
-    takeover: document.getElementById("takeover")?.getAttribute("href") ?? null,
+    // The takeover is a form POST (issue 22): where its button posts to.
+    takeover: document.getElementById("takeover")?.closest("form")?.getAttribute("action") ?? null,
+    takeoverIsLink: document.querySelector("a[href*='takeover']") !== null,
     video: v ? { currentTime: v.currentTime, paused: v.paused } : null,
   };
 });
@@ -50,8 +52,10 @@ try {
   const second = await open("second");
   out.second.status = (await second.goto(input.url, { waitUntil: "domcontentloaded" })).status();
   out.second.refusal = await second.locator("main").textContent();
-  const link = second.getByRole("link", { name: "Watch here instead" });
+  // A button that POSTs (never a link any site could make); the worker answers 303 to the page.
+  const link = second.getByRole("button", { name: "Watch here instead" });
   out.second.offered = (await link.count()) === 1;
+  out.second.offeredAsLink = (await second.getByRole("link", { name: "Watch here instead" }).count()) > 0;
   if (out.second.offered) {
     await Promise.all([second.waitForNavigation({ waitUntil: "domcontentloaded" }), link.click()]);
     out.second.urlAfterTakeover = second.url();

@@ -8,8 +8,12 @@
 // clients: `rp-rs256` (ID tokens RS256) and `rp-es256` (ID tokens ES256), and a public one,
 // `rp-public` (no secret: PKCE alone). ID tokens carry the scope claims (`groups`, and the namespaced
 // `https://example.com/roles`) of the account. `redirect_uris` and `logout_uris` add a relying
-// party's callback and post-logout URLs (a worker's /callback and /logout) to every client; RP-initiated
-// logout (the end_session endpoint) asks "Do you want to sign-out?" before it redirects back.
+// party's callback and post-logout URLs (a worker's /callback/NAME, NAME being the provider's name in its
+// IDENTITY_PROVIDERS, and /logout) to every client; RP-initiated logout (the end_session endpoint) asks
+// "Do you want to sign-out?" before it redirects back. Authorization responses carry RFC 9207's `iss`
+// and the discovery document says `authorization_response_iss_parameter_supported: true`: oidc-provider
+// 9 does both unconditionally (no `issAuthResp` feature flag to turn on: lib/actions/authorization/
+// respond.js sets `iss`, lib/actions/discovery.js the flag), so the worker's `iss` check runs here.
 //
 // The admin side channel (a second HTTP server, loopback):
 //   POST /account   {"sub", "groups"}    groups (and roles) the account will have in its next tokens
@@ -19,7 +23,8 @@
 //                                         listening socket and every open connection
 //   POST /up                             back to normal (same port, same keys)
 //   POST /delay     {"ms": 300}          the JWKS endpoint answers that much later (at most 5 s)
-//   GET  /stats                          {"jwks_fetches", "jwks_attempts", "last_fetch_at", "kids", "mode"}
+//   GET  /stats                          {"jwks_fetches", "jwks_attempts", "last_fetch_at", "kids", "mode",
+//                                         "token_requests": POSTs to the token endpoint, whatever the answer}
 // Everything stops when stdin closes (the test process exits) or on SIGTERM.
 import http from "node:http";
 import crypto from "node:crypto";
@@ -45,6 +50,7 @@ let jwksFetches = 0; // JWKS documents served with 200
 let jwksAttempts = 0; // every request for the JWKS path, whatever the answer
 let lastFetchAt = null; // epoch seconds of the last JWKS served with 200
 let jwksDelayMs = 0; // a slow key endpoint, so that concurrent refetches overlap
+let tokenRequests = 0; // POSTs to the token endpoint (a code exchange tried), whatever the answer
 let provider;
 let handler;
 
@@ -124,6 +130,7 @@ function route(req, res) {
   const path = req.url.split("?")[0];
   const isJwks = req.method === "GET" && path === "/jwks";
   if (isJwks) jwksAttempts += 1;
+  if (req.method === "POST" && path === "/token") tokenRequests += 1;
   if (mode === "503") {
     res.writeHead(503, { "content-type": "text/plain" });
     res.end("provider down for the test");
@@ -213,7 +220,7 @@ const admin = http.createServer(async (req, res) => {
       case "GET /stats":
         out = {
           jwks_fetches: jwksFetches, jwks_attempts: jwksAttempts, last_fetch_at: lastFetchAt,
-          kids: keys.map((k) => k.kid), mode,
+          kids: keys.map((k) => k.kid), mode, token_requests: tokenRequests,
         };
         break;
       default:
