@@ -817,4 +817,36 @@ mod tests {
         let r = handle(&local, Ok(&config), NOW, [5; 32]);
         assert!(r.headers.iter().any(|(n, v)| *n == "set-cookie" && v.starts_with("ivs-signin=")), "{:?}", r.headers);
     }
+
+    /// Issue 22, finding 3: a request fetches at most the discovery document of the provider it
+    /// needs, so one hanging provider delays only its own sign-ins.
+    #[test]
+    fn a_request_needs_at_most_its_own_providers_discovery() {
+        let discovered = |client: &str| provider(json!({"login": {"client_id": client}}));
+        let config = config_with(json!({"idp": discovered("tv-app"), "staff": discovered("staff-app")}));
+        let needs = |target: &str, cookie: Option<&str>| {
+            let mut request = Request::new("GET", target);
+            request.host = Some(HOST);
+            request.cookie = cookie;
+            discovery_for(&request, &config, NOW).map(|l| l.provider.clone())
+        };
+        assert_eq!(needs("/login?provider=staff", None).as_deref(), Some("staff"));
+        assert_eq!(needs("/callback/idp?code=c&state=s", None).as_deref(), Some("idp"));
+        assert_eq!(needs("/login", None), None, "the chooser page needs no provider");
+        assert_eq!(needs("/login?provider=nope", None), None);
+        assert_eq!(needs("/callback/nope?code=c", None), None);
+        assert_eq!(needs("/logout", None), None, "no session, no provider");
+        let mut claims = crate::identity::session_cookie::SessionClaims::new("viewer-7", NOW, 600);
+        claims.idp = Some("staff".into());
+        let session = format!("session={}", config.identity.sessions.as_ref().unwrap().mint(&claims));
+        assert_eq!(needs("/logout", Some(&session)).as_deref(), Some("staff"));
+        for other in ["/watch/demo", "/v1/token?channel=demo", "/healthz", "/"] {
+            assert_eq!(needs(other, Some(&session)), None, "{other}");
+        }
+        // Endpoints written out need no discovery at all.
+        let written = config_with(json!({ "idp": provider(json!({})) }));
+        let mut request = Request::new("GET", "/login?provider=idp");
+        request.host = Some(HOST);
+        assert!(discovery_for(&request, &written, NOW).is_none());
+    }
 }
