@@ -25,7 +25,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
 	@echo "make test     install what is missing, then run every test (lint, native, end-to-end)"
-	@echo "make lint     rustfmt, clippy (native and wasm32), the module-cycle check, the docs link check"
+	@echo "make lint     rustfmt, clippy (native and wasm32), the module-cycle and route checks, the docs link check"
 	@echo "make session  print a dev session cookie (SUB=alice, CHANNELS=a,b)"
 	@echo "make bench    benchmark against the published alternatives; writes BENCHMARKS.md"
 	@echo "make fuzz     run every fuzz target for FUZZ_SECONDS each (default 600); see RELIABILITY.md"
@@ -95,13 +95,16 @@ session: cli
 test: tools lint test-native test-e2e bench-smoke fuzz-smoke
 
 # The habits every change keeps: rustfmt, clippy (native and the wasm32 glue, with and without the
-# bench build), no import cycle between modules, and docs whose links resolve.
+# bench build), no import cycle between modules, routes decided only by the router (no path literal
+# in the Workers glue), and docs whose links resolve.
 lint: tools-rust
 	cargo fmt --check
 	cargo clippy --quiet --all-targets -- -D warnings
 	cargo clippy --quiet --lib --target wasm32-unknown-unknown -- -D warnings
 	cargo clippy --quiet --lib --target wasm32-unknown-unknown --features bench -- -D warnings
 	python3 scripts/check-module-cycles.py
+	python3 scripts/check-routes.py --self-test
+	python3 scripts/check-routes.py
 	python3 scripts/check-docs-links.py
 
 test-native: test-comb test-ct

@@ -139,7 +139,7 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
     };
     let cookie = sessions.mint(&SessionClaims::new("bench-viewer", now, 3600));
     let cookie_header = format!("{}={cookie}", config.identity.cookie_name);
-    let target = format!("/v1/token?channel={}", channel.name);
+    let target = crate::page::watch::token_endpoint(&channel.name);
     let key_text = settings.get(names::PLAYBACK_PRIVATE_KEY).unwrap_or_default().to_owned();
     let mut sink = 0usize;
     let start = now_ms();

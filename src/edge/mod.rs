@@ -111,9 +111,7 @@ async fn fetch(mut request: Request, env: Env, ctx: Context) -> worker::Result<R
     let mut located = loaded.as_ref().as_ref().ok().map(|config| config.identity.locate(&core_request.presented()));
     if let (Ok(config), Some(located)) = (loaded.as_ref(), located.as_mut()) {
         let mut fetches = located.key_fetches(now);
-        if core_request.path == "/healthz" {
-            fetches.extend(config.identity.fetches_for_health(now));
-        }
+        fetches.extend(http::route_key_fetches(&core_request, config, now));
         // Claimed before the first await: requests arriving while these fetches are under way
         // do not start their own (a request cannot wait on another request's fetch in Workers).
         for fetch in &fetches {
@@ -157,15 +155,16 @@ async fn fetch(mut request: Request, env: Env, ctx: Context) -> worker::Result<R
 
 #[cfg(feature = "bench")]
 fn bench_route(request: &http::Request<'_>, env: &Env) -> Option<String> {
-    if request.path == "/__bench/ping" {
-        return Some("pong".into()); // readiness probe that loads nothing, so /__bench/cold stays cold
-    }
-    if request.path == "/__bench/cold" {
-        let same_env = startup::MODULE_ENV.with(|module| js_sys::Object::is(module, env));
-        return Some(bench::cold(&settings::read_settings(env), || config_for(env), same_env));
-    }
-    if request.path != "/__bench" {
-        return None;
+    use http::route::BenchRoute;
+    match http::Route::of(request.path) {
+        // A readiness probe that loads nothing, so the cold route stays cold.
+        http::Route::Bench(BenchRoute::Ping) => return Some("pong".into()),
+        http::Route::Bench(BenchRoute::Cold) => {
+            let same_env = startup::MODULE_ENV.with(|module| js_sys::Object::is(module, env));
+            return Some(bench::cold(&settings::read_settings(env), || config_for(env), same_env));
+        }
+        http::Route::Bench(BenchRoute::Operations) => {}
+        _ => return None,
     }
     let op = http::query_param(request.query, "op").ok().flatten().unwrap_or_default();
     let n = http::query_param(request.query, "n")

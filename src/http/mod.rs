@@ -59,6 +59,9 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         Route::Index => index::index_route(request, config, random),
         Route::Watch(name) => watch::watch_route(request, config, name, now, random),
         Route::Stage(name) => stage::stage_page_route(request, config, name, now, random),
+        // Answered by the Workers layer before the core; the core itself has nothing there.
+        #[cfg(feature = "bench")]
+        Route::Bench(_) => Response::problem(&Error::NotFound),
         Route::Unknown => Response::problem(&Error::NotFound),
     };
     if request.method == "HEAD" {
@@ -74,6 +77,19 @@ pub fn body_limit(request: &Request<'_>, config: Result<&Config, &Error>) -> Opt
     match Route::of(request.path) {
         Route::AdminRevoke | Route::AdminDevices => device::operator_body_limit(request, config),
         _ => None,
+    }
+}
+
+/// The key documents a route needs fetched besides those of the request's credential: every
+/// provider's for `/healthz`, which reports whether each one has usable keys.
+pub fn route_key_fetches<'c>(
+    request: &Request<'_>,
+    config: &'c Config,
+    now: u64,
+) -> Vec<crate::identity::credential::KeyFetch<'c>> {
+    match Route::of(request.path) {
+        Route::Health => config.identity.fetches_for_health(now),
+        _ => Vec::new(),
     }
 }
 

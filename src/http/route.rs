@@ -36,8 +36,24 @@ pub enum Route<'p> {
     Watch(&'p str),
     /// `/stage/NAME`.
     Stage(&'p str),
+    /// `/__bench`, `/__bench/ping`, `/__bench/cold`: the bench build's timing routes, answered by
+    /// the Workers layer before any of the above (feature `bench` only, never deployed).
+    #[cfg(feature = "bench")]
+    Bench(BenchRoute),
     /// Anything else.
     Unknown,
+}
+
+/// The bench build's routes (feature `bench`).
+#[cfg(feature = "bench")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchRoute {
+    /// `/__bench?op=NAME&n=N`: core operations timed inside workerd.
+    Operations,
+    /// `/__bench/ping`: a readiness probe that loads nothing.
+    Ping,
+    /// `/__bench/cold`: the isolate's first configuration load, timed.
+    Cold,
 }
 
 impl<'p> Route<'p> {
@@ -56,6 +72,12 @@ impl<'p> Route<'p> {
             "/login" => Self::Login,
             "/logout" => Self::Logout,
             "/" => Self::Index,
+            #[cfg(feature = "bench")]
+            "/__bench" => Self::Bench(BenchRoute::Operations),
+            #[cfg(feature = "bench")]
+            "/__bench/ping" => Self::Bench(BenchRoute::Ping),
+            #[cfg(feature = "bench")]
+            "/__bench/cold" => Self::Bench(BenchRoute::Cold),
             path => {
                 if let Some(name) = path.strip_prefix("/watch/") {
                     Self::Watch(name)

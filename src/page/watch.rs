@@ -39,6 +39,11 @@ pub fn watch_csp(channel: &Channel, player: &Player, nonce: &str) -> String {
     )
 }
 
+/// Where the page of channel `name` renews its token (`GET /v1/token?channel=NAME`).
+pub fn token_endpoint(name: &str) -> String {
+    format!("/v1/token?channel={name}")
+}
+
 /// Where the "Watch here instead" button of channel `name`'s page POSTs (the page itself: the
 /// POST is the takeover, the query says so to a reader of the address).
 pub fn takeover_url(name: &str) -> String {
@@ -76,7 +81,7 @@ pub fn watch_page(
         "title": channel.title,
         "playback_url": issued.playback_url,
         "expires_at": issued.expires_at,
-        "token_endpoint": format!("/v1/token?channel={}", channel.name),
+        "token_endpoint": token_endpoint(&channel.name),
     });
     if let Some(heartbeat) = heartbeat {
         data["heartbeat"] = serde_json::json!({
