@@ -28,4 +28,7 @@ for tool in "$CARGO_BIN/worker-build" "$WASM_BINDGEN_BIN" "$WASM_OPT_BIN" "$ESBU
   fi
 done
 sh scripts/build-assets.sh
+# The wasm's name section (function names, 41 KB of the gzip module) is needed by nothing at run
+# time: strip symbols from this build only (native builds keep theirs, for valgrind and profilers).
+export CARGO_PROFILE_RELEASE_STRIP=symbols
 exec "$CARGO_BIN/worker-build" --release ${WORKER_BUILD_FLAGS:-} "$@"
