@@ -1,0 +1,111 @@
+//! The CLI's commands, one file per group; this file parses the command line and dispatches.
+//!
+//! | module | commands |
+//! |---|---|
+//! | [`keys`] | `keygen`, `public-key`, `verify` |
+//! | [`tokens`] | `sign`, `stage-token` |
+//! | [`viewer`] | `session`, `viewer-id` |
+//! | [`revocation`] | `revocation-request` |
+//! | [`admin`] | `admin revoke`, `admin devices`: a deployed worker's operator API |
+
+mod admin;
+mod keys;
+mod revocation;
+mod tokens;
+mod viewer;
+
+use clap::{Parser, Subcommand};
+use ivs_token_worker::ivs::Resolution;
+use ivs_token_worker::key::PlaybackKey;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Keys, playback tokens, sessions and revocation for ivs-token-worker, offline.
+#[derive(Parser)]
+#[command(name = "ivs-token", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 token rejected (verify), 2 usage error, 3 unusable input, \
+4 the worker refused the request (admin: 3xx/4xx), 5 no usable answer (admin: network, timeout, 5xx).";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a P-384 playback key pair (private.pem, mode 0600, and public.pem).
+    Keygen(keys::KeygenArgs),
+    /// Print the SPKI public key (PEM) of a private key, for `aws ivs import-playback-key-pair`.
+    PublicKey(keys::PublicKeyArgs),
+    /// Sign a playback token offline, with exactly the worker's claim rules.
+    Sign(tokens::SignArgs),
+    /// Sign a participant token for an IVS real-time stage offline, with exactly the worker's claim rules.
+    StageToken(tokens::StageTokenArgs),
+    /// Verify a playback or participant token's signature and every IVS rule; print its header and claims.
+    Verify(keys::VerifyArgs),
+    /// Mint a session cookie value the worker accepts (secret from SESSION_SECRET or --secret-file).
+    Session(viewer::SessionArgs),
+    /// Print a SigV4-signed IVS revocation request (the worker's own signer), as JSON: method, url,
+    /// headers, body and the signature's steps. Credentials from AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY and (temporary credentials) AWS_SESSION_TOKEN. Nothing is sent.
+    RevocationRequest(revocation::RevocationRequestArgs),
+    /// Print the aws:viewer-id the worker derives for a subject, and the command that revokes it.
+    ViewerId(viewer::ViewerIdArgs),
+    /// Call a deployed worker's operator API (device limits): revoke a viewer, list their devices.
+    /// The token is ADMIN_API_TOKEN from the environment or --token-file, never a flag's value.
+    Admin(admin::AdminArgs),
+}
+
+fn parse_resolution(text: &str) -> Result<Resolution, String> {
+    Resolution::parse(text).ok_or_else(|| "must be SD, HD or FULL_HD".to_owned())
+}
+
+/// A failure with its exit code and a message that names the file or flag at fault.
+struct Failure(u8, String);
+
+fn unusable(message: impl Into<String>) -> Failure {
+    Failure(3, message.into())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn read_text(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| unusable(format!("{}: cannot read: {e}", path.display())))
+}
+
+fn read_private_key(path: &Path) -> Result<PlaybackKey, Failure> {
+    PlaybackKey::parse(&read_text(path)?).map_err(|e| unusable(format!("{}: {e}", path.display())))
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], Failure> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| unusable(format!("no randomness from the OS: {e}")))?;
+    Ok(bytes)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, message)) => {
+            eprintln!("ivs-token: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Keygen(args) => keys::keygen(args),
+        Command::PublicKey(args) => keys::public_key(args),
+        Command::Sign(args) => tokens::sign(args),
+        Command::StageToken(args) => tokens::stage_token(args),
+        Command::Verify(args) => keys::verify(args),
+        Command::Session(args) => viewer::session(args),
+        Command::RevocationRequest(args) => revocation::revocation_request(args),
+        Command::ViewerId(args) => viewer::viewer_id(args),
+        Command::Admin(args) => admin::run(args),
+    }
+}
