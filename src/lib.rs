@@ -110,6 +110,77 @@ mod tests {
         assert_eq!(unique, declared(&lib), "lib.rs's map and its `mod` declarations differ");
     }
 
+    /// The modules a `//! | module | ... |` table of a file's docs names in its first column.
+    fn mapped_in(source: &str) -> Option<BTreeSet<String>> {
+        let mut rows = source.lines().filter_map(|line| line.strip_prefix("//! | "));
+        if !rows.next()?.starts_with("module |") {
+            return None;
+        }
+        Some(
+            rows.filter_map(|row| row.split(" | ").next())
+                .map(|cell| cell.trim().trim_matches(|c| c == '[' || c == ']'))
+                .filter_map(|cell| cell.strip_prefix('`')?.strip_suffix('`').map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    /// Issue 23: the nested module maps (http, identity, device, ...) stay as true as lib.rs's: a
+    /// folder whose docs map its modules lists each module it declares (tests aside), and no other.
+    #[test]
+    fn every_nested_module_map_names_its_modules() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut folders = vec![src.join("bin/ivs-token/cli")];
+        let mut stack = vec![src.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.join("mod.rs").exists() {
+                    folders.push(path.clone());
+                    stack.push(path);
+                }
+            }
+        }
+        let mut checked = 0;
+        for folder in folders {
+            let source = std::fs::read_to_string(folder.join("mod.rs")).unwrap();
+            let Some(mapped) = mapped_in(&source) else { continue };
+            let mut modules = declared(&source);
+            modules.remove("tests");
+            assert_eq!(
+                mapped,
+                modules,
+                "{}/mod.rs: its module map and its `mod` declarations differ",
+                folder.display()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 8, "only {checked} module maps found");
+    }
+
+    /// Issue 23: files a person can hold. A source file over 700 lines says why at its top (a line
+    /// starting `//! Long because`), or is split.
+    #[test]
+    fn no_source_file_is_long_without_a_reason() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        let mut long = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let says_why = text.lines().take(30).any(|line| line.starts_with("//! Long because"));
+                    if text.lines().count() > 700 && !says_why {
+                        long.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        assert!(long.is_empty(), "over 700 lines with no `//! Long because` at the top: {long:?}");
+    }
+
     #[test]
     fn every_source_file_is_a_declared_module() {
         // A file no `mod` names is silently left out of the build; the tree would lie.

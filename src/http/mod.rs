@@ -15,6 +15,7 @@
 //! | [`signin`] | `/login`, `/callback/PROVIDER`, `/logout`: sign-in at the edge (OpenID Connect) |
 //! | [`device`] | device limits: the ledger step of token requests, `/v1/heartbeat`, `/v1/admin/revoke`, `/v1/admin/devices` |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
+//! | [`warm_up`] | the startup warm-up: one whole `/v1/token` request on throw-away settings |
 
 pub mod device;
 pub mod index;

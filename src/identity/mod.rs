@@ -9,6 +9,7 @@
 //! | [`keystore`] | the per-isolate cache of fetched keys: freshness, refetch limits, failures |
 //! | [`verified`] | identity tokens already verified in this isolate |
 //! | [`session_cookie`] | the worker's own HS256 session cookie (`SESSION_SECRET`) |
+//! | [`viewer_id`] | `aws:viewer-id`: who vouched for the viewer and the subject, keyed and shortened |
 //!
 //! Whatever the source, the result is the same [`Session`], so revocation, channel grants and
 //! group rules work unchanged for every source. The session names its source (`issuer`), so
