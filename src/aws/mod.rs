@@ -63,18 +63,18 @@ impl Credentials {
     /// to 128 upper-case letters and digits; the secret 16 to 256 printable ASCII characters
     /// without spaces; the session token 1 to 8192 of the same; a temporary key id (`ASIA`)
     /// needs its session token. The message never quotes a value.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    pub fn check(&self) -> Result<(), (Part, String)> {
         let printable = |text: &str| text.bytes().all(|b| b.is_ascii_graphic());
         let id = &self.access_key_id;
         if !(16..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
             return Err((
-                "access key id",
+                Part::AccessKeyId,
                 "must be 16 to 128 upper-case letters and digits, like AKIAIOSFODNN7EXAMPLE".into(),
             ));
         }
         if !(16..=256).contains(&self.secret_access_key.len()) || !printable(&self.secret_access_key) {
             return Err((
-                "secret access key",
+                Part::SecretAccessKey,
                 format!(
                     "is {} bytes; it must be 16 to 256 printable ASCII characters without spaces (AWS secrets are 40)",
                     self.secret_access_key.len()
@@ -83,15 +83,37 @@ impl Credentials {
         }
         match &self.session_token {
             Some(token) if !(1..=8192).contains(&token.len()) || !printable(token) => {
-                Err(("session token", "must be 1 to 8192 printable ASCII characters without spaces".into()))
+                Err((Part::SessionToken, "must be 1 to 8192 printable ASCII characters without spaces".into()))
             }
             None if id.starts_with("ASIA") => Err((
-                "session token",
+                Part::SessionToken,
                 "is missing: an access key id starting with ASIA is temporary and is only valid with its session token"
                     .into(),
             )),
             _ => Ok(()),
         }
+    }
+}
+
+/// A part of [`Credentials`], as [`Credentials::check`] names the one that breaks a rule (its
+/// `Display` is the words a message uses: "access key id").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The access key id.
+    AccessKeyId,
+    /// The secret access key.
+    SecretAccessKey,
+    /// The session token of temporary credentials.
+    SessionToken,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AccessKeyId => "access key id",
+            Self::SecretAccessKey => "secret access key",
+            Self::SessionToken => "session token",
+        })
     }
 }
 
@@ -132,7 +154,7 @@ mod tests {
         ];
         for (credentials, part) in cases {
             let (found, rule) = credentials.check().unwrap_err();
-            assert_eq!(found, part, "{rule}");
+            assert_eq!(found.to_string(), part, "{rule}");
             assert!(!rule.contains(secret));
         }
     }

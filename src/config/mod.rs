@@ -12,7 +12,7 @@ pub use player::Player;
 pub use settings::Settings;
 
 use crate::address::{check_origin, is_url_safe, parse_url, service_origin, HTTPS};
-use crate::aws::Credentials;
+use crate::aws::{Credentials, Part};
 use crate::channel::claims::STRICT_ORIGIN_MAX;
 use crate::channel::policy::{PlaybackSettings, TokenCache};
 use crate::channel::Channel;
@@ -287,9 +287,9 @@ fn load_devices(settings: &Settings) -> Result<Option<DeviceSettings>> {
     );
     credentials.check().map_err(|(part, rule)| {
         let name = match part {
-            "access key id" => AWS_ACCESS_KEY_ID,
-            "secret access key" => AWS_SECRET_ACCESS_KEY,
-            _ => AWS_SESSION_TOKEN,
+            Part::AccessKeyId => AWS_ACCESS_KEY_ID,
+            Part::SecretAccessKey => AWS_SECRET_ACCESS_KEY,
+            Part::SessionToken => AWS_SESSION_TOKEN,
         };
         Error::setting(name, rule)
     })?;

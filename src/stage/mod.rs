@@ -56,67 +56,71 @@ impl Stage {
     }
 
     /// Build a stage from its JSON object in `STAGES`. Errors name the field and the rule.
-    pub fn from_json(name: &str, value: &Value) -> Result<Self, String> {
+    pub fn from_json(name: &str, value: &Value) -> Result<Self, StageError> {
         if !is_name(name) {
-            return Err(format!("stage name `{}` must match [a-z0-9-]{{1,64}}", truncate(name)));
+            return Err(StageError::Name(truncate(name)));
         }
-        let object =
-            value.as_object().ok_or_else(|| format!("stage `{name}` must be an object with {STAGE_FIELDS}"))?;
+        let whole = |rule: String| StageError::Stage { stage: name.to_owned(), rule };
+        let field_error = |field: &'static str, rule: String| StageError::Field { stage: name.to_owned(), field, rule };
+        let object = value.as_object().ok_or_else(|| whole(format!("must be an object with {STAGE_FIELDS}")))?;
         if let Some(unknown) = object.keys().find(|k| !STAGE_FIELDS.split(", ").any(|f| f == k.as_str())) {
-            return Err(format!(
-                "stage `{name}` has unknown field `{}`; known fields: {STAGE_FIELDS}",
-                truncate(unknown)
-            ));
+            return Err(whole(format!("has unknown field `{}`; known fields: {STAGE_FIELDS}", truncate(unknown))));
         }
-        let string = |field: &str| -> Result<Option<String>, String> {
+        let string = |field: &'static str| -> Result<Option<String>, StageError> {
             match object.get(field) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-                Some(_) => Err(format!("stage `{name}`: `{field}` must be a string")),
+                Some(_) => Err(field_error(field, "must be a string".into())),
             }
         };
-        let required = |field: &str| string(field)?.ok_or_else(|| format!("stage `{name}`: `{field}` is required"));
+        let required = |field: &'static str| string(field)?.ok_or_else(|| field_error(field, "is required".into()));
 
         let arn = required("arn")?;
         let stage_arn = parse_ivs_arn(&arn, "stage").ok_or_else(|| {
-            format!("stage `{name}`: `arn` must look like arn:aws:ivs:<region>:<12-digit account>:stage/<id>")
+            field_error("arn", "must look like arn:aws:ivs:<region>:<12-digit account>:stage/<id>".into())
         })?;
         let public_key_arn = required("public_key_arn")?;
         let key_arn = parse_ivs_arn(&public_key_arn, "public-key").ok_or_else(|| {
-            format!("stage `{name}`: `public_key_arn` must look like arn:aws:ivs:<region>:<12-digit account>:public-key/<id> (from `aws ivs-realtime import-public-key`)")
+            field_error("public_key_arn", "must look like arn:aws:ivs:<region>:<12-digit account>:public-key/<id> (from `aws ivs-realtime import-public-key`)".into())
         })?;
         if key_arn.region != stage_arn.region {
-            return Err(format!(
-                "stage `{name}`: `public_key_arn` is in {} but the stage is in {}; public keys are regional: import the key in {} too",
-                key_arn.region, stage_arn.region, stage_arn.region
+            return Err(field_error(
+                "public_key_arn",
+                format!(
+                    "is in {} but the stage is in {}; public keys are regional: import the key in {} too",
+                    key_arn.region, stage_arn.region, stage_arn.region
+                ),
             ));
         }
         let whip_url = required("whip_url")?;
-        check_endpoint_url(&whip_url, HTTPS).map_err(|e| format!("stage `{name}`: `whip_url` {e}"))?;
+        check_endpoint_url(&whip_url, HTTPS).map_err(|e| field_error("whip_url", e.to_string()))?;
         let events_url = string("events_url")?.unwrap_or_else(|| DEFAULT_EVENTS_URL.to_owned());
-        check_endpoint_url(&events_url, WSS).map_err(|e| format!("stage `{name}`: `events_url` {e}"))?;
+        check_endpoint_url(&events_url, WSS).map_err(|e| field_error("events_url", e.to_string()))?;
 
         let title = string("title")?.unwrap_or_else(|| name.to_owned());
         if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
-            return Err(format!("stage `{name}`: `title` must be 1 to 200 printable characters"));
+            return Err(field_error("title", "must be 1 to 200 printable characters".into()));
         }
-        let groups = |field: &str| group_list(object, field).map_err(|e| format!("stage `{name}`: {e}"));
+        let groups = |field: &'static str| group_list(object, field).map_err(|rule| field_error(field, rule));
         let attributes = match object.get("attributes") {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(Value::Object(map)) => map
                 .iter()
                 .map(|(attribute, claim)| match claim.as_str() {
                     Some(claim) if is_field_name(attribute) && is_field_name(claim) => Ok((attribute.clone(), claim.to_owned())),
-                    _ => Err(format!(
-                        "stage `{name}`: `attributes` maps attribute names to identity claim names, both [A-Za-z0-9_.:-]{{1,64}}, e.g. {{\"display_name\" = \"name\"}}"
+                    _ => Err(field_error(
+                        "attributes",
+                        "maps attribute names to identity claim names, both [A-Za-z0-9_.:-]{1,64}, e.g. {\"display_name\" = \"name\"}".into(),
                     )),
                 })
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err(format!("stage `{name}`: `attributes` must be a table of attribute name -> claim name")),
+            Some(_) => {
+                return Err(field_error("attributes", "must be a table of attribute name -> claim name".into()))
+            }
         };
         let user_id_claim = string("user_id_claim")?;
         if user_id_claim.as_deref().is_some_and(|c| !is_field_name(c)) {
-            return Err(format!("stage `{name}`: `user_id_claim` must be a claim name, [A-Za-z0-9_.:-]{{1,64}}"));
+            return Err(field_error("user_id_claim", "must be a claim name, [A-Za-z0-9_.:-]{1,64}".into()));
         }
         Ok(Self {
             name: name.to_owned(),
@@ -134,7 +138,7 @@ impl Stage {
 }
 
 fn group_list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, String> {
-    let rule = || format!("`{field}` must be a non-empty list of group names (or a comma-separated string)");
+    let rule = || "must be a non-empty list of group names (or a comma-separated string)".to_owned();
     let items: Vec<String> = match object.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => split_list(s),
@@ -149,12 +153,50 @@ fn group_list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<Str
     Ok(Some(items))
 }
 
+/// Why a stage's settings were refused, with the field at fault when there is one, so a caller
+/// names it in its own terms (the CLI as its flag) without reading the message. `Display` gives
+/// the setting's message: "stage `studio`: `arn` must look like ...".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageError {
+    /// The stage's name breaks the name rule (the name, shortened).
+    Name(String),
+    /// The stage's settings as a whole (not an object, an unknown field).
+    Stage {
+        /// The stage's name.
+        stage: String,
+        /// The rule.
+        rule: String,
+    },
+    /// One field breaks its rule.
+    Field {
+        /// The stage's name.
+        stage: String,
+        /// The field, as written in `STAGES`.
+        field: &'static str,
+        /// The rule, without the field's name.
+        rule: String,
+    },
+}
+
+impl std::fmt::Display for StageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(name) => write!(f, "stage name `{name}` must match [a-z0-9-]{{1,64}}"),
+            Self::Stage { stage, rule } => write!(f, "stage `{stage}` {rule}"),
+            Self::Field { stage, field, rule } => write!(f, "stage `{stage}`: `{field}` {rule}"),
+        }
+    }
+}
+
 /// Parse the `STAGES` setting (a JSON object, or a JSON string holding one). Unset: no stages.
 pub fn parse_stages(text: Option<&str>) -> Result<BTreeMap<String, Stage>, String> {
     let Some(text) = text else { return Ok(BTreeMap::new()) };
     let value = crate::text::json_setting(text)?;
     let object = value.as_object().ok_or("must be an object mapping stage names to stage settings")?;
-    object.iter().map(|(name, value)| Ok((name.clone(), Stage::from_json(name, value)?))).collect()
+    object
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), Stage::from_json(name, value).map_err(|e| e.to_string())?)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -192,12 +234,12 @@ pub(crate) mod tests {
         let with = |k: &str, v: Value| {
             let mut o = base();
             o[k] = v;
-            Stage::from_json("room", &o).unwrap_err()
+            Stage::from_json("room", &o).unwrap_err().to_string()
         };
         let without = |k: &str| {
             let mut o = base();
             o.as_object_mut().unwrap().remove(k);
-            Stage::from_json("room", &o).unwrap_err()
+            Stage::from_json("room", &o).unwrap_err().to_string()
         };
         assert!(with("publish_group", json!(["x"])).contains("unknown field `publish_group`"));
         assert!(without("arn").contains("`arn` is required"));
@@ -215,7 +257,17 @@ pub(crate) mod tests {
         assert!(with("attributes", json!({"display name": "name"})).contains("`attributes` maps"));
         assert!(with("attributes", json!(["name"])).contains("must be a table"));
         assert!(with("title", json!("")).contains("`title`"));
-        assert!(Stage::from_json("Room", &base()).unwrap_err().contains("[a-z0-9-]"));
+        assert!(Stage::from_json("Room", &base()).unwrap_err().to_string().contains("[a-z0-9-]"));
+        // The field at fault is a value, not text to search (issue 23: the CLI maps it to its flag).
+        let mut o = base();
+        o["whip_url"] = json!("http://whip.example");
+        match Stage::from_json("room", &o).unwrap_err() {
+            StageError::Field { stage, field, rule } => {
+                assert_eq!((stage.as_str(), field), ("room", "whip_url"));
+                assert!(rule.contains("must start with https://") && !rule.contains("whip_url"), "{rule}");
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(parse_stages(Some("[]")).unwrap_err().contains("must be an object"));
         assert!(parse_stages(None).unwrap().is_empty());
     }

@@ -5,6 +5,7 @@ use super::{now, parse_resolution, random_bytes, read_private_key, unusable, Fai
 use ivs_token_worker::address::check_origin;
 use ivs_token_worker::channel::claims::{self as token, PlaybackClaims, STRICT_ORIGIN_MAX};
 use ivs_token_worker::ivs::{is_channel_arn, Resolution, VIEWER_ID_MAX_LEN};
+use ivs_token_worker::stage::StageError;
 use std::path::PathBuf;
 
 /// The arguments of `ivs-token sign`.
@@ -143,9 +144,19 @@ pub fn stage_token(args: StageTokenArgs) -> Result<(), Failure> {
         "cli",
         &serde_json::json!({"arn": stage_arn, "public_key_arn": public_key_arn, "whip_url": whip_url, "events_url": events_url}),
     )
-    .map_err(|e| {
-        let flags = [("`arn`", "--stage-arn"), ("`public_key_arn`", "--public-key-arn"), ("`whip_url`", "--whip-url"), ("`events_url`", "--events-url")];
-        unusable(flags.iter().fold(e.replacen("stage `cli`: ", "", 1), |text, (field, flag)| text.replace(field, flag)))
+    .map_err(|error| match error {
+        // The stage's field, named as the flag that gave it.
+        StageError::Field { field, rule, .. } => {
+            let flag = match field {
+                "arn" => "--stage-arn",
+                "public_key_arn" => "--public-key-arn",
+                "whip_url" => "--whip-url",
+                "events_url" => "--events-url",
+                other => other,
+            };
+            unusable(format!("{flag} {rule}"))
+        }
+        other => unusable(other.to_string()),
     })?;
     let jti = match participant_id {
         Some(id) => id,
