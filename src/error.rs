@@ -257,7 +257,7 @@ impl fmt::Display for Error {
                 "{in_use} of {limit} devices are already watching with this account; stop on one of them, or ask again with takeover=true to watch here instead"
             ),
             Self::DeviceEvicted => f.write_str(
-                "this device no longer holds a playback slot (another device took it over, or an operator revoked it); request a new token to watch again",
+                "this device no longer holds a playback slot (another device took it over, or an operator revoked it); stop the player and tell the viewer; ask for a token with takeover=true only when the viewer chooses to watch here (asking again by itself would take the slot back: a ping-pong between devices)",
             ),
             Self::ViewerBlocked { until } => {
                 write!(f, "playback for this account is suspended until {until} (Unix seconds)")

@@ -138,6 +138,11 @@ impl DeviceLimits {
             None | Some(Value::Null) => OnLimit::Refuse,
             Some(Value::String(s)) if s == "refuse" => OnLimit::Refuse,
             Some(Value::String(s)) if s == "evict-oldest" => OnLimit::EvictOldest,
+            Some(Value::String(s)) if ["takeover", "take-over", "newest", "newest-wins"].contains(&s.as_str()) => {
+                return Err(format!(
+                    "field `on_limit` is \"{s}\"; for the newest device to take over write \"evict-oldest\" (takeover=true is what a single request asks for); or \"refuse\""
+                ))
+            }
             Some(_) => return Err("field `on_limit` must be \"refuse\" or \"evict-oldest\"".into()),
         };
         let idle_seconds = match object.get("idle_seconds") {
@@ -203,6 +208,11 @@ mod tests {
                 "has unknown field `limit`; known fields: default, groups, on_limit, idle_seconds",
             ),
             (r#"{}"#, "field `default` is required"),
+            // Issue 24: the request's word for the setting's value.
+            (
+                r#"{"default": 2, "on_limit": "takeover"}"#,
+                "field `on_limit` is \"takeover\"; for the newest device to take over write \"evict-oldest\"",
+            ),
             (r#"{"default": 0}"#, "field `default` must be a whole number of devices from 1 to 100"),
             (r#"{"default": 101}"#, "field `default` must be"),
             (r#"{"default": 2.5}"#, "field `default` must be"),

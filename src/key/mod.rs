@@ -82,6 +82,12 @@ impl PlaybackKey {
             return Err(Error::InvalidKey(format!("the key is empty; {GENERATE_HINT}")));
         }
         if text.contains("-----BEGIN ") {
+            // Pasted as one line with `\n` written out (from a JSON value or an .env file): say so.
+            if text.contains("\\n") && text.lines().count() == 1 {
+                return Err(Error::InvalidKey(
+                    "the PEM holds the two characters \\n where its line breaks should be (it was pasted as one line); store the file itself, with real line breaks (wrangler secret put NAME < private.pem)".into(),
+                ));
+            }
             return Self::from_pem(text);
         }
         // Not PEM: base64 of a PEM (the Secrets Manager recipe) or base64 of DER.
@@ -567,6 +573,8 @@ mod tests {
             ("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----", "not valid SEC1"),
             ("-----BEGIN EC PRIVATE KEY-----\nAAAA\n", "no matching END"),
             ("aGVsbG8gd29ybGQ=", "neither PEM nor a PKCS#8"),
+            // Issue 24: a PEM pasted as one line, its line breaks written out as `\n`.
+            ("-----BEGIN EC PRIVATE KEY-----\\nAAAA\\n-----END EC PRIVATE KEY-----", "the two characters \\n"),
         ];
         for (input, expected) in cases {
             let err = PlaybackKey::parse(input).unwrap_err().to_string();

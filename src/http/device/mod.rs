@@ -306,7 +306,9 @@ fn operator<'c>(
     config: Result<&'c Config, &Error>,
     methods: &'static str,
 ) -> std::result::Result<(&'c Config, &'c DeviceSettings), Response> {
-    let config = config.map_err(|_| Response::problem(&Error::NotFound))?;
+    // A misconfigured worker says so (as /healthz does), not "no such path": an operator acting
+    // during a show must see why the call failed.
+    let config = config.map_err(Response::problem)?;
     let devices = config
         .devices
         .as_ref()

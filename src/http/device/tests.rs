@@ -321,6 +321,24 @@ fn a_body_is_read_only_after_the_operator_gate() {
     assert!(body(&r)["detail"].as_str().unwrap().contains("4096 bytes"));
 }
 
+/// Issue 24: an operator calling a misconfigured worker during a show learns that it is
+/// misconfigured and which setting, not "no such path"; and a 409 tells an app not to ask again by
+/// itself (docs/devices.md), where it used to say to request a new token.
+#[test]
+fn messages_an_operator_and_an_app_can_act_on() {
+    let error = Config::load(&refusing().with(names::DEVICE_LIMITS, r#"{"default": 0}"#)).unwrap_err();
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    for (method, path) in [("POST", "/v1/admin/revoke"), ("GET", "/v1/admin/devices?sub=alice")] {
+        let mut request = Request::new(method, path);
+        request.authorization = Some(&bearer);
+        let r = handle(&request, Err(&error), NOW, [0; 32]);
+        assert_eq!((r.status, r.problem), (500, Some("misconfigured")), "{path}: {}", r.body);
+        assert!(body(&r)["detail"].as_str().unwrap().contains("DEVICE_LIMITS"), "{}", r.body);
+    }
+    let evicted = Error::DeviceEvicted.to_string();
+    assert!(evicted.contains("takeover=true only when the viewer chooses") && !evicted.contains("request a new token"));
+}
+
 #[test]
 fn the_operator_revokes_blocks_and_lists() {
     let mut edge = Edge::new(refusing());
