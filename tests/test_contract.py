@@ -108,7 +108,7 @@ def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment
     served = deployment.worker.get("/openapi.json").json()
     full = json.loads(DOCUMENT.read_text())
     absent = {"/", "/dev/login", "/login", "/callback/{provider}", "/logout", "/v1/stage-token", "/stage/{name}",
-              "/v1/heartbeat", "/v1/admin/revoke", "/v1/admin/devices"}
+              "/v1/heartbeat", "/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"}
     assert set(served["paths"]) == set(full["paths"]) - absent
     # Nor the token routes' device parameters (no DEVICE_LIMITS).
     for path in ("/v1/token", "/watch/{name}"):
@@ -123,7 +123,7 @@ def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment
         unknown = deployment.worker.get("/nope", method=method, headers=origin)
         assert unknown.status == 404 and unknown.json()["type"] == "urn:ivs-token-worker:problem:not-found"
         for path in ["/v1/stage-token?stage=studio", "/stage/studio", "/v1/heartbeat?channel=demo", "/v1/admin/revoke",
-                     "/v1/admin/devices?sub=alice"]:
+                     "/v1/admin/unblock", "/v1/admin/devices?sub=alice"]:
             r = deployment.worker.get(path, method=method, headers=origin)
             assert (r.status, r.json()) == (404, unknown.json()), (method, path)
             assert "access-control-allow-origin" not in r.headers, (method, path)

@@ -473,6 +473,36 @@ def test_cli_admin_revoke_blocks_and_the_revocation_reaches_ivs(setup):
     assert tv.token("second").status == 200, "--channel demo: the other channels are neither revoked nor blocked"
 
 
+def test_the_operator_lifts_a_block_and_the_viewer_watches_again(setup):
+    # Issue 24: a block (by mistake, during a show) can be undone, over HTTP and from the CLI.
+    sub = unique("unblocked")
+    tv = Device(setup, setup.refuse, sub)
+    version = version_of(setup, tv.token())
+    r = admin(setup, setup.refuse, "POST", "/v1/admin/revoke", {"sub": sub, "block_seconds": 600})
+    assert r.status == 202, r.text
+    wait_for_revocation(setup, DEMO_ARN, setup.viewer_id(sub), version)
+    assert tv.token().status == 403
+    for token, body, status in [(None, {"sub": sub}, 401), ("ok", {"sub": sub, "channel": "nope"}, 404),
+                                ("ok", {"sub": sub, "block_seconds": 1}, 400)]:
+        assert admin(setup, setup.refuse, "POST", "/v1/admin/unblock", body, token=token).status == status, body
+    assert tv.token().status == 403, "refused calls lift nothing"
+    p = cli_admin("unblock", "--url", setup.refuse.url, "--sub", sub, token=setup.admin_token)
+    assert p.returncode == 0, p.stderr
+    answer = json.loads(p.stdout)
+    assert answer == {"viewer_id": setup.viewer_id(sub), "lifted": True, "blocked_until": None, "blocked_channels": {}}
+    assert setup.admin_token not in p.stdout + p.stderr
+    again = tv.token()
+    assert again.status == 200, again.text
+    assert version_of(setup, again) > version, "a fresh version, above the ceiling IVS revoked"
+    assert plays(setup, again) == 200
+    # One channel's block is lifted alone.
+    assert admin(setup, setup.refuse, "POST", "/v1/admin/revoke", {"sub": sub, "channel": "demo", "block_seconds": 600}).status == 202
+    assert tv.token().status == 403
+    r = admin(setup, setup.refuse, "POST", "/v1/admin/unblock", {"sub": sub, "channel": "demo"})
+    assert r.status == 200 and r.json()["lifted"] is True, r.text
+    assert tv.token().status == 200
+
+
 def test_cli_admin_with_a_wrong_token_says_401_and_never_prints_a_token(setup):
     sub = unique("cli-wrong-token")
     tv = Device(setup, setup.refuse, sub)

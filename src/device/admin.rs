@@ -149,6 +149,21 @@ fn viewer_fields(object: &serde_json::Map<String, Value>) -> Result<(String, Opt
     Ok((sub, issuer))
 }
 
+/// Parse `POST /v1/admin/unblock`'s `{"sub": "...", "issuer": "URL"?, "channel": "NAME"?}`: the
+/// viewer, and the channel whose block to lift (every block when absent).
+pub fn parse_unblock(body: &[u8]) -> Result<(String, Option<String>, Option<String>)> {
+    let object = body_object(body, "sub, issuer, channel")?;
+    let (sub, issuer) = viewer_fields(&object)?;
+    let channel = match object.get("channel") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if is_name(name) => Some(name.clone()),
+        Some(_) => {
+            return Err(Error::BadRequest("field `channel` must be a channel name matching [a-z0-9-]{1,64}".into()))
+        }
+    };
+    Ok((sub, issuer, channel))
+}
+
 /// Parse `POST /v1/admin/devices`'s `{"sub": "...", "issuer": "URL"?}`: the viewer to list.
 pub fn parse_list(body: &[u8]) -> Result<(String, Option<String>)> {
     viewer_fields(&body_object(body, "sub, issuer")?)

@@ -19,7 +19,7 @@
 //! assert_eq!(serde_json::from_str::<Command>(&wire).unwrap(), admit("phone-1234"));
 //! ```
 
-use super::ledger::{ChannelRef, Decision, DeviceView, Heartbeat, Ledger, Policy, RevokeScope, Revoked};
+use super::ledger::{ChannelRef, Decision, DeviceView, Heartbeat, Ledger, Policy, RevokeScope, Revoked, Unblocked};
 use serde::{Deserialize, Serialize};
 
 /// A channel as a command carries it (the owned form of [`ChannelRef`]).
@@ -80,6 +80,11 @@ pub enum Command {
         /// Refuse the viewer's token requests for this long.
         block_seconds: Option<u64>,
     },
+    /// The operator lifts a block ([`Ledger::unblock`]).
+    Unblock {
+        /// Only this channel's block (its name); every block when absent.
+        channel: Option<String>,
+    },
     /// The operator's listing ([`Ledger::list`]).
     List {
         /// `DEVICE_LIMITS.idle_seconds`.
@@ -110,6 +115,11 @@ pub enum Reply {
     Revoked {
         /// What was revoked and queued.
         revoked: Revoked,
+    },
+    /// To [`Command::Unblock`].
+    Unblocked {
+        /// The blocks left.
+        unblocked: Unblocked,
     },
     /// To [`Command::List`].
     Devices {
@@ -146,6 +156,7 @@ pub fn apply(ledger: &mut Ledger, command: &Command, now: u64) -> Reply {
             };
             Reply::Revoked { revoked }
         }
+        Command::Unblock { channel } => Reply::Unblocked { unblocked: ledger.unblock(channel.as_deref(), now) },
         Command::List { idle_seconds } => Reply::Devices {
             devices: ledger.list(now, *idle_seconds),
             pending_revocations: ledger.revocations.len(),

@@ -13,7 +13,7 @@
 //! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
 //! | [`signin`] | `/login`, `/callback/PROVIDER`, `/logout`: sign-in at the edge (OpenID Connect) |
-//! | [`device`] | device limits: the ledger step of token requests, `/v1/heartbeat`, `/v1/admin/revoke`, `/v1/admin/devices` |
+//! | [`device`] | device limits: the ledger step of token requests, `/v1/heartbeat`, `/v1/admin/revoke`, `/v1/admin/unblock`, `/v1/admin/devices` |
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 //! | [`warm_up`] | the startup warm-up: one whole `/v1/token` request on throw-away settings |
 
@@ -52,6 +52,7 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         Route::Heartbeat => device::heartbeat_route(request, config, now),
         Route::AdminRevoke => device::revoke_route(request, config),
         Route::AdminDevices => device::devices_route(request, config),
+        Route::AdminUnblock => device::unblock_route(request, config),
         Route::OpenApi => openapi::openapi_route(request, config),
         Route::DevLogin => watch::dev_login_route(request, config, now),
         Route::Login => signin::login_route(request, config, now, random),
@@ -76,7 +77,7 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
 /// body over the limit is answered with [`too_large`] without being read further.
 pub fn body_limit(request: &Request<'_>, config: Result<&Config, &Error>) -> Option<usize> {
     match Route::of(request.path) {
-        Route::AdminRevoke | Route::AdminDevices => device::operator_body_limit(request, config),
+        Route::AdminRevoke | Route::AdminDevices | Route::AdminUnblock => device::operator_body_limit(request, config),
         _ => None,
     }
 }
@@ -290,6 +291,7 @@ pub(crate) mod tests {
             "/v1/heartbeat",
             "/v1/admin/revoke",
             "/v1/admin/devices",
+            "/v1/admin/unblock",
         ];
         let hosts = [
             "",
@@ -404,7 +406,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(count, 26 * 12 * 7 * 6 * 3);
+        assert_eq!(count, 27 * 12 * 7 * 6 * 3);
     }
 
     #[test]

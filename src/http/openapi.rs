@@ -35,7 +35,7 @@ const DEVICE_OPERATIONS: [(&str, &str); 1] = [("/watch/{name}", "post")];
 const DEVICE_PARAMETERS: [&str; 2] = ["takeover", "X-Device-Id"];
 
 /// Paths served only with `DEVICE_LIMITS` and `ADMIN_API_TOKEN`: the operator API.
-const OPERATOR_PATHS: [&str; 2] = ["/v1/admin/revoke", "/v1/admin/devices"];
+const OPERATOR_PATHS: [&str; 3] = ["/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"];
 
 /// How many groups of optional routes there are: [`Served`] has one flag for each.
 const GROUPS: usize = 5;

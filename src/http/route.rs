@@ -20,6 +20,8 @@ pub enum Route<'p> {
     AdminRevoke,
     /// `/v1/admin/devices`.
     AdminDevices,
+    /// `/v1/admin/unblock`.
+    AdminUnblock,
     /// `/openapi.json`.
     OpenApi,
     /// `/dev/login`.
@@ -67,6 +69,7 @@ impl<'p> Route<'p> {
             "/v1/heartbeat" => Self::Heartbeat,
             "/v1/admin/revoke" => Self::AdminRevoke,
             "/v1/admin/devices" => Self::AdminDevices,
+            "/v1/admin/unblock" => Self::AdminUnblock,
             "/openapi.json" => Self::OpenApi,
             "/dev/login" => Self::DevLogin,
             "/login" => Self::Login,

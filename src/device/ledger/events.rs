@@ -56,6 +56,13 @@ pub enum Event {
         /// The block's end.
         until: u64,
     },
+    /// An operator lifted the viewer's block (of one channel, or every block).
+    ViewerUnblocked {
+        /// The viewer id.
+        viewer_id: String,
+        /// The channel whose block was lifted; every block when absent.
+        channel: Option<String>,
+    },
     /// A device lost its slot.
     DeviceEvicted {
         /// The viewer id.

@@ -92,7 +92,7 @@ mod tests;
 pub use super::settings::Policy;
 pub use events::{Event, Reason};
 pub use queue::{
-    backoff, CallOutcome, Pair, PairError, RevocationCall, RevokeScope, Revoked, BACKOFF_BASE, BACKOFF_MAX,
+    backoff, CallOutcome, Pair, PairError, RevocationCall, RevokeScope, Revoked, Unblocked, BACKOFF_BASE, BACKOFF_MAX,
     CALL_SPACING, LEASE_SECONDS, MAX_BATCH, MAX_QUEUE,
 };
 pub use slots::{unledgered_version, Decision, DeviceView, Heartbeat, MAX_VERSION, MAX_VERSION_LEAD};

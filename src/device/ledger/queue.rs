@@ -145,7 +145,38 @@ pub fn backoff(attempts: u32, random: u32) -> u64 {
     half + u64::from(random) % (ceiling - half + 1)
 }
 
+/// The blocks left after an operator lifted one ([`Ledger::unblock`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unblocked {
+    /// Whether there was a block to lift.
+    pub lifted: bool,
+    /// The block of every channel still in force, until then.
+    pub blocked_until: Option<u64>,
+    /// Blocks of single channels still in force: channel name -> until then.
+    pub blocked_channels: BTreeMap<String, u64>,
+}
+
 impl Ledger {
+    /// An operator lifts a block: of `channel` only, or (without one) every block of the viewer,
+    /// the one of every channel and those of single channels. Revocations already queued stay
+    /// queued (the sessions they stop were revoked); the viewer may ask for tokens again at once.
+    pub fn unblock(&mut self, channel: Option<&str>, now: u64) -> Unblocked {
+        self.prune_blocks(now);
+        let lifted = match channel {
+            Some(name) => self.blocked_channels.remove(name).is_some(),
+            None => {
+                let had = self.blocked_until.is_some() || !self.blocked_channels.is_empty();
+                self.blocked_until = None;
+                self.blocked_channels.clear();
+                had
+            }
+        };
+        if lifted {
+            self.log(Event::ViewerUnblocked { viewer_id: self.viewer_id.clone(), channel: channel.map(str::to_owned) });
+        }
+        Unblocked { lifted, blocked_until: self.blocked_until, blocked_channels: self.blocked_channels.clone() }
+    }
+
     /// An operator's revocation: every device of the viewer in `scope` loses its slot (on a single
     /// channel: that hold; a device left with none loses its slot), and a revocation of every
     /// version issued up to `now` is queued for every channel in scope, so sessions the ledger

@@ -267,7 +267,7 @@ impl Ledger {
         Ok(version)
     }
 
-    fn prune_blocks(&mut self, now: u64) {
+    pub(super) fn prune_blocks(&mut self, now: u64) {
         if self.blocked_until.is_some_and(|until| until <= now) {
             self.blocked_until = None;
         }

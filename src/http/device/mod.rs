@@ -38,6 +38,8 @@ pub const LEDGER_BINDING: &str = "DEVICE_LEDGER";
 const HEARTBEAT_METHODS: &str = "POST, OPTIONS";
 /// Methods of `/v1/admin/revoke`.
 const REVOKE_METHODS: &str = "POST";
+/// Methods of `/v1/admin/unblock`.
+const UNBLOCK_METHODS: &str = "POST";
 /// Methods of `/v1/admin/devices` (POST: the subject in a body instead of the URL).
 const DEVICES_METHODS: &str = "GET, HEAD, POST";
 
@@ -48,6 +50,7 @@ pub(super) fn operator_body_limit(request: &Request<'_>, config: Result<&Config,
     let methods = match Route::of(request.path) {
         Route::AdminRevoke => REVOKE_METHODS,
         Route::AdminDevices => DEVICES_METHODS,
+        Route::AdminUnblock => UNBLOCK_METHODS,
         _ => return None,
     };
     (request.method == "POST" && operator(request, config, methods).is_ok())
@@ -85,6 +88,10 @@ pub fn ledger_ask(
         ("POST", Route::AdminRevoke) => {
             operator(request, Ok(config), REVOKE_METHODS).ok()?;
             revoke_command(request, config).ok()
+        }
+        ("POST", Route::AdminUnblock) => {
+            operator(request, Ok(config), UNBLOCK_METHODS).ok()?;
+            unblock_command(request, config).ok()
         }
         ("GET" | "HEAD" | "POST", Route::AdminDevices) => {
             operator(request, Ok(config), DEVICES_METHODS).ok()?;
@@ -341,6 +348,46 @@ fn revoke_command(request: &Request<'_>, config: &Config) -> Result<Envelope> {
     let channels = config.limited_channels().into_iter().map(ChannelKey::from).collect();
     let command = Command::Revoke { channel, channels, block_seconds: body.block_seconds };
     Ok(Envelope { viewer_id: config.viewer_ids.viewer_id(body.issuer.as_deref(), &body.sub), command })
+}
+
+/// The unblock command of `POST /v1/admin/unblock` (after the gate, [`operator`]).
+fn unblock_command(request: &Request<'_>, config: &Config) -> Result<Envelope> {
+    let (sub, issuer, channel) = crate::device::admin::parse_unblock(request.body)?;
+    if let Some(name) = &channel {
+        if !config.channels.contains_key(name) {
+            return Err(Error::UnknownChannel(name.clone()));
+        }
+    }
+    Ok(Envelope {
+        viewer_id: config.viewer_ids.viewer_id(issuer.as_deref(), &sub),
+        command: Command::Unblock { channel },
+    })
+}
+
+/// `POST /v1/admin/unblock`: lift an operator's block of a viewer (of one channel, or every block),
+/// the undo of a revoke's `block_seconds`. `200` with the blocks left and whether one was lifted.
+pub(super) fn unblock_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
+    let (config, _) = match operator(request, config, UNBLOCK_METHODS) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let ask = match unblock_command(request, config) {
+        Ok(ask) => ask,
+        Err(error) => return Response::problem(&error),
+    };
+    match answer_for(request, &ask) {
+        Some(LedgerAnswer::Replied(Reply::Unblocked { unblocked })) => Response::json(
+            200,
+            serde_json::json!({
+                "viewer_id": ask.viewer_id,
+                "lifted": unblocked.lifted,
+                "blocked_until": unblocked.blocked_until,
+                "blocked_channels": unblocked.blocked_channels,
+            }),
+        ),
+        Some(LedgerAnswer::Unbound) => Response::problem(&unbound()),
+        _ => Response::problem(&Error::LedgerUnavailable),
+    }
 }
 
 /// `POST /v1/admin/revoke`: revoke every device of a viewer at IVS (on one channel or all),

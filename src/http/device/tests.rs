@@ -339,6 +339,53 @@ fn messages_an_operator_and_an_app_can_act_on() {
     assert!(evicted.contains("takeover=true only when the viewer chooses") && !evicted.contains("request a new token"));
 }
 
+/// Issue 24: a block can be lifted (`POST /v1/admin/unblock`), of one channel or all of them.
+#[test]
+fn an_operator_lifts_a_block() {
+    let mut edge = Edge::new(refusing());
+    let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let admin = |edge: &mut Edge, path: &str, authorization: Option<&str>, body: &[u8], now: u64| {
+        edge.call(Call { method: "POST", authorization, body, now, cookie: None, ..Call::get(path, "") })
+    };
+    let token =
+        |edge: &mut Edge, now: u64| edge.call(Call { now, ..Call::get("/v1/token?channel=demo", &alice) }).status;
+    assert_eq!(token(&mut edge, NOW), 200);
+    let blocked =
+        admin(&mut edge, "/v1/admin/revoke", Some(&bearer), br#"{"sub": "alice", "block_seconds": 600}"#, NOW + 1);
+    assert_eq!(blocked.status, 202, "{}", blocked.body);
+    assert_eq!(token(&mut edge, NOW + 2), 403);
+    // Refused before anything changes: no token, a bad body, a channel not configured.
+    for (authorization, body, status) in [
+        (None, &br#"{"sub": "alice"}"#[..], 401),
+        (Some(bearer.as_str()), br#"{"sub": "alice", "block_seconds": 1}"#, 400),
+        (Some(bearer.as_str()), br#"{"sub": "alice", "channel": "nope"}"#, 404),
+    ] {
+        let r = admin(&mut edge, "/v1/admin/unblock", authorization, body, NOW + 3);
+        assert_eq!(r.status, status, "{}", r.body);
+    }
+    assert_eq!(token(&mut edge, NOW + 4), 403, "still blocked");
+    let lifted = admin(&mut edge, "/v1/admin/unblock", Some(&bearer), br#"{"sub": "alice"}"#, NOW + 5);
+    assert_eq!(lifted.status, 200, "{}", lifted.body);
+    assert_eq!(body(&lifted)["lifted"], true);
+    assert_eq!(body(&lifted)["blocked_until"], serde_json::Value::Null);
+    assert_eq!(token(&mut edge, NOW + 6), 200, "watching again at once");
+    let again = admin(&mut edge, "/v1/admin/unblock", Some(&bearer), br#"{"sub": "alice"}"#, NOW + 7);
+    assert_eq!((again.status, body(&again)["lifted"].clone()), (200, serde_json::json!(false)));
+    // One channel's block: lifted alone, another channel's stays.
+    admin(
+        &mut edge,
+        "/v1/admin/revoke",
+        Some(&bearer),
+        br#"{"sub": "alice", "channel": "demo", "block_seconds": 600}"#,
+        NOW + 8,
+    );
+    assert_eq!(token(&mut edge, NOW + 9), 403);
+    let one = admin(&mut edge, "/v1/admin/unblock", Some(&bearer), br#"{"sub": "alice", "channel": "demo"}"#, NOW + 10);
+    assert_eq!((one.status, body(&one)["lifted"].clone()), (200, serde_json::json!(true)), "{}", one.body);
+    assert_eq!(token(&mut edge, NOW + 11), 200);
+}
+
 #[test]
 fn the_operator_revokes_blocks_and_lists() {
     let mut edge = Edge::new(refusing());

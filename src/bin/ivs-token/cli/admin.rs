@@ -34,6 +34,15 @@ pub enum AdminCommand {
         #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=ivs_token_worker::device::admin::MAX_BLOCK_SECONDS))]
         block_seconds: Option<u64>,
     },
+    /// Lift an operator's block of a viewer (POST /v1/admin/unblock): every block, or one
+    /// channel's with --channel; prints the worker's answer (JSON).
+    Unblock {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// Only this channel's block (a name in CHANNELS); default: every block of the viewer.
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+    },
     /// List a viewer's devices (POST /v1/admin/devices): channels, since when, last seen, idle;
     /// the revocations still owed to IVS and any block. Prints the worker's answer (JSON).
     Devices {
@@ -85,6 +94,16 @@ pub fn run(args: AdminArgs) -> Result<(), Failure> {
             let body = revoke_body(&target.sub, target.issuer.as_deref(), channel.as_deref(), block_seconds);
             (Request { url: format!("{origin}/v1/admin/revoke"), body }, target.token_file)
         }
+        AdminCommand::Unblock { target, channel } => {
+            let origin = check_target(&target)?;
+            if let Some(name) = &channel {
+                if !ivs_token_worker::text::is_name(name) {
+                    return Err(unusable("--channel must be a channel name matching [a-z0-9-]{1,64}"));
+                }
+            }
+            let body = revoke_body(&target.sub, target.issuer.as_deref(), channel.as_deref(), None);
+            (Request { url: format!("{origin}/v1/admin/unblock"), body }, target.token_file)
+        }
         AdminCommand::Devices { target } => {
             let origin = check_target(&target)?;
             // POST, not GET with a query: the subject stays out of URLs that request logs keep.
@@ -132,7 +151,7 @@ fn worker_origin(url: &str) -> Result<String, Failure> {
 }
 
 /// `POST /v1/admin/revoke`'s body: `sub`, and each optional field only when given (without
-/// `channel` and `block_seconds`, `POST /v1/admin/devices`'s too).
+/// `block_seconds`, `POST /v1/admin/unblock`'s; without `channel` too, `POST /v1/admin/devices`'s).
 fn revoke_body(sub: &str, issuer: Option<&str>, channel: Option<&str>, block_seconds: Option<u64>) -> Value {
     let mut body = Map::new();
     body.insert("sub".into(), sub.into());
