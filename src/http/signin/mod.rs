@@ -220,14 +220,41 @@ pub fn exchange_for<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> 
     if request.method != "GET" || !config.signin.enabled() {
         return None;
     }
-    let (pending, login) = checked_state(request, config, route_provider, now).ok()?;
-    let provider = provider_of(config, login)?;
-    let endpoints = config.signin.endpoints(login, now)?;
-    checked_iss(request, provider, &endpoints).ok()?;
-    let code = code_of(request).ok()?;
+    let Checked { pending, login, provider, endpoints, code } =
+        checked_callback(request, config, route_provider, now).ok()?;
     let redirect_uri = redirect_uri(request, &login.provider).ok()?;
     let exchange = callback::exchange(login, endpoints.token.as_deref()?, &code, &pending.verifier, &redirect_uri);
     Some((exchange, provider))
+}
+
+/// A callback that passed every check made before its code may be exchanged.
+struct Checked<'c> {
+    pending: Pending,
+    login: &'c Login,
+    provider: &'c Provider,
+    endpoints: Endpoints,
+    code: String,
+}
+
+/// Every check of a `/callback/PROVIDER` before its code is exchanged, in one place: the code is
+/// sent (by [`exchange_for`]) exactly when the route (by `complete`) would use its answer. A
+/// failure after the state check carries the link that starts the sign-in again.
+fn checked_callback<'c>(
+    request: &Request<'_>,
+    config: &'c Config,
+    route_provider: &str,
+    now: u64,
+) -> Result<Checked<'c>, (Failure, Option<String>)> {
+    let (pending, login) = checked_state(request, config, route_provider, now).map_err(|f| (f, None))?;
+    let retry = login_link(Some(&login.provider), &pending.return_to);
+    let fail = |failure: Failure| (failure, Some(retry.clone()));
+    let provider = provider_of(config, login).ok_or_else(|| fail(Failure::State(StateFault::Forged)))?;
+    let endpoints =
+        config.signin.endpoints(login, now).ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
+    // RFC 9207 section 2.4: `iss` is checked on error answers too, before anything else is read.
+    checked_iss(request, provider, &endpoints).map_err(fail)?;
+    let code = code_of(request).map_err(fail)?;
+    Ok(Checked { pending, login, provider, endpoints, code })
 }
 
 /// For the Workers layer: the login whose discovery document this request needs: the provider
@@ -281,15 +308,9 @@ fn complete(
     route_provider: &str,
     now: u64,
 ) -> Result<Response, (Failure, Option<String>)> {
-    let (pending, login) = checked_state(request, config, route_provider, now).map_err(|f| (f, None))?;
+    let Checked { pending, login, provider, .. } = checked_callback(request, config, route_provider, now)?;
     let retry = login_link(Some(&login.provider), &pending.return_to);
     let fail = |failure: Failure| (failure, Some(retry.clone()));
-    let provider = provider_of(config, login).ok_or_else(|| fail(Failure::State(StateFault::Forged)))?;
-    let endpoints =
-        config.signin.endpoints(login, now).ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
-    // RFC 9207 section 2.4: `iss` is checked on error answers too, before anything else is read.
-    checked_iss(request, provider, &endpoints).map_err(fail)?;
-    code_of(request).map_err(fail)?;
     let exchanged = request.exchanged.ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
     let token = callback::id_token(exchanged, &login.provider).map_err(fail)?;
     let fetched = config.identity.keys.keys(provider, now);
