@@ -47,12 +47,7 @@ const DEVICES_METHODS: &str = "GET, HEAD, POST";
 /// deployment, its method takes a body and the operator's gate passed (bearer token), so an
 /// anonymous body is never read at all; then at most the operator API's limit.
 pub(super) fn operator_body_limit(request: &Request<'_>, config: Result<&Config, &Error>) -> Option<usize> {
-    let methods = match Route::of(request.path) {
-        Route::AdminRevoke => REVOKE_METHODS,
-        Route::AdminDevices => DEVICES_METHODS,
-        Route::AdminUnblock => UNBLOCK_METHODS,
-        _ => return None,
-    };
+    let (methods, _) = operator_command(Route::of(request.path))?;
     (request.method == "POST" && operator(request, config, methods).is_ok())
         .then_some(crate::device::admin::MAX_BODY_BYTES)
 }
@@ -85,17 +80,10 @@ pub fn ledger_ask(
             HeartbeatPlan::Nothing | HeartbeatPlan::NoDevice => None,
         },
         // Through the operator's gate first, as the routes go: no token, no ledger call.
-        ("POST", Route::AdminRevoke) => {
-            operator(request, Ok(config), REVOKE_METHODS).ok()?;
-            revoke_command(request, config).ok()
-        }
-        ("POST", Route::AdminUnblock) => {
-            operator(request, Ok(config), UNBLOCK_METHODS).ok()?;
-            unblock_command(request, config).ok()
-        }
-        ("GET" | "HEAD" | "POST", Route::AdminDevices) => {
-            operator(request, Ok(config), DEVICES_METHODS).ok()?;
-            list_command(request, config, devices).ok()
+        (_, route @ (Route::AdminRevoke | Route::AdminUnblock | Route::AdminDevices)) => {
+            let (methods, command) = operator_command(route)?;
+            let (config, devices) = operator(request, Ok(config), methods).ok()?;
+            command(request, config, devices).ok()
         }
         _ => None,
     }
@@ -331,11 +319,52 @@ fn operator<'c>(
     Ok((config, devices))
 }
 
+/// How an operator command is derived from its request (after the gate, [`operator`]).
+type OperatorCommand = fn(&Request<'_>, &Config, &DeviceSettings) -> Result<Envelope>;
+
+/// The methods and the command of an operator route: one table for the routes and for
+/// [`ledger_ask`], so the command asked for is the one the route answers from.
+fn operator_command(route: Route<'_>) -> Option<(&'static str, OperatorCommand)> {
+    Some(match route {
+        Route::AdminRevoke => (REVOKE_METHODS, revoke_command),
+        Route::AdminUnblock => (UNBLOCK_METHODS, unblock_command),
+        Route::AdminDevices => (DEVICES_METHODS, list_command),
+        _ => return None,
+    })
+}
+
+/// An operator route: the gate, its command, and the ledger's answer to exactly that command,
+/// which `reply` turns into the route's answer (`None`: not this command's reply).
+fn operator_route(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    reply: impl FnOnce(&Envelope, &Reply) -> Option<Response>,
+) -> Response {
+    let Some((methods, command)) = operator_command(Route::of(request.path)) else {
+        return Response::problem(&Error::NotFound);
+    };
+    let (config, devices) = match operator(request, config, methods) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let ask = match command(request, config, devices) {
+        Ok(ask) => ask,
+        Err(error) => return Response::problem(&error),
+    };
+    match answer_for(request, &ask) {
+        Some(LedgerAnswer::Replied(answer)) => {
+            reply(&ask, answer).unwrap_or_else(|| Response::problem(&Error::LedgerUnavailable))
+        }
+        Some(LedgerAnswer::Unbound) => Response::problem(&unbound()),
+        _ => Response::problem(&Error::LedgerUnavailable),
+    }
+}
+
 const NOT_LIMITED: &str =
     "field `channel` names a channel without a device limit; name a device-limited one, or leave it out (every channel)";
 
 /// The revoke command of `POST /v1/admin/revoke` (after the gate, [`operator`]).
-fn revoke_command(request: &Request<'_>, config: &Config) -> Result<Envelope> {
+fn revoke_command(request: &Request<'_>, config: &Config, _: &DeviceSettings) -> Result<Envelope> {
     let body = crate::device::admin::parse_revoke(request.body)?;
     let channel = match &body.channel {
         None => None,
@@ -351,7 +380,7 @@ fn revoke_command(request: &Request<'_>, config: &Config) -> Result<Envelope> {
 }
 
 /// The unblock command of `POST /v1/admin/unblock` (after the gate, [`operator`]).
-fn unblock_command(request: &Request<'_>, config: &Config) -> Result<Envelope> {
+fn unblock_command(request: &Request<'_>, config: &Config, _: &DeviceSettings) -> Result<Envelope> {
     let (sub, issuer, channel) = crate::device::admin::parse_unblock(request.body)?;
     if let Some(name) = &channel {
         if !config.channels.contains_key(name) {
@@ -367,16 +396,8 @@ fn unblock_command(request: &Request<'_>, config: &Config) -> Result<Envelope> {
 /// `POST /v1/admin/unblock`: lift an operator's block of a viewer (of one channel, or every block),
 /// the undo of a revoke's `block_seconds`. `200` with the blocks left and whether one was lifted.
 pub(super) fn unblock_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
-    let (config, _) = match operator(request, config, UNBLOCK_METHODS) {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let ask = match unblock_command(request, config) {
-        Ok(ask) => ask,
-        Err(error) => return Response::problem(&error),
-    };
-    match answer_for(request, &ask) {
-        Some(LedgerAnswer::Replied(Reply::Unblocked { unblocked })) => Response::json(
+    operator_route(request, config, |ask, reply| match reply {
+        Reply::Unblocked { unblocked } => Some(Response::json(
             200,
             serde_json::json!({
                 "viewer_id": ask.viewer_id,
@@ -384,28 +405,19 @@ pub(super) fn unblock_route(request: &Request<'_>, config: Result<&Config, &Erro
                 "blocked_until": unblocked.blocked_until,
                 "blocked_channels": unblocked.blocked_channels,
             }),
-        ),
-        Some(LedgerAnswer::Unbound) => Response::problem(&unbound()),
-        _ => Response::problem(&Error::LedgerUnavailable),
-    }
+        )),
+        _ => None,
+    })
 }
 
 /// `POST /v1/admin/revoke`: revoke every device of a viewer at IVS (on one channel or all),
 /// free their slots, and optionally block the viewer. `202` with what was queued.
 pub(super) fn revoke_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
-    let (config, _) = match operator(request, config, REVOKE_METHODS) {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let ask = match revoke_command(request, config) {
-        Ok(ask) => ask,
-        Err(error) => return Response::problem(&error),
-    };
-    match answer_for(request, &ask) {
-        Some(LedgerAnswer::Replied(Reply::Revoked { revoked })) => {
+    operator_route(request, config, |ask, reply| match reply {
+        Reply::Revoked { revoked } => {
             let mut channels = revoked.channels.clone();
             channels.sort();
-            Response::json(
+            Some(Response::json(
                 202,
                 serde_json::json!({
                     "viewer_id": ask.viewer_id,
@@ -414,11 +426,10 @@ pub(super) fn revoke_route(request: &Request<'_>, config: Result<&Config, &Error
                     "version": revoked.version,
                     "blocked_until": revoked.blocked_until,
                 }),
-            )
+            ))
         }
-        Some(LedgerAnswer::Unbound) => Response::problem(&unbound()),
-        _ => Response::problem(&Error::LedgerUnavailable),
-    }
+        _ => None,
+    })
 }
 
 /// The list command of `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]` (after the gate, [`operator`]).
@@ -447,21 +458,8 @@ fn list_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings
 /// keeps the subject out of URLs that request logs keep): a viewer's devices (channels, since when,
 /// last seen, idle), the revocations still owed to IVS, and any block, for support staff.
 pub(super) fn devices_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
-    let (config, devices) = match operator(request, config, DEVICES_METHODS) {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let ask = match list_command(request, config, devices) {
-        Ok(ask) => ask,
-        Err(error) => return Response::problem(&error),
-    };
-    match answer_for(request, &ask) {
-        Some(LedgerAnswer::Replied(Reply::Devices {
-            devices,
-            pending_revocations,
-            blocked_until,
-            blocked_channels,
-        })) => Response::json(
+    operator_route(request, config, |ask, reply| match reply {
+        Reply::Devices { devices, pending_revocations, blocked_until, blocked_channels } => Some(Response::json(
             200,
             serde_json::json!({
                 "viewer_id": ask.viewer_id,
@@ -470,10 +468,9 @@ pub(super) fn devices_route(request: &Request<'_>, config: Result<&Config, &Erro
                 "blocked_until": blocked_until,
                 "blocked_channels": blocked_channels,
             }),
-        ),
-        Some(LedgerAnswer::Unbound) => Response::problem(&unbound()),
-        _ => Response::problem(&Error::LedgerUnavailable),
-    }
+        )),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
