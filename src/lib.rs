@@ -27,8 +27,8 @@
 //! | feature | [`device`] | device limits: settings, the per-viewer ledger, IVS revocations, the operator API |
 //! | settings | [`config`] | Worker vars and secrets, validated into one [`config::Config`] |
 //! | pages | [`page`] | the HTML pages: watch, stage, index, messages; escaping and CSP |
-//! | HTTP | [`http`] | the HTTP contract as pure functions |
-//! | glue | `edge` | the Workers runtime layer (wasm32 only): fetch, Cache API, WebCrypto, clock |
+//! | HTTP | [`http`] | the HTTP contract as pure functions; a request resolved once into a plan of what it needs ([`http::Plan`]) |
+//! | glue | `edge` | the Workers runtime layer (wasm32 only): fulfils the plan's needs (fetch, Cache API, WebCrypto, Durable Objects) and reads the clock |
 //!
 //! Nothing in the core reads a clock or a random source: time (Unix seconds) and randomness are
 //! arguments, so all of it is tested natively with `cargo test`. The Workers layer (compiled only

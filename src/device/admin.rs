@@ -26,7 +26,7 @@ use sha2::Sha256;
 type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// The largest body the operator API reads (`POST /v1/admin/revoke`, `POST /v1/admin/devices`);
-/// the Workers layer reads no more than this (`http::body_limit`).
+/// the Workers layer reads no more than this (the request plan's `Need::Body`).
 pub const MAX_BODY_BYTES: usize = 4096;
 /// The longest block: one year.
 pub const MAX_BLOCK_SECONDS: u64 = 366 * 86_400;

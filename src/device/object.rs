@@ -184,7 +184,7 @@ pub struct Envelope {
 /// A command sent to a viewer's object, and how that went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerExchange {
-    /// What was sent (`http::ledger_ask`'s answer).
+    /// What was sent (what the request plan asked for).
     pub ask: Envelope,
     /// What came back.
     pub answer: LedgerAnswer,

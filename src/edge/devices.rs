@@ -11,7 +11,7 @@
 use crate::device::ledger::{CallOutcome, Ledger, MAX_BATCH};
 use crate::device::object::{apply, Envelope, Reply};
 use crate::device::revocation;
-use crate::http::{LedgerAnswer, LedgerExchange, LEDGER_BINDING};
+use crate::http::{LedgerAnswer, LEDGER_BINDING};
 use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{
@@ -32,11 +32,11 @@ fn now_seconds() -> u64 {
 }
 
 /// Ask the viewer's object `envelope.command` and wait (at most [`LEDGER_TIMEOUT`]) for its reply.
-pub(crate) async fn ask(env: &Env, envelope: Envelope) -> LedgerExchange {
+pub(crate) async fn ask(env: &Env, envelope: &Envelope) -> LedgerAnswer {
     let answer = match env.durable_object(LEDGER_BINDING) {
         Err(_) => LedgerAnswer::Unbound,
         Ok(namespace) => {
-            let sent = Box::pin(send(namespace, &envelope));
+            let sent = Box::pin(send(namespace, envelope));
             let timeout = Box::pin(worker::Delay::from(LEDGER_TIMEOUT));
             match select(sent, timeout).await {
                 Either::Left((Ok(reply), _)) => LedgerAnswer::Replied(reply),
@@ -51,7 +51,7 @@ pub(crate) async fn ask(env: &Env, envelope: Envelope) -> LedgerExchange {
             serde_json::json!({"event": "ledger-unreachable", "viewer_id": envelope.viewer_id, "reason": reason})
         );
     }
-    LedgerExchange { ask: envelope, answer }
+    answer
 }
 
 async fn send(namespace: worker::ObjectNamespace, envelope: &Envelope) -> std::result::Result<Reply, String> {

@@ -85,71 +85,47 @@ async fn fetch(mut request: Request, env: Env, ctx: Context) -> worker::Result<R
     }
 
     let loaded = config_for(&env);
-    // A body is read only where the core asks for one (the operator's revoke, after its gate),
-    // and never past its limit: one request must not fill the isolate every viewer shares.
-    let body = match http::body_limit(&core_request, loaded.as_ref().as_ref()) {
-        None => Vec::new(),
-        Some(limit) => match body::read_capped(request.stream(), content_length, limit).await {
-            Ok(body) => body,
-            Err(unread) => {
-                let answer = match unread {
-                    body::Unread::TooLarge(too_large) => http::too_large(too_large.limit),
-                    body::Unread::Broken => http::Response::problem(&Error::BadRequest(
-                        "the request body could not be read to its end; send it again".into(),
-                    )),
-                };
-                console_log!("{}", http::log_line(&core_request, &answer, js_sys::Date::now() - started));
-                return to_response(answer);
-            }
-        },
-    };
-    core_request.body = &body;
-    // One clock reading for the whole request: key freshness, token times and signing agree.
-    let now = (started / 1000.0) as u64;
-    // The deciding credential, located and read once; carried across the awaits below (key
-    // fetches, WebCrypto) with the platform's verdicts, and handed to the core with the request.
-    let mut located = loaded.as_ref().as_ref().ok().map(|config| config.identity.locate(&core_request.presented()));
-    if let (Ok(config), Some(located)) = (loaded.as_ref(), located.as_mut()) {
-        let mut fetches = located.key_fetches(now);
-        fetches.extend(http::route_key_fetches(&core_request, config, now));
-        // Claimed before the first await: requests arriving while these fetches are under way
-        // do not start their own (a request cannot wait on another request's fetch in Workers).
-        for fetch in &fetches {
-            config.identity.keys.begin_fetch(fetch.provider, now);
-        }
-        for fetch in fetches {
-            refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
-        }
-        // One check per key that may have signed a token (several only for a token without
-        // `kid`, at most three); a token is settled by the first key that verifies it.
-        let mut settled: Vec<[u8; 32]> = Vec::new();
-        for check in located.signature_checks(now) {
-            if settled.contains(&check.digest) {
-                continue;
-            }
-            if let Some(valid) = platform_verify(&check).await {
-                located.record_verdict(&check, valid);
-                if valid {
-                    settled.push(check.digest);
-                }
-            }
-        }
-    }
-    core_request.located = located.as_ref();
-    let exchanged = signin::prepare(&loaded, &core_request, now, &ctx).await;
-    core_request.exchanged = exchanged.as_ref();
+    let config = loaded.as_ref().as_ref();
     let mut random = [0u8; 32];
     if getrandom::fill(&mut random).is_err() {
         return to_response(http::Response::problem(&Error::Internal("the runtime gave no randomness; retry")));
     }
-    // Device limits: the viewer's ledger decides first (a Durable Object, so an await here).
-    let exchange = match http::ledger_ask(&core_request, loaded.as_ref().as_ref(), now, random) {
-        Some(ask) => Some(devices::ask(&env, ask).await),
-        None => None,
-    };
-    core_request.ledger = exchange.as_ref();
-    let answer = http::handle(&core_request, loaded.as_ref().as_ref(), now, random);
-    console_log!("{}", http::log_line(&core_request, &answer, js_sys::Date::now() - started));
+    // One clock reading for the whole request: key freshness, token times and signing agree.
+    let now = (started / 1000.0) as u64;
+    // The core resolves the request once and lists what it needs, in order; this layer only does
+    // the I/O for each need and hands the result back.
+    let mut plan = http::Plan::new(core_request, config, now, random);
+    while let Some(need) = plan.next_need() {
+        match need {
+            http::Need::Body { limit } => {
+                let read = body::read_capped(request.stream(), content_length.clone(), limit).await;
+                plan.body_read(read.map_err(|unread| match unread {
+                    body::Unread::TooLarge(too_large) => http::BodyFault::TooLarge(too_large),
+                    body::Unread::Broken => http::BodyFault::Broken,
+                }));
+            }
+            http::Need::Keys(fetches) => {
+                if let Ok(config) = config {
+                    for fetch in fetches {
+                        refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
+                    }
+                }
+            }
+            http::Need::Signature(check) => {
+                if let Some(valid) = platform_verify(&check).await {
+                    plan.verdict(&check, valid);
+                }
+            }
+            http::Need::Discovery { login, wait } => signin::discovery(&loaded, &login.provider, wait, &ctx).await,
+            http::Need::CodeExchange { exchange, provider } => {
+                plan.exchanged(signin::exchange(&exchange, provider).await);
+            }
+            // Device limits: the viewer's ledger decides (a Durable Object, so an await here).
+            http::Need::Ledger(ask) => plan.ledger_answered(devices::ask(&env, &ask).await),
+        }
+    }
+    let answer = plan.answer();
+    console_log!("{}", plan.log_line(&answer, js_sys::Date::now() - started));
     to_response(answer)
 }
 

@@ -1,17 +1,15 @@
-//! Sign-in at the edge: the network work the core describes for `/login`, `/callback/PROVIDER`
-//! and `/logout` (see `http::signin`): discovery documents (fetched with a timeout, shared through
-//! the Cache API like key documents), the code exchange at the token endpoint, and the keys the
-//! ID token needs. Logs name the provider and a status or reason, never a code, token or secret.
+//! Sign-in at the edge: the network work the request plan asks for at `/login`,
+//! `/callback/PROVIDER` and `/logout`: discovery documents (fetched with a timeout, shared through
+//! the Cache API like key documents) and the code exchange at the token endpoint. Logs name the
+//! provider and a status or reason, never a code, token or secret.
 
 use super::body::read_text;
-use super::keys::refresh_keys;
 use super::settings::Loaded;
 use crate::config::Config;
-use crate::http;
 use crate::identity::jwk::MAX_DOCUMENT_BYTES;
 use crate::identity::keystore::{freshness, Fetched};
-use crate::signin::callback::{self, Exchange, Exchanged};
-use crate::signin::discovery::Need;
+use crate::identity::provider::Provider;
+use crate::signin::callback::{Exchange, Exchanged};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{console_error, Cache, Context, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
@@ -107,37 +105,10 @@ async fn post(exchange: &Exchange) -> Exchanged {
     outcome.await.unwrap_or_else(Exchanged::Failed)
 }
 
-/// Everything a sign-in route needs from the network, done before the core answers: the one
-/// discovery document the request needs (awaited only when none is usable; a stale one is
-/// served and refreshed after the answer), and for a `/callback/PROVIDER`, the code exchange.
-pub(crate) async fn prepare(
-    loaded: &Loaded,
-    request: &http::Request<'_>,
-    now: u64,
-    ctx: &Context,
-) -> Option<Exchanged> {
-    let config = loaded.as_ref().as_ref().ok().filter(|c| c.signin.enabled())?;
-    if let Some(login) = http::signin::discovery_for(request, config, now) {
-        let store = &config.signin.discovery;
-        match store.need(&login.provider, now) {
-            Some(Need::Fetch) => {
-                store.begin_fetch(&login.provider, now);
-                discover(config, &login.provider).await;
-            }
-            Some(Need::Revalidate) => {
-                store.begin_fetch(&login.provider, now);
-                let (loaded, name) = (Rc::clone(loaded), login.provider.clone());
-                ctx.wait_until(async move {
-                    if let Ok(config) = loaded.as_ref() {
-                        discover(config, &name).await;
-                    }
-                });
-            }
-            None => {}
-        }
-    }
-    let (exchange, provider) = http::signin::exchange_for(request, config, now)?;
-    let exchanged = post(&exchange).await;
+/// POST the code exchange the plan asked for, logging what went wrong (the provider and a status
+/// or reason, never the code or a secret).
+pub(crate) async fn exchange(exchange: &Exchange, provider: &Provider) -> Exchanged {
+    let exchanged = post(exchange).await;
     match &exchanged {
         Exchanged::Failed(reason) => {
             console_error!("{}", serde_json::json!({"identity_provider": provider.name, "token_endpoint": reason}))
@@ -150,11 +121,22 @@ pub(crate) async fn prepare(
         }
         Exchanged::Answer { .. } => {}
     }
-    if let Some(kid) = callback::id_token_kid(&exchanged) {
-        if config.identity.keys.wants_fetch(provider, kid.as_deref(), now) {
-            config.identity.keys.begin_fetch(provider, now);
-            refresh_keys(config, provider, kid.as_deref(), now).await;
+    exchanged
+}
+
+/// Fetch the discovery document the plan asked for: now, when the answer waits for it, or after
+/// the answer (`ctx.wait_until`) while a stale one serves.
+pub(crate) async fn discovery(loaded: &Loaded, provider: &str, wait: bool, ctx: &Context) {
+    if wait {
+        if let Ok(config) = loaded.as_ref() {
+            discover(config, provider).await;
         }
+        return;
     }
-    Some(exchanged)
+    let (loaded, name) = (Rc::clone(loaded), provider.to_owned());
+    ctx.wait_until(async move {
+        if let Ok(config) = loaded.as_ref() {
+            discover(config, &name).await;
+        }
+    });
 }

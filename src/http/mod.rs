@@ -6,6 +6,7 @@
 //! |---|---|
 //! | this one | dispatch, `/healthz`, `/v1/public-key` |
 //! | [`route`] | the one place that knows the paths: a path resolved into its route |
+//! | [`plan`] | a request resolved once: what it needs from outside the core, in order, then its answer |
 //! | [`request`] | the request as the core sees it, query parsing, the presented session |
 //! | [`response`] | responses, problem documents, the log line |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
@@ -20,6 +21,7 @@
 pub mod device;
 pub mod index;
 pub mod openapi;
+pub mod plan;
 pub mod request;
 pub mod response;
 pub mod route;
@@ -30,7 +32,8 @@ pub mod warm_up;
 pub mod watch;
 
 pub use crate::device::object::{LedgerAnswer, LedgerExchange};
-pub use device::{ledger_ask, LEDGER_BINDING};
+pub use device::LEDGER_BINDING;
+pub use plan::{BodyFault, Need, Plan};
 pub use request::{percent_decode, query_param, session_of, Request, DEV_COUNTRY_HEADER};
 pub use response::{log_line, Response};
 pub use route::Route;
@@ -70,34 +73,6 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         response.body.clear();
     }
     response
-}
-
-/// How many bytes of the request body the Workers layer may read before [`handle`] runs; `None`:
-/// read none (every route but the operator API's POSTs, and those before their gate passes). A
-/// body over the limit is answered with [`too_large`] without being read further.
-pub fn body_limit(request: &Request<'_>, config: Result<&Config, &Error>) -> Option<usize> {
-    match Route::of(request.path) {
-        Route::AdminRevoke | Route::AdminDevices | Route::AdminUnblock => device::operator_body_limit(request, config),
-        _ => None,
-    }
-}
-
-/// The key documents a route needs fetched besides those of the request's credential: every
-/// provider's for `/healthz`, which reports whether each one has usable keys.
-pub fn route_key_fetches<'c>(
-    request: &Request<'_>,
-    config: &'c Config,
-    now: u64,
-) -> Vec<crate::identity::credential::KeyFetch<'c>> {
-    match Route::of(request.path) {
-        Route::Health => config.identity.fetches_for_health(now),
-        _ => Vec::new(),
-    }
-}
-
-/// The answer to a body larger than [`body_limit`] allowed: 413, nothing read beyond the limit.
-pub fn too_large(limit: usize) -> Response {
-    Response::problem(&Error::PayloadTooLarge { limit })
 }
 
 fn health(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
@@ -262,7 +237,7 @@ pub(crate) mod tests {
         };
         let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
         let admin = format!("Bearer {}", crate::config::tests::ADMIN_TOKEN);
-        let mut ledgers: std::collections::BTreeMap<String, crate::device::ledger::Ledger> = Default::default();
+        let mut edge = plan::tests::FakeEdge::default();
         let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         let paths = [
             "",
@@ -386,18 +361,10 @@ pub(crate) mod tests {
                             request.origin = Some(&origin);
                             request.host = Some(host);
                             request.headers = if device.is_empty() { &[] } else { &headers };
-                            request.body = bodies[count as usize % bodies.len()];
                             request.authorization = count.is_multiple_of(2).then_some(admin.as_str());
-                            // The Workers layer's ledger step, with ledgers kept across requests.
-                            let exchange = ledger_ask(&request, config, NOW, [count as u8; 32]).map(|ask| {
-                                let ledger = ledgers
-                                    .entry(ask.viewer_id.clone())
-                                    .or_insert_with(|| crate::device::ledger::Ledger::new(&ask.viewer_id));
-                                let reply = crate::device::object::apply(ledger, &ask.command, NOW);
-                                LedgerExchange { ask, answer: LedgerAnswer::Replied(reply) }
-                            });
-                            request.ledger = exchange.as_ref();
-                            let response = handle(&request, config, NOW, [count as u8; 32]);
+                            // Through the plan, with the ledgers kept across requests.
+                            edge.body = bodies[count as usize % bodies.len()].to_vec();
+                            let response = edge.run(Plan::new(request, config, NOW, [count as u8; 32]));
                             assert!((200..600).contains(&response.status));
                             let _ = log_line(&request, &response, 0.5);
                             count += 1;

@@ -30,19 +30,16 @@ pub struct Request<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The country the request comes from, as the platform tells (`request.cf.country`).
     pub country: Option<&'a str>,
-    /// The deciding credential, located (and its tokens read) by the Workers layer before it
-    /// fetched keys and asked the platform to check signatures, with the platform's verdicts (see
-    /// [`crate::identity::credential`]). `None` on the native path: [`session_of`] locates it.
-    pub located: Option<&'a Located<'a, 'a>>,
-    /// What came of the code exchange the Workers layer performed for `/callback` (see
-    /// [`super::signin::exchange_for`]).
-    pub exchanged: Option<&'a crate::signin::callback::Exchanged>,
-    /// The body (read by the Workers layer only for the routes that take one:
-    /// `POST /v1/admin/revoke`).
-    pub body: &'a [u8],
-    /// What the viewer's device ledger answered to the command [`super::device::ledger_ask`]
-    /// gave for this request (the Workers layer asks its Durable Object). `None`: not asked.
-    pub ledger: Option<&'a crate::device::object::LedgerExchange>,
+    /// The deciding credential, located by the [`super::Plan`] under the same configuration,
+    /// with the platform's verdicts on its signatures. `None` when [`super::handle`] is called
+    /// without a plan: [`session_of`] locates it then.
+    pub(super) located: Option<&'a Located<'a, 'a>>,
+    /// What the token endpoint answered to the plan's code exchange.
+    pub(super) exchanged: Option<&'a crate::signin::callback::Exchanged>,
+    /// The body, read only when the plan asked for it (an operator POST past its gate).
+    pub(super) body: &'a [u8],
+    /// What the viewer's device ledger answered to the plan's command. `None`: not asked.
+    pub(super) ledger: Option<&'a crate::device::object::LedgerExchange>,
 }
 
 impl<'a> Request<'a> {
@@ -120,13 +117,13 @@ pub fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// The viewer's session: the deciding credential of the request, verified (see
-/// [`crate::identity::credential`] for the precedence). The credential the Workers layer located
-/// is used as it is, with the platform's verdicts; without one (the native path, [`super::handle`]
-/// called directly) it is located here, once: every route asks for the session at most once.
+/// [`crate::identity::credential`] for the precedence). The credential the plan located (under
+/// this same configuration: a plan holds one) is used as it is, with the platform's verdicts;
+/// without a plan it is located here, once: every route asks for the session at most once.
 pub fn session_of(config: &Config, request: &Request<'_>, now: u64) -> Result<Session> {
     match request.located {
-        Some(located) if std::ptr::eq(located.identity(), &config.identity) => located.session(now),
-        _ => config.identity.locate(&request.presented()).session(now),
+        Some(located) => located.session(now),
+        None => config.identity.locate(&request.presented()).session(now),
     }
 }
 

@@ -5,7 +5,8 @@
 //! A viewer's devices live in a Durable Object that only the Workers layer can reach (an
 //! `.await`), so the core answers such a request in two pure halves:
 //! 1. [`ledger_ask`] says which command to send to which viewer's object (none for every other
-//!    request); the layer sends it and puts the answer in [`Request::ledger`];
+//!    request); the request plan ([`super::plan`]) asks the Workers layer to send it and hands
+//!    the answer back with the request;
 //! 2. [`super::handle`] answers from that answer.
 //!
 //! Both halves derive the command with the same functions (`admission`, `heartbeat_plan`,
@@ -52,10 +53,10 @@ pub(super) fn operator_body_limit(request: &Request<'_>, config: Result<&Config,
         .then_some(crate::device::admin::MAX_BODY_BYTES)
 }
 
-/// The command the Workers layer must send to a viewer's object before [`super::handle`] can
-/// answer `request`, if any. Pure and cheap: it derives what the route derives, and nothing for
-/// a request the route will refuse anyway.
-pub fn ledger_ask(
+/// The command the plan asks the Workers layer to send to a viewer's object before
+/// [`super::handle`] can answer `request`, if any. Pure and cheap: it derives what the route
+/// derives, and nothing for a request the route will refuse anyway.
+pub(super) fn ledger_ask(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
     now: u64,

@@ -5,14 +5,16 @@ use crate::channel::claims::verify;
 use crate::config::tests::{device_settings, settings, ADMIN_TOKEN};
 use crate::config::{names, Config};
 use crate::device::ledger::{Decision, Ledger};
-use crate::device::object::{apply, LedgerExchange};
+use crate::device::object::LedgerExchange;
+use crate::http::plan::tests::FakeEdge;
+use crate::http::plan::{Need, Plan};
 use crate::http::tests::{body, cookie_for, NOW};
 use crate::http::{handle, log_line};
 use crate::identity::session_cookie::SessionClaims;
 use std::collections::BTreeMap;
 
-/// The Workers layer in miniature: ask the viewer's ledger what `ledger_ask` says, hand the
-/// answer to `handle`. Ledgers are kept by viewer id, like the objects.
+/// A deployment and its viewers' ledgers (kept by viewer id, like the objects), each request
+/// driven through the plan by the fake Workers layer.
 struct Edge {
     config: Config,
     ledgers: BTreeMap<String, Ledger>,
@@ -63,15 +65,11 @@ impl Edge {
         request.host = Some("tv.example");
         request.headers = &headers;
         request.authorization = call.authorization;
-        request.body = call.body;
         let random = [call.random; 32];
-        let exchange = ledger_ask(&request, Ok(&self.config), call.now, random).map(|ask| {
-            let ledger = self.ledgers.entry(ask.viewer_id.clone()).or_insert_with(|| Ledger::new(&ask.viewer_id));
-            let reply = apply(ledger, &ask.command, call.now);
-            LedgerExchange { ask, answer: LedgerAnswer::Replied(reply) }
-        });
-        request.ledger = exchange.as_ref();
-        let response = handle(&request, Ok(&self.config), call.now, random);
+        let mut fake = FakeEdge { body: call.body.to_vec(), ..FakeEdge::default() };
+        std::mem::swap(&mut fake.ledgers, &mut self.ledgers);
+        let response = fake.run(Plan::new(request, Ok(&self.config), call.now, random));
+        std::mem::swap(&mut fake.ledgers, &mut self.ledgers);
         assert!(!log_line(&request, &response, 1.0).contains("alice"), "logs name viewers by id only");
         response
     }
@@ -294,7 +292,10 @@ fn a_body_is_read_only_after_the_operator_gate() {
     let limit = |config: &Config, method: &str, target: &str, authorization: Option<&str>| {
         let mut request = Request::new(method, target);
         request.authorization = authorization;
-        crate::http::body_limit(&request, Ok(config))
+        match Plan::new(request, Ok(config), NOW, [0; 32]).next_need() {
+            Some(Need::Body { limit }) => Some(limit),
+            _ => None,
+        }
     };
     let max = Some(crate::device::admin::MAX_BODY_BYTES);
     assert_eq!(limit(&limited, "POST", "/v1/admin/revoke", Some(&bearer)), max);
@@ -315,8 +316,13 @@ fn a_body_is_read_only_after_the_operator_gate() {
     let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
     let mut request = Request::new("POST", "/v1/admin/revoke");
     request.authorization = Some(&bearer);
-    assert_eq!(crate::http::body_limit(&request, Err(&error)), None, "a misconfigured worker reads nothing");
-    let r = crate::http::too_large(crate::device::admin::MAX_BODY_BYTES);
+    assert!(
+        Plan::new(request, Err(&error), NOW, [0; 32]).next_need().is_none(),
+        "a misconfigured worker reads nothing"
+    );
+    request.authorization = Some(&bearer);
+    let mut edge = FakeEdge { body: vec![b' '; crate::device::admin::MAX_BODY_BYTES + 1], ..FakeEdge::default() };
+    let r = edge.run(Plan::new(request, Ok(&limited), NOW, [0; 32]));
     assert_eq!((r.status, r.problem), (413, Some("payload-too-large")));
     assert!(body(&r)["detail"].as_str().unwrap().contains("4096 bytes"));
 }
@@ -470,12 +476,10 @@ fn an_unreachable_ledger_serves_logs_and_counts_and_a_missing_binding_says_so() 
     let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
     let mut request = Request::new("GET", "/v1/token?channel=demo");
     request.cookie = Some(&alice);
-    let ask = ledger_ask(&request, Ok(&config), NOW, [1; 32]).expect("a limited channel asks the ledger");
     for answer in [LedgerAnswer::Unreachable("timeout".into()), LedgerAnswer::Unbound] {
-        let exchange = LedgerExchange { ask: ask.clone(), answer: answer.clone() };
-        let mut request = request;
-        request.ledger = Some(&exchange);
-        let response = handle(&request, Ok(&config), NOW, [1; 32]);
+        let mut edge = FakeEdge { ledger_answer: Some(answer.clone()), ..FakeEdge::default() };
+        let response = edge.run(Plan::new(request, Ok(&config), NOW, [1; 32]));
+        assert_eq!(edge.asked, ["ledger admit"], "a limited channel asks the ledger");
         let line = log_line(&request, &response, 1.0);
         if answer == LedgerAnswer::Unbound {
             assert_eq!(response.status, 500);
@@ -488,6 +492,9 @@ fn an_unreachable_ledger_serves_logs_and_counts_and_a_missing_binding_says_so() 
             assert!(line.contains("\"ledger\":\"unreachable\""), "{line}");
         }
     }
+    // An answer given for another command is not used for this one (the routes' own check, under
+    // the plan's: a plan hands back only the answer to what it asked).
+    let ask = ledger_ask(&request, Ok(&config), NOW, [1; 32]).expect("a limited channel asks the ledger");
     // An answer given for another command is not used for this one.
     let mut other = ask.clone();
     other.viewer_id = "someone-else".into();

@@ -8,9 +8,9 @@
 //! `/callback/PROVIDER`, checked against the provider the state cookie names, and its `iss`
 //! parameter (RFC 9207) is checked too, so that one provider's code is never sent to another's
 //! token endpoint (the mix-up attack of RFC 9700 section 4.4). The network work (the discovery
-//! document, the code exchange, the provider's keys) is done by the Workers layer before
-//! [`super::handle`] runs: [`discovery_for`] and [`exchange_for`] say what,
-//! [`Request::exchanged`] brings the answer.
+//! document, the code exchange, the provider's keys) is asked for by the request plan
+//! ([`super::plan`]) from [`discovery_for`] and [`exchange_for`]; the token endpoint's answer
+//! comes back with the request.
 
 use super::request::{query_param, Request};
 use super::response::session_set_cookie;
@@ -215,7 +215,11 @@ fn code_of(request: &Request<'_>) -> Result<String, Failure> {
 
 /// For the Workers layer: the code exchange a `GET /callback/PROVIDER` needs, when its state and
 /// `iss` checks pass and it carries a code; with the provider whose keys will verify the ID token.
-pub fn exchange_for<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<(Exchange, &'c Provider)> {
+pub(super) fn exchange_for<'c>(
+    request: &Request<'_>,
+    config: &'c Config,
+    now: u64,
+) -> Option<(Exchange, &'c Provider)> {
     let Route::Callback(route_provider) = Route::of(request.path) else { return None };
     if request.method != "GET" || !config.signin.enabled() {
         return None;
@@ -261,7 +265,7 @@ fn checked_callback<'c>(
 /// `/login` sends the viewer to, the one whose callback path `/callback/PROVIDER` is, the one
 /// the session came from at `/logout`. None for any other request, for the chooser page and
 /// for a `/logout` without a session: a provider that hangs delays only its own sign-ins.
-pub fn discovery_for<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
+pub(super) fn discovery_for<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
     let login = match Route::of(request.path) {
         Route::Login => match query_param(request.query, "provider").ok()? {
             Some(name) => config.signin.login(&name),

@@ -5,6 +5,8 @@ use crate::config::names;
 use crate::config::tests::settings;
 use crate::encoding::url_encode;
 use crate::http::handle;
+use crate::http::plan::tests::FakeEdge;
+use crate::http::plan::Plan;
 use crate::http::tests::NOW;
 use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};
 use crate::signin::callback::Exchanged;
@@ -40,12 +42,13 @@ struct Call<'a> {
     method: &'a str,
 }
 
+/// One request through the plan; the token endpoint answers `c.exchanged` if the plan asks it.
 fn call(config: &Config, c: Call<'_>) -> Response {
     let mut request = Request::new(c.method, c.target);
     request.host = Some(HOST);
     request.cookie = c.cookie;
-    request.exchanged = c.exchanged;
-    handle(&request, Ok(config), NOW, [5; 32])
+    let mut edge = FakeEdge { token_endpoint: c.exchanged.cloned(), ..FakeEdge::default() };
+    edge.run(Plan::new(request, Ok(config), NOW, [5; 32]))
 }
 
 fn get<'a>(target: &'a str, cookie: Option<&'a str>) -> Call<'a> {

@@ -297,11 +297,6 @@ impl Identity {
 }
 
 impl<'s> Located<'s, '_> {
-    /// The identity this credential was located by.
-    pub fn identity(&self) -> &'s Identity {
-        self.identity
-    }
-
     /// The deciding credential's provider tokens that were read and routed to a provider.
     fn routed(&self) -> impl Iterator<Item = (&ProviderToken<'s, '_>, &UntrustedToken<'_>, &'s Provider)> {
         let tokens = match &self.credential {
