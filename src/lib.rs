@@ -9,7 +9,7 @@
 //!
 //! | layer | module | concept |
 //! |---|---|---|
-//! | mechanics | [`error`] | the one error enum: HTTP status, problem slug, title |
+//! | mechanics | [`error`] | the one error enum: what went wrong, in words safe to show (its HTTP form: [`http::problem`]) |
 //! | mechanics | [`text`] | text rules settings share: lists, names, shortening for messages |
 //! | mechanics | [`encoding`] | base64url, hex, PEM |
 //! | mechanics | [`address`] | URL-valued settings and origins through one URL parser: hosts, ports, patterns, public suffixes |

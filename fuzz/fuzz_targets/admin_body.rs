@@ -1,6 +1,7 @@
 //! The operator API: `POST /v1/admin/revoke`'s body (`device::admin::parse_revoke`) and the bearer
 //! token check on a fuzzed `Authorization` header.
 #![no_main]
+use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::device::admin::{parse_revoke, AdminToken, MAX_BLOCK_SECONDS, MAX_BODY_BYTES};
 use ivs_token_worker::identity::MAX_SUBJECT_LEN;
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,6 @@
 //! The `CHANNELS` setting, through `config::Config::load` with every other setting fixed.
 #![no_main]
+use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::config::{names, Config};
 use libfuzzer_sys::fuzz_target;
 

@@ -2,6 +2,7 @@
 //! `verify` against a fixed provider with fixed inline keys, then the whole credential path
 //! (Bearer header) of `identity::Identity`.
 #![no_main]
+use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::identity::jwt::{decode, verify};
 use ivs_token_worker::identity::Presented;
 use ivs_token_worker_fuzz::NOW;

@@ -1,6 +1,7 @@
 //! The worker's HS256 session cookie (`identity::session_cookie`): a value as a browser sends it,
 //! verified against the current and the previous secret.
 #![no_main]
+use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::identity::session_cookie::SessionSecrets;
 use ivs_token_worker_fuzz::{NOW, SESSION_SECRET, SESSION_SECRET_PREVIOUS};
 use libfuzzer_sys::fuzz_target;

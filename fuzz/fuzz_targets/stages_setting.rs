@@ -1,6 +1,7 @@
 //! The `STAGES` setting (IVS real-time stages), through `config::Config::load` with every other
 //! setting fixed.
 #![no_main]
+use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::config::{names, Config};
 use libfuzzer_sys::fuzz_target;
 

@@ -193,6 +193,7 @@ pub fn parse_revoke(body: &[u8]) -> Result<RevokeRequest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::problem::Problem;
 
     const TOKEN: &str = "an-operator-token-of-at-least-32-bytes";
 

@@ -108,6 +108,7 @@ pub fn parse_takeover(value: Option<&str>) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::problem::Problem;
 
     #[test]
     fn the_id_rule() {

@@ -8,6 +8,7 @@
 //! | [`route`] | the one place that knows the paths: a path resolved into its route |
 //! | [`plan`] | a request resolved once: what it needs from outside the core, in order, then its answer |
 //! | [`request`] | the request as the core sees it, query parsing, the presented session |
+//! | [`problem`] | the one table from errors to HTTP status, problem slug and title |
 //! | [`response`] | responses, problem documents, the log line |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
 //! | [`openapi`] | `/openapi.json`: the HTTP contract as an OpenAPI 3.1 document |
@@ -22,6 +23,7 @@ pub mod device;
 pub mod index;
 pub mod openapi;
 pub mod plan;
+pub mod problem;
 pub mod request;
 pub mod response;
 pub mod route;

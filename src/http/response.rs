@@ -1,6 +1,7 @@
 //! A complete response as the core writes it (status, headers, body), problem documents
 //! (RFC 9457) for every error, and the one log line per request.
 
+use super::problem::Problem;
 use super::request::Request;
 use crate::address::is_local_host;
 use crate::address::origin_matches;

@@ -127,6 +127,7 @@ mod tests {
     use crate::config::names;
     use crate::config::tests::settings;
     use crate::http::handle;
+    use crate::http::problem::Problem;
     use crate::http::tests::{body, cookie_for, NOW};
     use crate::identity::session_cookie::SessionClaims;
     use crate::stage::claims::verify;

@@ -2,6 +2,7 @@
 //! sign-in of `make dev`.
 
 use super::device::admit;
+use super::problem::Problem;
 use super::request::{query_param, session_of, Request};
 use super::response::{session_set_cookie, Response};
 use crate::address::is_local_host;

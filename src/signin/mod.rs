@@ -170,50 +170,6 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Unavailable(_) => 503,
-            Self::Cancelled => 403,
-            Self::ProviderError(_) | Self::BadAnswer(_) => 502,
-            // A callback this browser did not start is refused, not malformed.
-            Self::State(_) | Self::MixUp(_) => 403,
-            Self::CodeRejected | Self::BadRequest(_) => 400,
-            Self::UnknownProvider => 404,
-            Self::IdToken(_) => 401,
-            Self::TooLarge => 500,
-        }
-    }
-
-    /// A stable slug, for the log line.
-    pub fn slug(&self) -> &'static str {
-        match self {
-            Self::Unavailable(_) => "identity-provider-unavailable",
-            Self::Cancelled => "sign-in-cancelled",
-            Self::ProviderError(_) => "sign-in-provider-error",
-            Self::State(StateFault::Missing) => "sign-in-state-missing",
-            Self::State(StateFault::Expired) => "sign-in-state-expired",
-            Self::State(_) => "sign-in-state-invalid",
-            Self::MixUp(_) => "sign-in-mix-up",
-            Self::CodeRejected => "sign-in-code-rejected",
-            Self::BadAnswer(_) => "sign-in-token-endpoint",
-            Self::IdToken(_) => "sign-in-id-token-invalid",
-            Self::BadRequest(_) => "bad-request",
-            Self::UnknownProvider => "unknown-identity-provider",
-            Self::TooLarge => "sign-in-session-too-large",
-        }
-    }
-
-    /// The page's heading.
-    pub fn heading(&self) -> &'static str {
-        match self {
-            Self::Unavailable(_) => "Sign-in is unavailable",
-            Self::Cancelled => "Sign-in cancelled",
-            Self::UnknownProvider => "Unknown identity provider",
-            _ => "Sign-in failed",
-        }
-    }
-
     /// What the page says.
     pub fn message(&self) -> String {
         match self {
@@ -243,6 +199,7 @@ impl Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::problem::Problem;
     use crate::identity::keystore::Fetched;
     use crate::identity::provider::parse_providers;
     use serde_json::json;
@@ -293,7 +250,7 @@ mod tests {
             Failure::TooLarge,
         ] {
             assert!((400..600).contains(&failure.status()));
-            assert!(!failure.message().is_empty() && !failure.heading().is_empty() && !failure.slug().is_empty());
+            assert!(!failure.message().is_empty() && !failure.title().is_empty() && !failure.slug().is_empty());
         }
         assert_eq!(Failure::Unavailable("idp".into()).status(), 503);
         assert_eq!(Failure::Cancelled.status(), 403);

@@ -149,6 +149,7 @@ pub fn issue_stage(
 pub(crate) mod tests {
     use super::*;
     use crate::config::{names, tests::settings, Config};
+    use crate::http::problem::Problem;
     use crate::key::PlaybackKey;
     use crate::stage::claims::verify;
     use serde_json::json;

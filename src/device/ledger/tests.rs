@@ -3,6 +3,7 @@
 use super::*;
 use crate::device::id::device_digest;
 use crate::device::settings::OnLimit;
+use crate::http::problem::Problem;
 
 const NOW: u64 = 1_800_000_000;
 const VIEWER: &str = "5bdcc146bf60754e6a042426089575c75a003f08";

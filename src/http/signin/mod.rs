@@ -12,6 +12,7 @@
 //! ([`super::plan`]) from [`discovery_for`] and [`exchange_for`]; the token endpoint's answer
 //! comes back with the request.
 
+use super::problem::Problem;
 use super::request::{query_param, Request};
 use super::response::session_set_cookie;
 use super::response::Response;
@@ -61,7 +62,7 @@ fn page(status: u16, heading: &str, message: &str, link: Option<(&str, &str)>, n
 
 fn failure_page(failure: &Failure, nonce: &str, retry: Option<&str>) -> Response {
     let link = retry.map(|href| (href, "Sign in again"));
-    let mut response = page(failure.status(), failure.heading(), &failure.message(), link, nonce);
+    let mut response = page(failure.status(), failure.title(), &failure.message(), link, nonce);
     response.problem = Some(failure.slug());
     response
 }

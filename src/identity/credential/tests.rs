@@ -1,6 +1,7 @@
 //! The tests of [`super`]: `credential` end to end through the pure core.
 
 use super::*;
+use crate::http::problem::Problem;
 use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER, NOW};
 use crate::identity::keystore::Fetched;
 use crate::identity::provider::parse_providers;
