@@ -20,7 +20,7 @@ export WRANGLER_SEND_METRICS := false
 export WRANGLER_SEND_ERROR_REPORTS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: lint help tools tools-rust tools-node tools-python tools-browser tools-bench tools-valgrind bench bench-smoke cli worker dev session test test-native test-comb test-ct test-e2e fuzz fuzz-smoke load load-devices clean
+.PHONY: lint help tools tools-rust tools-node tools-python tools-browser tools-bench tools-valgrind bench bench-smoke cli worker dist dev session test test-native test-comb test-ct test-e2e fuzz fuzz-smoke load load-devices clean
 
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench    benchmark against the published alternatives; writes BENCHMARKS.md"
 	@echo "make fuzz     run every fuzz target for FUZZ_SECONDS each (default 600); see RELIABILITY.md"
 	@echo "make load     load, soak, fault and device-churn runs against workerd on loopback; see RELIABILITY.md"
+	@echo "make dist     the built worker as a bundle that deploys with Node.js alone: dist/ and dist/*.tar.gz"
 	@echo "make tools    only install the toolchain"
 
 tools: tools-rust tools-node tools-python tools-browser
@@ -78,6 +79,11 @@ cli:
 
 worker: tools-rust tools-node
 	sh scripts/build-worker.sh
+
+# A bundle a team deploys with Node.js alone (no Rust): the built worker, its assets, wrangler.toml
+# without the build command, wrangler pinned; and dist/ivs-token-worker-VERSION.tar.gz for a release.
+dist: worker
+	SKIP_WORKER_BUILD=1 sh scripts/dist.sh
 
 .dev.vars: | cli
 	IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh
@@ -162,4 +168,4 @@ load-devices: tools worker
 	$(PYTHON) bench/load.py --only-devices --devices-seconds $(DEVICE_SECONDS)
 
 clean:
-	rm -rf build build-bench public target .venv .wrangler test-artifacts
+	rm -rf build build-bench dist public target .venv .wrangler test-artifacts
