@@ -105,6 +105,7 @@ impl Problem for Failure {
             Self::UnknownProvider => 404,
             Self::IdToken(_) => 401,
             Self::TooLarge => 500,
+            Self::InteractionRequired => 401,
         }
     }
 
@@ -123,6 +124,7 @@ impl Problem for Failure {
             Self::BadRequest(_) => "bad-request",
             Self::UnknownProvider => "unknown-identity-provider",
             Self::TooLarge => "sign-in-session-too-large",
+            Self::InteractionRequired => "sign-in-interaction-required",
         }
     }
 

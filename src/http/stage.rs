@@ -5,7 +5,7 @@
 use super::request::{query_param, session_of, Request};
 use super::response::Response;
 use super::token::token_api;
-use super::watch::{html, message_for, page_route, sign_in, PAGE_METHODS};
+use super::watch::{html, page_route, refused, sign_in, PAGE_METHODS};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::stage::policy::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
@@ -111,7 +111,7 @@ fn stage_page(
     });
     let mut response = match outcome {
         Err((error, true)) => sign_in(config, request, &format!("/stage/{name}"), &error, nonce),
-        Err((error, false)) => message_for(&error, nonce, None),
+        Err((error, false)) => refused(request, config, &error, &format!("/stage/{name}"), now, nonce),
         Ok((stage, issued)) => {
             let body = crate::page::stage_page(stage, &issued, nonce);
             html(200, body, crate::page::stage_csp(stage, nonce))

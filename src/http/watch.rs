@@ -89,6 +89,31 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
     message_page(error, heading, &message, link, nonce)
 }
 
+/// A page the viewer's access does not include. A viewer signed in at the edge may have bought
+/// or been given access since: their groups were copied at sign-in, so the page offers to read
+/// them again (a silent sign-in where the provider allows it) and come back.
+pub(super) fn refused(
+    request: &Request<'_>,
+    config: &Config,
+    error: &Error,
+    page: &str,
+    now: u64,
+    nonce: &str,
+) -> Response {
+    let forbidden =
+        matches!(error, Error::ChannelForbidden(_) | Error::ChannelRule { .. } | Error::StageForbidden { .. });
+    match super::signin::refresh_link(request, config, page, now).filter(|_| forbidden) {
+        Some(href) => message_page(
+            error,
+            "Not included in your access",
+            "Your account does not include this page. If you have just bought or been given access, refresh it: you are signed in again and brought back here.",
+            Some((&href, "Refresh my access")),
+            nonce,
+        ),
+        None => message_for(error, nonce, None),
+    }
+}
+
 /// A device-limit refusal or block as the watch page says it: at the limit, with a "Watch here
 /// instead" button that POSTs to the page (a takeover is never a link: any site could make that).
 fn device_message(error: &Error, name: &str, nonce: &str) -> Response {
@@ -217,7 +242,7 @@ fn watch_page(
     let mut response = match session_of(config, request, now) {
         Err(error) => sign_in(config, request, &format!("/watch/{name}"), &error, nonce),
         Ok(session) => match authorize(&config.channels, &session, name, request.country().as_deref()) {
-            Err(error) => message_for(&error, nonce, None),
+            Err(error) => refused(request, config, &error, &format!("/watch/{name}"), now, nonce),
             Ok(channel) => {
                 let mut single_use = [0u8; 16];
                 single_use.copy_from_slice(&random[..16]);

@@ -82,6 +82,11 @@ pub struct Pending {
     /// Expiry, Unix seconds.
     #[serde(rename = "e")]
     pub exp: u64,
+    /// A silent sign-in (`prompt=none`): refreshing the groups of a viewer who is still signed
+    /// in at the provider. Where the provider wants the viewer to act, the sign-in starts again
+    /// the ordinary way instead of failing.
+    #[serde(rename = "q", default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
 }
 
 /// Why a state cookie was refused.
@@ -115,6 +120,7 @@ impl Pending {
             // 32 bytes: a 43-character verifier, the RFC 7636 minimum length and entropy.
             verifier: derive(b"verifier", 32),
             exp: now.saturating_add(STATE_TTL_SECONDS),
+            silent: false,
         }
     }
 
@@ -176,20 +182,27 @@ pub fn with_query(url: &str, params: &[(&str, &str)]) -> String {
 /// `nonce` (OpenID Connect Core 3.1.2.1).
 pub fn authorization_url(endpoint: &str, login: &Login, redirect_uri: &str, pending: &Pending) -> String {
     let challenge = pending.challenge();
-    with_query(
-        endpoint,
-        &[
-            ("response_type", "code"),
-            ("client_id", &login.client_id),
-            ("redirect_uri", redirect_uri),
-            ("scope", &login.scopes),
-            ("state", &pending.state),
-            ("nonce", &pending.nonce),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    )
+    let mut query = vec![
+        ("response_type", "code"),
+        ("client_id", login.client_id.as_str()),
+        ("redirect_uri", redirect_uri),
+        ("scope", login.scopes.as_str()),
+        ("state", pending.state.as_str()),
+        ("nonce", pending.nonce.as_str()),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    if pending.silent {
+        // OpenID Connect Core 3.1.2.1: no page at the provider; an error if the viewer must act.
+        query.push(("prompt", "none"));
+    }
+    with_query(endpoint, &query)
 }
+
+/// The authorization errors with which a provider answers `prompt=none` when the viewer would
+/// have to act (OpenID Connect Core 3.1.2.6): the sign-in then starts again with a page.
+pub const INTERACTION_ERRORS: [&str; 4] =
+    ["login_required", "interaction_required", "consent_required", "account_selection_required"];
 
 /// Where `/logout` continues at the provider: its end-session endpoint, with the way back
 /// (`post_logout_redirect_uri`, or Cognito's `logout_uri`), which must be registered there.

@@ -167,6 +167,9 @@ pub enum Failure {
     UnknownProvider,
     /// The session would not fit in a cookie (too many groups). 500.
     TooLarge,
+    /// A silent sign-in (`prompt=none`) needs the viewer at the provider: the sign-in starts
+    /// again with a page (a redirect, never shown as a page itself).
+    InteractionRequired,
 }
 
 impl Failure {
@@ -192,6 +195,7 @@ impl Failure {
             Self::BadRequest(reason) => reason.clone(),
             Self::UnknownProvider => "No identity provider of that name offers sign-in here.".into(),
             Self::TooLarge => "Your account's groups do not fit in a session cookie (4096 bytes). Ask the operator to map fewer groups.".into(),
+            Self::InteractionRequired => "The identity provider needs you to sign in again. Start again.".into(),
         }
     }
 }

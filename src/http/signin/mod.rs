@@ -146,7 +146,8 @@ pub(super) fn login_route(
         // Always set when a provider has a `login` table (SignIn::load).
         let key = config.signin.state_key.as_ref().ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
         let redirect_uri = redirect_uri(request, &login.provider)?;
-        let pending = Pending::new(&login.provider, &return_to, &random, now);
+        let mut pending = Pending::new(&login.provider, &return_to, &random, now);
+        pending.silent = query_param(request.query, REFRESH_PARAM).map_err(bad_request)?.as_deref() == Some("1");
         let authorization = endpoints.authorization.as_deref().unwrap_or_default();
         let location = flow::authorization_url(authorization, login, &redirect_uri, &pending);
         let state_cookie =
@@ -258,7 +259,12 @@ fn checked_callback<'c>(
         config.signin.endpoints(login, now).ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
     // RFC 9207 section 2.4: `iss` is checked on error answers too, before anything else is read.
     checked_iss(request, provider, &endpoints).map_err(fail)?;
-    let code = code_of(request).map_err(fail)?;
+    let code = code_of(request).map_err(|failure| match failure {
+        Failure::ProviderError(code) if pending.silent && flow::INTERACTION_ERRORS.contains(&code.as_str()) => {
+            fail(Failure::InteractionRequired)
+        }
+        failure => fail(failure),
+    })?;
     Ok(Checked { pending, login, provider, endpoints, code })
 }
 
@@ -300,6 +306,8 @@ pub(super) fn callback_route(
     }
     let mut response = match complete(request, config, route_provider, now) {
         Ok(response) => response,
+        // A silent refresh the provider would not do silently: the ordinary sign-in, at once.
+        Err((Failure::InteractionRequired, Some(retry))) => redirect(retry),
         Err((failure, retry)) => failure_page(&failure, &nonce, retry.as_deref()),
     };
     // Single use: whatever the outcome, this sign-in's state is gone.
@@ -335,19 +343,37 @@ fn complete(
         .with_header("set-cookie", session_set_cookie(RECENT_COOKIE, "1", RECENT_SECONDS, request.host)))
 }
 
+/// `/login?...&refresh=1`: a silent sign-in (`prompt=none`) that reads the viewer's groups again.
+const REFRESH_PARAM: &str = "refresh";
+
+/// For a viewer signed in at the edge whose groups do not include what `page` shows: the link
+/// that signs them in again at their provider (silently where it can) and comes back to `page`
+/// with fresh groups, as a viewer who has just bought access needs. `None` for the app's own
+/// session cookie (the app refreshes it) and where `LOGIN_URL` replaces sign-in at the edge.
+pub(super) fn refresh_link(request: &Request<'_>, config: &Config, page: &str, now: u64) -> Option<String> {
+    if config.login_url.is_some() {
+        return None;
+    }
+    let login = edge_session_login(request, config, now)?;
+    Some(format!("{}&{REFRESH_PARAM}=1", login_link(Some(&login.provider), page)))
+}
+
+/// The login that signed in the request's session cookie (its `idp` claim), if it was one.
+fn edge_session_login<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
+    let value =
+        find_cookie(request.cookie.unwrap_or_default(), &config.identity.cookie_name).filter(|v| !v.is_empty())?;
+    let session = config.identity.sessions.as_ref()?.verify(value, now).ok()?;
+    config.signin.login(session.claims.get("idp")?.as_str()?)
+}
+
 /// The login a `/logout` request's session came from: its `idp`, else the only one offering
 /// sign-in; none without a session.
 fn session_login<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
-    let value =
-        find_cookie(request.cookie.unwrap_or_default(), &config.identity.cookie_name).filter(|v| !v.is_empty())?;
-    let idp = config
-        .identity
-        .sessions
-        .as_ref()
-        .and_then(|s| s.verify(value, now).ok())
-        .and_then(|s| s.claims.get("idp").and_then(serde_json::Value::as_str).map(str::to_owned));
-    match (idp, config.signin.logins.as_slice()) {
-        (Some(name), _) => config.signin.login(&name),
+    // No session cookie: nothing to end at a provider.
+    find_cookie(request.cookie.unwrap_or_default(), &config.identity.cookie_name).filter(|v| !v.is_empty())?;
+    let from_edge = edge_session_login(request, config, now);
+    match (from_edge, config.signin.logins.as_slice()) {
+        (Some(login), _) => Some(login),
         (None, [one]) => Some(one),
         _ => None,
     }

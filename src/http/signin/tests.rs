@@ -474,3 +474,76 @@ fn a_request_needs_at_most_its_own_providers_discovery() {
     request.host = Some(HOST);
     assert!(discovery_for(&request, &written, NOW).is_none());
 }
+
+/// Issue 24: a viewer who bought a ticket after signing in is refused by the groups copied at
+/// sign-in; the page offers to read them again, silently where the provider can (`prompt=none`),
+/// and a provider that wants the viewer to act gets the ordinary sign-in instead of an error.
+#[test]
+fn a_viewer_who_just_paid_refreshes_their_access() {
+    let channels = r#"{"demo": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/demo1", "playback_url": "https://x.live-video.net/demo.m3u8"},
+        "concert": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/c1", "playback_url": "https://x.live-video.net/c.m3u8",
+                    "groups": ["ticket-2026-12"]}}"#;
+    let config = Config::load(
+        &settings()
+            .with(names::CHANNELS, channels)
+            .with(names::IDENTITY_PROVIDERS, json!({ "idp": provider(json!({})) }).to_string())
+            .with("IDP_SECRET", "client-secret-value"),
+    )
+    .unwrap();
+    let sign_in = |return_to: &str, refresh: bool, groups: serde_json::Value| {
+        let target = format!(
+            "/login?provider=idp&return_to={}{}",
+            url_encode(return_to),
+            if refresh { "&refresh=1" } else { "" }
+        );
+        let r = call(&config, get(&target, None));
+        assert_eq!(r.status, 302, "{}", r.body);
+        let location = r.header("location").unwrap().to_owned();
+        let state_cookie = format!("{STATE_COOKIE}={}", cookie_value(&r, STATE_COOKIE).unwrap());
+        let exchanged = answer(&id_token(&param(&location, "nonce"), json!({ "groups": groups })));
+        (location, state_cookie, exchanged)
+    };
+    // Signed in before buying: members only.
+    let (location, state_cookie, exchanged) = sign_in("/watch/concert", false, json!(["members"]));
+    assert!(!location.contains("prompt="), "an ordinary sign-in shows the provider's page");
+    let callback = format!("/callback/idp?code=c1&state={}", param(&location, "state"));
+    let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&callback, Some(&state_cookie)) });
+    let session = format!("session={}", cookie_value(&r, "session").unwrap());
+    let refused = call(&config, get("/watch/concert", Some(&session)));
+    assert_eq!((refused.status, refused.problem), (403, Some("channel-forbidden")));
+    let refresh = "/login?provider=idp&amp;return_to=%2Fwatch%2Fconcert&amp;refresh=1";
+    assert!(refused.body.contains(refresh) && refused.body.contains("Refresh my access"), "{}", refused.body);
+
+    // The refresh: a silent sign-in that comes back with the groups bought since.
+    let (location, state_cookie, exchanged) = sign_in("/watch/concert", true, json!(["members", "ticket-2026-12"]));
+    assert_eq!(param(&location, "prompt"), "none");
+    let callback = format!("/callback/idp?code=c2&state={}", param(&location, "state"));
+    let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&callback, Some(&state_cookie)) });
+    assert_eq!((r.status, r.header("location")), (302, Some("/watch/concert")), "{}", r.body);
+    let session = format!("session={}", cookie_value(&r, "session").unwrap());
+    assert_eq!(call(&config, get("/watch/concert", Some(&session))).status, 200);
+
+    // A provider that needs the viewer (signed out there): the ordinary sign-in, not an error page.
+    for error in ["login_required", "interaction_required", "consent_required", "account_selection_required"] {
+        let (location, state_cookie, _) = sign_in("/watch/concert", true, json!([]));
+        let target = format!("/callback/idp?error={error}&state={}", param(&location, "state"));
+        let r = call(&config, get(&target, Some(&state_cookie)));
+        assert_eq!(
+            (r.status, r.header("location")),
+            (302, Some("/login?provider=idp&return_to=%2Fwatch%2Fconcert")),
+            "{error}: {}",
+            r.body
+        );
+        assert_eq!(cookie_value(&r, STATE_COOKIE), Some(""), "single use");
+    }
+    // The same error after an ordinary sign-in is the provider's error, as before.
+    let (location, state_cookie, _) = sign_in("/watch/concert", false, json!([]));
+    let target = format!("/callback/idp?error=login_required&state={}", param(&location, "state"));
+    assert_eq!(call(&config, get(&target, Some(&state_cookie))).status, 502);
+
+    // The app's own session cookie (no `idp`): the app refreshes it, so no button.
+    let own = crate::http::tests::cookie_for(&crate::identity::session_cookie::SessionClaims::new("alice", NOW, 3600));
+    let refused = call(&config, get("/watch/concert", Some(&own)));
+    assert_eq!(refused.status, 403);
+    assert!(!refused.body.contains("refresh=1"), "{}", refused.body);
+}
