@@ -77,13 +77,22 @@ fn edits_within(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
     Some(previous[b.len()]).filter(|&d| d <= limit)
 }
 
-/// Check the binding names `settings` carries (none: nothing to check). A name close to a
-/// setting's is refused, naming both; the other UPPER_CASE names the worker does not read are
-/// returned, sorted, for the log, `/healthz` and `ivs-token check` to report.
-pub fn check(settings: &Settings) -> Result<Vec<String>> {
-    let Some(bindings) = settings.binding_names() else { return Ok(Vec::new()) };
+/// The binding names of a deployment that are no setting the worker reads.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Unread {
+    /// Names close to a setting's, with that setting, in name order: refused.
+    pub misspelled: Vec<(String, &'static str)>,
+    /// The other UPPER_CASE names, in name order: reported.
+    pub unknown: Vec<String>,
+}
+
+/// Sort the binding names `settings` carries (none: nothing to sort) into misspelled settings
+/// and unknown names; the settings, the other bindings of this worker ([`RUNTIME_BINDINGS`]) and
+/// the client secrets `login` tables name are neither.
+pub fn unread(settings: &Settings) -> Unread {
+    let mut unread = Unread::default();
+    let Some(bindings) = settings.binding_names() else { return unread };
     let client_secrets = crate::signin::settings::secret_names(settings.get(names::IDENTITY_PROVIDERS));
-    let mut unknown = Vec::new();
     for name in bindings {
         if names::ALL.contains(&name)
             || RUNTIME_BINDINGS.contains(&name)
@@ -92,19 +101,33 @@ pub fn check(settings: &Settings) -> Result<Vec<String>> {
             continue;
         }
         if let Some(setting) = near_setting(name) {
-            return Err(Error::setting(
-                setting,
-                format!(
-                    "`{}` is not a setting; did you mean `{setting}`? rename it in wrangler.toml [vars] or the secret",
-                    truncate(&name.escape_debug().to_string())
-                ),
-            ));
-        }
-        if is_upper_case_name(name) {
-            unknown.push(name.to_owned());
+            unread.misspelled.push((name.to_owned(), setting));
+        } else if is_upper_case_name(name) {
+            unread.unknown.push(name.to_owned());
         }
     }
-    Ok(unknown)
+    unread
+}
+
+/// The error of a binding `name` that most likely means `setting`.
+pub fn misspelled(name: &str, setting: &'static str) -> Error {
+    Error::setting(
+        setting,
+        format!(
+            "`{}` is not a setting; did you mean `{setting}`? rename it in wrangler.toml [vars] or the secret",
+            truncate(&name.escape_debug().to_string())
+        ),
+    )
+}
+
+/// Check the binding names `settings` carries: the first misspelled setting is refused, naming
+/// both; the unknown names are returned, sorted, for the log, `/healthz` and `ivs-token check`.
+pub fn check(settings: &Settings) -> Result<Vec<String>> {
+    let unread = unread(settings);
+    match unread.misspelled.first() {
+        Some((name, setting)) => Err(misspelled(name, setting)),
+        None => Ok(unread.unknown),
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +223,10 @@ mod tests {
         assert_eq!(check(&Settings::new().with("DEVICE_LIMIT", "{}")).unwrap(), Vec::<String>::new());
         // Settings with values count as bindings too.
         assert!(check(&Settings::new().with("DEVICE_LIMIT", "{}").with_bindings(["CHANNELS"])).is_err());
+        // Every misspelling and every unknown name, for `ivs-token check`.
+        let all = unread(&Settings::new().with_bindings(["STAGE", "FOO", "CHANEL", "ZED_1"]));
+        assert_eq!(all.misspelled, [("CHANEL".to_owned(), "CHANNELS"), ("STAGE".to_owned(), "STAGES")]);
+        assert_eq!(all.unknown, ["FOO", "ZED_1"]);
     }
 
     #[test]
