@@ -20,7 +20,7 @@ export WRANGLER_SEND_METRICS := false
 export WRANGLER_SEND_ERROR_REPORTS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: lint help tools tools-rust tools-node tools-python tools-browser tools-bench tools-valgrind bench bench-smoke cli worker dist dev session test test-native test-comb test-ct test-e2e fuzz fuzz-smoke load load-devices clean
+.PHONY: deploy lint help tools tools-rust tools-node tools-python tools-browser tools-bench tools-valgrind bench bench-smoke cli worker dist dev session test test-native test-comb test-ct test-e2e fuzz fuzz-smoke load load-devices clean
 
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
@@ -31,6 +31,7 @@ help:
 	@echo "make fuzz     run every fuzz target for FUZZ_SECONDS each (default 600); see RELIABILITY.md"
 	@echo "make load     load, soak, fault and device-churn runs against workerd on loopback; see RELIABILITY.md"
 	@echo "make dist     the built worker as a bundle that deploys with Node.js alone: dist/ and dist/*.tar.gz"
+	@echo "make deploy   check the configuration as the worker will (ivs-token check), then wrangler deploy (DEPLOY_ENV=name)"
 	@echo "make tools    only install the toolchain"
 
 tools: tools-rust tools-node tools-python tools-browser
@@ -87,6 +88,19 @@ dist: worker
 
 .dev.vars: | cli
 	IVS_TOKEN_CLI=$(CLI) sh scripts/dev-vars.sh
+
+# `make deploy [DEPLOY_ENV=staging] [SECRETS=FILE]`: the worker's own configuration check first, on
+# wrangler.toml's vars (of [env.DEPLOY_ENV]) and the secrets that exist at Cloudflare (`wrangler secret
+# list`; their values are not read, so only their presence is checked, unless SECRETS names a
+# .dev.vars-form file holding them), then `wrangler deploy`. A configuration the worker would
+# refuse (a misspelled setting, a missing secret, a broken table) stops here, not during a show.
+DEPLOY_ENV ?=
+SECRETS ?=
+deploy: tools-rust tools-node cli
+	@names=$$(mktemp) && trap 'rm -f "$$names"' EXIT && \
+	  npx wrangler secret list --format json $(if $(DEPLOY_ENV),--env $(DEPLOY_ENV)) > "$$names" && \
+	  $(CLI) check --config wrangler.toml $(if $(DEPLOY_ENV),--env $(DEPLOY_ENV)) --secret-names "$$names" $(if $(SECRETS),--secrets $(SECRETS))
+	npx wrangler deploy $(if $(DEPLOY_ENV),--env $(DEPLOY_ENV))
 
 # The IVS stand-in and wrangler dev together (tools/dev.py): the demo channel plays a looping test
 # stream whose tokens are checked as IVS checks them. Ctrl-C stops both.

@@ -26,7 +26,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = ROOT / "target" / "debug" / "ivs-token"
+# The CLI `make cli` builds: IVS_TOKEN_CLI when set (as the Makefile sets it), else under
+# CARGO_TARGET_DIR (a worktree building into its own target directory), else target/.
+CLI = ROOT / (
+    os.environ.get("IVS_TOKEN_CLI") or Path(os.environ.get("CARGO_TARGET_DIR") or "target") / "debug" / "ivs-token"
+)
 ARN_PREFIX = "arn:aws:ivs:us-west-2:123456789012:channel/"
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import ROOT, free_port, request, verify_playback_token
+from harness import CLI, ROOT, free_port, request, verify_playback_token
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -106,7 +106,7 @@ class Dev:
 @pytest.fixture(scope="module")
 def dev():
     subprocess.run(["sh", "scripts/dev-vars.sh"], cwd=ROOT, check=True, capture_output=True,
-                   env={**os.environ, "IVS_TOKEN_CLI": str(ROOT / "target" / "debug" / "ivs-token")})
+                   env={**os.environ, "IVS_TOKEN_CLI": str(CLI)})
     d = Dev(free_port(), free_port()).start(TOKEN_TTL_SECONDS=str(TOKEN_TTL)).wait_ready()
     yield d
     d.stop()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT
+from harness import CLI, ROOT
 
-CLI_DIR = ROOT / "target" / "debug"
+CLI_DIR = CLI.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # A line that only sets a shell variable to plain text (no command substitution).
 PLAIN_ASSIGNMENT = re.compile(r"^[A-Z_]+=[^$`(]*$")

@@ -3,7 +3,16 @@
 //! Settings arrive as strings (secrets, `.dev.vars`) or as JSON values (tables and numbers in
 //! `wrangler.toml`, which the worker layer turns into JSON text). Every error names the setting
 //! and the rule it breaks, and never quotes a secret's value.
+//!
+//! | module | what |
+//! |---|---|
+//! | this one | [`Config::load`]: every setting validated into one [`Config`] |
+//! | [`names`] | the settings' names |
+//! | [`settings`] | raw settings as text, and the deployment's binding names |
+//! | [`bindings`] | binding names against the settings: misspelled ones refused, unknown ones reported |
+//! | [`player`] | `PLAYER_SCRIPT_URL`: the watch page's player |
 
+pub mod bindings;
 pub mod names;
 pub mod player;
 pub mod settings;
@@ -74,6 +83,9 @@ pub struct Config {
     /// Device limits, the AWS key that revokes at IVS, the operator API's token; `None` when
     /// `DEVICE_LIMITS` is unset (then no channel is limited and nothing else is read).
     pub devices: Option<DeviceSettings>,
+    /// The deployment's UPPER_CASE bindings the worker does not read, and no misspelling of a
+    /// setting (see [`bindings`]): reported in the log, `/healthz` and `ivs-token check`.
+    pub unknown_settings: Vec<String>,
 }
 
 fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Result<Option<Vec<u8>>> {
@@ -94,6 +106,9 @@ impl Config {
     /// Validate `settings` into a configuration. The first broken rule is reported.
     pub fn load(settings: &Settings) -> Result<Self> {
         use names::*;
+        // First: a misspelled setting would otherwise read as unset, and be reported as such or
+        // not at all (`DEVICE_LIMIT` left device limits off).
+        let unknown_settings = bindings::check(settings)?;
         let key_text = settings.get(PLAYBACK_PRIVATE_KEY).ok_or_else(|| {
             Error::setting(
                 PLAYBACK_PRIVATE_KEY,
@@ -222,6 +237,7 @@ impl Config {
             token_cache: TokenCache::default(),
             signin,
             devices,
+            unknown_settings,
         })
     }
 

@@ -5,8 +5,8 @@ use crate::config::{names, Config, Settings};
 use crate::error::Error;
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
-use worker::console_error;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{console_error, console_warn};
 
 pub(crate) type Loaded = Rc<Result<Config, Error>>;
 
@@ -16,6 +16,8 @@ pub(crate) struct Cached {
     env: JsValue,
     /// The raw binding values of `env`, one per `names::ALL`.
     values: Vec<JsValue>,
+    /// The names of every binding of `env`.
+    bindings: Vec<String>,
     pub(crate) settings: Settings,
     loaded: Loaded,
 }
@@ -23,6 +25,14 @@ pub(crate) struct Cached {
 /// The raw value of every setting's binding (undefined when unset).
 fn binding_values(env: &JsValue) -> Vec<JsValue> {
     names::ALL.iter().map(|name| js_sys::Reflect::get(env, &JsValue::from_str(name)).unwrap_or_default()).collect()
+}
+
+/// The names of every binding of `env` (vars, secrets, the Durable Object, ...), its own keys.
+fn binding_names(env: &JsValue) -> Vec<String> {
+    let Some(object) = env.dyn_ref::<js_sys::Object>() else { return Vec::new() };
+    js_sys::Reflect::own_keys(object)
+        .map(|keys| keys.iter().filter_map(|key| key.as_string()).collect())
+        .unwrap_or_default()
 }
 
 thread_local! {
@@ -34,9 +44,10 @@ thread_local! {
     pub(crate) static LOADS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-/// Every setting as text: strings as they are, other JSON values (tables, numbers) as JSON.
+/// Every setting as text: strings as they are, other JSON values (tables, numbers) as JSON; and
+/// the names of every binding, which the load checks for misspelled settings.
 pub(crate) fn read_settings(env: &JsValue) -> Settings {
-    let mut settings = Settings::new();
+    let mut settings = Settings::new().with_bindings(binding_names(env));
     for name in names::ALL {
         let Ok(value) = js_sys::Reflect::get(env, &JsValue::from_str(name)) else { continue };
         if let Some(text) = value.as_string() {
@@ -61,7 +72,7 @@ pub(crate) fn read_settings(env: &JsValue) -> Settings {
 ///   `Object.is`;
 /// - another object (the first request's `env` is not the module-scope one the startup load
 ///   used) whose bindings are the same values (`Object.is` per binding: strings by value, JSON
-///   bindings by identity) is adopted without reading or serialising anything;
+///   bindings by identity) and the same names is adopted without serialising anything;
 /// - only otherwise is every setting read (`Reflect`, `JSON.stringify`) and compared, and the
 ///   configuration loaded again if one differs.
 pub(crate) fn config_for(env: &JsValue) -> Loaded {
@@ -72,26 +83,34 @@ pub(crate) fn config_for(env: &JsValue) -> Loaded {
                 return Rc::clone(&known.loaded);
             }
             let values = binding_values(env);
-            if values.iter().zip(&known.values).all(|(a, b)| js_sys::Object::is(a, b)) {
+            if values.iter().zip(&known.values).all(|(a, b)| js_sys::Object::is(a, b))
+                && binding_names(env) == known.bindings
+            {
                 known.env = env.clone();
                 return Rc::clone(&known.loaded);
             }
         }
         let values = binding_values(env);
+        let bindings = binding_names(env);
         let settings = read_settings(env);
         if let Some(known) = cached.as_mut() {
             if known.settings == settings {
-                (known.env, known.values) = (env.clone(), values);
+                (known.env, known.values, known.bindings) = (env.clone(), values, bindings);
                 return Rc::clone(&known.loaded);
             }
         }
         LOADS.with(|n| n.set(n.get() + 1));
         let loaded = Rc::new(Config::load(&settings));
-        if let Err(error) = loaded.as_ref() {
+        match loaded.as_ref() {
             // Names the setting and the rule, never the value (see `Error`).
-            console_error!("{}", serde_json::json!({"config_error": error.to_string()}));
+            Err(error) => console_error!("{}", serde_json::json!({"config_error": error.to_string()})),
+            // Once per load: bindings the worker does not read (names only).
+            Ok(config) if !config.unknown_settings.is_empty() => {
+                console_warn!("{}", serde_json::json!({"unknown_settings": config.unknown_settings}))
+            }
+            Ok(_) => {}
         }
-        *cached = Some(Cached { env: env.clone(), values, settings, loaded: Rc::clone(&loaded) });
+        *cached = Some(Cached { env: env.clone(), values, bindings, settings, loaded: Rc::clone(&loaded) });
         loaded
     })
 }

@@ -81,10 +81,14 @@ fn health(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> R
     if !matches!(request.method, "GET" | "HEAD") {
         return Response::problem(&Error::MethodNotAllowed { allow: HEALTH_METHODS });
     }
-    match config.map(|config| config.identity.health(now)) {
-        Ok(Ok(())) => Response::json(200, serde_json::json!({"status": "ok"})),
+    match config.map(|config| (config, config.identity.health(now))) {
+        // Bindings the worker does not read are listed (issue 24), but do not make it unhealthy.
+        Ok((config, Ok(()))) if !config.unknown_settings.is_empty() => {
+            Response::json(200, serde_json::json!({"status": "ok", "unknown_settings": config.unknown_settings}))
+        }
+        Ok((_, Ok(()))) => Response::json(200, serde_json::json!({"status": "ok"})),
         // Unhealthy, but 503 rather than 500: the probe itself worked.
-        Ok(Err(error)) => Response::problem_with_status(&error, 503),
+        Ok((_, Err(error))) => Response::problem_with_status(&error, 503),
         Err(error) => Response::problem_with_status(error, 503),
     }
 }
@@ -199,6 +203,18 @@ pub(crate) mod tests {
         let misconfigured = handle(&Request::new("GET", "/v1/token?channel=demo"), Err(&error), NOW, [0; 32]);
         assert_eq!(misconfigured.status, 500);
         assert!(body(&misconfigured)["detail"].as_str().unwrap().contains("SESSION_SECRET"));
+    }
+
+    #[test]
+    fn health_lists_unknown_settings_and_refuses_misspelled_ones() {
+        let bindings = ["PLAYBACK_PRIVATE_KEY", "SESSION_SECRET", "CHANNELS", "DEVICE_LEDGER", "FOO_BAR"];
+        let config = Config::load(&settings().with_bindings(bindings)).unwrap();
+        let ok = handle(&Request::new("GET", "/healthz"), Ok(&config), NOW, [0; 32]);
+        assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"status":"ok","unknown_settings":["FOO_BAR"]}"#));
+        let error = Config::load(&settings().with_bindings(["DEVICE_LIMIT"])).unwrap_err();
+        let bad = handle(&Request::new("GET", "/healthz"), Err(&error), NOW, [0; 32]);
+        assert_eq!(bad.status, 503);
+        assert!(body(&bad)["detail"].as_str().unwrap().contains("did you mean `DEVICE_LIMITS`?"), "{}", bad.body);
     }
 
     #[test]

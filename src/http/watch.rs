@@ -8,7 +8,10 @@ use super::response::{session_set_cookie, Response};
 use crate::address::is_local_host;
 use crate::channel::policy::{authorize, issue, issue_admitted};
 use crate::config::Config;
+use crate::cookie::find_cookie;
 use crate::error::{Error, Result};
+use crate::signin::login_link;
+use crate::signin::settings::Login;
 use crate::signin::PageSignIn;
 use crate::text::{is_name, split_list};
 
@@ -89,6 +92,29 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
     message_page(error, heading, &message, link, nonce)
 }
 
+/// `/login?...&refresh=1`: a silent sign-in (`prompt=none`) that reads the viewer's groups again.
+pub(super) const REFRESH_PARAM: &str = "refresh";
+
+/// For a viewer signed in at the edge whose groups do not include what `page` shows: the link
+/// that signs them in again at their provider (silently where it can) and comes back to `page`
+/// with fresh groups, as a viewer who has just bought access needs. `None` for the app's own
+/// session cookie (the app refreshes it) and where `LOGIN_URL` replaces sign-in at the edge.
+fn refresh_link(request: &Request<'_>, config: &Config, page: &str, now: u64) -> Option<String> {
+    if config.login_url.is_some() {
+        return None;
+    }
+    let login = edge_session_login(request, config, now)?;
+    Some(format!("{}&{REFRESH_PARAM}=1", login_link(Some(&login.provider), page)))
+}
+
+/// The login that signed in the request's session cookie (its `idp` claim), if it was one.
+pub(super) fn edge_session_login<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
+    let value =
+        find_cookie(request.cookie.unwrap_or_default(), &config.identity.cookie_name).filter(|v| !v.is_empty())?;
+    let session = config.identity.sessions.as_ref()?.verify(value, now).ok()?;
+    config.signin.login(session.claims.get("idp")?.as_str()?)
+}
+
 /// A page the viewer's access does not include. A viewer signed in at the edge may have bought
 /// or been given access since: their groups were copied at sign-in, so the page offers to read
 /// them again (a silent sign-in where the provider allows it) and come back.
@@ -102,7 +128,7 @@ pub(super) fn refused(
 ) -> Response {
     let forbidden =
         matches!(error, Error::ChannelForbidden(_) | Error::ChannelRule { .. } | Error::StageForbidden { .. });
-    match super::signin::refresh_link(request, config, page, now).filter(|_| forbidden) {
+    match refresh_link(request, config, page, now).filter(|_| forbidden) {
         Some(href) => message_page(
             error,
             "Not included in your access",

@@ -1,7 +1,8 @@
 //! `ivs-token`: the operator's CLI, built on the same core as the worker.
 //!
-//! Exit codes: 0 success; 1 `verify` rejected the token; 2 usage error (unknown flag, missing
-//! argument); 3 an input could not be used (unreadable file, invalid key, invalid value); for
+//! Exit codes: 0 success; 1 `verify` rejected the token, or `check` found a configuration the
+//! worker would refuse; 2 usage error (unknown flag, missing argument; for `check` also an
+//! unreadable file or an unknown `--env`); 3 an input could not be used (unreadable file, invalid key, invalid value); for
 //! `admin`: 4 the worker refused the request (a 3xx or 4xx answer: wrong token, bad value, no
 //! operator API), 5 no usable answer (network failure, timeout, a 5xx answer, not the API's JSON).
 

@@ -17,7 +17,7 @@ use super::request::{query_param, Request};
 use super::response::session_set_cookie;
 use super::response::Response;
 use super::route::{Route, CALLBACK_PREFIX};
-use super::watch::{html, is_local_path, redirect};
+use super::watch::{edge_session_login, html, is_local_path, redirect, REFRESH_PARAM};
 use crate::address::is_local_host;
 use crate::config::Config;
 use crate::cookie::find_cookie;
@@ -341,29 +341,6 @@ fn complete(
     Ok(redirect(pending.return_to.clone())
         .with_header("set-cookie", session_set_cookie(&config.identity.cookie_name, &value, lifetime, request.host))
         .with_header("set-cookie", session_set_cookie(RECENT_COOKIE, "1", RECENT_SECONDS, request.host)))
-}
-
-/// `/login?...&refresh=1`: a silent sign-in (`prompt=none`) that reads the viewer's groups again.
-const REFRESH_PARAM: &str = "refresh";
-
-/// For a viewer signed in at the edge whose groups do not include what `page` shows: the link
-/// that signs them in again at their provider (silently where it can) and comes back to `page`
-/// with fresh groups, as a viewer who has just bought access needs. `None` for the app's own
-/// session cookie (the app refreshes it) and where `LOGIN_URL` replaces sign-in at the edge.
-pub(super) fn refresh_link(request: &Request<'_>, config: &Config, page: &str, now: u64) -> Option<String> {
-    if config.login_url.is_some() {
-        return None;
-    }
-    let login = edge_session_login(request, config, now)?;
-    Some(format!("{}&{REFRESH_PARAM}=1", login_link(Some(&login.provider), page)))
-}
-
-/// The login that signed in the request's session cookie (its `idp` claim), if it was one.
-fn edge_session_login<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
-    let value =
-        find_cookie(request.cookie.unwrap_or_default(), &config.identity.cookie_name).filter(|v| !v.is_empty())?;
-    let session = config.identity.sessions.as_ref()?.verify(value, now).ok()?;
-    config.signin.login(session.claims.get("idp")?.as_str()?)
 }
 
 /// The login a `/logout` request's session came from: its `idp`, else the only one offering

@@ -7,8 +7,10 @@
 //! | [`viewer`] | `session`, `viewer-id` |
 //! | [`revocation`] | `revocation-request` |
 //! | [`admin`] | `admin revoke`, `admin devices`: a deployed worker's operator API |
+//! | [`check`] | `check`: the worker's configuration check on wrangler.toml and the secrets, before a deploy |
 
 mod admin;
+mod check;
 mod keys;
 mod revocation;
 mod tokens;
@@ -28,8 +30,8 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 success, 1 token rejected (verify), 2 usage error, 3 unusable input, \
-4 the worker refused the request (admin: 3xx/4xx), 5 no usable answer (admin: network, timeout, 5xx).";
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 token rejected (verify) or configuration refused (check), \
+2 usage error (check: also an unreadable file, an unknown --env), 3 unusable input, 4 the worker refused the request (admin: 3xx/4xx), 5 no usable answer (admin: network, timeout, 5xx).";
 
 #[derive(Subcommand)]
 enum Command {
@@ -54,6 +56,10 @@ enum Command {
     /// Call a deployed worker's operator API (device limits): revoke a viewer, list their devices.
     /// The token is ADMIN_API_TOKEN from the environment or --token-file, never a flag's value.
     Admin(admin::AdminArgs),
+    /// Check a deployment's configuration as the worker will: wrangler.toml's vars, the secrets
+    /// (a .dev.vars-form file, the environment, `wrangler secret list`). Exit 0 when the worker
+    /// would serve, 1 when it would answer 500 misconfigured. Never prints a value.
+    Check(check::CheckArgs),
 }
 
 fn parse_resolution(text: &str) -> Result<Resolution, String> {
@@ -107,5 +113,6 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::RevocationRequest(args) => revocation::revocation_request(args),
         Command::ViewerId(args) => viewer::viewer_id(args),
         Command::Admin(args) => admin::run(args),
+        Command::Check(args) => check::check(args),
     }
 }
