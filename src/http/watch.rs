@@ -126,13 +126,14 @@ pub(super) fn refused(
     now: u64,
     nonce: &str,
 ) -> Response {
+    let what = if page.starts_with("/stage/") { "stage" } else { "channel" };
     let forbidden =
         matches!(error, Error::ChannelForbidden(_) | Error::ChannelRule { .. } | Error::StageForbidden { .. });
     match refresh_link(request, config, page, now).filter(|_| forbidden) {
         Some(href) => message_page(
             error,
             "Not included in your access",
-            "Your account does not include this page. If you have just bought or been given access, refresh it: you are signed in again and brought back here.",
+            &format!("Your account does not include this {what}. If you have just bought or been given access, refresh it: you are signed in again and brought back here."),
             Some((&href, "Refresh my access")),
             nonce,
         ),

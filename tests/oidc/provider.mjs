@@ -24,7 +24,12 @@
 //   POST /up                             back to normal (same port, same keys)
 //   POST /delay     {"ms": 300}          the JWKS endpoint answers that much later (at most 5 s)
 //   GET  /stats                          {"jwks_fetches", "jwks_attempts", "last_fetch_at", "kids", "mode",
-//                                         "token_requests": POSTs to the token endpoint, whatever the answer}
+//                                         "token_requests": POSTs to the token endpoint, whatever the answer,
+//                                         "interactions_started": login or consent pages the provider sent a
+//                                         browser to, "authorizations": one entry per authorization answer,
+//                                         oldest first: {"route": "authorization"|"resume", "prompt": the
+//                                         request's `prompt` parameter or null, "outcome": "code",
+//                                         "interaction:login", "interaction:consent" or "error:<code>"}}
 // Everything stops when stdin closes (the test process exits) or on SIGTERM.
 import http from "node:http";
 import crypto from "node:crypto";
@@ -51,6 +56,8 @@ let jwksAttempts = 0; // every request for the JWKS path, whatever the answer
 let lastFetchAt = null; // epoch seconds of the last JWKS served with 200
 let jwksDelayMs = 0; // a slow key endpoint, so that concurrent refetches overlap
 let tokenRequests = 0; // POSTs to the token endpoint (a code exchange tried), whatever the answer
+let interactionsStarted = 0; // a browser sent to a login or consent page
+const authorizations = []; // how each authorization request was answered (see /stats)
 let provider;
 let handler;
 
@@ -122,6 +129,16 @@ function build() {
     },
   });
   provider.on("server_error", (ctx, err) => process.stderr.write(`oidc-provider server_error: ${err.stack}\n`));
+  // What each authorization request came to: a code at once, a page for the viewer, or an error (a
+  // `prompt=none` request the provider cannot answer silently gets login_required and the like).
+  const answered = (ctx, outcome) =>
+    authorizations.push({ route: ctx.oidc?.route ?? null, prompt: ctx.oidc?.params?.prompt ?? null, outcome });
+  provider.on("authorization.success", (ctx) => answered(ctx, "code"));
+  provider.on("authorization.error", (ctx, err) => answered(ctx, `error:${err.error}`));
+  provider.on("interaction.started", (ctx, prompt) => {
+    interactionsStarted += 1;
+    answered(ctx, `interaction:${prompt.name}`);
+  });
   handler = provider.callback();
 }
 build();
@@ -221,6 +238,7 @@ const admin = http.createServer(async (req, res) => {
         out = {
           jwks_fetches: jwksFetches, jwks_attempts: jwksAttempts, last_fetch_at: lastFetchAt,
           kids: keys.map((k) => k.kid), mode, token_requests: tokenRequests,
+          interactions_started: interactionsStarted, authorizations,
         };
         break;
       default:
