@@ -24,6 +24,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 
 help:
 	@echo "make dev      install what is missing, then serve the worker on http://127.0.0.1:$(PORT)"
+	@echo "             (CONFIG=wrangler.toml [DEPLOY_ENV=name]: your own settings, IVS stand-in in place of IVS)"
 	@echo "make test     install what is missing, then run every test (lint, native, end-to-end)"
 	@echo "make lint     rustfmt, clippy (native and wasm32), the module-cycle and route checks, the docs link check"
 	@echo "make session  print a dev session cookie (SUB=alice, CHANNELS=a,b)"

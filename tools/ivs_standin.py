@@ -96,6 +96,12 @@ def check_viewer_session(item, where: str = "") -> tuple[str, str, int]:
     return arn, viewer, version
 
 
+def playlist_path(arn: str) -> str:
+    """IVS's playlist path for a channel ARN: /api/video/v1/REGION.ACCOUNT.channel.ID.m3u8."""
+    _, _, _, region, account, resource = arn.split(":", 5)
+    return f"/api/video/v1/{region}.{account}.channel.{resource.split('/', 1)[1]}.m3u8"
+
+
 def arn_region(arn: str) -> str:
     return arn.split(":")[3]
 
@@ -142,9 +148,13 @@ class StandIn:
         host: str = "127.0.0.1",
         credentials: dict[str, tuple[str, str | None]] | None = None,
         known_channels: set[str] | None = None,
+        more_channels: list[str] | tuple[str, ...] = (),
     ):
         self.public_key_pem = public_key_pem
         self.channel_arn = channel_arn
+        # Playlist path -> the channel it plays: `channel_arn` at PLAYLIST_PATH, and any more
+        # channels (`make dev CONFIG=...`: a team's own table) at IVS's path for their ARN.
+        self.channels = {PLAYLIST_PATH: channel_arn, **{playlist_path(arn): arn for arn in more_channels}}
         self.log: list[dict] = []
         self.refuse_next = 0  # answer 403 to this many otherwise valid playlist requests
         self.used_single_use: set[str] = set()
@@ -174,6 +184,10 @@ class StandIn:
     def playback_url(self) -> str:
         return self.base + PLAYLIST_PATH
 
+    def playback_url_for(self, arn: str) -> str:
+        """The playback URL of channel `arn` (the first channel's, or one of `more_channels`)."""
+        return self.base + (PLAYLIST_PATH if arn == self.channel_arn else playlist_path(arn))
+
     def start(self) -> "StandIn":
         self.thread.start()
         return self
@@ -190,9 +204,10 @@ class StandIn:
         """The claims of a token `check` accepted."""
         return jwt.decode(token, self.public_key_pem, algorithms=["ES384"], options={"require": ["exp"]})
 
-    def check(self, token: str | None, origin: str | None, consume: bool = False) -> str | None:
-        """None when IVS would serve the playlist, else IVS's error text. `consume` spends a
-        single-use token (the request is served)."""
+    def check(self, token: str | None, origin: str | None, consume: bool = False, channel_arn: str | None = None) -> str | None:
+        """None when IVS would serve the playlist of `channel_arn` (default: the first channel), else
+        IVS's error text. `consume` spends a single-use token (the request is served)."""
+        channel_arn = channel_arn or self.channel_arn
         if not token:
             return "missing playback authorization token"
         if token.count(".") != 2:
@@ -207,7 +222,7 @@ class StandIn:
         exp = claims["exp"]
         if not isinstance(exp, int) or exp > SECONDS_LIMIT:
             return "exp must be a NumericDate in seconds"
-        if claims.get("aws:channel-arn") != self.channel_arn:
+        if claims.get("aws:channel-arn") != channel_arn:
             return "token is not valid for this channel"
         if not origin_allowed(claims.get("aws:access-control-allow-origin", "*"), origin):
             return "origin is not allowed"
@@ -217,7 +232,7 @@ class StandIn:
         single_use = claims.get("aws:single-use-uuid")
         if (viewer_id is not None or single_use is not None) and exp > now + BOUND_TOKEN_MAX_TTL:
             return "token expiry exceeds the 10 minute limit for viewer-bound or single-use tokens"
-        if self.is_revoked(self.channel_arn, viewer_id, claims.get("aws:viewer-session-version", 0)):
+        if self.is_revoked(channel_arn, viewer_id, claims.get("aws:viewer-session-version", 0)):
             return "viewer session has been revoked"
         if single_use is not None:
             with self.lock:
@@ -394,8 +409,9 @@ class StandIn:
                     body = [{"error": error, "error_code": "invalid_playback_auth_token", "network_error": None}]
                     return self._send(403, json.dumps(body).encode(), "application/json")
 
-                if url.path == PLAYLIST_PATH:
-                    error = standin.check(token, origin, consume=True)
+                channel = standin.channels.get(url.path)
+                if channel is not None:
+                    error = standin.check(token, origin, consume=True, channel_arn=channel)
                     if error is None and standin.refuse_next > 0:
                         standin.refuse_next -= 1
                         error = "token is expired"
@@ -409,7 +425,7 @@ class StandIn:
                     session = secrets.token_urlsafe(12)
                     with standin.lock:
                         standin.sessions[session] = (
-                            standin.channel_arn,
+                            channel,
                             claims.get("aws:viewer-id"),
                             claims.get("aws:viewer-session-version", 0),
                         )
