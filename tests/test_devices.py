@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 
+import jwt as pyjwt
 import pytest
 from harness import (
     ARN_PREFIX,
@@ -33,17 +34,24 @@ from harness import (
     verify_playback_token,
 )
 
+from identity_standins import new_ec_key, public_jwk
+
 sys.path.insert(0, str(ROOT / "tools"))
 from ivs_standin import StandIn  # noqa: E402
 
 DEMO_ARN = ARN_PREFIX + "demo0001"
 SECOND_ARN = "arn:aws:ivs:eu-west-1:123456789012:channel/second01"
 ACCESS_KEY_ID = "AKIDDEVICETESTS00001"
+# An Auth0-style provider of the `evict` worker: its issuer ends in a slash, as Auth0's does.
+AUTH0_ISSUER = "https://tenant.example.auth0.com/"
+AUTH0_AUDIENCE = "https://tv.example/api"
 
 
 class Setup:
-    """Two workers on one IVS stand-in: `refuse` (the default policy, limit 2, groups) and `evict`
-    (evict-oldest, idle after 5 s), each with its Durable Object state in its own directory."""
+    """Two workers on one IVS stand-in: `refuse` (the default policy, limit 2, groups; no identity
+    providers) and `evict` (evict-oldest, idle after 5 s; the session cookie and an identity
+    provider, `auth0`, with its keys inline), each with its Durable Object state in its own
+    directory."""
 
     def __init__(self):
         self.key = new_p384_key()
@@ -70,16 +78,25 @@ class Setup:
             {**common, "DEVICE_LIMITS": json.dumps({"default": 2, "groups": {"family": 3, "solo": 1}})},
             extra_args=["--persist-to", self.state["refuse"]],
         )
+        self.idp_key = new_ec_key()
+        providers = {"auth0": {"issuer": AUTH0_ISSUER, "audience": AUTH0_AUDIENCE,
+                               "jwks": {"keys": [public_jwk(self.idp_key, "auth0-key", "ES256")]}}}
         self.evict = Worker(
-            {**common, "DEVICE_LIMITS": json.dumps({"default": 2, "on_limit": "evict-oldest", "idle_seconds": 5})},
+            {**common, "DEVICE_LIMITS": json.dumps({"default": 2, "on_limit": "evict-oldest", "idle_seconds": 5}),
+             "IDENTITY_PROVIDERS": json.dumps(providers)},
             extra_args=["--persist-to", self.state["evict"]],
         )
 
     def cookie(self, sub: str, **claims) -> str:
         return session_cookie(self.session_secret, sub=sub, **claims)
 
-    def viewer_id(self, sub: str) -> str:
-        return expected_viewer_id(self.key, sub)
+    def viewer_id(self, sub: str, issuer: str | None = None) -> str:
+        return expected_viewer_id(self.key, sub, issuer)
+
+    def auth0_bearer(self, sub: str) -> str:
+        now = int(time.time())
+        claims = {"iss": AUTH0_ISSUER, "aud": AUTH0_AUDIENCE, "sub": sub, "iat": now, "exp": now + 600}
+        return "Bearer " + pyjwt.encode(claims, self.idp_key, algorithm="ES256", headers={"kid": "auth0-key"})
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +113,23 @@ def setup():
 
 
 class Device:
-    """One browser (its cookie jar: the session and the device cookie) or one app (X-Device-Id)."""
+    """One browser (its cookie jar: the session and the device cookie) or one app (X-Device-Id),
+    signed in with the session cookie, or, with `bearer`, with an identity provider's token."""
 
-    def __init__(self, setup: Setup, worker: Worker, sub: str, header_id: str | None = None, **claims):
+    def __init__(self, setup: Setup, worker: Worker, sub: str, header_id: str | None = None,
+                 bearer: str | None = None, **claims):
         self.setup, self.worker, self.session = setup, worker, setup.cookie(sub, **claims)
         self.device_cookie: str | None = None
         self.header_id = header_id
+        self.bearer = bearer
 
     def headers(self) -> dict:
-        headers = {"Cookie": f"session={self.session}" + (f"; {self.device_cookie}" if self.device_cookie else "")}
+        if self.bearer:
+            headers = {"Authorization": self.bearer}
+            if self.device_cookie:
+                headers["Cookie"] = self.device_cookie
+        else:
+            headers = {"Cookie": f"session={self.session}" + (f"; {self.device_cookie}" if self.device_cookie else "")}
         if self.header_id:
             headers["X-Device-Id"] = self.header_id
         return headers
@@ -441,6 +466,7 @@ def test_cli_admin_devices_lists_a_device_after_a_token_request(setup, tmp_path)
     assert p.stdout.startswith("{\n  "), "pretty-printed JSON"
     listing = json.loads(p.stdout)
     assert listing["viewer_id"] == setup.viewer_id(sub)
+    assert listing["provider"] == "session_cookie", "no identity providers: a bare subject is the session cookie's viewer"
     assert [(d["device"], d["channels"], d["idle"]) for d in listing["devices"]] == [("cli-app-install-01", ["demo"], False)]
     assert listing["blocked_until"] is None
     # The token from a file (its trailing newline trimmed) does the same; no variable needed.
@@ -551,3 +577,89 @@ def test_cli_admin_refuses_plain_http_to_another_host_before_any_request(setup):
         assert len(connections) == 1
     finally:
         listener.close()
+
+
+# Issue 24: on a worker with identity providers an operator names the provider, and the call
+# reaches exactly the viewer who signed in there; a call that names no source is refused.
+
+
+def test_a_revoke_by_provider_name_kicks_the_viewer_who_signed_in_there(setup):
+    sub = unique("auth0|user")
+    viewer = setup.viewer_id(sub, AUTH0_ISSUER)
+    tv = Device(setup, setup.evict, sub, header_id="auth0-tv-device-01", bearer=setup.auth0_bearer(sub))
+    tv_token = tv.token()
+    version = version_of(setup, tv_token)
+    _, claims = verify_playback_token(tv_token.json()["token"], public_pem(setup.key))
+    assert claims["aws:viewer-id"] == viewer, "the token route derives the viewer id from the provider's issuer"
+    # The same subject from the app's own session cookie is another viewer, with a device of its own.
+    cookie_tv = Device(setup, setup.evict, sub)
+    cookie_version = version_of(setup, cookie_tv.token())
+
+    # Calls that would miss are refused, and change nothing.
+    for path in ("/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"):
+        for body, says in [
+            ({"sub": sub}, "name the viewer's provider (`provider`: one of auth0) or, for a viewer signed in with the app's own session cookie, say so with `\"session_cookie\": true`"),
+            ({"sub": sub, "provider": "okta"}, "no identity provider is named `okta`; name one of auth0"),
+            ({"sub": sub, "provider": "auth0", "issuer": AUTH0_ISSUER.rstrip("/")},
+             f"`provider` and `issuer` disagree: provider `auth0` has the issuer `{AUTH0_ISSUER}`"),
+            ({"sub": sub, "provider": "auth0", "session_cookie": True}, "`session_cookie`: true says"),
+        ]:
+            r = admin(setup, setup.evict, "POST", path, body)
+            assert r.status == 400 and says in r.json()["detail"], (path, body, r.text)
+            assert sub not in r.text, "never quotes the subject"
+    assert admin(setup, setup.evict, "GET", f"/v1/admin/devices?sub={sub}").status == 400
+    assert tv.heartbeat() == 204 and cookie_tv.heartbeat() == 204, "nothing was revoked"
+
+    # The listing says whose devices they are, by the provider's name or exactly its issuer.
+    listing = admin(setup, setup.evict, "POST", "/v1/admin/devices", {"sub": sub, "provider": "auth0"}).json()
+    assert (listing["viewer_id"], listing["provider"]) == (viewer, "auth0")
+    assert [d["device"] for d in listing["devices"]] == ["auth0-tv-device-01"]
+    assert admin(setup, setup.evict, "POST", "/v1/admin/devices", {"sub": sub, "issuer": AUTH0_ISSUER}).json() == listing
+    cookies = admin(setup, setup.evict, "POST", "/v1/admin/devices", {"sub": sub, "session_cookie": True}).json()
+    assert (cookies["viewer_id"], cookies["provider"]) == (setup.viewer_id(sub), "session_cookie")
+    assert len(cookies["devices"]) == 1
+
+    # Revoked by the provider's name: the device that signed in at auth0 stops, at IVS too.
+    r = admin(setup, setup.evict, "POST", "/v1/admin/revoke", {"sub": sub, "provider": "auth0", "channel": "demo"})
+    assert r.status == 202, r.text
+    assert r.json()["viewer_id"] == viewer and r.json()["devices"] == ["auth0-tv-device-01"]
+    wait_for_revocation(setup, DEMO_ARN, viewer, version)
+    assert plays(setup, tv_token) == 403
+    assert tv.heartbeat() == 409
+    assert cookie_tv.heartbeat() == 204, "the cookie's viewer of the same subject is someone else"
+    assert revoked_ceiling(setup, DEMO_ARN, setup.viewer_id(sub)) is None
+    assert cookie_version > 0
+
+
+def test_cli_admin_names_the_provider_or_the_session_cookie(setup):
+    sub = unique("auth0|cli")
+    viewer = setup.viewer_id(sub, AUTH0_ISSUER)
+    tv = Device(setup, setup.evict, sub, header_id="auth0-cli-device-1", bearer=setup.auth0_bearer(sub))
+    version = version_of(setup, tv.token())
+    # --sub alone on a worker with identity providers: refused by the worker, which says what to add.
+    p = cli_admin("revoke", "--url", setup.evict.url, "--sub", sub, token=setup.admin_token)
+    assert p.returncode == 4 and p.stdout == "", p.stderr
+    assert "400 Bad request: `sub` alone does not say which viewer" in p.stderr and "`provider`: one of auth0" in p.stderr, p.stderr
+    assert sub not in p.stderr
+    p = cli_admin("devices", "--url", setup.evict.url, "--sub", sub, "--provider", "auth0", token=setup.admin_token)
+    assert p.returncode == 0, p.stderr
+    listing = json.loads(p.stdout)
+    assert (listing["viewer_id"], listing["provider"], [d["device"] for d in listing["devices"]]) == (viewer, "auth0", ["auth0-cli-device-1"])
+    p = cli_admin("revoke", "--url", setup.evict.url, "--sub", sub, "--provider", "auth0", "--block-seconds", "120",
+                  token=setup.admin_token)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["viewer_id"] == viewer
+    wait_for_revocation(setup, DEMO_ARN, viewer, version)
+    assert tv.token().json()["type"] == "urn:ivs-token-worker:problem:viewer-blocked"
+    p = cli_admin("unblock", "--url", setup.evict.url, "--sub", sub, "--provider", "auth0", token=setup.admin_token)
+    assert p.returncode == 0 and json.loads(p.stdout)["lifted"] is True, p.stderr
+    assert tv.token().status == 200
+    # --session-cookie names the cookie's viewer of the subject; with --provider it is a usage error.
+    p = cli_admin("devices", "--url", setup.evict.url, "--sub", sub, "--session-cookie", token=setup.admin_token)
+    assert p.returncode == 0, p.stderr
+    assert (json.loads(p.stdout)["viewer_id"], json.loads(p.stdout)["provider"]) == (setup.viewer_id(sub), "session_cookie")
+    p = cli_admin("devices", "--url", setup.evict.url, "--sub", sub, "--session-cookie", "--provider", "auth0",
+                  token=setup.admin_token)
+    assert p.returncode == 2 and "cannot be used with" in p.stderr, p.stderr
+    p = cli_admin("devices", "--url", setup.evict.url, "--sub", sub, "--provider", "okta", token=setup.admin_token)
+    assert p.returncode == 4 and "no identity provider is named `okta`; name one of auth0" in p.stderr, p.stderr

@@ -154,7 +154,7 @@ def devices_note(base: str, device_limits: str, first: str = "demo") -> str:
 Device limits are on ({device_limits}): open {base}/watch/{first} in a second browser or a private
 window and the first one stops (the curl above is a device too). Your devices, as support sees them:
 
-  curl -s '{base}/v1/admin/devices?sub=dev-viewer' -H "Authorization: Bearer $(cat .dev/admin-token)"
+  curl -s '{base}/v1/admin/devices?sub=dev-viewer&session_cookie=true' -H "Authorization: Bearer $(cat .dev/admin-token)"
 """
 
 

@@ -10,7 +10,7 @@
 //! | [`ledger`] | one viewer's devices, versions and revocation queue, and every operation on them |
 //! | [`object`] | the protocol of a viewer's Durable Object: commands, replies, and the decision as one pure function |
 //! | [`revocation`] | the IVS revocation calls: bodies, signed requests, answers |
-//! | [`admin`] | the operator API: its bearer token, the revoke body |
+//! | [`admin`] | the operator API: its bearer token, its bodies, the viewer they name |
 //!
 //! # How the pieces fit (for the glue and the routes)
 //!
@@ -53,9 +53,10 @@
 //!
 //! **The operator** (`POST /v1/admin/revoke`): 404 without `devices.admin_token`; else
 //! `admin_token.authorizes(Authorization)` or a `401` (`Error::Unauthorized`);
-//! `admin::parse_revoke(body)` (400s); the viewer id is `config.viewer_ids.viewer_id(
-//! request.issuer.as_deref(), &request.sub)` (an `issuer` should be a configured provider's);
-//! the channel, if named, must be a limited channel; then
+//! `admin::parse_revoke(body)` (400s); `request.viewer.resolve(&config.identity.providers,
+//! config.identity.sessions.is_some())` maps a `provider` to its issuer and refuses a bare
+//! subject where there are providers (400s); the viewer id is `config.viewer_ids.viewer_id(
+//! viewer.issuer.as_deref(), &viewer.sub)`, as the token routes derive it from a session; the channel, if named, must be a limited channel; then
 //! `ledger.revoke_viewer(RevokeScope::Channel(c) | RevokeScope::Viewer(&config.limited_channels()),
 //! block_seconds.map(|s| now + s), now)` answers a [`ledger::Revoked`]. `ledger.list(now,
 //! idle_seconds)` lists the devices (channel, since, last seen, idle).

@@ -2,7 +2,9 @@
 //! embedded at build time. It describes the deployment that serves it: the local-only routes
 //! (`/`, `/dev/login`) are listed only when `DEV_LOGIN` is on, the sign-in routes (`/login`,
 //! `/callback/{provider}`, `/logout`) only when a provider has a `login` table, the stage routes
-//! (`/v1/stage-token`, `/stage/{name}`) only when `STAGES` names a stage. `tests/test_contract.py`
+//! (`/v1/stage-token`, `/stage/{name}`) only when `STAGES` names a stage; the operator API's
+//! viewer fields follow its identity providers (their names as `provider`'s values, `provider`
+//! absent without providers, `session_cookie` only with `SESSION_SECRET`). `tests/test_contract.py`
 //! runs schemathesis against live workers with it, so the document and the worker cannot drift
 //! apart unnoticed.
 
@@ -10,7 +12,8 @@ use super::request::Request;
 use super::response::Response;
 use crate::config::Config;
 use crate::error::Error;
-use std::sync::OnceLock;
+use serde_json::Value;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// The whole document, as served by a worker that serves every optional route.
 pub const DOCUMENT: &str = include_str!("../../openapi/openapi.json");
@@ -128,6 +131,106 @@ pub fn document(served: Served) -> &'static str {
     VARIANTS[served.index()].get_or_init(|| without(served))
 }
 
+/// What the operator API's viewer fields depend on: the identity providers' names (in name
+/// order) and whether the app's own session cookie is on (`SESSION_SECRET`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewers {
+    /// `IDENTITY_PROVIDERS`' names.
+    pub providers: Vec<String>,
+    /// `SESSION_SECRET` is set: viewers of the app's own session cookie exist.
+    pub session_cookies: bool,
+}
+
+impl Viewers {
+    /// Those of `config`.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            providers: config.identity.providers.iter().map(|p| p.name.clone()).collect(),
+            session_cookies: config.identity.sessions.is_some(),
+        }
+    }
+}
+
+/// The operator API's bodies that name a viewer.
+const VIEWER_BODIES: [&str; 3] = ["/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"];
+
+/// `doc` (with the operator paths) with the viewer fields of a deployment with `viewers`: the
+/// repository's document is written for one with providers and the session cookie, with
+/// `provider` any name; here `provider` lists the configured names, or is gone without
+/// providers (and with it the rule that a viewer names its source); without the session cookie,
+/// `"session_cookie": true` no longer names a viewer.
+pub fn with_viewers(doc: &mut Value, viewers: &Viewers) {
+    let names: Vec<Value> = viewers.providers.iter().map(|n| Value::from(n.as_str())).collect();
+    let has_provider = |branch: &Value| branch["required"].as_array().is_some_and(|r| r.contains(&"provider".into()));
+    let has_cookie =
+        |branch: &Value| branch["required"].as_array().is_some_and(|r| r.contains(&"session_cookie".into()));
+    for path in VIEWER_BODIES {
+        let body = &mut doc["paths"][path]["post"]["requestBody"]["content"]["application/json"];
+        let Some(schema) = body.get_mut("schema").and_then(Value::as_object_mut) else { continue };
+        if names.is_empty() {
+            schema.remove("anyOf");
+            if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+                properties.remove("provider");
+            }
+            if let Some(branches) = schema.get_mut("not").and_then(|n| n.get_mut("anyOf")).and_then(Value::as_array_mut)
+            {
+                branches.retain(|branch| !has_provider(branch));
+            }
+            continue;
+        }
+        let mut values = names.clone();
+        values.push(Value::Null);
+        schema["properties"]["provider"]["enum"] = Value::Array(values);
+        if !viewers.session_cookies {
+            if let Some(branches) = schema.get_mut("anyOf").and_then(Value::as_array_mut) {
+                branches.retain(|branch| !has_cookie(branch));
+            }
+            if let Some(example) = body.get_mut("example").and_then(Value::as_object_mut) {
+                if example.remove("session_cookie").is_some() {
+                    example.insert("provider".into(), names[0].clone());
+                }
+            }
+        }
+    }
+    for method in ["get", "head"] {
+        let operation = &mut doc["paths"]["/v1/admin/devices"][method];
+        let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { continue };
+        if names.is_empty() {
+            parameters.retain(|p| p["name"] != "provider");
+        } else {
+            for parameter in parameters.iter_mut().filter(|p| p["name"] == "provider") {
+                parameter["schema"]["enum"] = Value::Array(names.clone());
+            }
+        }
+    }
+}
+
+/// The last document built for a deployment's viewer fields (a worker's configuration does not
+/// change, so one is enough).
+static WITH_VIEWERS: Mutex<Option<(Served, Viewers, String)>> = Mutex::new(None);
+
+/// The document `config`'s worker serves: its optional routes, and its operator API's viewer
+/// fields.
+pub fn document_for(config: Result<&Config, &Error>) -> String {
+    let served = Served::by(config);
+    let base = document(served);
+    let Some(config) = config.ok().filter(|_| served.operator) else {
+        return base.to_owned();
+    };
+    let viewers = Viewers::of(config);
+    let mut cached = WITH_VIEWERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((s, v, text)) = cached.as_ref() {
+        if *s == served && *v == viewers {
+            return text.clone();
+        }
+    }
+    let mut doc: Value = serde_json::from_str(base).unwrap_or_default();
+    with_viewers(&mut doc, &viewers);
+    let text = doc.to_string();
+    *cached = Some((served, viewers, text.clone()));
+    text
+}
+
 const METHODS: &str = "GET, HEAD";
 
 pub(super) fn openapi_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
@@ -141,7 +244,7 @@ pub(super) fn openapi_route(request: &Request<'_>, config: Result<&Config, &Erro
         // Public and credential-free, so API tools on any origin may load it.
         ("access-control-allow-origin", "*".into()),
     ];
-    Response::new(200, headers, document(Served::by(config)).to_owned())
+    Response::new(200, headers, document_for(config))
 }
 
 #[cfg(test)]
@@ -201,7 +304,18 @@ mod tests {
             .unwrap(),
         );
         let full: Value = serde_json::from_str(DOCUMENT).unwrap();
-        assert_eq!(everything, full, "with every optional feature the repository's document, unchanged");
+        let mut named = full.clone();
+        for path in ["/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"] {
+            named["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+                ["provider"]["enum"] = serde_json::json!(["idp", null]);
+        }
+        for method in ["get", "head"] {
+            named["paths"]["/v1/admin/devices"][method]["parameters"][1]["schema"]["enum"] = serde_json::json!(["idp"]);
+        }
+        assert_eq!(
+            everything, named,
+            "with every optional feature the repository's document, its providers' names as `provider`'s values"
+        );
         for path in DEV_ONLY_PATHS {
             assert!(local["paths"].get(path).is_some() && deployed["paths"].get(path).is_none(), "{path}");
         }
@@ -321,5 +435,58 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The operator API's viewer fields follow the deployment's identity providers: the document
+    /// promises a 2xx for exactly the bodies the worker resolves (schemathesis holds it to that).
+    #[test]
+    fn the_operator_viewer_fields_follow_the_identity_providers() {
+        use crate::config::tests::{device_settings, ADMIN_TOKEN};
+        let served = |settings: crate::config::Settings| {
+            let config = Config::load(&settings.with(names::ADMIN_API_TOKEN, ADMIN_TOKEN)).unwrap();
+            let r = handle(&Request::new("GET", "/openapi.json"), Ok(&config), NOW, [0; 32]);
+            serde_json::from_str::<Value>(&r.body).unwrap()
+        };
+        let body =
+            |doc: &Value, path: &str| doc["paths"][path]["post"]["requestBody"]["content"]["application/json"].clone();
+        let query = |doc: &Value| -> Vec<Value> {
+            doc["paths"]["/v1/admin/devices"]["get"]["parameters"].as_array().unwrap().clone()
+        };
+        // No providers: a bare `sub` is the cookie's viewer; `provider` does not exist.
+        let plain = served(device_settings());
+        for path in ["/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"] {
+            let schema = body(&plain, path)["schema"].clone();
+            assert!(schema.get("anyOf").is_none() && schema["properties"].get("provider").is_none(), "{path}");
+            assert_eq!(schema["not"]["anyOf"].as_array().unwrap().len(), 1, "{path}: issuer with session_cookie");
+            assert_eq!(body(&plain, path)["example"]["session_cookie"], true);
+        }
+        assert!(query(&plain).iter().all(|p| p["name"] != "provider"));
+        // Two providers and no session cookie: their names, and no session-cookie viewer.
+        let keys = r#""jwks_url": "https://keys.example/jwks""#;
+        let providers = format!(
+            r#"{{"members": {{"issuer": "https://a.example", "audience": "a", {keys}}}, "auth0": {{"issuer": "https://b.example/", "audience": "b", {keys}}}}}"#
+        );
+        let idp_only = served(
+            device_settings().with(names::SESSION_SECRET, "").with(names::IDENTITY_PROVIDERS, providers.as_str()),
+        );
+        for path in ["/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"] {
+            let body = body(&idp_only, path);
+            assert_eq!(body["schema"]["properties"]["provider"]["enum"], serde_json::json!(["auth0", "members", null]));
+            let branches = body["schema"]["anyOf"].as_array().unwrap();
+            assert_eq!(branches.len(), 2, "{path}: provider or issuer");
+            assert!(branches.iter().all(|b| b["required"] != serde_json::json!(["session_cookie"])));
+            assert_eq!(body["example"]["provider"], "auth0", "{path}: an example this deployment answers");
+            assert!(body["example"].get("session_cookie").is_none());
+        }
+        let provider = query(&idp_only).into_iter().find(|p| p["name"] == "provider").unwrap();
+        assert_eq!(
+            (&provider["required"], &provider["schema"]["enum"]),
+            (&Value::Bool(true), &serde_json::json!(["auth0", "members"]))
+        );
+        // The same text on every call.
+        let again = served(
+            device_settings().with(names::SESSION_SECRET, "").with(names::IDENTITY_PROVIDERS, providers.as_str()),
+        );
+        assert_eq!(again, idp_only);
     }
 }

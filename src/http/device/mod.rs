@@ -21,6 +21,7 @@ use super::route::Route;
 use crate::channel::policy::authorize;
 use crate::channel::Channel;
 use crate::config::Config;
+use crate::device::admin::{Viewer, ViewerRef};
 use crate::device::id::{
     device_of, parse_takeover, DeviceSource, RequestDevice, DEVICE_COOKIE, DEVICE_COOKIE_MAX_AGE, DEVICE_HEADER,
     RANDOM_BYTES,
@@ -367,6 +368,7 @@ const NOT_LIMITED: &str =
 /// The revoke command of `POST /v1/admin/revoke` (after the gate, [`operator`]).
 fn revoke_command(request: &Request<'_>, config: &Config, _: &DeviceSettings) -> Result<Envelope> {
     let body = crate::device::admin::parse_revoke(request.body)?;
+    let viewer_id = operator_viewer(config, &body.viewer)?.0;
     let channel = match &body.channel {
         None => None,
         Some(name) => match config.channels.get(name) {
@@ -377,21 +379,27 @@ fn revoke_command(request: &Request<'_>, config: &Config, _: &DeviceSettings) ->
     };
     let channels = config.limited_channels().into_iter().map(ChannelKey::from).collect();
     let command = Command::Revoke { channel, channels, block_seconds: body.block_seconds };
-    Ok(Envelope { viewer_id: config.viewer_ids.viewer_id(body.issuer.as_deref(), &body.sub), command })
+    Ok(Envelope { viewer_id, command })
+}
+
+/// The viewer an operator call names, resolved against the deployment's identity providers (a
+/// `provider` is mapped to its issuer; a bare subject is refused where there are providers), and
+/// its viewer id, derived exactly as the token routes derive it from a session.
+fn operator_viewer(config: &Config, viewer: &ViewerRef) -> Result<(String, Viewer)> {
+    let viewer = viewer.resolve(&config.identity.providers, config.identity.sessions.is_some())?;
+    Ok((config.viewer_ids.viewer_id(viewer.issuer.as_deref(), &viewer.sub), viewer))
 }
 
 /// The unblock command of `POST /v1/admin/unblock` (after the gate, [`operator`]).
 fn unblock_command(request: &Request<'_>, config: &Config, _: &DeviceSettings) -> Result<Envelope> {
-    let (sub, issuer, channel) = crate::device::admin::parse_unblock(request.body)?;
+    let (viewer, channel) = crate::device::admin::parse_unblock(request.body)?;
+    let viewer_id = operator_viewer(config, &viewer)?.0;
     if let Some(name) = &channel {
         if !config.channels.contains_key(name) {
             return Err(Error::UnknownChannel(name.clone()));
         }
     }
-    Ok(Envelope {
-        viewer_id: config.viewer_ids.viewer_id(issuer.as_deref(), &sub),
-        command: Command::Unblock { channel },
-    })
+    Ok(Envelope { viewer_id, command: Command::Unblock { channel } })
 }
 
 /// `POST /v1/admin/unblock`: lift an operator's block of a viewer (of one channel, or every block),
@@ -433,37 +441,39 @@ pub(super) fn revoke_route(request: &Request<'_>, config: Result<&Config, &Error
     })
 }
 
-/// The list command of `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]` (after the gate, [`operator`]).
-fn list_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings) -> Result<Envelope> {
-    let command = Command::List { idle_seconds: devices.limits.idle_seconds };
-    if request.method == "POST" {
-        let (sub, issuer) = crate::device::admin::parse_list(request.body)?;
-        return Ok(Envelope { viewer_id: config.viewer_ids.viewer_id(issuer.as_deref(), &sub), command });
-    }
-    let sub =
-        query_param(request.query, "sub")?.filter(|sub| crate::device::admin::is_subject(sub)).ok_or_else(|| {
-            Error::BadRequest("query parameter `sub` is required: the viewer's subject (1 to 256 characters)".into())
-        })?;
-    let issuer = query_param(request.query, "issuer")?;
-    if let Some(issuer) = &issuer {
-        crate::identity::provider::check_issuer(issuer).map_err(|_| {
-            Error::BadRequest(
-                "query parameter `issuer` must be an identity provider's issuer, exactly as its tokens' `iss`".into(),
-            )
-        })?;
-    }
-    Ok(Envelope { viewer_id: config.viewer_ids.viewer_id(issuer.as_deref(), &sub), command })
+/// The viewer a listing names: `POST`'s body, or `GET`'s query (after the gate, [`operator`]).
+fn listed_viewer(request: &Request<'_>, config: &Config) -> Result<(String, Viewer)> {
+    let viewer = if request.method == "POST" {
+        crate::device::admin::parse_list(request.body)?
+    } else {
+        let param = |name: &str| query_param(request.query, name);
+        crate::device::admin::list_query(param("sub")?, param("provider")?, param("issuer")?, param("session_cookie")?)?
+    };
+    operator_viewer(config, &viewer)
 }
 
-/// `GET /v1/admin/devices?sub=SUBJECT[&issuer=URL]` (or `POST` with `{"sub", "issuer"?}`, which
-/// keeps the subject out of URLs that request logs keep): a viewer's devices (channels, since when,
-/// last seen, idle), the revocations still owed to IVS, and any block, for support staff.
+/// The list command of `POST /v1/admin/devices` and `GET /v1/admin/devices?sub=SUBJECT&...`
+/// (after the gate, [`operator`]).
+fn list_command(request: &Request<'_>, config: &Config, devices: &DeviceSettings) -> Result<Envelope> {
+    let command = Command::List { idle_seconds: devices.limits.idle_seconds };
+    Ok(Envelope { viewer_id: listed_viewer(request, config)?.0, command })
+}
+
+/// `POST /v1/admin/devices` with `{"sub", "provider"?, "issuer"?, "session_cookie"?}` (or the older
+/// `GET` with them as query parameters, in URLs that request logs may keep): a viewer's devices
+/// (channels, since when, last seen, idle), the revocations still owed to IVS, any block, and which provider the viewer
+/// is of (`provider`: its name, `session_cookie`, or `null` for an issuer no provider has), for
+/// support staff.
 pub(super) fn devices_route(request: &Request<'_>, config: Result<&Config, &Error>) -> Response {
+    // Where the viewer comes from, as the request named it (the ledger does not keep it): used
+    // only with the ledger's answer to the command derived from the same request.
+    let source = config.ok().and_then(|config| listed_viewer(request, config).ok()).and_then(|(_, v)| v.source);
     operator_route(request, config, |ask, reply| match reply {
         Reply::Devices { devices, pending_revocations, blocked_until, blocked_channels } => Some(Response::json(
             200,
             serde_json::json!({
                 "viewer_id": ask.viewer_id,
+                "provider": source,
                 "devices": devices,
                 "pending_revocations": pending_revocations,
                 "blocked_until": blocked_until,

@@ -505,3 +505,109 @@ fn an_unreachable_ledger_serves_logs_and_counts_and_a_missing_binding_says_so() 
     request.ledger = Some(&exchange);
     assert_eq!(handle(&request, Ok(&config), NOW, [1; 32]).status, 200);
 }
+
+/// Issue 24: an operator names a provider's viewer by the provider's name, and reaches exactly the
+/// viewer that signed in there: the token route and the operator route derive one viewer id.
+#[test]
+fn a_revoke_by_provider_name_kicks_the_viewer_who_signed_in_there() {
+    use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};
+    let keys = serde_json::json!({"keys": [signer_jwk("k1")]});
+    let providers = serde_json::json!({
+        "auth0": {"issuer": ISSUER, "audience": "tv-app", "jwks": keys},
+        "other": {"issuer": "https://other-id.example", "audience": "tv-app", "jwks": keys},
+    });
+    let mut edge = Edge::new(refusing().with(names::IDENTITY_PROVIDERS, providers.to_string()));
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    // `user-1` signs in at `auth0` (a Bearer token); the app's own cookie has a `user-1` too.
+    let idp = format!("Bearer {}", mint(&serde_json::json!({"alg": "ES384", "kid": "k1"}), &claims()));
+    let tv = edge.call(Call {
+        authorization: Some(&idp),
+        cookie: None,
+        device: Some("tv-of-user-1-at-auth0"),
+        ..Call::get("/v1/token?channel=demo", "")
+    });
+    assert_eq!(tv.status, 200, "{}", tv.body);
+    let token = body(&tv)["token"].as_str().unwrap().to_owned();
+    let signed_in = verify(&token, &[edge.config.key.public_key()], NOW).unwrap().claims["aws:viewer-id"].clone();
+    let cookie_viewer = cookie_for(&SessionClaims::new("user-1", NOW, 3600));
+    assert_eq!(edge.call(Call::get("/v1/token?channel=demo", &cookie_viewer)).status, 200);
+
+    let operator = |edge: &mut Edge, path: &str, body: &str, now: u64| {
+        edge.call(Call {
+            method: "POST",
+            authorization: Some(&bearer),
+            body: body.as_bytes(),
+            now,
+            cookie: None,
+            ..Call::get(path, "")
+        })
+    };
+    // A bare subject names nobody on a deployment with providers: refused, nothing changes.
+    for path in ["/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"] {
+        let r = operator(&mut edge, path, r#"{"sub": "user-1"}"#, NOW + 1);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        let detail = body(&r)["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("(`provider`: one of auth0, other)") && detail.contains(r#""session_cookie": true"#));
+        for (body, says) in [
+            (
+                r#"{"sub": "user-1", "provider": "okta"}"#,
+                "no identity provider is named `okta`; name one of auth0, other",
+            ),
+            (
+                r#"{"sub": "user-1", "provider": "other", "issuer": "https://id.example"}"#,
+                "`provider` and `issuer` disagree",
+            ),
+        ] {
+            let r = operator(&mut edge, path, body, NOW + 1);
+            assert_eq!(r.status, 400, "{path}: {body}");
+            assert!(body_detail(&r).contains(says), "{path}: {}", r.body);
+        }
+    }
+    let get =
+        edge.call(Call { authorization: Some(&bearer), cookie: None, ..Call::get("/v1/admin/devices?sub=user-1", "") });
+    assert_eq!(get.status, 400, "the older GET follows the same rule");
+
+    // The listing says whose devices they are.
+    let listed = operator(&mut edge, "/v1/admin/devices", r#"{"sub": "user-1", "provider": "auth0"}"#, NOW + 2);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let listing = body(&listed);
+    assert_eq!((&listing["viewer_id"], &listing["provider"]), (&signed_in, &serde_json::json!("auth0")));
+    assert_eq!(listing["devices"][0]["device"], "tv-of-user-1-at-auth0");
+    let by_issuer =
+        operator(&mut edge, "/v1/admin/devices", &format!(r#"{{"sub": "user-1", "issuer": "{ISSUER}"}}"#), NOW + 2);
+    assert_eq!(body(&by_issuer), listing, "the issuer, exactly, names the same viewer");
+    let query = edge.call(Call {
+        authorization: Some(&bearer),
+        cookie: None,
+        now: NOW + 2,
+        ..Call::get("/v1/admin/devices?sub=user-1&provider=auth0", "")
+    });
+    assert_eq!(body(&query), listing);
+    let cookie_listing =
+        body(&operator(&mut edge, "/v1/admin/devices", r#"{"sub": "user-1", "session_cookie": true}"#, NOW + 2));
+    assert_eq!(cookie_listing["provider"], "session_cookie");
+    assert_eq!(cookie_listing["viewer_id"], edge.config.viewer_ids.viewer_id(None, "user-1"));
+    assert_ne!(cookie_listing["viewer_id"], signed_in);
+
+    // Revoked by the provider's name: the device that signed in there loses its slot.
+    let revoked = operator(&mut edge, "/v1/admin/revoke", r#"{"sub": "user-1", "provider": "auth0"}"#, NOW + 3);
+    assert_eq!(revoked.status, 202, "{}", revoked.body);
+    assert_eq!(body(&revoked)["viewer_id"], signed_in);
+    assert_eq!(body(&revoked)["devices"].as_array().unwrap().len(), 1);
+    let beat = edge.call(Call {
+        method: "POST",
+        authorization: Some(&idp),
+        cookie: None,
+        device: Some("tv-of-user-1-at-auth0"),
+        now: NOW + 4,
+        ..Call::get("/v1/heartbeat?channel=demo", "")
+    });
+    assert_eq!(beat.status, 409, "{}", beat.body);
+    // The cookie's user-1, another viewer, still holds its device.
+    let cookie_ledger = &edge.ledgers[cookie_listing["viewer_id"].as_str().unwrap()];
+    assert_eq!(cookie_ledger.devices.len(), 1);
+}
+
+fn body_detail(response: &Response) -> String {
+    body(response)["detail"].as_str().unwrap_or_default().to_owned()
+}

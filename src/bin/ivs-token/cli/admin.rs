@@ -5,6 +5,7 @@
 
 use super::{read_text, unusable, Failure};
 use ivs_token_worker::address::service_origin;
+use ivs_token_worker::device::admin::ViewerRef;
 use ivs_token_worker::identity::provider::check_issuer;
 use ivs_token_worker::identity::session_cookie::check_secret;
 use ivs_token_worker::identity::MAX_SUBJECT_LEN;
@@ -60,10 +61,19 @@ pub struct AdminTarget {
     /// The viewer's subject (`sub`, or the value of the provider's `subject_claim`).
     #[arg(long, value_name = "ID")]
     pub sub: String,
-    /// For a viewer signed in at an identity provider: its issuer, exactly as its tokens' `iss`.
-    /// Without it, the viewer of the worker's own session cookie.
+    /// For a viewer signed in at an identity provider: the provider's name in
+    /// IDENTITY_PROVIDERS (the worker maps it to the provider's issuer).
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// For a viewer signed in at an identity provider: its issuer, exactly as its tokens' `iss`
+    /// (--provider is simpler: the worker knows each provider's issuer).
     #[arg(long, value_name = "URL")]
     pub issuer: Option<String>,
+    /// For a viewer of the app's own session cookie, which no identity provider vouches for. A
+    /// worker with identity providers needs --provider, --issuer or this; one without them takes
+    /// --sub alone as such a viewer.
+    #[arg(long, conflicts_with_all = ["provider", "issuer"])]
+    pub session_cookie: bool,
     /// File holding the operator API token (default: the ADMIN_API_TOKEN environment variable).
     // Not `#[arg(env)]`: clap would show the variable's value in --help.
     #[arg(long, value_name = "FILE")]
@@ -91,7 +101,7 @@ pub fn run(args: AdminArgs) -> Result<(), Failure> {
                     return Err(unusable("--channel must be a channel name matching [a-z0-9-]{1,64}"));
                 }
             }
-            let body = revoke_body(&target.sub, target.issuer.as_deref(), channel.as_deref(), block_seconds);
+            let body = revoke_body(&viewer_of(&target), channel.as_deref(), block_seconds);
             (Request { url: format!("{origin}/v1/admin/revoke"), body }, target.token_file)
         }
         AdminCommand::Unblock { target, channel } => {
@@ -101,13 +111,13 @@ pub fn run(args: AdminArgs) -> Result<(), Failure> {
                     return Err(unusable("--channel must be a channel name matching [a-z0-9-]{1,64}"));
                 }
             }
-            let body = revoke_body(&target.sub, target.issuer.as_deref(), channel.as_deref(), None);
+            let body = revoke_body(&viewer_of(&target), channel.as_deref(), None);
             (Request { url: format!("{origin}/v1/admin/unblock"), body }, target.token_file)
         }
         AdminCommand::Devices { target } => {
             let origin = check_target(&target)?;
             // POST, not GET with a query: the subject stays out of URLs that request logs keep.
-            let body = revoke_body(&target.sub, target.issuer.as_deref(), None, None);
+            let body = revoke_body(&viewer_of(&target), None, None);
             (Request { url: format!("{origin}/v1/admin/devices"), body }, target.token_file)
         }
     };
@@ -134,7 +144,25 @@ fn check_target(target: &AdminTarget) -> Result<String, Failure> {
     if let Some(issuer) = &target.issuer {
         check_issuer(issuer).map_err(|rule| unusable(format!("--issuer {issuer:?}: {rule}")))?;
     }
+    if let Some(name) = &target.provider {
+        if !ivs_token_worker::text::is_name(name) {
+            return Err(unusable(
+                "--provider must be an identity provider's name in the worker's IDENTITY_PROVIDERS, matching [a-z0-9-]{1,64}",
+            ));
+        }
+    }
     Ok(origin)
+}
+
+/// The viewer the flags name. The worker resolves it: it maps `--provider` to that provider's
+/// issuer and refuses a bare `--sub` where it has identity providers.
+fn viewer_of(target: &AdminTarget) -> ViewerRef {
+    ViewerRef {
+        sub: target.sub.clone(),
+        provider: target.provider.clone(),
+        issuer: target.issuer.clone(),
+        session_cookie: target.session_cookie,
+    }
 }
 
 /// The worker's origin from `--url`: `https://host[:port]`, `http` only for localhost,
@@ -152,11 +180,17 @@ fn worker_origin(url: &str) -> Result<String, Failure> {
 
 /// `POST /v1/admin/revoke`'s body: `sub`, and each optional field only when given (without
 /// `block_seconds`, `POST /v1/admin/unblock`'s; without `channel` too, `POST /v1/admin/devices`'s).
-fn revoke_body(sub: &str, issuer: Option<&str>, channel: Option<&str>, block_seconds: Option<u64>) -> Value {
+fn revoke_body(viewer: &ViewerRef, channel: Option<&str>, block_seconds: Option<u64>) -> Value {
     let mut body = Map::new();
-    body.insert("sub".into(), sub.into());
-    if let Some(issuer) = issuer {
-        body.insert("issuer".into(), issuer.into());
+    body.insert("sub".into(), viewer.sub.as_str().into());
+    if let Some(provider) = &viewer.provider {
+        body.insert("provider".into(), provider.as_str().into());
+    }
+    if let Some(issuer) = &viewer.issuer {
+        body.insert("issuer".into(), issuer.as_str().into());
+    }
+    if viewer.session_cookie {
+        body.insert("session_cookie".into(), true.into());
     }
     if let Some(channel) = channel {
         body.insert("channel".into(), channel.into());
@@ -315,30 +349,90 @@ fn redact(message: &str, token: &str) -> String {
 mod tests {
     use super::*;
 
+    fn viewer(sub: &str) -> ViewerRef {
+        ViewerRef { sub: sub.into(), ..ViewerRef::default() }
+    }
+
     #[test]
     fn the_devices_body_reaches_the_worker_as_given() {
         let sub = "alice+bob@example.com&issuer=https://evil.example #x=ü/%";
         let issuer = "https://id.example";
-        let body = revoke_body(sub, Some(issuer), None, None).to_string();
-        let (parsed_sub, parsed_issuer) = ivs_token_worker::device::admin::parse_list(body.as_bytes()).unwrap();
-        assert_eq!((parsed_sub.as_str(), parsed_issuer.as_deref()), (sub, Some(issuer)));
-        let plain = revoke_body("a b", None, None, None).to_string();
-        assert_eq!(ivs_token_worker::device::admin::parse_list(plain.as_bytes()).unwrap(), ("a b".into(), None));
+        let named = ViewerRef { issuer: Some(issuer.into()), ..viewer(sub) };
+        let body = revoke_body(&named, None, None).to_string();
+        assert_eq!(ivs_token_worker::device::admin::parse_list(body.as_bytes()).unwrap(), named);
+        let plain = revoke_body(&viewer("a b"), None, None).to_string();
+        assert_eq!(ivs_token_worker::device::admin::parse_list(plain.as_bytes()).unwrap(), viewer("a b"));
     }
 
     #[test]
     fn the_revoke_body_is_json_with_only_the_given_fields() {
         let sub = "quote\" back\\slash {\"sub\": \"mallory\"}";
-        let body = revoke_body(sub, None, None, None);
+        let body = revoke_body(&viewer(sub), None, None);
         assert_eq!(body, serde_json::json!({ "sub": sub }));
         let parsed = ivs_token_worker::device::admin::parse_revoke(body.to_string().as_bytes()).unwrap();
-        assert_eq!(parsed.sub, sub);
-        let full = revoke_body("alice", Some("https://id.example"), Some("launch"), Some(3600));
+        assert_eq!(parsed.viewer.sub, sub);
+        let named = ViewerRef { issuer: Some("https://id.example".into()), ..viewer("alice") };
+        let full = revoke_body(&named, Some("launch"), Some(3600));
         let parsed = ivs_token_worker::device::admin::parse_revoke(full.to_string().as_bytes()).unwrap();
         assert_eq!(
-            (parsed.issuer.as_deref(), parsed.channel.as_deref(), parsed.block_seconds),
+            (parsed.viewer.issuer.as_deref(), parsed.channel.as_deref(), parsed.block_seconds),
             (Some("https://id.example"), Some("launch"), Some(3600))
         );
+    }
+
+    #[test]
+    fn the_provider_and_the_session_cookie_travel_as_named() {
+        let by_name = ViewerRef { provider: Some("auth0".into()), ..viewer("auth0|42") };
+        let body = revoke_body(&by_name, None, None);
+        assert_eq!(body, serde_json::json!({"sub": "auth0|42", "provider": "auth0"}));
+        assert_eq!(ivs_token_worker::device::admin::parse_list(body.to_string().as_bytes()).unwrap(), by_name);
+        let cookie = ViewerRef { session_cookie: true, ..viewer("alice") };
+        let body = revoke_body(&cookie, Some("demo"), None);
+        assert_eq!(body, serde_json::json!({"sub": "alice", "session_cookie": true, "channel": "demo"}));
+        let (parsed, channel) = ivs_token_worker::device::admin::parse_unblock(body.to_string().as_bytes()).unwrap();
+        assert_eq!((parsed, channel.as_deref()), (cookie, Some("demo")));
+    }
+
+    fn parse(args: &[&str]) -> Result<super::super::Cli, clap::Error> {
+        use clap::Parser;
+        super::super::Cli::try_parse_from(args)
+    }
+
+    #[test]
+    fn the_flags_name_the_viewer() {
+        let base = ["ivs-token", "admin", "revoke", "--url", "https://tv.example", "--sub", "alice"];
+        let target = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            match parse(&args).map(|cli| cli.command) {
+                Ok(super::super::Command::Admin(AdminArgs { command: AdminCommand::Revoke { target, .. } })) => {
+                    Ok(viewer_of(&target))
+                }
+                Ok(_) => panic!("not admin revoke"),
+                Err(error) => Err(error),
+            }
+        };
+        assert_eq!(target(&["--provider", "auth0"]).unwrap().provider.as_deref(), Some("auth0"));
+        assert!(target(&["--session-cookie"]).unwrap().session_cookie);
+        let both = target(&["--provider", "auth0", "--issuer", "https://id.example/"]).unwrap();
+        assert_eq!((both.provider.as_deref(), both.issuer.as_deref()), (Some("auth0"), Some("https://id.example/")));
+        for conflicting in
+            [&["--session-cookie", "--provider", "auth0"][..], &["--session-cookie", "--issuer", "https://id.example"]]
+        {
+            let error = target(conflicting).unwrap_err();
+            assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict, "{conflicting:?}");
+            assert_eq!(error.exit_code(), 2);
+        }
+        let bad = AdminTarget {
+            url: "https://tv.example".into(),
+            sub: "alice".into(),
+            provider: Some("Auth0".into()),
+            issuer: None,
+            session_cookie: false,
+            token_file: None,
+        };
+        let Err(Failure(code, message)) = check_target(&bad) else { panic!("a bad --provider went through") };
+        assert_eq!(code, 3);
+        assert!(message.starts_with("--provider must be an identity provider's name"), "{message}");
     }
 
     #[test]
