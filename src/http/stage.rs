@@ -5,7 +5,7 @@
 use super::request::{query_param, session_of, Request};
 use super::response::Response;
 use super::token::token_api;
-use super::watch::{html, page_route, refused, sign_in, PAGE_METHODS};
+use super::watch::{html, page_route, redirect, refresh_due, refused, sign_in, PAGE_METHODS};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::stage::policy::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
@@ -100,6 +100,11 @@ fn stage_page(
     random: &[u8; 32],
     nonce: &str,
 ) -> Response {
+    if let Some(href) = refresh_due(request, config, &format!("/stage/{name}"), now) {
+        let mut response = redirect(href);
+        response.channel = Some(name.to_owned());
+        return response;
+    }
     let outcome = session_of(config, request, now).map_err(|e| (e, true)).and_then(|session| {
         // A publisher's page carries a publishing token, so "Join on camera" needs no second token.
         let publish = config.stages.get(name).is_some_and(|stage| may_publish(stage, &session));

@@ -109,10 +109,31 @@ fn refresh_link(request: &Request<'_>, config: &Config, page: &str, now: u64) ->
 
 /// The login that signed in the request's session cookie (its `idp` claim), if it was one.
 pub(super) fn edge_session_login<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<&'c Login> {
+    edge_session(request, config, now).map(|(login, _)| login)
+}
+
+/// The login that signed in the request's session cookie, and when (`iat`).
+fn edge_session<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Option<(&'c Login, u64)> {
     let value =
         find_cookie(request.cookie.unwrap_or_default(), &config.identity.cookie_name).filter(|v| !v.is_empty())?;
     let session = config.identity.sessions.as_ref()?.verify(value, now).ok()?;
-    config.signin.login(session.claims.get("idp")?.as_str()?)
+    let login = config.signin.login(session.claims.get("idp")?.as_str()?)?;
+    Some((login, session.claims.get("iat").and_then(serde_json::Value::as_u64).unwrap_or(0)))
+}
+
+/// A page opened `refresh_minutes` after its viewer signed in at the edge reads their groups
+/// again first: the silent sign-in's link. Not right after a sign-in (a browser that keeps no
+/// cookie would loop), not for a takeover's POST, not with `LOGIN_URL`.
+pub(super) fn refresh_due(request: &Request<'_>, config: &Config, page: &str, now: u64) -> Option<String> {
+    if request.method != "GET" || config.login_url.is_some() {
+        return None;
+    }
+    if find_cookie(request.cookie.unwrap_or_default(), crate::signin::RECENT_COOKIE).is_some() {
+        return None;
+    }
+    let (login, signed_in_at) = edge_session(request, config, now)?;
+    let due = signed_in_at.saturating_add(login.refresh_seconds?) <= now;
+    due.then(|| format!("{}&{REFRESH_PARAM}=1", login_link(Some(&login.provider), page)))
 }
 
 /// A page the viewer's access does not include. A viewer signed in at the edge may have bought
@@ -266,8 +287,10 @@ fn watch_page(
     random: &[u8; 32],
     nonce: &str,
 ) -> Response {
+    let page = format!("/watch/{name}");
     let mut response = match session_of(config, request, now) {
-        Err(error) => sign_in(config, request, &format!("/watch/{name}"), &error, nonce),
+        Err(error) => sign_in(config, request, &page, &error, nonce),
+        Ok(_) if let Some(href) = refresh_due(request, config, &page, now) => redirect(href),
         Ok(session) => match authorize(&config.channels, &session, name, request.country().as_deref()) {
             Err(error) => refused(request, config, &error, &format!("/watch/{name}"), now, nonce),
             Ok(channel) => {

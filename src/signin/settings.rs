@@ -22,6 +22,8 @@ use serde_json::{Map, Value};
 pub const DEFAULT_SESSION_SECONDS: u64 = 8 * 3600;
 /// Shortest configurable session.
 pub const MIN_SESSION_SECONDS: u64 = 60;
+/// Shortest `refresh_minutes`: each refresh is a round trip through the provider.
+pub const MIN_REFRESH_MINUTES: u64 = 5;
 /// Longest configurable session (7 days).
 pub const MAX_SESSION_SECONDS: u64 = 7 * 86_400;
 
@@ -36,6 +38,7 @@ const FIELDS: &[&str] = &[
     "end_session_endpoint",
     "domain",
     "session_seconds",
+    "refresh_minutes",
     "label",
 ];
 
@@ -111,6 +114,9 @@ pub struct Login {
     pub discovery_url: Option<String>,
     /// The longest session a sign-in gives.
     pub session_seconds: u64,
+    /// `refresh_minutes`: a page opened this long after sign-in reads the viewer's groups again
+    /// first (a silent sign-in), so access bought or withdrawn since shows without a click.
+    pub refresh_seconds: Option<u64>,
 }
 
 fn text(entry: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
@@ -277,6 +283,20 @@ pub fn parse_login(provider: &Provider, secret: &dyn Fn(&str) -> Option<String>)
             format!("field `login.session_seconds` must be a whole number from {MIN_SESSION_SECONDS} to {MAX_SESSION_SECONDS}")
         })?,
     };
+    let refresh_seconds = match entry.get("refresh_minutes") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|n| (MIN_REFRESH_MINUTES..=session_seconds / 60).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "field `login.refresh_minutes` must be a whole number from {MIN_REFRESH_MINUTES} to the session's length in minutes ({}); leave it out to read groups only at sign-in",
+                        session_seconds / 60
+                    )
+                })?
+                * 60,
+        ),
+    };
     let label = text(entry, "label")?.unwrap_or_else(|| provider.name.clone());
     Ok(Some(Login {
         provider: provider.name.clone(),
@@ -289,6 +309,7 @@ pub fn parse_login(provider: &Provider, secret: &dyn Fn(&str) -> Option<String>)
         logout_style,
         discovery_url,
         session_seconds,
+        refresh_seconds,
     }))
 }
 

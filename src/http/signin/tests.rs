@@ -547,3 +547,46 @@ fn a_viewer_who_just_paid_refreshes_their_access() {
     assert_eq!(refused.status, 403);
     assert!(!refused.body.contains("refresh=1"), "{}", refused.body);
 }
+
+/// Issue 24: with `refresh_minutes`, a page opened that long after sign-in reads the viewer's
+/// groups again first (a silent sign-in), without a click; never right after a sign-in (a browser
+/// that keeps no cookie would loop) and never for the takeover's POST.
+#[test]
+fn refresh_minutes_reads_groups_again_without_a_click() {
+    let mut entry = provider(json!({}));
+    entry["login"]["refresh_minutes"] = json!(30);
+    let config = config_with(json!({ "idp": entry }));
+    let (location, state_cookie) = start(&config, "/watch/demo");
+    // An ID token valid for two hours: the session lasts that long.
+    let exchanged = answer(&id_token(&param(&location, "nonce"), json!({"exp": NOW + 7200})));
+    let target = format!("/callback/idp?code=c&state={}", param(&location, "state"));
+    let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&target, Some(&state_cookie)) });
+    let session = format!("session={}", cookie_value(&r, "session").unwrap());
+    let at = |now: u64, cookie: &str, method: &str| {
+        let mut request = Request::new(method, "/watch/demo");
+        request.host = Some(HOST);
+        request.cookie = Some(cookie);
+        FakeEdge::default().run(Plan::new(request, Ok(&config), now, [6; 32]))
+    };
+    assert_eq!(at(NOW + 29 * 60, &session, "GET").status, 200);
+    let due = at(NOW + 30 * 60, &session, "GET");
+    assert_eq!(
+        (due.status, due.header("location")),
+        (302, Some("/login?provider=idp&return_to=%2Fwatch%2Fdemo&refresh=1"))
+    );
+    assert_eq!(at(NOW + 30 * 60, &format!("{session}; {RECENT_COOKIE}=1"), "GET").status, 200, "no loop");
+    assert_eq!(at(NOW + 30 * 60, &session, "HEAD").status, 200);
+    // The stage page too, and never the app's own cookie.
+    let own = crate::http::tests::cookie_for(&crate::identity::session_cookie::SessionClaims::new("alice", NOW, 7200));
+    assert_eq!(at(NOW + 3600, &own, "GET").status, 200);
+    // Out of range: refused naming the field.
+    for minutes in [json!(4), json!(481), json!("30")] {
+        let mut entry = provider(json!({}));
+        entry["login"]["refresh_minutes"] = minutes;
+        let error = Config::load(
+            &settings().with(names::IDENTITY_PROVIDERS, json!({ "idp": entry }).to_string()).with("IDP_SECRET", "s"),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("login.refresh_minutes"), "{error}");
+    }
+}
