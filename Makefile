@@ -84,7 +84,7 @@ worker: tools-rust tools-node
 
 # A bundle a team deploys with Node.js alone (no Rust): the built worker, its assets, wrangler.toml
 # without the build command, wrangler pinned; and dist/ivs-token-worker-VERSION.tar.gz for a release.
-dist: worker
+dist: worker cli
 	SKIP_WORKER_BUILD=1 sh scripts/dist.sh
 
 .dev.vars: | cli

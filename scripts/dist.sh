@@ -48,6 +48,17 @@ rm -f "$out/$main_dir/.gitignore"
 cp -R "$assets/." "$out/$assets/"
 cp LICENSE "$out/LICENSE"
 
+# The operator CLI for this machine's platform (`ivs-token check` before a deploy, `ivs-token
+# admin` during a show), so the team needs no Rust toolchain for those either.
+cli="${IVS_TOKEN_CLI:-target/debug/ivs-token}"
+if [ ! -x "$cli" ]; then
+  echo "dist: $cli is missing; run \`make cli\` first" >&2
+  exit 1
+fi
+platform="$(uname -s | tr '[:upper:]' '[:lower:]')-$(uname -m)"
+mkdir -p "$out/bin"
+cp "$cli" "$out/bin/ivs-token-$platform"
+
 # wrangler.toml without its [build] table (the command would run cargo): the table and its lines,
 # up to the first blank line (dropped too) or the next table.
 {
@@ -137,6 +148,19 @@ npx wrangler deploy
 \`\`\`
 
 \`npx wrangler deploy --dry-run --outdir out\` checks the bundle without uploading anything.
+
+## Check the settings first
+
+\`bin/ivs-token-$platform\` is the operator CLI for $platform. Before a deploy, it runs the worker's
+own configuration check on this \`wrangler.toml\` (exit 0 only when the worker would serve):
+
+\`\`\`sh
+npx wrangler secret list --format json > secret-names.json
+bin/ivs-token-$platform check --config wrangler.toml --secret-names secret-names.json
+\`\`\`
+
+During a show, \`bin/ivs-token-$platform admin --help\` lists the operator commands (revoke, unblock,
+devices).
 
 ## Change a setting
 

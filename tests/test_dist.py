@@ -116,6 +116,24 @@ def test_the_bundle_has_the_worker_its_assets_and_the_projects_settings(bundle):
         assert words in readme, words
 
 
+def test_the_bundles_cli_checks_the_settings_without_rust(bundle, tmp_path):
+    """The bundle's operator CLI runs the worker's own configuration check on the bundle's
+    wrangler.toml with no Rust toolchain on the PATH: a refusal for a missing secret, exit 0
+    once the secrets are given (values never printed)."""
+    clis = list((bundle / "bin").glob("ivs-token-*"))
+    assert len(clis) == 1, clis
+    env = node_only_env()
+    refused = run([str(clis[0]), "check", "--config", "wrangler.toml"], bundle, env)
+    assert refused.returncode == 1 and "PLAYBACK_PRIVATE_KEY" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
+    secrets_file = tmp_path / "secrets.env"
+    key = sec1_pem(new_p384_key())
+    session_secret = secrets.token_urlsafe(40)
+    secrets_file.write_text(dotenv_line("PLAYBACK_PRIVATE_KEY", key) + dotenv_line("SESSION_SECRET", session_secret))
+    ok = run([str(clis[0]), "check", "--config", "wrangler.toml", "--secrets", str(secrets_file)], bundle, env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "BEGIN EC PRIVATE KEY" not in ok.stdout + ok.stderr and session_secret not in ok.stdout + ok.stderr
+
+
 def test_wrangler_deploy_dry_run_without_rust(bundle, tmp_path):
     env = node_only_env()
     out = tmp_path / "out"

@@ -278,7 +278,7 @@ Get a playback token with:
         [str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev", "--ip", "127.0.0.1", "--port", str(port), *var_args,
          *(["--inspector-port", os.environ["INSPECTOR_PORT"]] if os.environ.get("INSPECTOR_PORT") else []),
          *os.environ.get("WRANGLER_ARGS", "").split()],
-        cwd=ROOT, start_new_session=True, env={**os.environ, "BUILD_IF_CHANGED": "1"},
+        cwd=ROOT, start_new_session=True,
     )
 
     def stop(signum, _frame):
