@@ -11,12 +11,15 @@
 //! | [`settings`] | raw settings as text, and the deployment's binding names |
 //! | [`bindings`] | binding names against the settings: misspelled ones refused, unknown ones reported |
 //! | [`player`] | `PLAYER_SCRIPT_URL`: the watch page's player |
+//! | [`brand`] | `PAGE_BRAND`: the pages' site name, logo, colours and stylesheet |
 
 pub mod bindings;
+pub mod brand;
 pub mod names;
 pub mod player;
 pub mod settings;
 
+pub use brand::Brand;
 pub use player::Player;
 pub use settings::Settings;
 
@@ -76,6 +79,8 @@ pub struct Config {
     pub dev_login: bool,
     /// The watch page's player.
     pub player: Player,
+    /// `PAGE_BRAND`: what every page shows of the operator's brand; `None` when unset.
+    pub brand: Option<Brand>,
     /// Signed tokens shareable between viewers, reused briefly (see [`TokenCache`]).
     pub token_cache: TokenCache,
     /// Sign-in at the edge: the providers with a `login` table.
@@ -215,6 +220,8 @@ impl Config {
             None => Player::default(),
             Some(url) => Player::parse(url).map_err(|e| Error::setting(PLAYER_SCRIPT_URL, e))?,
         };
+        let brand =
+            settings.get(PAGE_BRAND).map(Brand::parse).transpose().map_err(|e| Error::setting(PAGE_BRAND, e))?;
         Ok(Self {
             key,
             identity: Identity {
@@ -234,6 +241,7 @@ impl Config {
             login_url,
             dev_login,
             player,
+            brand,
             token_cache: TokenCache::default(),
             signin,
             devices,
@@ -671,6 +679,8 @@ pub(crate) mod tests {
             (settings().with(names::DEV_LOGIN, "yes"), "setting DEV_LOGIN: must be true or false"),
             (settings().with(names::PLAYER_SCRIPT_URL, "http://cdn.example/p.js"), "setting PLAYER_SCRIPT_URL"),
             (settings().with(names::PLAYER_SCRIPT_URL, "https://cdn.example/p.js;x.js"), "setting PLAYER_SCRIPT_URL: must not contain `;` or `,`"),
+            (settings().with(names::PAGE_BRAND, r#"{"title": "x", "colors": {"accent": "red;}</style><script>"}}"#), "setting PAGE_BRAND: field `colors.accent` must be a colour"),
+            (settings().with(names::PAGE_BRAND, r#"{"title": "x", "logo_url": "javascript:alert(1)"}"#), "setting PAGE_BRAND: field `logo_url` must be an https URL"),
             (settings().with(names::CHANNELS, "{"), "setting CHANNELS: is not valid JSON"),
             (settings().with(names::CHANNELS, "[]"), "setting CHANNELS: must be an object"),
             (settings().with(names::CHANNELS, "{}"), "setting CHANNELS: must configure at least one channel"),

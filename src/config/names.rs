@@ -22,6 +22,8 @@ pub const LOGIN_URL: &str = "LOGIN_URL";
 pub const DEV_LOGIN: &str = "DEV_LOGIN";
 /// Var, optional: the player script of the watch page (default: the bundled IVS player).
 pub const PLAYER_SCRIPT_URL: &str = "PLAYER_SCRIPT_URL";
+/// Var, optional: the pages' brand (JSON object: title, logo_url, colors, stylesheet_url).
+pub const PAGE_BRAND: &str = "PAGE_BRAND";
 /// Var, optional: identity providers whose tokens are accepted (JSON object: name -> provider).
 pub const IDENTITY_PROVIDERS: &str = "IDENTITY_PROVIDERS";
 /// Var, optional: the real-time stage table (JSON object: name -> settings).
@@ -57,6 +59,7 @@ pub const ALL: &[&str] = &[
     LOGIN_URL,
     DEV_LOGIN,
     PLAYER_SCRIPT_URL,
+    PAGE_BRAND,
     IDENTITY_PROVIDERS,
     STAGES,
     STAGE_PRIVATE_KEY,

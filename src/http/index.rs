@@ -24,7 +24,8 @@ pub(super) fn index_route(request: &Request<'_>, config: Result<&Config, &Error>
     let nonce = crate::page::nonce(&nonce_bytes);
     let channels: Vec<(&str, &str)> = config.channels.values().map(|c| (c.name.as_str(), c.title.as_str())).collect();
     // Stages (the IVS stages feature) join this list once they are configurable.
-    html(200, crate::page::index_page(&channels, &nonce), crate::page::message_csp(&nonce))
+    let look = crate::page::Look::new(&nonce, config.brand.as_ref());
+    html(200, crate::page::index_page(&channels, &look), crate::page::message_csp(&look))
 }
 
 #[cfg(test)]
@@ -47,7 +48,7 @@ mod tests {
         assert_eq!((r.status, r.header("content-type")), (200, Some("text/html; charset=utf-8")));
         assert_eq!(
             r.header("content-security-policy"),
-            Some(crate::page::message_csp(&crate::page::nonce(&[3; 16])).as_str())
+            Some(crate::page::message_csp(&crate::page::Look::plain(&crate::page::nonce(&[3; 16]))).as_str())
         );
         assert!(!r.body.contains("<script"), "the index needs no script");
         for name in dev.channels.keys() {

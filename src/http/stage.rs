@@ -8,6 +8,7 @@ use super::token::token_api;
 use super::watch::{html, page_route, redirect, refresh_due, refused, sign_in, PAGE_METHODS};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::page::Look;
 use crate::stage::policy::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
 use crate::text::is_name;
 
@@ -87,8 +88,8 @@ pub(super) fn stage_page_route(
     if let Some(absent) = without_stages(config) {
         return absent;
     }
-    page_route(request, config, name, &random, (PAGE_METHODS, Error::UnknownStage(String::new())), |config, nonce| {
-        stage_page(request, config, name, now, &random, nonce)
+    page_route(request, config, name, &random, (PAGE_METHODS, Error::UnknownStage(String::new())), |config, look| {
+        stage_page(request, config, name, now, &random, look)
     })
 }
 
@@ -98,7 +99,7 @@ fn stage_page(
     name: &str,
     now: u64,
     random: &[u8; 32],
-    nonce: &str,
+    look: &Look<'_>,
 ) -> Response {
     if let Some(href) = refresh_due(request, config, &format!("/stage/{name}"), now) {
         let mut response = redirect(href);
@@ -115,11 +116,11 @@ fn stage_page(
         Ok((stage, issued))
     });
     let mut response = match outcome {
-        Err((error, true)) => sign_in(config, request, &format!("/stage/{name}"), &error, nonce),
-        Err((error, false)) => refused(request, config, &error, &format!("/stage/{name}"), now, nonce),
+        Err((error, true)) => sign_in(config, request, &format!("/stage/{name}"), &error, look),
+        Err((error, false)) => refused(request, config, &error, &format!("/stage/{name}"), now, look),
         Ok((stage, issued)) => {
-            let body = crate::page::stage_page(stage, &issued, nonce);
-            html(200, body, crate::page::stage_csp(stage, nonce))
+            let body = crate::page::stage_page(stage, &issued, look);
+            html(200, body, crate::page::stage_csp(stage, look))
         }
     };
     response.channel = Some(name.to_owned());

@@ -10,6 +10,7 @@ use crate::channel::policy::{authorize, issue, issue_admitted};
 use crate::config::Config;
 use crate::cookie::find_cookie;
 use crate::error::{Error, Result};
+use crate::page::Look;
 use crate::signin::login_link;
 use crate::signin::settings::Login;
 use crate::signin::PageSignIn;
@@ -59,15 +60,15 @@ pub(super) fn redirect(location: String) -> Response {
 }
 
 /// `error` answered as a page with this heading, message and optional link.
-fn message_page(error: &Error, heading: &str, message: &str, link: Option<(&str, &str)>, nonce: &str) -> Response {
+fn message_page(error: &Error, heading: &str, message: &str, link: Option<(&str, &str)>, look: &Look<'_>) -> Response {
     let mut response =
-        html(error.status(), crate::page::message_page(heading, message, link, nonce), crate::page::message_csp(nonce));
+        html(error.status(), crate::page::message_page(heading, message, link, look), crate::page::message_csp(look));
     response.problem = Some(error.slug());
     response
 }
 
 /// An error as a human page (the page routes' counterpart of [`Response::problem`]).
-pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>) -> Response {
+pub(super) fn message_for(error: &Error, look: &Look<'_>, link: Option<(&str, &str)>) -> Response {
     let (heading, message) = match error {
         Error::Session(_) | Error::NoCredential(_) | Error::CredentialRefused { .. } => {
             ("Sign in to watch", "This stream is for signed-in viewers. Sign in, then open this page again.".to_owned())
@@ -89,7 +90,7 @@ pub(super) fn message_for(error: &Error, nonce: &str, link: Option<(&str, &str)>
         ),
         other => ("Temporarily unavailable", format!("The stream page cannot be served right now ({other}).")),
     };
-    message_page(error, heading, &message, link, nonce)
+    message_page(error, heading, &message, link, look)
 }
 
 /// `/login?...&refresh=1`: a silent sign-in (`prompt=none`) that reads the viewer's groups again.
@@ -145,7 +146,7 @@ pub(super) fn refused(
     error: &Error,
     page: &str,
     now: u64,
-    nonce: &str,
+    look: &Look<'_>,
 ) -> Response {
     let what = if page.starts_with("/stage/") { "stage" } else { "channel" };
     let forbidden =
@@ -156,15 +157,15 @@ pub(super) fn refused(
             "Not included in your access",
             &format!("Your account does not include this {what}. If you have just bought or been given access, refresh it: you are signed in again and brought back here."),
             Some((&href, "Refresh my access")),
-            nonce,
+            look,
         ),
-        None => message_for(error, nonce, None),
+        None => message_for(error, look, None),
     }
 }
 
 /// A device-limit refusal or block as the watch page says it: at the limit, with a "Watch here
 /// instead" button that POSTs to the page (a takeover is never a link: any site could make that).
-fn device_message(error: &Error, name: &str, nonce: &str) -> Response {
+fn device_message(error: &Error, name: &str, look: &Look<'_>) -> Response {
     let (heading, message) = match error {
         Error::DeviceLimit { in_use, limit } => {
             let message = format!(
@@ -175,9 +176,9 @@ fn device_message(error: &Error, name: &str, nonce: &str) -> Response {
                 "Already watching on other devices",
                 &message,
                 (&takeover, "Watch here instead"),
-                nonce,
+                look,
             );
-            let mut response = html(error.status(), body, crate::page::message_form_csp(nonce));
+            let mut response = html(error.status(), body, crate::page::message_form_csp(look));
             response.problem = Some(error.slug());
             return response;
         }
@@ -189,12 +190,12 @@ fn device_message(error: &Error, name: &str, nonce: &str) -> Response {
         Error::TooManyNewDevices { retry_after } => {
             let message =
                 format!("This account started watching on new devices very fast. Try again in {retry_after} seconds.");
-            return message_page(error, "Too many new devices", &message, None, nonce)
+            return message_page(error, "Too many new devices", &message, None, look)
                 .with_header("retry-after", retry_after.to_string());
         }
-        other => return message_for(other, nonce, None),
+        other => return message_for(other, look, None),
     };
-    message_page(error, heading, &message, None, nonce)
+    message_page(error, heading, &message, None, look)
 }
 
 pub(super) const PAGE_METHODS: &str = "GET, HEAD";
@@ -204,19 +205,19 @@ const WATCH_METHODS_WITH_TAKEOVER: &str = "GET, HEAD, POST";
 /// The answer of a page to a viewer without a valid session: a 302 to `LOGIN_URL` (or to
 /// `/dev/login` on localhost when enabled) with `return_to=<page>`, else the 401 page. Errors that
 /// signing in cannot fix (not a 401, or two accounts' cookies) get their own page.
-pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error: &Error, nonce: &str) -> Response {
+pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error: &Error, look: &Look<'_>) -> Response {
     if error.status() != 401 || matches!(error, Error::SessionConflict(_)) {
         // Signing in again would not help (a provider without keys; the other account's cookie
         // stays): say what is wrong instead.
-        return message_for(error, nonce, None);
+        return message_for(error, look, None);
     }
     // Sign-in at the edge (a provider's `login` table), unless LOGIN_URL is set.
     if let Some(next) = config.signin.page_sign_in(request.cookie, page).filter(|_| config.login_url.is_none()) {
         let mut response = match next {
             PageSignIn::Redirect(href) => redirect(href),
             PageSignIn::Link { href, message } => {
-                let body = crate::page::message_page("Sign in to watch", message, Some((&href, "Sign in")), nonce);
-                html(401, body, crate::page::message_csp(nonce))
+                let body = crate::page::message_page("Sign in to watch", message, Some((&href, "Sign in")), look);
+                html(401, body, crate::page::message_csp(look))
             }
         };
         response.problem = Some(error.slug());
@@ -232,21 +233,21 @@ pub(super) fn sign_in(config: &Config, request: &Request<'_>, page: &str, error:
             response
         }
         None if dev_login => redirect(format!("/dev/login?return_to={return_to}")),
-        None => message_for(error, nonce, None),
+        None => message_for(error, look, None),
     }
 }
 
 /// What both page routes (`/watch/NAME`, `/stage/NAME`) share before their own work: the
 /// methods, the CSP nonce (from `random[16..]`), the name rule (`unknown` answers a bad name) and
 /// the configuration's own error, each answered as a page. `page` gets the configuration and the
-/// nonce.
+/// page's [`Look`] (the nonce and `PAGE_BRAND`; a configuration that failed to load has no brand).
 pub(super) fn page_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
     name: &str,
     random: &[u8; 32],
     (methods, unknown): (&'static str, Error),
-    page: impl FnOnce(&Config, &str) -> Response,
+    page: impl FnOnce(&Config, &Look<'_>) -> Response,
 ) -> Response {
     if !methods.split(", ").any(|m| m == request.method) {
         return Response::problem(&Error::MethodNotAllowed { allow: methods });
@@ -254,12 +255,13 @@ pub(super) fn page_route(
     let mut nonce_bytes = [0u8; 16];
     nonce_bytes.copy_from_slice(&random[16..]);
     let nonce = crate::page::nonce(&nonce_bytes);
+    let look = Look::new(&nonce, config.ok().and_then(|c| c.brand.as_ref()));
     if !is_name(name) {
-        return message_for(&unknown, &nonce, None);
+        return message_for(&unknown, &look, None);
     }
     match config {
-        Ok(config) => page(config, &nonce),
-        Err(error) => message_for(error, &nonce, None),
+        Ok(config) => page(config, &look),
+        Err(error) => message_for(error, &look, None),
     }
 }
 
@@ -274,8 +276,8 @@ pub(super) fn watch_route(
         Ok(config) if config.devices.is_some() => WATCH_METHODS_WITH_TAKEOVER,
         _ => PAGE_METHODS,
     };
-    page_route(request, config, name, &random, (methods, Error::UnknownChannel(String::new())), |config, nonce| {
-        watch_page(request, config, name, now, &random, nonce)
+    page_route(request, config, name, &random, (methods, Error::UnknownChannel(String::new())), |config, look| {
+        watch_page(request, config, name, now, &random, look)
     })
 }
 
@@ -285,20 +287,20 @@ fn watch_page(
     name: &str,
     now: u64,
     random: &[u8; 32],
-    nonce: &str,
+    look: &Look<'_>,
 ) -> Response {
     let page = format!("/watch/{name}");
     let mut response = match session_of(config, request, now) {
-        Err(error) => sign_in(config, request, &page, &error, nonce),
+        Err(error) => sign_in(config, request, &page, &error, look),
         Ok(_) if let Some(href) = refresh_due(request, config, &page, now) => redirect(href),
         Ok(session) => match authorize(&config.channels, &session, name, request.country().as_deref()) {
-            Err(error) => refused(request, config, &error, &format!("/watch/{name}"), now, nonce),
+            Err(error) => refused(request, config, &error, &format!("/watch/{name}"), now, look),
             Ok(channel) => {
                 let mut single_use = [0u8; 16];
                 single_use.copy_from_slice(&random[..16]);
                 let (admission, cookie) = admit(request, config, channel, &session, now, *random);
                 let mut response = match admission {
-                    Err(error) => device_message(&error, name, nonce),
+                    Err(error) => device_message(&error, name, look),
                     // The takeover is done: see the page (Post/Redirect/Get, so a reload asks nothing again).
                     Ok(admission) if request.method == "POST" => {
                         let mut see = redirect(format!("/watch/{name}"));
@@ -315,8 +317,8 @@ fn watch_page(
                         let limited = admission.version.is_some().then_some(config.devices.as_ref()).flatten();
                         let heartbeat =
                             limited.map(|d| crate::page::Heartbeat::for_idle_seconds(d.limits.idle_seconds));
-                        let body = crate::page::watch_page(channel, &issued, &config.player, heartbeat, nonce);
-                        let mut page = html(200, body, crate::page::watch_csp(channel, &config.player, nonce));
+                        let body = crate::page::watch_page(channel, &issued, &config.player, heartbeat, look);
+                        let mut page = html(200, body, crate::page::watch_csp(channel, &config.player, look));
                         page.ledger = admission.ledger;
                         page
                     }
@@ -405,6 +407,46 @@ mod tests {
             response.body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect();
         let claims = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(claims["aws:channel-arn"], "arn:aws:ivs:us-west-2:123456789012:channel/demo1");
+    }
+
+    /// Issue 24: with `PAGE_BRAND` every page of the watch route (the player, sign-in, not
+    /// included, device limit) shows the brand, and its CSP allows exactly the brand's origins;
+    /// a configuration that failed to load has no brand to show.
+    #[test]
+    fn every_watch_route_page_wears_the_brand() {
+        let brand = r##"{"title": "Club <Stars>", "logo_url": "https://img.example/logo.png",
+                        "stylesheet_url": "https://css.example/brand.css", "colors": {"accent": "#1a3d8f"}}"##;
+        let config = Config::load(&settings().with(names::PAGE_BRAND, brand)).unwrap();
+        let header = "<header class=\"brand\"><img class=\"brand-logo\" src=\"https://img.example/logo.png\" alt=\"Club &lt;Stars&gt;\">";
+        let mut only_demo = SessionClaims::new("bob", NOW, 3600);
+        only_demo.channels = Some(vec!["demo".into()]);
+        let bob = cookie_for(&only_demo);
+        for (path, cookie, status) in
+            [("/watch/demo", Some(bob.as_str()), 200), ("/watch/demo", None, 401), ("/watch/vip", Some(&bob), 403)]
+        {
+            let r = watch(&config, path, cookie, "tv.example");
+            assert_eq!(r.status, status, "{path}: {}", r.body);
+            assert!(r.body.contains(header) && r.body.contains("--page-accent:#1a3d8f"), "{path}: {}", r.body);
+            assert!(r.body.contains("<link rel=\"stylesheet\" href=\"https://css.example/brand.css\">"));
+            let csp = r.header("content-security-policy").unwrap();
+            assert!(csp.contains(" https://css.example;") && csp.contains(" https://img.example;"), "{csp}");
+            assert_eq!(csp.matches("example").count(), 2, "{path}: no other origin: {csp}");
+            assert!(!csp.contains("unsafe-inline"));
+        }
+        let nonce = crate::page::nonce(&[7; 16]);
+        let look = Look::new(&nonce, config.brand.as_ref());
+        let r = device_message(&Error::DeviceLimit { in_use: 2, limit: 2 }, "demo", &look);
+        assert!(r.body.contains(header) && r.body.contains("<form method=\"post\""));
+        assert_eq!(
+            r.header("content-security-policy"),
+            Some(format!("default-src 'none'; style-src 'nonce-{nonce}' https://css.example; img-src data: https://img.example; base-uri 'none'; form-action 'self'; frame-ancestors 'self'").as_str())
+        );
+        let broken = Error::setting(names::CHANNELS, "is not set");
+        let mut request = Request::new("GET", "/watch/demo");
+        request.host = Some("tv.example");
+        let r = handle(&request, Err(&broken), NOW, [7; 32]);
+        assert_eq!(r.header("content-security-policy"), Some(crate::page::message_csp(&Look::plain(&nonce)).as_str()));
+        assert!(!r.body.contains("class=\"brand"));
     }
 
     #[test]

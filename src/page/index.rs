@@ -1,10 +1,10 @@
 //! The local dev index (`GET /` under `make dev`).
 
-use super::{document, escape_html};
+use super::{document, escape_html, Look};
 
 /// The local dev index (`GET /` under `make dev`): a link to each channel's watch page.
 /// `channels` are (name, title) pairs.
-pub fn index_page(channels: &[(&str, &str)], nonce: &str) -> String {
+pub fn index_page(channels: &[(&str, &str)], look: &Look<'_>) -> String {
     let items: String = channels
         .iter()
         .map(|(name, title)| {
@@ -21,7 +21,7 @@ pub fn index_page(channels: &[(&str, &str)], nonce: &str) -> String {
          <p>Local sign-in happens on the first visit (<code>/dev/login</code>). The token API: \
          <code>/v1/token?channel=NAME</code>.</p>\n</main>\n"
     );
-    document("ivs-token-worker (local)", nonce, &body)
+    document("ivs-token-worker (local)", look, &body)
 }
 
 #[cfg(test)]
@@ -30,7 +30,7 @@ mod tests {
 
     #[test]
     fn index_page_escapes_titles() {
-        let html = index_page(&[("demo", "<b>Demo</b> & co")], "N");
+        let html = index_page(&[("demo", "<b>Demo</b> & co")], &Look::plain("N"));
         assert!(html.contains("<li><a href=\"/watch/demo\">&lt;b&gt;Demo&lt;/b&gt; &amp; co</a>"));
         assert!(!html.contains("<script") && !html.contains("<b>"));
     }

@@ -1,6 +1,6 @@
 //! The stage page: a real-time stage with a fresh participant token already inside.
 
-use super::{document_styled, escape_html, json_for_script, IVS_HOSTS, PAGE_CSS};
+use super::{document_styled, escape_html, json_for_script, Look, IVS_HOSTS, PAGE_CSS};
 use crate::address::url_origin;
 use crate::stage::policy::IssuedStageToken;
 use crate::stage::Stage;
@@ -13,25 +13,31 @@ const STAGE_CSS: &str = include_str!("../../web/stage.css");
 /// global `IVSBroadcastClient`).
 pub const BROADCAST_SDK_SCRIPT: &str = "/sdk/amazon-ivs-web-broadcast.min.js";
 
+/// The image sources of a stage page without a brand (the brand's logo may add one).
+const IMAGES: &str = "'self' data: blob:";
+
 /// The Content-Security-Policy of a stage page: the SDK from this worker; connections to the
 /// stage's own events and WHIP origins (taken from its settings) and to IVS hosts; camera and
 /// remote media as `mediastream:`/`blob:`.
-pub fn stage_csp(stage: &Stage, nonce: &str) -> String {
+pub fn stage_csp(stage: &Stage, look: &Look<'_>) -> String {
+    let nonce = look.nonce;
+    let (logo, stylesheet) = (look.logo_source(IMAGES), look.stylesheet_source(&format!("'nonce-{nonce}'")));
     let mut connect = vec![url_origin(&stage.events_url).to_owned(), url_origin(&stage.whip_url).to_owned()];
     for ivs in [IVS_HOSTS, "wss://*.live-video.net"] {
         connect.push(ivs.to_owned());
     }
     connect.dedup();
     format!(
-        "default-src 'none'; script-src 'nonce-{nonce}' 'self' 'wasm-unsafe-eval'; style-src 'nonce-{nonce}'; \
-         img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self' {}; worker-src 'self' blob:; \
+        "default-src 'none'; script-src 'nonce-{nonce}' 'self' 'wasm-unsafe-eval'; style-src 'nonce-{nonce}'{stylesheet}; \
+         img-src {IMAGES}{logo}; media-src 'self' blob: mediastream:; connect-src 'self' {}; worker-src 'self' blob:; \
          base-uri 'none'; form-action 'none'; frame-ancestors 'self'",
         connect.join(" ")
     )
 }
 
 /// The stage page for `stage`, carrying `issued` (a participant token) in its data block.
-pub fn stage_page(stage: &Stage, issued: &IssuedStageToken, nonce: &str) -> String {
+pub fn stage_page(stage: &Stage, issued: &IssuedStageToken, look: &Look<'_>) -> String {
+    let nonce = look.nonce;
     let publish = issued.capabilities.allow_publish;
     let endpoint = format!("/v1/stage-token?stage={}{}", stage.name, if publish { "&publish=true" } else { "" });
     let data = serde_json::json!({
@@ -55,7 +61,7 @@ pub fn stage_page(stage: &Stage, issued: &IssuedStageToken, nonce: &str) -> Stri
         title = escape_html(&stage.title),
         data = json_for_script(&data),
     );
-    document_styled(&stage.title, nonce, PAGE_CSS, STAGE_CSS, &body)
+    document_styled(&stage.title, look, PAGE_CSS, STAGE_CSS, &body)
 }
 
 #[cfg(test)]
@@ -81,12 +87,26 @@ mod tests {
             expires_at: 1,
             capabilities: caps,
         };
-        let html = stage_page(&stage, &issued, "N");
+        let html = stage_page(&stage, &issued, &Look::plain("N"));
         assert!(!html.contains("<script>alert") && !html.contains("id=\"join-camera\""));
         assert_eq!(html.matches("</script>").count(), 3);
         assert!(html.contains("\"token_endpoint\":\"/v1/stage-token?stage=room\""));
-        let csp = stage_csp(&stage, "N");
+        let csp = stage_csp(&stage, &Look::plain("N"));
         assert!(csp.contains("connect-src 'self' ws://127.0.0.1:9001 http://127.0.0.1:9000 https://*.live-video.net wss://*.live-video.net;"), "{csp}");
+        assert!(csp.contains("style-src 'nonce-N'; img-src 'self' data: blob:; media-src"), "{csp}");
         assert!(!csp.contains("unsafe-inline"));
+        let brand = crate::page::tests::brand(json!({"title": "Club", "logo_url": "https://img.example/l.png",
+            "stylesheet_url": "https://css.example/b.css", "colors": {"accent": "#123"}}));
+        let look = Look::new("N", Some(&brand));
+        assert_eq!(
+            stage_csp(&stage, &look),
+            csp.replace("style-src 'nonce-N';", "style-src 'nonce-N' https://css.example;")
+                .replace("img-src 'self' data: blob:;", "img-src 'self' data: blob: https://img.example;")
+        );
+        let html = stage_page(&stage, &issued, &look);
+        assert!(html.contains(&format!("{STAGE_CSS}:root{{--page-accent:#123;--page-on-accent:#fff}}</style>")));
+        assert!(html.contains(
+            "<header class=\"brand\"><img class=\"brand-logo\" src=\"https://img.example/l.png\" alt=\"Club\">"
+        ));
     }
 }

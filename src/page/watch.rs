@@ -1,7 +1,7 @@
 //! The watch page: HTML with the signed playback URL already inside, so the player starts without
 //! calling `/v1/token` first (the round trip IVS's own docs suggest saving).
 
-use super::{document, escape_html, json_for_script, IVS_HOSTS};
+use super::{document, escape_html, json_for_script, Look, IVS_HOSTS};
 use crate::address::url_origin;
 use crate::channel::policy::IssuedToken;
 use crate::channel::Channel;
@@ -22,8 +22,13 @@ fn media_sources(channel: &Channel) -> String {
     }
 }
 
+/// The image sources of a watch page without a brand (the brand's logo may add one).
+const IMAGES: &str = "'self' data:";
+
 /// The Content-Security-Policy of a watch page.
-pub fn watch_csp(channel: &Channel, player: &Player, nonce: &str) -> String {
+pub fn watch_csp(channel: &Channel, player: &Player, look: &Look<'_>) -> String {
+    let nonce = look.nonce;
+    let (logo, stylesheet) = (look.logo_source(IMAGES), look.stylesheet_source(&format!("'nonce-{nonce}'")));
     let media = media_sources(channel);
     let external = player.external_origin().map(|o| format!(" {o}")).unwrap_or_default();
     let ivs_player = if player.script_url == DEFAULT_PLAYER_SCRIPT && !media.contains(IVS_HOSTS) {
@@ -33,7 +38,7 @@ pub fn watch_csp(channel: &Channel, player: &Player, nonce: &str) -> String {
     };
     format!(
         "default-src 'none'; script-src 'nonce-{nonce}' 'self' 'wasm-unsafe-eval'{external}; \
-         style-src 'nonce-{nonce}'; img-src 'self' data:; media-src 'self' blob: {media}; \
+         style-src 'nonce-{nonce}'{stylesheet}; img-src {IMAGES}{logo}; media-src 'self' blob: {media}; \
          connect-src 'self' {media}{ivs_player}{external}; worker-src 'self' blob:{external}; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
     )
@@ -74,8 +79,9 @@ pub fn watch_page(
     issued: &IssuedToken,
     player: &Player,
     heartbeat: Option<Heartbeat>,
-    nonce: &str,
+    look: &Look<'_>,
 ) -> String {
+    let nonce = look.nonce;
     let mut data = serde_json::json!({
         "channel": channel.name,
         "title": channel.title,
@@ -105,12 +111,14 @@ pub fn watch_page(
         data = json_for_script(&data),
         script = escape_html(&player.script_url),
     );
-    document(&channel.title, nonce, &body)
+    document(&channel.title, look, &body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const N: &Look<'static> = &Look { nonce: "N", brand: None };
 
     fn channel(title: &str, url: &str) -> Channel {
         Channel {
@@ -141,7 +149,7 @@ mod tests {
     fn hostile_titles_cannot_break_out() {
         let hostile = "</script><script>alert(1)</script><!-- \"' & \u{2028}";
         let ch = channel(hostile, "https://a.live-video.net/x.m3u8");
-        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), None, "NONCE");
+        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), None, &Look::plain("NONCE"));
         assert!(!html.contains("<script>alert"));
         assert!(!html.contains("<!-- \""));
         assert_eq!(html.matches("</script>").count(), 3, "only our own three script elements close");
@@ -155,16 +163,16 @@ mod tests {
     #[test]
     fn page_carries_the_playback_url_and_nonce() {
         let ch = channel("Demo", "https://a.live-video.net/x.m3u8");
-        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), None, "N0NCE");
+        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), None, &Look::plain("N0NCE"));
         assert!(html.contains("https://a.live-video.net/x.m3u8?token=t.t.t"));
         assert!(html.contains("\"token_endpoint\":\"/v1/token?channel=demo\""));
         assert!(html.contains("\"wasm_worker\":\"/player/amazon-ivs-wasmworker.min.js\""));
         assert_eq!(html.matches("nonce=\"N0NCE\"").count(), 3, "style, player script, inline script");
         let hls = Player::parse("/player/hls.min.js").unwrap();
-        let html = watch_page(&ch, &issued(&ch.playback_url), &hls, None, "N");
+        let html = watch_page(&ch, &issued(&ch.playback_url), &hls, None, N);
         assert!(html.contains("<script src=\"/player/hls.min.js\"") && !html.contains("\"ivs_player\":"));
         assert!(!html.contains("\"heartbeat\":"), "no heartbeat on a channel without a device limit");
-        let limited = watch_page(&ch, &issued(&ch.playback_url), &hls, Some(Heartbeat::for_idle_seconds(90)), "N");
+        let limited = watch_page(&ch, &issued(&ch.playback_url), &hls, Some(Heartbeat::for_idle_seconds(90)), N);
         assert!(limited.contains(
             "\"heartbeat\":{\"endpoint\":\"/v1/heartbeat?channel=demo\",\"interval_ms\":30000,\"takeover_url\":\"/watch/demo?takeover=true\"}"
         ));
@@ -175,7 +183,7 @@ mod tests {
     #[test]
     fn csp_allows_only_what_the_player_needs() {
         let ivs = channel("t", "https://abc.us-west-2.playback.live-video.net/api/video/v1/x.m3u8");
-        let csp = watch_csp(&ivs, &Player::default(), "N");
+        let csp = watch_csp(&ivs, &Player::default(), N);
         assert!(csp.starts_with("default-src 'none'; script-src 'nonce-N' 'self' 'wasm-unsafe-eval';"));
         assert!(csp.contains(
             "media-src 'self' blob: https://abc.us-west-2.playback.live-video.net https://*.live-video.net;"
@@ -183,16 +191,48 @@ mod tests {
         assert!(csp.contains("worker-src 'self' blob:;"));
         assert!(!csp.contains("unsafe-inline"));
         let local = channel("t", "http://127.0.0.1:9000/live/x.m3u8");
-        let csp = watch_csp(&local, &Player::default(), "N");
+        let csp = watch_csp(&local, &Player::default(), N);
         assert!(
             csp.contains("connect-src 'self' http://127.0.0.1:9000 https://*.live-video.net;"),
             "IVS player config"
         );
         assert!(csp.contains("media-src 'self' blob: http://127.0.0.1:9000;"));
         let cdn = Player::parse("https://cdn.example/player/hls.min.js").unwrap();
-        let csp = watch_csp(&local, &cdn, "N");
+        let csp = watch_csp(&local, &cdn, N);
         assert!(csp.contains("connect-src 'self' http://127.0.0.1:9000 https://cdn.example;"));
         assert!(csp.contains("script-src 'nonce-N' 'self' 'wasm-unsafe-eval' https://cdn.example;"));
         assert!(!csp.contains("live-video.net"));
+    }
+
+    #[test]
+    fn csp_is_exact_without_a_brand_and_adds_only_the_brand_origins() {
+        let ch = channel("t", "https://abc.us-west-2.playback.live-video.net/x.m3u8");
+        let plain = "default-src 'none'; script-src 'nonce-N' 'self' 'wasm-unsafe-eval'; style-src 'nonce-N'; \
+             img-src 'self' data:; media-src 'self' blob: https://abc.us-west-2.playback.live-video.net https://*.live-video.net; \
+             connect-src 'self' https://abc.us-west-2.playback.live-video.net https://*.live-video.net; worker-src 'self' blob:; \
+             base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
+        assert_eq!(watch_csp(&ch, &Player::default(), N), plain);
+        let brand =
+            crate::page::tests::brand(serde_json::json!({"title": "Club", "logo_url": "https://img.example/l.png",
+            "stylesheet_url": "http://127.0.0.1:9000/b.css", "colors": {"background": "#000"}}));
+        let branded = watch_csp(&ch, &Player::default(), &Look::new("N", Some(&brand)));
+        assert_eq!(
+            branded,
+            plain
+                .replace("style-src 'nonce-N';", "style-src 'nonce-N' http://127.0.0.1:9000;")
+                .replace("img-src 'self' data:;", "img-src 'self' data: https://img.example;")
+        );
+        let colours = crate::page::tests::brand(serde_json::json!({"title": "Club", "logo_url": "/logo.png"}));
+        assert_eq!(
+            watch_csp(&ch, &Player::default(), &Look::new("N", Some(&colours))),
+            plain,
+            "'self' is there already"
+        );
+        let html = watch_page(&ch, &issued(&ch.playback_url), &Player::default(), None, &Look::new("N", Some(&brand)));
+        assert!(html.contains("<title>t \u{b7} Club</title>") && html.contains("<h1>t</h1>"));
+        assert!(html.contains(
+            ":root{--page-background:#000}</style>\n<link rel=\"stylesheet\" href=\"http://127.0.0.1:9000/b.css\">"
+        ));
+        assert_eq!(html.matches("</script>").count(), 3);
     }
 }

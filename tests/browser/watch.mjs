@@ -7,7 +7,10 @@
 //   (`playlist`, a substring of its URL): tamper: "all" | "first" (one character of the token's
 //   signature changed), holdUntilExpired (the first playlist request waits until its token's exp
 //   has passed), signOutFirst (the session cookie is removed when the first playlist is requested),
-//   offline: a substring of URLs that fail as a network error (the stream host)}
+//   offline: a substring of URLs that fail as a network error (the stream host),
+//   computed?: [[selector, property], ...] (each element's computed style, once the page has
+//   loaded, as result.computed["selector property"]), images?: true (every <img>: src, alt,
+//   complete, naturalWidth, once the page has loaded)}
 import { chromium } from "playwright-core";
 
 const input = JSON.parse(process.argv[2]);
@@ -131,6 +134,19 @@ try {
   result.finalUrl = page.url();
   result.message = result.message ?? (await statusText());
   result.messageAfter = await statusText();
+  if (input.computed || input.images) {
+    await page.waitForLoadState("load", { timeout: 30000 }).catch(() => {});
+  }
+  if (input.computed) {
+    result.computed = await page.evaluate((pairs) => Object.fromEntries(pairs.map(([selector, property]) => {
+      const element = document.querySelector(selector);
+      return [`${selector} ${property}`, element ? getComputedStyle(element).getPropertyValue(property) : null];
+    })), input.computed);
+  }
+  if (input.images) {
+    result.images = await page.evaluate(() => [...document.images].map((i) => (
+      { src: i.currentSrc || i.src, alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth })));
+  }
   result.pwned = await page.evaluate(() => window.__pwned === true);
   if (input.screenshot) {
     await page.screenshot({ path: input.screenshot });

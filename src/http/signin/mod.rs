@@ -24,6 +24,7 @@ use crate::cookie::find_cookie;
 use crate::error::Error;
 use crate::identity::provider::Provider;
 use crate::identity::session_cookie::MAX_COOKIE_BYTES;
+use crate::page::Look;
 use crate::signin::callback::{self, Exchange};
 use crate::signin::flow::{self, state_cookie_name, Pending, StateFault, STATE_TTL_SECONDS};
 use crate::signin::settings::{Endpoints, Login};
@@ -56,13 +57,13 @@ fn page_nonce(random: &[u8; 32]) -> String {
 }
 
 /// A page that explains, with a link on (when the viewer can act on it).
-fn page(status: u16, heading: &str, message: &str, link: Option<(&str, &str)>, nonce: &str) -> Response {
-    html(status, crate::page::message_page(heading, message, link, nonce), crate::page::message_csp(nonce))
+fn page(status: u16, heading: &str, message: &str, link: Option<(&str, &str)>, look: &Look<'_>) -> Response {
+    html(status, crate::page::message_page(heading, message, link, look), crate::page::message_csp(look))
 }
 
-fn failure_page(failure: &Failure, nonce: &str, retry: Option<&str>) -> Response {
+fn failure_page(failure: &Failure, look: &Look<'_>, retry: Option<&str>) -> Response {
     let link = retry.map(|href| (href, "Sign in again"));
-    let mut response = page(failure.status(), failure.title(), &failure.message(), link, nonce);
+    let mut response = page(failure.status(), failure.title(), &failure.message(), link, look);
     response.problem = Some(failure.slug());
     response
 }
@@ -87,7 +88,7 @@ fn enabled<'c>(request: &Request<'_>, config: Result<&'c Config, &Error>, nonce:
             "Temporarily unavailable",
             &format!("Sign-in is not available ({error})."),
             None,
-            nonce,
+            &Look::plain(nonce),
         )),
         Err(_) => Err(Response::problem(&Error::NotFound)),
     }
@@ -129,6 +130,7 @@ pub(super) fn login_route(
         Ok(config) => config,
         Err(response) => return response,
     };
+    let look = Look::new(&nonce, config.brand.as_ref());
     let outcome = (|| -> Result<Response, Failure> {
         let return_to = return_to_param(request, config)?;
         let logins = &config.signin.logins;
@@ -137,7 +139,7 @@ pub(super) fn login_route(
             None => {
                 let choices: Vec<(&str, String)> =
                     logins.iter().map(|l| (l.label.as_str(), login_link(Some(&l.provider), &return_to))).collect();
-                return Ok(html(200, crate::page::chooser_page(&choices, &nonce), crate::page::message_csp(&nonce)));
+                return Ok(html(200, crate::page::chooser_page(&choices, &look), crate::page::message_csp(&look)));
             }
             Some(name) => config.signin.login(&name).ok_or(Failure::UnknownProvider)?,
         };
@@ -154,7 +156,7 @@ pub(super) fn login_route(
             session_set_cookie(state_cookie_name(request.host), &pending.seal(key), STATE_TTL_SECONDS, request.host);
         Ok(redirect(location).with_header("set-cookie", state_cookie))
     })();
-    outcome.unwrap_or_else(|failure| failure_page(&failure, &nonce, None))
+    outcome.unwrap_or_else(|failure| failure_page(&failure, &look, None))
 }
 
 /// The state of a `/callback/PROVIDER` request, checked: its cookie, signed by this worker,
@@ -300,6 +302,7 @@ pub(super) fn callback_route(
         Ok(config) => config,
         Err(response) => return response,
     };
+    let look = Look::new(&nonce, config.brand.as_ref());
     // A provider without sign-in has no callback: an unknown path, like any other.
     if config.signin.login(route_provider).is_none() {
         return Response::problem(&Error::NotFound);
@@ -308,7 +311,7 @@ pub(super) fn callback_route(
         Ok(response) => response,
         // A silent refresh the provider would not do silently: the ordinary sign-in, at once.
         Err((Failure::InteractionRequired, Some(retry))) => redirect(retry),
-        Err((failure, retry)) => failure_page(&failure, &nonce, retry.as_deref()),
+        Err((failure, retry)) => failure_page(&failure, &look, retry.as_deref()),
     };
     // Single use: whatever the outcome, this sign-in's state is gone.
     response.headers.push(("set-cookie", clear_cookie(state_cookie_name(request.host), request.host)));
@@ -367,11 +370,12 @@ pub(super) fn logout_route(
         Ok(config) => config,
         Err(response) => return response,
     };
+    let look = Look::new(&nonce, config.brand.as_ref());
     let cookies = request.cookie.unwrap_or_default();
     let session = find_cookie(cookies, &config.identity.cookie_name).filter(|v| !v.is_empty());
     let signed_out = || {
         let link = login_link(None, &default_return(config));
-        page(200, "Signed out", "You are signed out.", Some((&link, "Sign in again")), &nonce)
+        page(200, "Signed out", "You are signed out.", Some((&link, "Sign in again")), &look)
     };
     if session.is_none() {
         return signed_out();
