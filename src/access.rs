@@ -18,8 +18,12 @@ pub struct AccessRules {
 /// The fields of a channel that hold access rules.
 pub const FIELDS: [&str; 3] = ["groups", "allowed_countries", "blocked_countries"];
 
-fn list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, String> {
-    let rule = || format!("`{field}` must be a non-empty list of strings (or a comma-separated string)");
+/// A list of group (or country) names in a table's `field`: a JSON list of strings or one
+/// comma-separated string, non-empty, each name 1 to `MAX_GROUP_LEN` bytes; `None` when absent.
+/// The one reader of such lists (channels' and stages' group rules). `Err`: the rule, to be
+/// prefixed with where it was broken.
+pub fn name_list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, String> {
+    let rule = || "must be a non-empty list of names (or a comma-separated string)".to_owned();
     let items: Vec<String> = match object.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => crate::text::split_list(s),
@@ -32,6 +36,10 @@ fn list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>,
         return Err(rule());
     }
     Ok(Some(items))
+}
+
+fn list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, String> {
+    name_list(object, field).map_err(|rule| format!("`{field}` {rule}"))
 }
 
 fn countries(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, String> {

@@ -7,10 +7,11 @@
 pub mod claims;
 pub mod policy;
 
+use crate::access::name_list;
 use crate::address::{check_endpoint_url, HTTPS, WSS};
 use crate::ivs::parse_ivs_arn;
-use crate::text::{is_name, split_list, truncate};
-use serde_json::{Map, Value};
+use crate::text::{is_name, truncate};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The events endpoint every stage shares unless the stage says otherwise.
@@ -101,7 +102,7 @@ impl Stage {
         if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
             return Err(field_error("title", "must be 1 to 200 printable characters".into()));
         }
-        let groups = |field: &'static str| group_list(object, field).map_err(|rule| field_error(field, rule));
+        let groups = |field: &'static str| name_list(object, field).map_err(|rule| field_error(field, rule));
         let attributes = match object.get("attributes") {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(Value::Object(map)) => map
@@ -135,22 +136,6 @@ impl Stage {
             arn,
         })
     }
-}
-
-fn group_list(object: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, String> {
-    let rule = || "must be a non-empty list of group names (or a comma-separated string)".to_owned();
-    let items: Vec<String> = match object.get(field) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => split_list(s),
-        Some(Value::Array(items)) => {
-            items.iter().map(|v| v.as_str().map(|s| s.trim().to_owned())).collect::<Option<_>>().ok_or_else(rule)?
-        }
-        Some(_) => return Err(rule()),
-    };
-    if items.is_empty() || items.iter().any(|s| s.is_empty() || s.len() > crate::identity::MAX_GROUP_LEN) {
-        return Err(rule());
-    }
-    Ok(Some(items))
 }
 
 /// Why a stage's settings were refused, with the field at fault when there is one, so a caller
