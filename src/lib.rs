@@ -17,7 +17,7 @@
 //! | mechanics | [`capped`] | bodies read with a hard cap: request bodies, provider answers |
 //! | mechanics | [`ivs`] | IVS value types: resource ARNs, maximum resolution |
 //! | mechanics | [`key`] | the P-384 signing key, in every form operators hold it |
-//! | mechanics | [`jose`] | compact JWS: ES384 signing and format checks |
+//! | mechanics | [`jose`] | compact JWS: the one reader of tokens and their dates, ES384 signing, IVS format checks |
 //! | mechanics | [`aws`] | calling AWS without an SDK: credentials, SigV4 signing |
 //! | viewer | [`identity`] | who the viewer is: providers' JWTs, the session cookie, one [`identity::Session`] |
 //! | shared rules | [`access`] | access rules every product shares: groups, countries |

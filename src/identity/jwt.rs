@@ -9,9 +9,9 @@
 use super::jwk::{Algorithm, KeySet, PublicJwk};
 use super::provider::{claim, AudienceRule, Provider};
 use super::{parse_groups, ChannelGrant, Session, MAX_SUBJECT_LEN};
-use crate::encoding::b64url_decode;
 use crate::identity::session_cookie::{LEEWAY_SECONDS, MAX_SESSION_VERSION};
 use crate::ivs::Resolution;
+use crate::jose::{self, read_compact, Compact, Malformed, Seconds};
 use serde_json::{Map, Value};
 
 /// Largest identity token accepted, in bytes (cookies stop at 4 KiB; headers allow more).
@@ -71,20 +71,13 @@ pub fn decode(token: &str) -> Result<UntrustedToken<'_>, Rejection> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(invalid(format!("the token is larger than {MAX_TOKEN_BYTES} bytes")));
     }
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid("the token is not a JWS (three base64url segments)"));
-    };
-    let segment =
-        |text: &str, what: &str| match b64url_decode(text).and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
-            Some(Value::Object(map)) => Ok(map),
-            _ => Err(invalid(format!("the token's {what} is not base64url-encoded JSON"))),
-        };
-    let header = segment(header_b64, "header")?;
-    let claims = segment(claims_b64, "claims")?;
-    let signature = b64url_decode(signature_b64).ok_or_else(|| invalid("the token's signature is not base64url"))?;
+    let compact = read_compact(token).map_err(|malformed| match malformed {
+        Malformed::Segments(_) => invalid("the token is not a JWS (three base64url segments)"),
+        Malformed::Header => invalid("the token's header is not base64url-encoded JSON"),
+    })?;
+    let claims = compact.claims().ok_or_else(|| invalid("the token's claims is not base64url-encoded JSON"))?;
+    let signature = compact.signature().ok_or_else(|| invalid("the token's signature is not base64url"))?;
+    let Compact { signing_input, header, .. } = compact;
     match header.get("alg").and_then(Value::as_str) {
         None => return Err(invalid("the token's header has no `alg`")),
         Some(alg) if alg.eq_ignore_ascii_case("none") => {
@@ -114,7 +107,6 @@ pub fn decode(token: &str) -> Result<UntrustedToken<'_>, Rejection> {
             ))
         }
     }
-    let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
     Ok(UntrustedToken { header, claims, signing_input, signature })
 }
 
@@ -205,16 +197,10 @@ pub fn verify_signature(
     }
 }
 
+/// A date claim of a provider's token: some providers write fractional seconds.
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, Rejection> {
-    match claims.get(name) {
-        None => Ok(None),
-        // Some providers write fractional seconds; the whole second is what counts.
-        Some(value) => value
-            .as_u64()
-            .or_else(|| value.as_f64().filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e12).map(|f| f as u64))
-            .map(Some)
-            .ok_or_else(|| invalid(format!("claim `{name}` must be a NumericDate (seconds)"))),
-    }
+    jose::numeric_date(claims, name, Seconds::Fractional)
+        .map_err(|_| invalid(format!("claim `{name}` must be a NumericDate (seconds)")))
 }
 
 fn string_list(value: Option<&Value>) -> Vec<&str> {

@@ -20,10 +20,11 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-use crate::encoding::{b64url_decode, b64url_encode};
+use crate::encoding::b64url_encode;
 use crate::error::{Error, Result, SessionFault};
 use crate::identity::{parse_groups, ChannelGrant, Session, MAX_SUBJECT_LEN};
 use crate::ivs::Resolution;
+use crate::jose::{self, read_compact, Compact, Seconds};
 use hmac::{KeyInit, Mac};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -118,12 +119,11 @@ impl SessionSecrets {
     pub fn verify_parsed(&self, cookie: &ParsedCookie<'_>, now: u64) -> Result<Session> {
         let valid = std::iter::once(&self.current)
             .chain(self.previous.as_ref())
-            .any(|secret| mac(secret, cookie.signed.as_bytes()).verify_slice(&cookie.signature).is_ok());
+            .any(|secret| mac(secret, cookie.compact.signing_input.as_bytes()).verify_slice(&cookie.signature).is_ok());
         if !valid {
             return Err(Error::Session(SessionFault::Signature));
         }
-        let claims =
-            crate::jose::decode_json_segment(cookie.claims_b64).ok_or(Error::Session(SessionFault::Malformed))?;
+        let claims = cookie.compact.claims().ok_or(Error::Session(SessionFault::Malformed))?;
         parse_claims(&claims, now)
     }
 }
@@ -131,9 +131,7 @@ impl SessionSecrets {
 /// A session cookie's value read but not verified: its shape and header are right.
 #[derive(Debug, Clone)]
 pub struct ParsedCookie<'a> {
-    /// `header.claims`, as sent.
-    signed: &'a str,
-    claims_b64: &'a str,
+    compact: Compact<'a>,
     signature: Vec<u8>,
 }
 
@@ -144,19 +142,12 @@ pub fn parse(cookie: &str) -> Result<ParsedCookie<'_>> {
         return Err(Error::Session(SessionFault::TooLarge));
     }
     let malformed = || Error::Session(SessionFault::Malformed);
-    let mut parts = cookie.split('.');
-    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(malformed());
-    };
-    let header = crate::jose::decode_json_segment(header_b64).ok_or_else(malformed)?;
-    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+    let compact = read_compact(cookie).map_err(|_| malformed())?;
+    if compact.alg() != Some("HS256") {
         return Err(Error::Session(SessionFault::Algorithm));
     }
-    let signature = b64url_decode(signature_b64).ok_or_else(malformed)?;
-    let signed = &cookie[..header_b64.len() + 1 + claims_b64.len()];
-    Ok(ParsedCookie { signed, claims_b64, signature })
+    let signature = compact.signature().ok_or_else(malformed)?;
+    Ok(ParsedCookie { compact, signature })
 }
 
 fn mac(secret: &[u8], message: &[u8]) -> HmacSha256 {
@@ -167,11 +158,9 @@ fn mac(secret: &[u8], message: &[u8]) -> HmacSha256 {
     mac
 }
 
+/// A date claim of the session cookie: this worker writes whole seconds, so nothing else is one.
 fn numeric_date(claims: &Map<String, Value>, name: &str, what: &'static str) -> Result<Option<u64>> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(value) => value.as_u64().map(Some).ok_or_else(|| claims_error(what)),
-    }
+    jose::numeric_date(claims, name, Seconds::Whole).map_err(|_| claims_error(what))
 }
 
 fn parse_claims(claims: &Map<String, Value>, now: u64) -> Result<Session> {
@@ -295,6 +284,7 @@ pub fn mint(claims: &SessionClaims, secret: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoding::b64url_decode;
     use serde_json::json;
 
     const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
