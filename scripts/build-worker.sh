@@ -11,9 +11,9 @@ if [ -n "${SKIP_WORKER_BUILD:-}" ] && [ -f build/index.js ]; then
 fi
 # `make dev` sets BUILD_IF_CHANGED: wrangler 4.86 runs the custom build a second time as soon as its
 # file watcher is ready (not for a change); that run finds nothing newer than the last build and
-# returns at once. Edits under src/, crates/ or web/ still rebuild.
+# returns at once. Edits under src/, crates/, web/ or openapi/ still rebuild.
 if [ -n "${BUILD_IF_CHANGED:-}" ] && [ -f build/index.js ] && [ -d public/player ] &&
-  [ -z "$(find src crates web Cargo.toml Cargo.lock package-lock.json scripts -newer build/index.js -print -quit)" ]; then
+  [ -z "$(find src crates web openapi build.rs Cargo.toml Cargo.lock package-lock.json scripts -newer build/index.js -print -quit)" ]; then
   echo "build-worker: build/ is up to date with src/ and web/"
   exit 0
 fi
