@@ -8,7 +8,8 @@
 //! Secret-independence (the scalar is the ECDSA nonce): the recoding is arithmetic only; every
 //! lookup reads every entry of the window and keeps one with masks on the raw Montgomery words; the
 //! sign is applied with a masked select; a zero digit still performs the addition and then keeps
-//! the old sum with a masked select. `make test-ct` checks this with valgrind (`examples/ct_valgrind.rs`).
+//! the old sum with a masked select. `make test-ct` checks this with valgrind (the worker's
+//! `examples/ct_valgrind.rs`).
 
 use crate::field::{self, Fe};
 use std::sync::OnceLock;
