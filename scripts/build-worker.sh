@@ -9,13 +9,13 @@ cd "$(dirname "$0")/.."
 if [ -n "${SKIP_WORKER_BUILD:-}" ] && [ -f build/index.js ]; then
   exit 0
 fi
-# Nothing newer under src/, web/ and the build inputs than the last build: nothing to do. wrangler
-# 4.86 runs the custom build a second time as soon as its file watcher is ready (not for a change),
-# so plain `npx wrangler dev` (like `make dev`) built twice; that second run now returns at once.
-# Edits under src/ or web/ still rebuild; FORCE_WORKER_BUILD=1 (or WORKER_BUILD_FLAGS) always does.
+# Nothing newer under the build inputs than the last build: nothing to do. wrangler 4.86 runs the
+# custom build a second time as soon as its file watcher is ready (not for a change), so plain
+# `npx wrangler dev` (like `make dev`) built twice; that second run now returns at once. Edits under
+# src/, crates/, web/ or openapi/ still rebuild; FORCE_WORKER_BUILD=1 (or WORKER_BUILD_FLAGS) always does.
 if [ -z "${FORCE_WORKER_BUILD:-}" ] && [ -z "${WORKER_BUILD_FLAGS:-}" ] && [ -f build/index.js ] &&
   [ -d public/player ] &&
-  [ -z "$(find src web Cargo.toml Cargo.lock package-lock.json scripts -newer build/index.js -print -quit)" ]; then
+  [ -z "$(find src crates web openapi build.rs Cargo.toml Cargo.lock package-lock.json scripts -newer build/index.js -print -quit)" ]; then
   echo "build-worker: build/ is up to date with src/ and web/"
   exit 0
 fi

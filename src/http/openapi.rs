@@ -1,5 +1,5 @@
 //! `GET /openapi.json`: the HTTP contract as an OpenAPI 3.1 document (`openapi/openapi.json`),
-//! embedded at build time. It describes the deployment that serves it: the local-only routes
+//! embedded at build time (minified by build.rs). It describes the deployment that serves it: the local-only routes
 //! (`/`, `/dev/login`) are listed only when `DEV_LOGIN` is on, the sign-in routes (`/login`,
 //! `/callback/{provider}`, `/logout`) only when a provider has a `login` table, the stage routes
 //! (`/v1/stage-token`, `/stage/{name}`) only when `STAGES` names a stage; the operator API's
@@ -15,8 +15,9 @@ use crate::error::Error;
 use serde_json::Value;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-/// The whole document, as served by a worker that serves every optional route.
-pub const DOCUMENT: &str = include_str!("../../openapi/openapi.json");
+/// The whole document, as served by a worker that serves every optional route: the repository's
+/// `openapi/openapi.json` without the whitespace between its tokens (build.rs).
+pub const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// Routes that answer only under `DEV_LOGIN` (and only on a local host).
 const DEV_ONLY_PATHS: [&str; 2] = ["/", "/dev/login"];
@@ -270,6 +271,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_embedded_document_is_the_repository_one_minified() {
+        let repository = include_str!("../../openapi/openapi.json");
+        assert_eq!(
+            serde_json::from_str::<Value>(DOCUMENT).unwrap(),
+            serde_json::from_str::<Value>(repository).unwrap()
+        );
+        assert!(!DOCUMENT.contains("\n") && DOCUMENT.len() < repository.len() * 2 / 3, "{} bytes", DOCUMENT.len());
     }
 
     #[test]

@@ -21,8 +21,9 @@
 //! # Ok::<(), ivs_token_worker::Error>(())
 //! ```
 
-pub mod comb;
-mod field;
+/// The fixed-base comb for k·G, from `ivs-p384-sign` (crates/p384-sign), the crate that holds
+/// the signature's hot path so the release build can keep it at opt-level 3.
+pub use ivs_p384_sign::comb;
 
 use crate::encoding::{b64_decode_lenient, pem_blocks, pem_encode, PemBlock};
 use crate::error::{Error, Result};
@@ -41,10 +42,7 @@ const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1
 const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
 const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
-/// Length of a P-384 scalar and of each half of an ES384 signature.
-pub const SCALAR_LEN: usize = 48;
-/// Length of an ES384 signature: `r || s`.
-pub const SIGNATURE_LEN: usize = 2 * SCALAR_LEN;
+pub use ivs_p384_sign::{SCALAR_LEN, SIGNATURE_LEN};
 
 const GENERATE_HINT: &str = "generate one with `ivs-token keygen` or `openssl ecparam -name secp384r1 -genkey -noout`";
 
@@ -207,37 +205,15 @@ impl PlaybackKey {
     ///
     /// Byte for byte what p384's `SigningKey::sign` returns (ecdsa 0.17's
     /// `sign_prehashed_rfc6979` with P-384's `NORMALIZE_S = false`, so no low-S step), with k·G
-    /// done by this crate's comb ([`comb`]) instead of p384's table: that multiplication is
-    /// nearly all of a signature's cost.
+    /// done by the comb ([`comb`]) instead of p384's table: that multiplication is nearly all of a
+    /// signature's cost. The signing code is `ivs-p384-sign`'s (`ivs_p384_sign::sign`).
     pub fn sign(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-        use sha2::Digest;
-        let digest: [u8; SCALAR_LEN] = sha2::Sha384::digest(message).into();
-        self.sign_digest(&digest)
+        ivs_p384_sign::sign(&self.secret, message)
     }
 
     /// ES384 signature of a SHA-384 digest (see [`Self::sign`]).
     pub fn sign_digest(&self, digest: &[u8; SCALAR_LEN]) -> [u8; SIGNATURE_LEN] {
-        use p384::elliptic_curve::bigint::U384;
-        use p384::elliptic_curve::ops::{Invert, Reduce};
-        use p384::elliptic_curve::Curve;
-        use p384::{NistP384, Scalar};
-        let d = &self.secret;
-        let order = NistP384::ORDER;
-        let mut kgen = rfc6979::KGenerator::<sha2::Sha384, U384>::new(&d.to_repr(), digest, &[], &order);
-        // z: the digest (48 bytes = the order's size) reduced mod n, as ecdsa's bytes2scalar does.
-        let z = <Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(digest));
-        loop {
-            let mut k_bytes = [0u8; SCALAR_LEN];
-            kgen.fill_next_k(&mut k_bytes);
-            let Some(k) = NonZeroScalar::from_repr(k_bytes.into()).into_option() else { continue };
-            let Some((x, _)) = comb::mul_base_affine(&k_bytes) else { continue };
-            let r = <Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(&x));
-            let s = *Invert::invert(&k) * (z + r * d.as_ref());
-            // Signature::from_scalars refuses r = 0 or s = 0; ecdsa then draws the next k too.
-            if let Ok(signature) = Signature::from_scalars(r, s) {
-                return signature.to_bytes().into();
-            }
-        }
+        ivs_p384_sign::sign_digest(&self.secret, digest)
     }
 
     /// p384's own signature (its precomputed table for k·G), kept as the reference the comb's
@@ -390,14 +366,10 @@ fn reject_legacy_encryption(block: &PemBlock) -> Result<()> {
     Ok(())
 }
 
-/// Shared test helpers: a reproducible PRNG, the edge scalars, and p384's k·G as the reference.
+/// Test helpers: a reproducible PRNG and random scalars (the comb's own tests, with the edge
+/// scalars and p384's k·G as the reference, are in `ivs-p384-sign`).
 #[cfg(test)]
 pub(crate) mod testing {
-    use p384::elliptic_curve::bigint::U384;
-    use p384::elliptic_curve::ops::Reduce;
-    use p384::elliptic_curve::sec1::ToSec1Point;
-    use p384::elliptic_curve::Curve;
-
     /// splitmix64: deterministic, so every failure reproduces from its seed.
     pub struct Rng(pub u64);
     impl Rng {
@@ -411,53 +383,13 @@ pub(crate) mod testing {
         }
     }
 
-    /// 384 random bits (values >= n included: the comb must handle every 384-bit input).
+    /// 384 random bits (values >= n included).
     pub fn random_scalar(rng: &mut Rng) -> [u8; 48] {
         let mut k = [0u8; 48];
         for chunk in k.chunks_mut(8) {
             chunk.copy_from_slice(&rng.next().to_be_bytes());
         }
         k
-    }
-
-    fn be(x: &U384) -> [u8; 48] {
-        x.to_be_bytes().into()
-    }
-
-    /// 0, 1, 2, n-1, n-2, n, n+1, (n±1)/2, 2^384-1, and 2^k, 2^k±1 for every k < 384.
-    pub fn edge_scalars() -> Vec<[u8; 48]> {
-        let n: U384 = *p384::NistP384::ORDER;
-        let one = U384::ONE;
-        let half = n.shr_vartime(1); // (n-1)/2, n is odd
-        let mut out: Vec<[u8; 48]> = [
-            U384::ZERO,
-            one,
-            one.wrapping_add(&one),
-            n.wrapping_sub(&one),
-            n.wrapping_sub(&one).wrapping_sub(&one),
-            n,
-            n.wrapping_add(&one),
-            half,
-            half.wrapping_add(&one),
-            U384::MAX,
-        ]
-        .iter()
-        .map(be)
-        .collect();
-        for k in 0..384 {
-            let p = one.shl_vartime(k);
-            out.extend([be(&p), be(&p.wrapping_add(&one)), be(&p.wrapping_sub(&one))]);
-        }
-        out
-    }
-
-    /// p384's (k mod n)·G as affine big-endian (x, y); `None` for the identity.
-    pub fn p384_mul_base(k: &[u8; 48]) -> Option<([u8; 48], [u8; 48])> {
-        let scalar = <p384::Scalar as Reduce<U384>>::reduce(&U384::from_be_slice(k));
-        let point = (p384::ProjectivePoint::GENERATOR * scalar).to_affine();
-        let encoded = point.to_sec1_point(false);
-        let bytes = encoded.as_bytes();
-        (bytes.len() == 97).then(|| (bytes[1..49].try_into().unwrap(), bytes[49..97].try_into().unwrap()))
     }
 }
 

@@ -8,12 +8,13 @@
 //! Secret-independence (the scalar is the ECDSA nonce): the recoding is arithmetic only; every
 //! lookup reads every entry of the window and keeps one with masks on the raw Montgomery words; the
 //! sign is applied with a masked select; a zero digit still performs the addition and then keeps
-//! the old sum with a masked select. `make test` checks this with valgrind (`ct-check/`).
+//! the old sum with a masked select. `make test-ct` checks this with valgrind (the worker's
+//! `examples/ct_valgrind.rs`).
 
-use super::field::{self, Fe};
+use crate::field::{self, Fe};
 use std::sync::OnceLock;
 
-/// Bits per window (chosen by measurement; see BENCHMARKS.md).
+/// Bits per window (chosen by measurement; see the worker's BENCHMARKS.md).
 pub const WINDOW: usize = 7;
 /// Windows: the top one holds the recoding's final carry.
 pub const WINDOWS: usize = 384 / WINDOW + 1;
@@ -248,10 +249,10 @@ pub fn mul_base_affine(k: &[u8; 48]) -> Option<([u8; 48], [u8; 48])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::testing::{edge_scalars, p384_mul_base, random_scalar, Rng};
+    use crate::testing::{edge_scalars, hex, p384_mul_base, random_scalar, Rng};
 
     fn check(k: &[u8; 48]) {
-        assert_eq!(mul_base_affine(k), p384_mul_base(k), "k = {}", crate::encoding::hex(k));
+        assert_eq!(mul_base_affine(k), p384_mul_base(k), "k = {}", hex(k));
     }
 
     #[test]
@@ -291,9 +292,9 @@ mod tests {
         }
     }
 
-    /// The full differential run (`make test` runs it in release mode).
+    /// The full differential run (`make test-comb` runs it in release mode).
     #[test]
-    #[ignore = "100,000 scalars: run with `cargo test --release -- --ignored`"]
+    #[ignore = "100,000 scalars: run with `cargo test --release -p ivs-p384-sign -- --ignored`"]
     fn random_scalars_match_p384_100k() {
         let mut rng = Rng(0x1f_2026);
         for _ in 0..100_000 {

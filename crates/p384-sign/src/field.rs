@@ -7,7 +7,7 @@
 //! turn the reduction's multiplications into constants the compiler folds (the special form of p).
 //!
 //! Everything here is constant time: no branch or memory index depends on an element's value.
-//! Only what the comb (`super::comb`) needs is here; inversion uses crypto-bigint's constant-time
+//! Only what the comb (`crate::comb`) needs is here; inversion uses crypto-bigint's constant-time
 //! safegcd on canonical values.
 
 /// A field element in Montgomery form, every limb fully reduced (value < p).
@@ -222,7 +222,7 @@ pub(crate) fn invert(a: &Fe) -> Fe {
 mod tests {
     use super::*;
 
-    use crate::key::testing::Rng;
+    use crate::testing::Rng;
 
     fn random_fe(rng: &mut Rng) -> Fe {
         loop {
