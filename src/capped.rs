@@ -19,6 +19,15 @@ impl std::fmt::Display for TooLarge {
     }
 }
 
+/// Why a body was not had in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unread {
+    /// Larger than its limit (nothing read beyond it).
+    TooLarge(TooLarge),
+    /// The runtime could not read it to its end (the peer went away).
+    Broken,
+}
+
 /// Whether a declared `Content-Length` already says the body is too large (read nothing then).
 /// An unreadable length is left to the reader, which stops at the limit anyway.
 pub fn declared_too_large(content_length: Option<&str>, limit: usize) -> Result<(), TooLarge> {

@@ -2,17 +2,9 @@
 //! and identity providers' answers. A declared length over the limit is refused before anything
 //! is read; a body without one is read chunk by chunk and dropped as soon as it passes the limit.
 
-use crate::capped::{declared_too_large, CappedBody, TooLarge};
+use crate::capped::{declared_too_large, CappedBody, Unread};
 use futures_util::StreamExt;
 use worker::ByteStream;
-
-/// Why a body was not had.
-pub(crate) enum Unread {
-    /// Larger than its limit.
-    TooLarge(TooLarge),
-    /// The runtime could not read it (the peer went away).
-    Broken,
-}
 
 /// Read `stream` (an `Err`: no body at all, read as empty) up to `limit` bytes, given the
 /// `Content-Length` it declared.

@@ -98,11 +98,7 @@ async fn fetch(mut request: Request, env: Env, ctx: Context) -> worker::Result<R
     while let Some(need) = plan.next_need() {
         match need {
             http::Need::Body { limit } => {
-                let read = body::read_capped(request.stream(), content_length.clone(), limit).await;
-                plan.body_read(read.map_err(|unread| match unread {
-                    body::Unread::TooLarge(too_large) => http::BodyFault::TooLarge(too_large),
-                    body::Unread::Broken => http::BodyFault::Broken,
-                }));
+                plan.body_read(body::read_capped(request.stream(), content_length.clone(), limit).await);
             }
             http::Need::Keys(fetches) => {
                 if let Ok(config) = config {

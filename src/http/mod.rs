@@ -35,7 +35,7 @@ pub mod watch;
 
 pub use crate::device::object::{LedgerAnswer, LedgerExchange};
 pub use device::LEDGER_BINDING;
-pub use plan::{BodyFault, Need, Plan};
+pub use plan::{Need, Plan};
 pub use request::{percent_decode, query_param, session_of, Request, DEV_COUNTRY_HEADER};
 pub use response::{log_line, Response};
 pub use route::Route;

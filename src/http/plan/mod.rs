@@ -33,7 +33,7 @@ use super::request::Request;
 use super::response::{log_line, Response};
 use super::route::Route;
 use super::signin::{discovery_for, exchange_for};
-use crate::capped::TooLarge;
+use crate::capped::Unread;
 use crate::config::Config;
 use crate::device::object::{Envelope, LedgerAnswer, LedgerExchange};
 use crate::error::Error;
@@ -45,7 +45,7 @@ use crate::signin::settings::Login;
 /// What the Workers layer must do before the plan can answer.
 #[derive(Debug)]
 pub enum Need<'c> {
-    /// Read the request body, at most `limit` bytes (more: [`BodyFault::TooLarge`], nothing
+    /// Read the request body, at most `limit` bytes (more: [`Unread::TooLarge`], nothing
     /// read beyond the limit); then [`Plan::body_read`].
     Body {
         /// The most bytes that may be read.
@@ -74,15 +74,6 @@ pub enum Need<'c> {
     },
     /// Send this command to the viewer's device ledger; then [`Plan::ledger_answered`].
     Ledger(Envelope),
-}
-
-/// Why a body the plan asked for was not had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFault {
-    /// Larger than the limit.
-    TooLarge(TooLarge),
-    /// The runtime could not read it to its end (the client went away).
-    Broken,
 }
 
 /// Where the plan stands: the next kind of need it will consider.
@@ -254,13 +245,13 @@ impl<'r, 'c> Plan<'r, 'c> {
     }
 
     /// What came of [`Need::Body`].
-    pub fn body_read(&mut self, body: Result<Vec<u8>, BodyFault>) {
+    pub fn body_read(&mut self, body: Result<Vec<u8>, Unread>) {
         match body {
             Ok(body) => self.body = body,
-            Err(BodyFault::TooLarge(too_large)) => {
+            Err(Unread::TooLarge(too_large)) => {
                 self.early = Some(Response::problem(&Error::PayloadTooLarge { limit: too_large.limit }))
             }
-            Err(BodyFault::Broken) => {
+            Err(Unread::Broken) => {
                 self.early = Some(Response::problem(&Error::BadRequest(
                     "the request body could not be read to its end; send it again".into(),
                 )))

@@ -2,6 +2,7 @@
 //! request that needs I/O uses, so no test re-implements the layer's sequence.
 
 use super::*;
+use crate::capped::TooLarge;
 use crate::config::tests::{device_settings, settings, ADMIN_TOKEN};
 use crate::config::{names, Config};
 use crate::device::ledger::Ledger;
@@ -45,7 +46,7 @@ impl FakeEdge {
                 Need::Body { limit } => {
                     self.asked.push(format!("body {limit}"));
                     let body = self.body.clone();
-                    let read = if body.len() > limit { Err(BodyFault::TooLarge(TooLarge { limit })) } else { Ok(body) };
+                    let read = if body.len() > limit { Err(Unread::TooLarge(TooLarge { limit })) } else { Ok(body) };
                     plan.body_read(read);
                 }
                 Need::Keys(fetches) => {
