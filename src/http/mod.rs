@@ -236,11 +236,16 @@ pub(crate) mod tests {
     fn no_request_panics() {
         let configs = [
             Config::load(&settings().with(names::STAGES, crate::stage::policy::tests::stages_json())).unwrap(),
-            Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap(),
+            Config::load(&settings().with(names::DEV_LOGIN, "true").with(
+                names::PAGE_BRAND,
+                r##"{"title": "Club <b>&", "logo_url": "/logo.png", "colors": {"accent": "#222"}, "stylesheet_url": "https://cdn.example/c.css"}"##,
+            ))
+            .unwrap(),
             Config::load(&settings().with(names::LOGIN_URL, "/login?x=1")).unwrap(),
             Config::load(&settings().with(names::IDENTITY_PROVIDERS, r#"{"idp": {"issuer": "https://id.example", "audience": "a",
                 "jwks_url": "https://id.example/jwks", "login": {"client_id": "a", "token_endpoint": "https://id.example/t",
-                "authorization_endpoint": "https://id.example/a", "end_session_endpoint": "https://id.example/e"}}}"#)).unwrap(),
+                "authorization_endpoint": "https://id.example/a", "end_session_endpoint": "https://id.example/e",
+                "refresh_minutes": 5}}}"#)).unwrap(),
         ];
         let configs = {
             let mut configs = Vec::from(configs);
@@ -257,6 +262,11 @@ pub(crate) mod tests {
         let admin = format!("Bearer {}", crate::config::tests::ADMIN_TOKEN);
         let mut edge = plan::tests::FakeEdge::default();
         let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        // Signed in at the edge an hour ago: due for the refresh where `refresh_minutes` is set.
+        let mut edge_claims = SessionClaims::new("bob", NOW - 3600, 7200);
+        edge_claims.idp = Some("idp".into());
+        edge_claims.idp_iss = Some("https://id.example".into());
+        let edge_session = cookie_for(&edge_claims);
         let paths = [
             "",
             "/",
@@ -328,6 +338,8 @@ pub(crate) mod tests {
             "session=a.b.c",
             "session=...",
             &good,
+            &edge_session,
+            "refresh=1",
             "eyJ",
             "\"",
             ";",
