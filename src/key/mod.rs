@@ -366,33 +366,6 @@ fn reject_legacy_encryption(block: &PemBlock) -> Result<()> {
     Ok(())
 }
 
-/// Test helpers: a reproducible PRNG and random scalars (the comb's own tests, with the edge
-/// scalars and p384's k·G as the reference, are in `ivs-p384-sign`).
-#[cfg(test)]
-pub(crate) mod testing {
-    /// splitmix64: deterministic, so every failure reproduces from its seed.
-    pub struct Rng(pub u64);
-    impl Rng {
-        /// The next 64 random bits.
-        pub fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-    }
-
-    /// 384 random bits (values >= n included).
-    pub fn random_scalar(rng: &mut Rng) -> [u8; 48] {
-        let mut k = [0u8; 48];
-        for chunk in k.chunks_mut(8) {
-            chunk.copy_from_slice(&rng.next().to_be_bytes());
-        }
-        k
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,9 +411,10 @@ mod tests {
 
     #[test]
     fn signatures_equal_p384s_byte_for_byte() {
-        let mut rng = testing::Rng(384);
+        let mut rng = ivs_p384_sign::testing::Rng(384);
         for i in 0..200u32 {
-            let key = PlaybackKey::from_scalar_bytes(&testing::random_scalar(&mut rng)).unwrap_or_else(|_| rfc_key());
+            let key = PlaybackKey::from_scalar_bytes(&ivs_p384_sign::testing::random_scalar(&mut rng))
+                .unwrap_or_else(|_| rfc_key());
             let message = format!("header.payload-{i}");
             let signature = key.sign(message.as_bytes());
             assert_eq!(signature, key.sign_reference(message.as_bytes()), "message {i}");

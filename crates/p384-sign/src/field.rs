@@ -228,7 +228,7 @@ mod tests {
         loop {
             let mut bytes = [0u8; 48];
             for chunk in bytes.chunks_mut(8) {
-                chunk.copy_from_slice(&rng.next().to_le_bytes());
+                chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
             }
             if let Some(fe) = from_be_bytes(&bytes) {
                 return fe;

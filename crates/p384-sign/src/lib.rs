@@ -26,8 +26,10 @@
 pub mod comb;
 mod field;
 
-#[cfg(test)]
-mod testing;
+/// Test helpers, shared with the worker's own tests (feature `testing`, a dev-dependency there).
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 
 use p384::ecdsa::Signature;
 use p384::elliptic_curve::PrimeField;

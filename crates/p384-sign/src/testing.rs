@@ -9,7 +9,7 @@ use p384::elliptic_curve::Curve;
 pub struct Rng(pub u64);
 impl Rng {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -22,7 +22,7 @@ impl Rng {
 pub fn random_scalar(rng: &mut Rng) -> [u8; 48] {
     let mut k = [0u8; 48];
     for chunk in k.chunks_mut(8) {
-        chunk.copy_from_slice(&rng.next().to_be_bytes());
+        chunk.copy_from_slice(&rng.next_u64().to_be_bytes());
     }
     k
 }
