@@ -138,6 +138,19 @@ pub enum Error {
         /// Seconds to wait (`Retry-After`).
         retry_after: u64,
     },
+    /// The channel has no chat room. HTTP 404.
+    NoChat(String),
+    /// The viewer asked for chat tokens faster than a chat client reconnects. HTTP 429.
+    ChatTooFast {
+        /// Seconds to wait (`Retry-After`).
+        retry_after: u64,
+    },
+    /// IVS Chat did not issue a token (throttled twice, an error, or it refused the worker's
+    /// request: the log says which). HTTP 503.
+    ChatUnavailable {
+        /// Seconds to wait (`Retry-After`).
+        retry_after: u64,
+    },
     /// The request body is larger than the route takes (bytes); it was not read. HTTP 413.
     PayloadTooLarge {
         /// The most the route takes, in bytes.
@@ -195,6 +208,14 @@ impl fmt::Display for Error {
                 f,
                 "this account started watching on new devices faster than one a second; retry in {retry_after} s"
             ),
+            Self::NoChat(name) => write!(f, "channel `{name}` has no chat room (set `chat.room` in its CHANNELS entry)"),
+            Self::ChatTooFast { retry_after } => write!(
+                f,
+                "this account asked for chat tokens faster than a chat client reconnects; retry in {retry_after} s"
+            ),
+            Self::ChatUnavailable { retry_after } => {
+                write!(f, "IVS Chat did not issue a token just now; retry in {retry_after} s")
+            }
             Self::PayloadTooLarge { limit } => {
                 write!(f, "the request body is larger than {limit} bytes, the most this path takes; send a smaller one")
             }

@@ -50,6 +50,15 @@ impl fmt::Display for Resolution {
     }
 }
 
+/// IVS: a participant's or chat user's `attributes` are at most 1 KB in all (measured here as
+/// their JSON text, the strictest reading).
+pub const ATTRIBUTES_MAX_BYTES: usize = 1024;
+
+/// The JSON size IVS counts against [`ATTRIBUTES_MAX_BYTES`].
+pub fn attributes_size(attributes: &std::collections::BTreeMap<String, String>) -> usize {
+    serde_json::to_string(attributes).map_or(usize::MAX, |s| s.len())
+}
+
 /// The parts of an IVS ARN: `arn:aws:ivs:<region>:<account>:<kind>/<id>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IvsArn<'a> {
@@ -64,11 +73,17 @@ pub struct IvsArn<'a> {
 /// Parse an IVS ARN of resource type `kind` (`channel`, `stage`, `public-key`):
 /// `arn:aws:ivs:<region>:<12 digits>:<kind>/<id>`, at most 128 characters, id `[a-zA-Z0-9-]+`.
 pub fn parse_ivs_arn<'a>(text: &'a str, kind: &str) -> Option<IvsArn<'a>> {
+    parse_arn(text, "ivs", kind)
+}
+
+/// Parse an ARN of the IVS family's `service` (`ivs`, `ivschat`) and resource type `kind`:
+/// `arn:aws:<service>:<region>:<12 digits>:<kind>/<id>`, with [`parse_ivs_arn`]'s rules.
+pub fn parse_arn<'a>(text: &'a str, service: &str, kind: &str) -> Option<IvsArn<'a>> {
     // AWS: at most 128 characters, `arn:aws:ivs:[a-z0-9-]+:[0-9]+:<kind>/[a-zA-Z0-9-]+`; accounts have 12 digits.
     if text.len() > 128 {
         return None;
     }
-    let rest = text.strip_prefix("arn:aws:ivs:")?;
+    let rest = text.strip_prefix("arn:aws:")?.strip_prefix(service)?.strip_prefix(':')?;
     let mut parts = rest.splitn(3, ':');
     let (region, account, resource) = (parts.next()?, parts.next()?, parts.next()?);
     let region_ok = !region.is_empty()

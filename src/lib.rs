@@ -1,7 +1,7 @@
 //! # ivs-token-worker
 //!
-//! Issues Amazon IVS playback tokens and real-time stage participant tokens (ES384 JWTs) at the
-//! edge, on Cloudflare Workers, only to viewers whose credential verifies and only for what that
+//! Issues Amazon IVS playback tokens and real-time stage participant tokens (ES384 JWTs), and
+//! obtains IVS Chat tokens, at the edge, on Cloudflare Workers, only to viewers whose credential verifies and only for what that
 //! credential grants.
 //!
 //! The crate is a pure core plus a thin runtime layer. Modules by layer, each layer using only the
@@ -21,6 +21,7 @@
 //! | mechanics | [`aws`] | calling AWS without an SDK: credentials, SigV4 signing |
 //! | viewer | [`identity`] | who the viewer is: providers' JWTs, the session cookie, one [`identity::Session`] |
 //! | shared rules | [`access`] | access rules every product shares: groups, countries |
+//! | feature | [`chat`] | IVS Chat: a channel's room, who may send or moderate, `CreateChatToken` and `DisconnectUser` |
 //! | feature | [`channel`] | playback channels: settings, policy, token claims |
 //! | feature | [`stage`] | real-time stages: settings, policy, participant token claims |
 //! | feature | [`signin`] | sign-in at the edge: OpenID Connect code flow + PKCE, state cookie, callback |
@@ -41,6 +42,7 @@ pub mod address;
 pub mod aws;
 pub mod capped;
 pub mod channel;
+pub mod chat;
 pub mod config;
 pub mod cookie;
 pub mod device;

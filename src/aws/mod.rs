@@ -3,6 +3,7 @@
 //! | module | part |
 //! |---|---|
 //! | [`sigv4`] | SigV4 request signing (`AWS4-HMAC-SHA256`), checked against the AWS signing test suite |
+//! | [`call`] | one JSON API call: the service's endpoint, the signed `POST`, the error type of an answer |
 //!
 //! Pure like the rest of the core: the time of signing is an argument (`SystemTime::now()` panics
 //! on `wasm32-unknown-unknown`), and nothing here sends a request. The caller (the Workers glue,
@@ -19,6 +20,7 @@
 //!     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-west-2/ivs/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="));
 //! ```
 
+pub mod call;
 pub mod sigv4;
 
 use std::fmt;

@@ -36,9 +36,11 @@ pub struct Channel {
     pub max_resolution: Option<Resolution>,
     /// Who may watch, beyond the session's `channels` grant: groups, countries.
     pub access: crate::access::AccessRules,
+    /// The channel's IVS Chat room (`chat`), if it has one: everyone who may watch may read.
+    pub chat: Option<crate::chat::Room>,
 }
 
-const CHANNEL_FIELDS: &str = "arn, playback_url, title, allowed_origins, strict_origin, single_use, viewer_binding, device_limit, max_resolution, groups, allowed_countries, blocked_countries";
+const CHANNEL_FIELDS: &str = "arn, playback_url, title, allowed_origins, strict_origin, single_use, viewer_binding, device_limit, max_resolution, groups, allowed_countries, blocked_countries, chat";
 
 impl Channel {
     /// Build a channel from its JSON object in `CHANNELS`. Errors name the field and the rule.
@@ -97,6 +99,10 @@ impl Channel {
             ),
         };
         let access = crate::access::AccessRules::from_object(object).map_err(|e| format!("channel `{name}`: {e}"))?;
+        let chat = match object.get("chat") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(table) => Some(crate::chat::Room::from_json(table).map_err(|e| format!("channel `{name}`: {e}"))?),
+        };
         Ok(Self {
             name: name.to_owned(),
             access,
@@ -109,6 +115,7 @@ impl Channel {
             viewer_binding: boolean("viewer_binding", true)?,
             device_limit: boolean("device_limit", true)?,
             max_resolution,
+            chat,
         })
     }
 }
@@ -148,6 +155,7 @@ mod tests {
         assert!(with("arn", json!("arn:x")).contains("`arn` must look like"));
         assert!(with("allowed_origins", json!([1])).contains("only strings"));
         assert!(with("title", json!("")).contains("`title`"));
+        assert!(with("chat", json!({"room": "x"})).contains("channel `demo`: `chat.room` must look like"));
         assert!(Channel::from_json("Bad Name", &base).unwrap_err().contains("[a-z0-9-]"));
         assert!(Channel::from_json("demo", &json!([])).unwrap_err().contains("must be an object"));
     }

@@ -12,9 +12,13 @@
 //! | [`bindings`] | binding names against the settings: misspelled ones refused, unknown ones reported |
 //! | [`player`] | `PLAYER_SCRIPT_URL`: the watch page's player |
 //! | [`brand`] | `PAGE_BRAND`: the pages' site name, logo, colours and stylesheet |
+//! | `aws_key` | the AWS key, for every feature that calls AWS |
+//! | `chat` | what IVS Chat needs when a channel has a room |
 
+mod aws_key;
 pub mod bindings;
 pub mod brand;
+mod chat;
 pub mod names;
 pub mod player;
 pub mod settings;
@@ -24,10 +28,10 @@ pub use player::Player;
 pub use settings::Settings;
 
 use crate::address::{check_origin, is_url_safe, parse_url, service_origin, HTTPS};
-use crate::aws::{Credentials, Part};
 use crate::channel::claims::STRICT_ORIGIN_MAX;
 use crate::channel::policy::{PlaybackSettings, TokenCache};
 use crate::channel::Channel;
+use crate::chat::ChatSettings;
 use crate::cookie::is_cookie_name;
 use crate::device::admin::AdminToken;
 use crate::device::ledger::ChannelRef;
@@ -88,6 +92,9 @@ pub struct Config {
     /// Device limits, the AWS key that revokes at IVS, the operator API's token; `None` when
     /// `DEVICE_LIMITS` is unset (then no channel is limited and nothing else is read).
     pub devices: Option<DeviceSettings>,
+    /// The AWS key and endpoint IVS Chat is called with; `None` when no channel has a `chat`
+    /// room.
+    pub chat: Option<ChatSettings>,
     /// The deployment's UPPER_CASE bindings the worker does not read, and no misspelling of a
     /// setting (see [`bindings`]): reported in the log, `/healthz` and `ivs-token check`.
     pub unknown_settings: Vec<String>,
@@ -164,6 +171,7 @@ impl Config {
 
         let devices = load_devices(settings)?;
         let channels = parse_channels(settings.get(CHANNELS), &allowed_origins, devices.is_some())?;
+        let chat = chat::load_chat(settings, &channels)?;
         let stages = crate::stage::parse_stages(settings.get(STAGES)).map_err(|e| Error::setting(STAGES, e))?;
         let stage_key = settings
             .get(STAGE_PRIVATE_KEY)
@@ -245,6 +253,7 @@ impl Config {
             token_cache: TokenCache::default(),
             signin,
             devices,
+            chat,
             unknown_settings,
         })
     }
@@ -293,30 +302,10 @@ fn load_devices(settings: &Settings) -> Result<Option<DeviceSettings>> {
         return Ok(None);
     };
     let limits = DeviceLimits::parse(text).map_err(|e| Error::setting(DEVICE_LIMITS, e))?;
-    let missing: Vec<&str> =
-        [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY].into_iter().filter(|name| settings.get(name).is_none()).collect();
-    if let Some(first) = missing.first() {
-        return Err(Error::setting(
-            first,
-            format!(
-                "is not set; DEVICE_LIMITS needs {} (an AWS key allowed ivs:StartViewerSessionRevocation and ivs:BatchStartViewerSessionRevocation on the channels) to stop evicted devices at IVS; set it with `wrangler secret put`",
-                missing.join(" and ")
-            ),
-        ));
-    }
-    let credentials = Credentials::new(
-        settings.get(AWS_ACCESS_KEY_ID).unwrap_or_default(),
-        settings.get(AWS_SECRET_ACCESS_KEY).unwrap_or_default(),
-        settings.get(AWS_SESSION_TOKEN),
-    );
-    credentials.check().map_err(|(part, rule)| {
-        let name = match part {
-            Part::AccessKeyId => AWS_ACCESS_KEY_ID,
-            Part::SecretAccessKey => AWS_SECRET_ACCESS_KEY,
-            Part::SessionToken => AWS_SESSION_TOKEN,
-        };
-        Error::setting(name, rule)
-    })?;
+    let credentials = aws_key::aws_key(
+        settings,
+        "DEVICE_LIMITS needs {} (an AWS key allowed ivs:StartViewerSessionRevocation and ivs:BatchStartViewerSessionRevocation on the channels) to stop evicted devices at IVS",
+    )?;
     let ivs_endpoint = settings
         .get(IVS_API_ENDPOINT)
         .map(service_origin)

@@ -43,6 +43,8 @@ pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
 pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
 /// Var, optional: the IVS API endpoint instead of `https://ivs.<region>.amazonaws.com`.
 pub const IVS_API_ENDPOINT: &str = "IVS_API_ENDPOINT";
+/// Var, optional: the IVS Chat API endpoint instead of `https://ivschat.<region>.amazonaws.com`.
+pub const IVS_CHAT_API_ENDPOINT: &str = "IVS_CHAT_API_ENDPOINT";
 /// Secret, optional (with `DEVICE_LIMITS`): the operator API's bearer token, at least 32 bytes.
 pub const ADMIN_API_TOKEN: &str = "ADMIN_API_TOKEN";
 
@@ -69,5 +71,6 @@ pub const ALL: &[&str] = &[
     AWS_SECRET_ACCESS_KEY,
     AWS_SESSION_TOKEN,
     IVS_API_ENDPOINT,
+    IVS_CHAT_API_ENDPOINT,
     ADMIN_API_TOKEN,
 ];

@@ -19,7 +19,9 @@
 //! assert_eq!(serde_json::from_str::<Command>(&wire).unwrap(), admit("phone-1234"));
 //! ```
 
-use super::ledger::{ChannelRef, Decision, DeviceView, Heartbeat, Ledger, Policy, RevokeScope, Revoked, Unblocked};
+use super::ledger::{
+    ChannelRef, ChatVerdict, Decision, DeviceView, Heartbeat, Ledger, Policy, RevokeScope, Revoked, Unblocked,
+};
 use serde::{Deserialize, Serialize};
 
 /// A channel as a command carries it (the owned form of [`ChannelRef`]).
@@ -79,11 +81,19 @@ pub enum Command {
         channels: Vec<ChannelKey>,
         /// Refuse the viewer's token requests for this long.
         block_seconds: Option<u64>,
+        /// The chat rooms (ARNs) to disconnect the viewer from.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rooms: Vec<String>,
     },
     /// The operator lifts a block ([`Ledger::unblock`]).
     Unblock {
         /// Only this channel's block (its name); every block when absent.
         channel: Option<String>,
+    },
+    /// A chat token request on a channel ([`Ledger::chat_token`]).
+    Chat {
+        /// The channel's name.
+        channel: String,
     },
     /// The operator's listing ([`Ledger::list`]).
     List {
@@ -121,6 +131,11 @@ pub enum Reply {
         /// The blocks left.
         unblocked: Unblocked,
     },
+    /// To [`Command::Chat`].
+    Chat {
+        /// Whether the viewer may have a chat token now.
+        verdict: ChatVerdict,
+    },
     /// To [`Command::List`].
     Devices {
         /// The devices holding a slot, oldest first.
@@ -145,7 +160,7 @@ pub fn apply(ledger: &mut Ledger, command: &Command, now: u64) -> Reply {
             Reply::Heartbeat { state: ledger.heartbeat(device, channel.as_ref(), now) }
         }
         Command::Release { device } => Reply::Released { held: ledger.release(device, now) },
-        Command::Revoke { channel, channels, block_seconds } => {
+        Command::Revoke { channel, channels, block_seconds, rooms } => {
             let block_until = block_seconds.map(|seconds| now.saturating_add(seconds));
             let revoked = match channel {
                 Some(channel) => ledger.revoke_viewer(RevokeScope::Channel(channel.as_ref()), block_until, now),
@@ -154,8 +169,10 @@ pub fn apply(ledger: &mut Ledger, command: &Command, now: u64) -> Reply {
                     ledger.revoke_viewer(RevokeScope::Viewer(&all), block_until, now)
                 }
             };
-            Reply::Revoked { revoked }
+            ledger.queue_kicks(rooms, now);
+            Reply::Revoked { revoked: Revoked { rooms: rooms.clone(), ..revoked } }
         }
+        Command::Chat { channel } => Reply::Chat { verdict: ledger.chat_token(channel, now) },
         Command::Unblock { channel } => Reply::Unblocked { unblocked: ledger.unblock(channel.as_deref(), now) },
         Command::List { idle_seconds } => Reply::Devices {
             devices: ledger.list(now, *idle_seconds),
@@ -230,7 +247,8 @@ mod tests {
             Command::Heartbeat { device: "device-aaaa".into(), channel: demo() },
             Command::Release { device: "device-bbbb".into() },
             Command::List { idle_seconds: 90 },
-            Command::Revoke { channel: None, channels: vec![demo()], block_seconds: Some(60) },
+            Command::Revoke { channel: None, channels: vec![demo()], block_seconds: Some(60), rooms: vec![] },
+            Command::Chat { channel: "demo".into() },
             admit("device-bbbb", false),
             Command::List { idle_seconds: 90 },
         ];

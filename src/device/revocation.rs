@@ -20,7 +20,9 @@
 //! ```
 
 use super::ledger::{CallOutcome, Pair, PairError, RevocationCall};
-use crate::aws::{sigv4, Credentials};
+use crate::aws::call;
+pub use crate::aws::call::{error_code, HttpRequest};
+use crate::aws::Credentials;
 use serde::Serialize;
 
 /// The AWS service name IVS signs with.
@@ -67,21 +69,7 @@ pub fn batch_body(pairs: &[Pair]) -> String {
 /// The IVS API endpoint of `region`, or `IVS_API_ENDPOINT` when set (an origin, already
 /// validated by the configuration).
 pub fn endpoint(region: &str, configured: Option<&str>) -> String {
-    match configured {
-        Some(origin) => origin.trim_end_matches('/').to_owned(),
-        None => format!("https://ivs.{region}.amazonaws.com"),
-    }
-}
-
-/// A request ready to send: `POST url` with these headers and this body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpRequest {
-    /// The full URL.
-    pub url: String,
-    /// The headers to send (the HTTP client adds `host` and `content-length`).
-    pub headers: Vec<(&'static str, String)>,
-    /// The JSON body.
-    pub body: String,
+    call::endpoint("ivs", region, configured)
 }
 
 /// The signed request for `call` at `now` (Unix seconds): the single call for one pair, the
@@ -99,9 +87,7 @@ pub fn signed_request(
         (SINGLE_PATH, call.pairs.first().map(single_body).unwrap_or_default())
     };
     let origin = endpoint(&call.region, configured_endpoint);
-    let host = origin.split_once("://").map_or(origin.as_str(), |(_, authority)| authority);
-    let signed = sigv4::sign_json_post(credentials, &call.region, SERVICE, host, path, body.as_bytes(), now);
-    HttpRequest { url: format!("{origin}{path}"), headers: signed.headers, body }
+    call::signed_post(credentials, SERVICE, &call.region, &origin, path, body, now)
 }
 
 /// Read IVS's answer to `call`: its status, its `x-amzn-ErrorType` header and its body. A `200`
@@ -140,23 +126,10 @@ pub fn parse_batch_errors(body: &str) -> Option<Vec<PairError>> {
         .collect()
 }
 
-/// The error type of a failed call: `x-amzn-ErrorType` (`ThrottlingException:http://...`), else
-/// the body's `__type` (`com.amazonaws.ivs#ThrottlingException`), without namespace or URL.
-pub fn error_code(header: Option<&str>, body: &str) -> Option<String> {
-    let from_body = || {
-        let value: serde_json::Value = serde_json::from_str(body).ok()?;
-        value.get("__type").and_then(|t| t.as_str()).map(str::to_owned)
-    };
-    let raw = header.map(str::to_owned).or_else(from_body)?;
-    let code = raw.split(':').next().unwrap_or_default();
-    let code = code.rsplit('#').next().unwrap_or_default().trim();
-    let safe = !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
-    safe.then(|| code.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::sigv4;
 
     const VIEWER: &str = "5bdcc146bf60754e6a042426089575c75a003f08";
 

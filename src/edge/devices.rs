@@ -8,14 +8,15 @@
 //! outbound fetch, which lets other requests in) happens only in the alarm, after the call was
 //! leased and stored, and its outcome is applied to the ledger read again afterwards.
 
-use crate::device::ledger::{CallOutcome, Ledger, MAX_BATCH};
+use super::aws::Sent;
+use crate::device::ledger::{CallOutcome, KickOutcome, Ledger, MAX_BATCH};
 use crate::device::object::{apply, Envelope, Reply};
 use crate::device::revocation;
 use crate::http::{LedgerAnswer, LEDGER_BINDING};
 use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{
-    console_error, console_log, durable_object, wasm_bindgen, DurableObject, Env, Fetch, Headers, Method, Request,
+    console_error, console_log, durable_object, wasm_bindgen, DurableObject, Env, Headers, Method, Request,
     RequestInit, Response, Result, SqlStorage, State,
 };
 
@@ -153,28 +154,68 @@ impl DeviceLedger {
     }
 }
 
-async fn send_to_ivs(signed: revocation::HttpRequest, call: &crate::device::ledger::RevocationCall) -> CallOutcome {
-    let headers = Headers::new();
-    for (name, value) in &signed.headers {
-        if headers.set(name, value).is_err() {
-            return CallOutcome::Network(format!("header {name} could not be set"));
+impl DeviceLedger {
+    /// Send the next due `DisconnectUser` (an operator's revocation owes one per chat room) and
+    /// apply its outcome. Arming the alarm is left to [`DeviceLedger::revoke_due`].
+    async fn kick_due(&self) -> Result<()> {
+        let sql = self.state.storage().sql();
+        let now = now_seconds();
+        let Some(mut ledger) = load(&sql)? else { return Ok(()) };
+        let Some(call) = ledger.due_kick(now) else { return Ok(()) };
+        store(&sql, &ledger)?; // leased: an object restarted mid-call sends it again after the lease
+        let loaded = crate::edge::settings::config_for(&self.env);
+        let outcome = match loaded.as_ref().as_ref().ok().and_then(|config| config.chat.as_ref()) {
+            // Kept and retried with backoff (never a hot loop): the room may come back.
+            None => KickOutcome::Retry("no valid chat configuration".into()),
+            Some(chat) => {
+                let signed = crate::chat::api::disconnect_request(
+                    &call.room_arn,
+                    &call.region,
+                    &call.user_id,
+                    &chat.credentials,
+                    chat.endpoint.as_deref(),
+                    now,
+                );
+                kick_outcome(super::aws::send(&signed, IVS_TIMEOUT_MS).await)
+            }
+        };
+        let mut ledger = load(&sql)?.unwrap_or(ledger);
+        ledger.kick_result(call.id, &outcome, now_seconds(), random_u32());
+        store(&sql, &ledger)?;
+        log_events(&mut ledger);
+        Ok(())
+    }
+}
+
+/// What IVS Chat's answer to `DisconnectUser` means for the queued kick.
+fn kick_outcome(sent: Sent) -> KickOutcome {
+    use crate::chat::api::{read_disconnect_answer, Created};
+    match sent {
+        Sent::Failed(reason) => KickOutcome::Retry(reason),
+        Sent::Answered { status, error_type, body } => {
+            match read_disconnect_answer(status, error_type.as_deref(), &body) {
+                None => KickOutcome::Done,
+                Some(Created::Refused { status: 400, code }) => {
+                    KickOutcome::Drop(format!("HTTP 400 {}", code.unwrap_or_default()).trim_end().to_owned())
+                }
+                Some(Created::Refused { status, code }) => {
+                    KickOutcome::Retry(format!("HTTP {status} {}", code.unwrap_or_default()).trim_end().to_owned())
+                }
+                Some(Created::Retry { code, .. }) => {
+                    KickOutcome::Retry(code.unwrap_or_else(|| format!("HTTP {status}")))
+                }
+                Some(Created::Token(_)) => KickOutcome::Done,
+            }
         }
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(signed.body.into()));
-    let request = match Request::new_with_init(&signed.url, &init) {
-        Ok(request) => request,
-        Err(_) => return CallOutcome::Network("the IVS endpoint URL is not usable".into()),
-    };
-    let timeout = worker::AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(IVS_TIMEOUT_MS));
-    match Fetch::Request(request).send_with_signal(&timeout).await {
-        Ok(mut response) => {
-            let status = response.status_code();
-            let error_type = response.headers().get("x-amzn-errortype").ok().flatten();
-            let body = response.text().await.unwrap_or_default();
+}
+
+async fn send_to_ivs(signed: revocation::HttpRequest, call: &crate::device::ledger::RevocationCall) -> CallOutcome {
+    match super::aws::send(&signed, IVS_TIMEOUT_MS).await {
+        Sent::Answered { status, error_type, body } => {
             revocation::read_answer(call, status, error_type.as_deref(), &body)
         }
-        Err(error) => CallOutcome::Network(error.to_string()),
+        Sent::Failed(reason) => CallOutcome::Network(reason),
     }
 }
 
@@ -204,6 +245,14 @@ impl DurableObject for DeviceLedger {
 
     async fn alarm(&self) -> Result<Response> {
         // Never throw: a thrown alarm is retried only 6 times; a failure here re-arms instead.
+        // The chat disconnects first: they do not wait for the revocations' call spacing, and
+        // the revocations' step arms the alarm for whatever is owed next.
+        if let Err(error) = self.kick_due().await {
+            console_error!(
+                "{}",
+                serde_json::json!({"event": "chat-disconnect-alarm-failed", "reason": error.to_string()})
+            );
+        }
         if let Err(error) = self.revoke_due().await {
             console_error!("{}", serde_json::json!({"event": "revocation-alarm-failed", "reason": error.to_string()}));
             let _ = self.state.storage().set_alarm(Duration::from_secs(crate::device::ledger::BACKOFF_BASE)).await;

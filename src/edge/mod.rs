@@ -9,9 +9,11 @@
 //! | [`webcrypto`] | identity tokens' signatures through the platform's WebCrypto |
 //! | [`signin`] | sign-in at the edge: discovery documents, the code exchange |
 //! | [`body`] | bodies read with a hard cap: the operator's request, providers' answers |
-//! | [`devices`] | device limits: the per-viewer Durable Object `DeviceLedger`, asking it, its IVS calls |
+//! | [`devices`] | device limits: the per-viewer Durable Object `DeviceLedger`, asking it, its IVS and IVS Chat calls |
+//! | [`aws`] | a signed AWS request sent with `fetch`: revocations, chat tokens, chat disconnects |
 //! | `bench` | `/__bench` (feature `bench` only): core operations timed inside workerd |
 
+mod aws;
 #[cfg(feature = "bench")]
 mod bench;
 mod body;
@@ -28,6 +30,9 @@ use keys::refresh_keys;
 use settings::config_for;
 use webcrypto::platform_verify;
 use worker::{console_log, event, Context, Env, Headers, Request, Response};
+
+/// How long `CreateChatToken` may take: a viewer is waiting for the chat panel.
+const CHAT_TIMEOUT_MS: u32 = 5_000;
 
 /// The request target (`/path?query`) of an absolute URL.
 fn target_of(url: &str) -> &str {
@@ -118,6 +123,17 @@ async fn fetch(mut request: Request, env: Env, ctx: Context) -> worker::Result<R
             }
             // Device limits: the viewer's ledger decides (a Durable Object, so an await here).
             http::Need::Ledger(ask) => plan.ledger_answered(devices::ask(&env, &ask).await),
+            http::Need::ChatToken { request, delay_ms } => {
+                if delay_ms > 0 {
+                    worker::Delay::from(std::time::Duration::from_millis(delay_ms.into())).await;
+                }
+                plan.chat_answered(match aws::send(&request, CHAT_TIMEOUT_MS).await {
+                    aws::Sent::Answered { status, error_type, body } => {
+                        crate::chat::api::read_create_answer(status, error_type.as_deref(), &body)
+                    }
+                    aws::Sent::Failed(_) => crate::chat::api::Created::Retry { status: 0, code: None },
+                });
+            }
         }
     }
     let answer = plan.answer();

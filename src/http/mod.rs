@@ -12,6 +12,7 @@
 //! | [`response`] | responses, problem documents, the log line |
 //! | [`token`] | `/v1/token`: the JSON token API, CORS |
 //! | [`openapi`] | `/openapi.json`: the HTTP contract as an OpenAPI 3.1 document |
+//! | [`chat`] | `/v1/chat-token`: IVS Chat tokens as the chat SDK's `tokenProvider` wants them |
 //! | [`stage`] | `/v1/stage-token`: participant tokens as JSON; `/stage/NAME`: the stage page |
 //! | [`watch`] | `/watch/NAME`: the watch page; `/dev/login`: local sign-in |
 //! | [`signin`] | `/login`, `/callback/PROVIDER`, `/logout`: sign-in at the edge (OpenID Connect) |
@@ -19,6 +20,7 @@
 //! | [`index`] | `/`: the local dev index of channels (404 elsewhere) |
 //! | [`warm_up`] | the startup warm-up: one whole `/v1/token` request on throw-away settings |
 
+pub mod chat;
 pub mod device;
 pub mod index;
 pub mod openapi;
@@ -53,6 +55,7 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
         Route::Health => health(request, config, now),
         Route::Token => token::token_route(request, config, now, random),
         Route::StageToken => stage::stage_token_route(request, config, now, random),
+        Route::ChatToken => chat::chat_token_route(request, config, now),
         Route::PublicKey => public_key_route(request, config),
         Route::Heartbeat => device::heartbeat_route(request, config, now),
         Route::AdminRevoke => device::revoke_route(request, config),

@@ -21,7 +21,9 @@ impl Problem for Error {
         match self {
             Self::InvalidKey(_) | Self::InvalidSetting { .. } | Self::Internal(_) => 500,
             Self::Session(_) | Self::NoCredential(_) | Self::CredentialRefused { .. } | Self::SessionConflict(_) => 401,
-            Self::ProviderUnavailable(_) | Self::LedgerUnavailable => 503,
+            Self::ProviderUnavailable(_) | Self::LedgerUnavailable | Self::ChatUnavailable { .. } => 503,
+            Self::NoChat(_) => 404,
+            Self::ChatTooFast { .. } => 429,
             Self::BadRequest(_) | Self::InvalidToken(_) => 400,
             Self::ChannelForbidden(_) | Self::ChannelRule { .. } | Self::StageForbidden { .. } => 403,
             Self::DeviceLimit { .. } | Self::ViewerBlocked { .. } => 403,
@@ -62,6 +64,9 @@ impl Problem for Error {
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::TooManyNewDevices { .. } => "too-many-new-devices",
             Self::CrossSite => "cross-site-request",
+            Self::NoChat(_) => "chat-not-configured",
+            Self::ChatTooFast { .. } => "chat-rate-limited",
+            Self::ChatUnavailable { .. } => "chat-unavailable",
         }
     }
 
@@ -89,6 +94,9 @@ impl Problem for Error {
             Self::PayloadTooLarge { .. } => "Request body too large",
             Self::TooManyNewDevices { .. } => "Too many new devices",
             Self::CrossSite => "Refused from another site",
+            Self::NoChat(_) => "No chat for this channel",
+            Self::ChatTooFast { .. } => "Too many chat tokens",
+            Self::ChatUnavailable { .. } => "Chat unavailable",
         }
     }
 }

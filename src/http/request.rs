@@ -40,6 +40,8 @@ pub struct Request<'a> {
     pub(super) body: &'a [u8],
     /// What the viewer's device ledger answered to the plan's command. `None`: not asked.
     pub(super) ledger: Option<&'a crate::device::object::LedgerExchange>,
+    /// What IVS Chat answered to the plan's `CreateChatToken`. `None`: not asked.
+    pub(super) chat: Option<&'a crate::chat::api::Created>,
 }
 
 impl<'a> Request<'a> {

@@ -26,6 +26,8 @@ pub struct Response {
     /// How the device ledger was consulted when it could not decide (`unreachable`), for the
     /// log line: what an operator counts to see tokens served without the limit.
     pub ledger: Option<&'static str>,
+    /// Why an upstream AWS API (IVS Chat) did not serve the request, for the log line.
+    pub upstream: Option<crate::aws::call::Fault>,
 }
 
 impl Response {
@@ -36,7 +38,7 @@ impl Response {
 
     /// A response with no log annotations yet.
     pub(crate) fn new(status: u16, headers: Vec<(&'static str, String)>, body: String) -> Self {
-        Self { status, headers, body, channel: None, problem: None, ledger: None }
+        Self { status, headers, body, channel: None, problem: None, ledger: None, upstream: None }
     }
 
     pub(crate) fn json(status: u16, body: serde_json::Value) -> Self {
@@ -66,7 +68,10 @@ impl Response {
         if let Error::MethodNotAllowed { allow } = error {
             response.headers.push(("allow", (*allow).into()));
         }
-        if let Error::TooManyNewDevices { retry_after } = error {
+        if let Error::TooManyNewDevices { retry_after }
+        | Error::ChatTooFast { retry_after }
+        | Error::ChatUnavailable { retry_after } = error
+        {
             response.headers.push(("retry-after", retry_after.to_string()));
         }
         response.problem = Some(error.slug());
@@ -88,6 +93,7 @@ pub fn log_line(request: &Request<'_>, response: &Response, duration_ms: f64) ->
         "channel": response.channel,
         "problem": response.problem,
         "ledger": response.ledger,
+        "upstream": response.upstream.map(crate::aws::call::Fault::as_str),
         "duration_ms": (duration_ms * 1000.0).round() / 1000.0,
     })
     .to_string()
@@ -101,6 +107,40 @@ pub fn session_set_cookie(name: &str, value: &str, max_age: u64, host: Option<&s
     let prefixed = name.starts_with("__Host-") || name.starts_with("__Secure-");
     let secure = if host.is_some_and(is_local_host) && !prefixed { "" } else { "; Secure" };
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// What every token API route (`/v1/token`, `/v1/stage-token`, `/v1/chat-token`) shares around
+/// its answer, for any methods: `methods` the route answers, `cors_methods` those a
+/// cross-origin page may use (`/v1/chat-token`: POST).
+pub(crate) fn cors_api(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    methods: &'static str,
+    cors_methods: &'static str,
+    answer: impl FnOnce(&Config) -> Response,
+) -> Response {
+    if !methods.split(", ").any(|method| method == request.method) {
+        return Response::problem(&Error::MethodNotAllowed { allow: methods });
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => return Response::problem(error),
+    };
+    let cors = cors_headers(config, request.origin);
+    let mut response = if request.method == "OPTIONS" {
+        preflight(methods, !cors.is_empty(), cors_methods, allowed_headers(config))
+    } else {
+        let mut response = answer(config);
+        // RFC 6750 section 3: a refused Bearer token says so in the challenge.
+        if response.status == 401 && request.presented().bearer().is_some() && reads_bearer(config) {
+            response.headers.push(("www-authenticate", r#"Bearer error="invalid_token""#.into()));
+        }
+        response
+    };
+    let vary = if reads_bearer(config) { "Origin, Cookie, Authorization" } else { "Origin, Cookie" };
+    response.headers.push(("vary", vary.into()));
+    response.headers.extend(cors);
+    response
 }
 
 /// CORS headers for a request whose `Origin` is in `ALLOWED_ORIGINS` (nothing otherwise).

@@ -12,6 +12,8 @@ pub enum Route<'p> {
     Token,
     /// `/v1/stage-token`.
     StageToken,
+    /// `/v1/chat-token`.
+    ChatToken,
     /// `/v1/public-key`.
     PublicKey,
     /// `/v1/heartbeat`.
@@ -65,6 +67,7 @@ impl<'p> Route<'p> {
             "/healthz" => Self::Health,
             "/v1/token" => Self::Token,
             "/v1/stage-token" => Self::StageToken,
+            "/v1/chat-token" => Self::ChatToken,
             "/v1/public-key" => Self::PublicKey,
             "/v1/heartbeat" => Self::Heartbeat,
             "/v1/admin/revoke" => Self::AdminRevoke,

@@ -2,7 +2,7 @@
 
 use super::device::admit;
 use super::request::{channel_param, session_of, Request};
-use super::response::{allowed_headers, cors_headers, preflight, reads_bearer, Response};
+use super::response::{cors_api, Response};
 use crate::channel::policy::{authorize, issue, issue_admitted};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -59,7 +59,7 @@ pub(super) fn token_route(
     })
 }
 
-/// What every token API route (`/v1/token`, `/v1/stage-token`) shares around its answer: the
+/// What every token API route (`/v1/token`, `/v1/stage-token`, `/v1/chat-token`) shares around its answer: the
 /// methods, the configuration's own error, the CORS preflight and headers, the Bearer challenge
 /// and `Vary`. `answer` makes the GET (and HEAD) answer from a loaded configuration.
 pub(super) fn token_api(
@@ -67,28 +67,7 @@ pub(super) fn token_api(
     config: Result<&Config, &Error>,
     answer: impl FnOnce(&Config) -> Response,
 ) -> Response {
-    if !matches!(request.method, "GET" | "HEAD" | "OPTIONS") {
-        return Response::problem(&Error::MethodNotAllowed { allow: TOKEN_METHODS });
-    }
-    let config = match config {
-        Ok(config) => config,
-        Err(error) => return Response::problem(error),
-    };
-    let cors = cors_headers(config, request.origin);
-    let mut response = if request.method == "OPTIONS" {
-        preflight(TOKEN_METHODS, !cors.is_empty(), CORS_METHODS, allowed_headers(config))
-    } else {
-        let mut response = answer(config);
-        // RFC 6750 section 3: a refused Bearer token says so in the challenge.
-        if response.status == 401 && request.presented().bearer().is_some() && reads_bearer(config) {
-            response.headers.push(("www-authenticate", r#"Bearer error="invalid_token""#.into()));
-        }
-        response
-    };
-    let vary = if reads_bearer(config) { "Origin, Cookie, Authorization" } else { "Origin, Cookie" };
-    response.headers.push(("vary", vary.into()));
-    response.headers.extend(cors);
-    response
+    cors_api(request, config, TOKEN_METHODS, CORS_METHODS, answer)
 }
 
 #[cfg(test)]

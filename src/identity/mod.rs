@@ -95,6 +95,16 @@ impl Session {
         }
     }
 
+    /// A claim's value as attribute text (stages' `attributes`, chat's display name): strings as
+    /// they are, numbers and booleans as JSON; other shapes are left out.
+    pub fn claim_text(&self, claim: &str) -> Option<String> {
+        match self.claims.get(claim)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => Some(value.to_string()),
+            _ => None,
+        }
+    }
+
     /// Whether the viewer is in at least one of `groups`.
     pub fn in_any_group(&self, groups: &[String]) -> bool {
         self.groups.iter().any(|g| groups.contains(g))

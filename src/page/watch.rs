@@ -133,6 +133,7 @@ mod tests {
             device_limit: false,
             max_resolution: None,
             access: Default::default(),
+            chat: None,
         }
     }
 

@@ -30,8 +30,7 @@ pub const MAX_TTL: u64 = 14 * 24 * 3600;
 pub const JTI_MAX_LEN: usize = 64;
 /// IVS: `user_id` is at most 128 characters.
 pub const USER_ID_MAX_LEN: usize = 128;
-/// IVS: `attributes` is at most 1 KB in all (measured here as its JSON text, the strictest reading).
-pub const ATTRIBUTES_MAX_BYTES: usize = 1024;
+pub use crate::ivs::{attributes_size, ATTRIBUTES_MAX_BYTES};
 /// The only participant token version.
 pub const VERSION: &str = "1.0";
 
@@ -112,11 +111,6 @@ impl StageClaims {
 /// A fresh participant id from 16 random bytes: 22 characters of base64url (128 bits).
 pub fn participant_id(random: [u8; 16]) -> String {
     b64url_encode(&random)
-}
-
-/// The JSON size IVS counts against [`ATTRIBUTES_MAX_BYTES`].
-pub fn attributes_size(attributes: &BTreeMap<String, String>) -> usize {
-    serde_json::to_string(attributes).map_or(usize::MAX, |s| s.len())
 }
 
 /// The header `{"alg":"ES384","typ":"JWT","kid":"<public key ARN>"}`.

@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::identity::viewer_id::ViewerIdKey;
 use crate::identity::Session;
 use crate::key::PlaybackKey;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A participant token issued for one viewer and stage.
@@ -68,16 +67,6 @@ pub fn authorize_stage<'c>(
     Ok((stage, Capabilities { allow_publish: publish, allow_subscribe: true }))
 }
 
-/// A claim's value as attribute text: strings as they are, numbers and booleans as JSON; other
-/// shapes are left out.
-fn claim_text(session: &Session, claim: &str) -> Option<String> {
-    match session.claims.get(claim)? {
-        Value::String(s) => Some(s.clone()),
-        value @ (Value::Number(_) | Value::Bool(_)) => Some(value.to_string()),
-        _ => None,
-    }
-}
-
 /// The claims for `session` joining `stage` with `capabilities` at `now`; `random` makes the
 /// participant id.
 ///
@@ -105,14 +94,14 @@ pub fn stage_claims(
     claims.capabilities = capabilities;
     claims.user_id = Some(match &stage.user_id_claim {
         None => config.viewer_ids.viewer_id_for(session),
-        Some(claim) => claim_text(session, claim)
+        Some(claim) => session.claim_text(claim)
             .filter(|id| id.chars().count() <= USER_ID_MAX_LEN)
             .ok_or_else(|| forbidden(stage, format!("the stage takes user_id from claim `{claim}`, which this account's credential lacks or holds as more than 128 characters")))?,
     });
     claims.attributes = stage
         .attributes
         .iter()
-        .filter_map(|(attribute, claim)| claim_text(session, claim).map(|text| (attribute.clone(), text)))
+        .filter_map(|(attribute, claim)| session.claim_text(claim).map(|text| (attribute.clone(), text)))
         .collect::<BTreeMap<_, _>>();
     let size = attributes_size(&claims.attributes);
     if size > ATTRIBUTES_MAX_BYTES {
@@ -173,7 +162,7 @@ pub(crate) mod tests {
         Config::load(&settings().with(names::STAGES, stages_json())).unwrap()
     }
 
-    fn viewer(groups: &[&str], claims: Value) -> Session {
+    fn viewer(groups: &[&str], claims: serde_json::Value) -> Session {
         let mut s = Session::new("alice@example.com", NOW + 3600);
         s.groups = groups.iter().map(|g| g.to_string()).collect();
         s.claims = claims.as_object().cloned().unwrap_or_default();

@@ -123,6 +123,37 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// IVS Chat disconnected the viewer from a room (an operator's revocation).
+    ChatDisconnected {
+        /// The viewer id.
+        viewer_id: String,
+        /// The room's ARN.
+        room_arn: String,
+        /// Failed attempts before.
+        attempts: u32,
+    },
+    /// A `DisconnectUser` failed and will be retried.
+    ChatDisconnectRetry {
+        /// The viewer id.
+        viewer_id: String,
+        /// The room's ARN.
+        room_arn: String,
+        /// Failed attempts so far.
+        attempts: u32,
+        /// The next attempt, Unix seconds.
+        next_attempt_at: u64,
+        /// Why it failed (an AWS error type or a status, never AWS's message).
+        reason: String,
+    },
+    /// A `DisconnectUser` IVS Chat can never accept, dropped.
+    ChatDisconnectDropped {
+        /// The viewer id.
+        viewer_id: String,
+        /// The room's ARN.
+        room_arn: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Log lines name a device by its digest: its id may be a browser's cookie.

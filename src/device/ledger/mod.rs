@@ -80,8 +80,10 @@
 //! | [`state`] | the ledger itself: devices, holds, queued revocations, blocks |
 //! | [`slots`] | admissions, heartbeats, releases, the listing, versions |
 //! | [`queue`] | the revocation queue and the operator's revocation |
+//! | `chat` | the chat token floor and blocks, the chat disconnects owed to IVS Chat |
 //! | [`events`] | log lines, and why a device lost its slot |
 
+mod chat;
 mod events;
 mod queue;
 mod slots;
@@ -90,10 +92,11 @@ mod state;
 mod tests;
 
 pub use super::settings::Policy;
+pub use chat::{ChatVerdict, KickCall, KickOutcome, CHAT_TOKENS_PER_WINDOW, CHAT_WINDOW};
 pub use events::{Event, Reason};
 pub use queue::{
     backoff, CallOutcome, Pair, PairError, RevocationCall, RevokeScope, Revoked, Unblocked, BACKOFF_BASE, BACKOFF_MAX,
     CALL_SPACING, LEASE_SECONDS, MAX_BATCH, MAX_QUEUE,
 };
 pub use slots::{unledgered_version, Decision, DeviceView, Heartbeat, MAX_VERSION, MAX_VERSION_LEAD};
-pub use state::{ChannelRef, Device, Hold, Ledger, Revocation};
+pub use state::{ChannelRef, Device, Hold, Kick, Ledger, Revocation};

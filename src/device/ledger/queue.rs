@@ -51,6 +51,9 @@ pub struct Revoked {
     pub version: i64,
     /// The block's end, if one was set.
     pub blocked_until: Option<u64>,
+    /// The chat rooms (ARNs) a disconnect was queued for.
+    #[serde(default)]
+    pub rooms: Vec<String>,
 }
 
 /// One IVS call: a single `StartViewerSessionRevocation` (one pair) or a
@@ -233,6 +236,7 @@ impl Ledger {
             channels: channels.into_values().collect(),
             version: ceiling,
             blocked_until: block_until,
+            rooms: Vec::new(),
         }
     }
 
@@ -336,12 +340,17 @@ impl Ledger {
         self.revocations = kept;
     }
 
-    /// When the object's alarm should fire next (Unix seconds): the earliest due revocation, not
-    /// before the call spacing allows; `None` when nothing is owed to IVS.
+    /// When the object's alarm should fire next (Unix seconds): the earliest due revocation (not
+    /// before the call spacing allows) or chat disconnect; `None` when nothing is owed to IVS.
     pub fn next_alarm(&self) -> Option<u64> {
-        let earliest = self.revocations.iter().map(|r| r.next_attempt_at.max(r.leased_until.unwrap_or(0))).min()?;
         let spacing = self.last_call_at.map_or(0, |at| at.saturating_add(CALL_SPACING));
-        Some(earliest.max(spacing))
+        let revocation = self
+            .revocations
+            .iter()
+            .map(|r| r.next_attempt_at.max(r.leased_until.unwrap_or(0)))
+            .min()
+            .map(|at| at.max(spacing));
+        revocation.into_iter().chain(self.next_kick_at()).min()
     }
 
     pub(super) fn queue(

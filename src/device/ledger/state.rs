@@ -94,6 +94,24 @@ impl Revocation {
     }
 }
 
+/// One `DisconnectUser` owed to IVS Chat: the viewer, out of one room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kick {
+    /// Its id in this ledger.
+    pub id: u64,
+    /// The room's ARN.
+    pub room_arn: String,
+    /// When it was queued.
+    pub queued_at: u64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Not handed out before this time.
+    pub next_attempt_at: u64,
+    /// Handed out until this time (then handed out again, unless answered).
+    #[serde(default)]
+    pub leased_until: Option<u64>,
+}
+
 /// The state of one viewer. Serialize it whole into the object's storage after every operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -119,6 +137,15 @@ pub struct Ledger {
     pub blocked_until: Option<u64>,
     /// An operator's block of single channels, by name.
     pub blocked_channels: BTreeMap<String, u64>,
+    /// Chat tokens asked for in the current window: (its start, how many).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_window: Option<(u64, u32)>,
+    /// `DisconnectUser` calls owed to IVS Chat.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kicks: Vec<Kick>,
+    /// The id of the next kick.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub next_kick_id: u64,
     /// Log lines not yet taken ([`Ledger::take_events`]); never stored.
     #[serde(skip)]
     pub(super) events: Vec<Event>,
@@ -138,4 +165,8 @@ impl Ledger {
     pub(super) fn log(&mut self, event: Event) {
         self.events.push(event);
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -378,7 +378,16 @@ fn revoke_command(request: &Request<'_>, config: &Config, _: &DeviceSettings) ->
         },
     };
     let channels = config.limited_channels().into_iter().map(ChannelKey::from).collect();
-    let command = Command::Revoke { channel, channels, block_seconds: body.block_seconds };
+    // One kick for video and chat: the rooms of the channels in scope (every room without one).
+    let mut rooms: Vec<String> = config
+        .channels
+        .values()
+        .filter(|c| body.channel.as_ref().is_none_or(|name| name == &c.name))
+        .filter_map(|c| c.chat.as_ref().map(|room| room.arn.clone()))
+        .collect();
+    rooms.sort();
+    rooms.dedup();
+    let command = Command::Revoke { channel, channels, block_seconds: body.block_seconds, rooms };
     Ok(Envelope { viewer_id, command })
 }
 
@@ -434,6 +443,7 @@ pub(super) fn revoke_route(request: &Request<'_>, config: Result<&Config, &Error
                     "channels": channels,
                     "version": revoked.version,
                     "blocked_until": revoked.blocked_until,
+                    "chat_rooms": revoked.rooms,
                 }),
             ))
         }

@@ -23,17 +23,21 @@
 //! | [`Need::Discovery`] | `/login`, `/callback/PROVIDER`, `/logout`: that provider's discovery document, if not fresh |
 //! | [`Need::CodeExchange`] | a `/callback/PROVIDER` whose state and `iss` checks passed |
 //! | [`Need::Keys`] | the keys of the ID token the exchange brought, if not known |
-//! | [`Need::Ledger`] | a device-limited token, a heartbeat, an operator command: the viewer's ledger |
+//! | [`Need::Ledger`] | a device-limited token, a heartbeat, an operator command, a chat token: the viewer's ledger |
+//! | [`Need::ChatToken`] | a chat token the ledger allowed: `CreateChatToken`; once more if IVS Chat throttled or failed |
 //!
 //! Key documents and discovery documents go into the configuration's isolate-wide stores (the
 //! Workers layer records them there), so the plan is handed nothing back for those.
 
+use super::chat::{chat_call, chat_ledger_ask};
 use super::device::{ledger_ask, operator_body_limit};
 use super::request::Request;
 use super::response::{log_line, Response};
 use super::route::Route;
 use super::signin::{discovery_for, exchange_for};
+use crate::aws::call::HttpRequest;
 use crate::capped::Unread;
+use crate::chat::api::Created;
 use crate::config::Config;
 use crate::device::object::{Envelope, LedgerAnswer, LedgerExchange};
 use crate::error::Error;
@@ -74,7 +78,18 @@ pub enum Need<'c> {
     },
     /// Send this command to the viewer's device ledger; then [`Plan::ledger_answered`].
     Ledger(Envelope),
+    /// Wait `delay_ms`, then send this signed `CreateChatToken` to IVS Chat; then
+    /// [`Plan::chat_answered`] (read with [`crate::chat::api::read_create_answer`]).
+    ChatToken {
+        /// The signed request.
+        request: HttpRequest,
+        /// A pause before it: 0 for the first try, a random 100 to 399 ms before the retry.
+        delay_ms: u32,
+    },
 }
+
+/// The most `CreateChatToken` calls one request makes: one retry.
+const CHAT_ATTEMPTS: u8 = 2;
 
 /// Where the plan stands: the next kind of need it will consider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +101,7 @@ enum Step {
     Exchange,
     IdTokenKeys,
     Ledger,
+    Chat,
     Done,
 }
 
@@ -108,6 +124,8 @@ pub struct Plan<'r, 'c> {
     exchanged: Option<Exchanged>,
     asked: Option<Envelope>,
     ledger: Option<LedgerExchange>,
+    chat_attempts: u8,
+    chat: Option<Created>,
     /// An answer decided before the route runs (a body over its limit).
     early: Option<Response>,
 }
@@ -132,6 +150,8 @@ impl<'r, 'c> Plan<'r, 'c> {
             exchanged: None,
             asked: None,
             ledger: None,
+            chat_attempts: 0,
+            chat: None,
             early: None,
         }
     }
@@ -148,6 +168,7 @@ impl<'r, 'c> Plan<'r, 'c> {
         view.body = &self.body;
         view.exchanged = self.exchanged.as_ref();
         view.ledger = self.ledger.as_ref();
+        view.chat = self.chat.as_ref();
         view
     }
 
@@ -233,11 +254,36 @@ impl<'r, 'c> Plan<'r, 'c> {
                     }
                 }
                 Step::Ledger => {
-                    self.step = Step::Done;
-                    if let Some(ask) = ledger_ask(&self.view(), Ok(config), self.now, self.random) {
+                    self.step = Step::Chat;
+                    // Blocks and the chat token floor live in the ledger, with or without device
+                    // limits.
+                    let ask = match self.route() {
+                        Route::ChatToken => chat_ledger_ask(&self.view(), config, self.now),
+                        _ => ledger_ask(&self.view(), Ok(config), self.now, self.random),
+                    };
+                    if let Some(ask) = ask {
                         self.asked = Some(ask.clone());
                         return Some(Need::Ledger(ask));
                     }
+                }
+                Step::Chat => {
+                    let retry = matches!(self.chat, None | Some(Created::Retry { .. }));
+                    if !retry || self.chat_attempts >= CHAT_ATTEMPTS || self.route() != Route::ChatToken {
+                        self.step = Step::Done;
+                        continue;
+                    }
+                    let Some(request) = chat_call(&self.view(), config, self.now) else {
+                        self.step = Step::Done;
+                        continue;
+                    };
+                    let delay_ms = match self.chat_attempts {
+                        0 => 0,
+                        // Equal spread over 100-399 ms from the request's randomness: requests
+                        // throttled together do not retry together.
+                        _ => 100 + u32::from(u16::from_le_bytes([self.random[30], self.random[31]])) % 300,
+                    };
+                    self.chat_attempts += 1;
+                    return Some(Need::ChatToken { request, delay_ms });
                 }
                 Step::Done => return None,
             }
@@ -280,6 +326,12 @@ impl<'r, 'c> Plan<'r, 'c> {
         if let Some(ask) = self.asked.take() {
             self.ledger = Some(LedgerExchange { ask, answer });
         }
+    }
+
+    /// What IVS Chat answered to [`Need::ChatToken`] (a failure to reach it:
+    /// [`Created::Retry`]).
+    pub fn chat_answered(&mut self, created: Created) {
+        self.chat = Some(created);
     }
 
     /// The answer, from everything handed back (what was not is treated as the documented

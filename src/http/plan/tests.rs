@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::capped::TooLarge;
+use crate::chat::api::read_create_answer;
 use crate::config::tests::{device_settings, settings, ADMIN_TOKEN};
 use crate::config::{names, Config};
 use crate::device::ledger::Ledger;
@@ -32,6 +33,9 @@ pub(crate) struct FakeEdge {
     pub body: Vec<u8>,
     /// The platform's verdict on every signature check (none: not given).
     pub verdict: Option<bool>,
+    /// IVS Chat's answers to `CreateChatToken`, in order: (status, `x-amzn-ErrorType`, body);
+    /// status 0 or none left: no answer (a network error).
+    pub chat_answers: std::collections::VecDeque<(u16, Option<String>, String)>,
     /// What the plan asked for, in order.
     pub asked: Vec<String>,
 }
@@ -90,6 +94,14 @@ impl FakeEdge {
                         LedgerAnswer::Replied(apply(ledger, &ask.command, plan.now))
                     });
                     plan.ledger_answered(answer);
+                }
+                Need::ChatToken { request, delay_ms } => {
+                    self.asked.push(format!("chat-token {} {delay_ms}", request.url));
+                    let (status, error_type, body) = self.chat_answers.pop_front().unwrap_or((0, None, String::new()));
+                    plan.chat_answered(match status {
+                        0 => Created::Retry { status: 0, code: None },
+                        _ => read_create_answer(status, error_type.as_deref(), &body),
+                    });
                 }
             }
         }
