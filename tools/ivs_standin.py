@@ -19,6 +19,10 @@ playback session as IVS's do. `POST /_standin/control` makes the next calls fail
 429 ThrottlingException, `{"fail": N}`: 500, `{"pair_throttle": N}`: the next N pairs of batches
 listed under `errors`), `GET /_standin/revocations` lists what was accepted.
 
+The same server is the IVS Chat stand-in too (tools/ivs_chat_standin.py: `POST /CreateChatToken`,
+`/DisconnectUser`, `/DeleteMessage`, the messaging WebSocket at `ws://HOST:PORT/`, and its test
+hooks under `/_standin/chat/`).
+
     python tools/ivs_standin.py --public-key .dev/public.pem --arn ARN --port 8788
 """
 
@@ -36,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from aws_api import ApiError, verify_sigv4, write_answer
+from ivs_chat_standin import ChatStandIn
 
 FIXTURE = Path(__file__).resolve().parent / "hls"
 PLAYLIST_PATH = "/api/video/v1/us-west-2.123456789012.channel.demo.m3u8"
@@ -134,6 +139,7 @@ class StandIn:
         credentials: dict[str, tuple[str, str | None]] | None = None,
         known_channels: set[str] | None = None,
         more_channels: list[str] | tuple[str, ...] = (),
+        known_rooms: set[str] | None = None,
     ):
         self.public_key_pem = public_key_pem
         self.channel_arn = channel_arn
@@ -158,6 +164,9 @@ class StandIn:
         self.sessions: dict[str, tuple[str, str | None, int]] = {}
         self.started = time.time()
         self.lock = threading.Lock()
+        # IVS Chat, on the same port: its calls are signed with the same keys and checked by the
+        # same code, at this stand-in's clock (which tests move).
+        self.chat = ChatStandIn(self.verify_signature, clock=lambda: self.clock(), known_rooms=known_rooms)
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -177,7 +186,13 @@ class StandIn:
         self.thread.start()
         return self
 
+    @property
+    def chat_url(self) -> str:
+        """The messaging WebSocket URL to give the chat SDK as `regionOrUrl`."""
+        return f"ws://127.0.0.1:{self.server.server_address[1]}/"
+
     def stop(self):
+        self.chat.close_all()
         self.server.shutdown()
         self.server.server_close()
 
@@ -325,6 +340,8 @@ class StandIn:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if 0 < length <= 65536 else b""
+                if standin.chat.handle_post(self, url.path, body):
+                    return None
                 if url.path in API_PATHS:
                     return write_answer(self, *standin.api(url.path, self.headers, body), "com.amazonaws.ivs")
                 if url.path == "/_standin/control":
@@ -343,6 +360,8 @@ class StandIn:
 
             def do_GET(self):
                 url = urlsplit(self.path)
+                if standin.chat.handle_get(self, url.path):
+                    return None
                 token = parse_qs(url.query).get("token", [None])[0]
                 origin = self.headers.get("Origin")
                 entry = {"time": time.time(), "path": url.path, "token": token, "origin": origin}
