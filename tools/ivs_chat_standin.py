@@ -30,7 +30,7 @@ goes to every connection of the room, the sender's too (its RequestId resolves t
 A disconnected user's connections get the aws:DISCONNECT_USER event, then a close with code 1000
 and the reason: the SDK takes only a clean close as the server's `serverDisconnect` and does not
 reconnect; an unclean one it reconnects from. A refused handshake (no, unknown, spent or expired
-token) is an HTTP 401/403 with no upgrade.
+token, or a path other than /) is an HTTP 401/403/404 with no upgrade.
 
 Not emulated: message and connection rate limits, the room's maximumMessageLength (500 code points
 here, the default), the message review handler (406), logging configuration, SendEvent and custom
@@ -291,12 +291,7 @@ class ChatStandIn:
         if error:
             with self.lock:
                 self.refused.append({"time": now, "status": error[0], "error": error[1], "userId": grant.user_id if grant else None})
-            body = json.dumps({"message": error[1]}).encode()
-            handler.send_response(error[0])
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(body)))
-            handler.end_headers()
-            handler.wfile.write(body)
+            WebSocket.refuse(handler, *error)
             return
         ws = WebSocket.upgrade(handler, token)
         if ws is None:
@@ -306,6 +301,7 @@ class ChatStandIn:
         with self.lock:
             self.connections.append(conn)
         try:
+            ws.flush()  # the 101: from now on the client may send, and hears the room
             self._read(conn)
         finally:
             with self.lock:

@@ -39,26 +39,41 @@ class WebSocket:
 
     @classmethod
     def upgrade(cls, handler, subprotocol: str | None) -> "WebSocket | None":
-        """Answer the upgrade request `handler` has read: 101 with `subprotocol` (the one the client
+        """Accept the upgrade request `handler` has read with `subprotocol` (the one the client
         offered that the caller accepted; a browser fails a connection whose offered subprotocol is
-        not echoed), or websockets' 4xx for a malformed handshake (then None)."""
+        not echoed): the connection, whose 101 the caller sends with flush() once it can take the
+        client's frames (a room must list the connection before its client can send). A malformed
+        handshake gets websockets' 4xx, and None."""
         protocol = ServerProtocol(select_subprotocol=lambda _p, offered: subprotocol if subprotocol in offered else None)
-        # The protocol's parser reads the upgrade request before any frame, so it is given the
-        # request http.server has already read, as bytes (one header a line, never folded).
-        head = f"GET {handler.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in handler.headers.items()) + "\r\n"
-        protocol.receive_data(head.encode("latin-1"))
-        request = next((e for e in protocol.events_received() if isinstance(e, Request)), None)
+        request = cls._request(handler, protocol)
         if request is None:
             return None
-        response = protocol.accept(request)
-        protocol.send_response(response)
-        handler.close_connection = True  # http.server must not read another request from this socket
+        protocol.send_response(protocol.accept(request))
         # A client sends no frame before it has the 101, so http.server's read buffer holds none:
         # from here on the socket is read directly.
         ws = cls(handler.connection, protocol)
-        with ws.lock:
-            ws._flush()
-        return ws if protocol.state is State.OPEN else None
+        if protocol.state is State.OPEN:
+            return ws  # the 101 is sent by flush(), once the caller is ready for the client's frames
+        ws.flush()
+        return None
+
+    @classmethod
+    def refuse(cls, handler, status: int, text: str) -> None:
+        """Refuse the upgrade request `handler` has read with an HTTP error, as websockets writes it
+        (HTTP/1.1: http.server's own HTTP/1.0 status line is refused by strict clients)."""
+        protocol = ServerProtocol()
+        if cls._request(handler, protocol) is not None:
+            protocol.send_response(protocol.reject(status, text))
+            cls(handler.connection, protocol).flush()
+
+    @staticmethod
+    def _request(handler, protocol: ServerProtocol) -> Request | None:
+        """The upgrade request, through `protocol`'s parser: it reads the request before any frame,
+        so it is given the one http.server has already read, as bytes (a header a line, unfolded)."""
+        handler.close_connection = True  # http.server must not read another request from this socket
+        head = f"GET {handler.path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in handler.headers.items()) + "\r\n"
+        protocol.receive_data(head.encode("latin-1"))
+        return next((e for e in protocol.events_received() if isinstance(e, Request)), None)
 
     @property
     def open(self) -> bool:
@@ -119,6 +134,10 @@ class WebSocket:
         except OSError:
             pass
         self.sock.close()
+
+    def flush(self) -> bool:
+        with self.lock:
+            return self._flush()
 
     def _flush(self) -> bool:
         """Write what the protocol has queued (the caller holds the lock); False if the peer is gone."""
