@@ -19,14 +19,16 @@ playback session as IVS's do. `POST /_standin/control` makes the next calls fail
 429 ThrottlingException, `{"fail": N}`: 500, `{"pair_throttle": N}`: the next N pairs of batches
 listed under `errors`), `GET /_standin/revocations` lists what was accepted.
 
+The same server is the IVS Chat stand-in too (tools/ivs_chat_standin.py: `POST /CreateChatToken`,
+`/DisconnectUser`, `/DeleteMessage`, the messaging WebSocket at `ws://HOST:PORT/`, and its test
+hooks under `/_standin/chat/`).
+
     python tools/ivs_standin.py --public-key .dev/public.pem --arn ARN --port 8788
 """
 
 from __future__ import annotations
 
 import argparse
-import calendar
-import hmac
 import json
 import re
 import secrets
@@ -37,9 +39,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from aws_api import ApiError, verify_sigv4, write_answer
+from ivs_chat_standin import ChatStandIn
 
 FIXTURE = Path(__file__).resolve().parent / "hls"
 PLAYLIST_PATH = "/api/video/v1/us-west-2.123456789012.channel.demo.m3u8"
@@ -61,20 +62,9 @@ API_PATHS = {"/StartViewerSessionRevocation": "single", "/BatchStartViewerSessio
 CHANNEL_ARN = re.compile(r"^arn:aws:ivs:[a-z0-9-]+:[0-9]+:channel/[a-zA-Z0-9-]+$")
 MAX_VERSION = 2**31 - 1
 MAX_BATCH = 20
-MAX_SKEW_SECONDS = 15 * 60  # AWS refuses a signature more than 15 minutes off
 # The stand-in's AWS key (AWS's documentation example, never a real one).
 ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-AUTHORIZATION = re.compile(
-    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request,"
-    r"\s*SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
-)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def check_viewer_session(item, where: str = "") -> tuple[str, str, int]:
@@ -149,6 +139,7 @@ class StandIn:
         credentials: dict[str, tuple[str, str | None]] | None = None,
         known_channels: set[str] | None = None,
         more_channels: list[str] | tuple[str, ...] = (),
+        known_rooms: set[str] | None = None,
     ):
         self.public_key_pem = public_key_pem
         self.channel_arn = channel_arn
@@ -173,6 +164,9 @@ class StandIn:
         self.sessions: dict[str, tuple[str, str | None, int]] = {}
         self.started = time.time()
         self.lock = threading.Lock()
+        # IVS Chat, on the same port: its calls are signed with the same keys and checked by the
+        # same code, at this stand-in's clock (which tests move).
+        self.chat = ChatStandIn(self.verify_signature, clock=lambda: self.clock(), known_rooms=known_rooms)
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -192,7 +186,13 @@ class StandIn:
         self.thread.start()
         return self
 
+    @property
+    def chat_url(self) -> str:
+        """The messaging WebSocket URL to give the chat SDK as `regionOrUrl`."""
+        return f"ws://127.0.0.1:{self.server.server_address[1]}/"
+
     def stop(self):
+        self.chat.close_all()
         self.server.shutdown()
         self.server.server_close()
 
@@ -244,44 +244,10 @@ class StandIn:
 
     # The IVS API.
 
-    def verify_signature(self, method: str, path: str, headers, body: bytes) -> str:
-        """Check a request's SigV4 signature as AWS does, with botocore; the signing region, or
-        ApiError 403 as AWS answers (never naming the expected signature)."""
-        match = AUTHORIZATION.match(headers.get("Authorization") or "")
-        if match is None:
-            raise ApiError(403, "MissingAuthenticationTokenException", "Missing or malformed Authorization header")
-        key = self.credentials.get(match["key"])
-        if key is None:
-            raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
-        secret, token = key
-        if match["service"] != "ivs":
-            raise ApiError(403, "InvalidSignatureException", "Credential should be scoped to correct service: 'ivs'.")
-        amz_date = headers.get("X-Amz-Date") or ""
-        if not re.fullmatch(r"\d{8}T\d{6}Z", amz_date) or amz_date[:8] != match["date"]:
-            raise ApiError(403, "InvalidSignatureException", "X-Amz-Date is missing or does not match the credential scope")
-        signed_at = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
-        if abs(self.clock() - signed_at) > MAX_SKEW_SECONDS:
-            raise ApiError(403, "InvalidSignatureException", "Signature expired: the request time is more than 15 minutes off")
-        signed = match["signed"].split(";")
-        for required in ("host", "x-amz-date"):
-            if required not in signed:
-                raise ApiError(403, "InvalidSignatureException", f"{required} must be a signed header")
-        if token is not None and ("x-amz-security-token" not in signed or headers.get("X-Amz-Security-Token") != token):
-            raise ApiError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
-        missing = [name for name in signed if headers.get(name) is None]
-        if missing:
-            raise ApiError(403, "InvalidSignatureException", f"signed header {missing[0]} is not in the request")
-        request = AWSRequest(method=method, url=f"http://{headers['Host']}{path}", data=body, headers={name: headers[name] for name in signed})
-        request.context["timestamp"] = amz_date
-        auth = SigV4Auth(Credentials(match["key"], secret, token), "ivs", match["region"])
-        expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
-        if not hmac.compare_digest(expected, match["signature"]):
-            raise ApiError(
-                403,
-                "InvalidSignatureException",
-                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
-            )
-        return match["region"]
+    def verify_signature(self, method: str, path: str, headers, body: bytes, service: str = "ivs") -> str:
+        """The signing region of a request signed for `service` with one of the configured keys, or
+        ApiError 403 as AWS answers (tools/aws_api.py)."""
+        return verify_sigv4(self.credentials, self.clock(), service, method, path, headers, body)
 
     def _revoke(self, operation: str, arn: str, viewer: str, version: int, region: str) -> ApiError | None:
         """Record one accepted revocation, or the error IVS gives for that pair."""
@@ -374,16 +340,10 @@ class StandIn:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if 0 < length <= 65536 else b""
+                if standin.chat.handle_post(self, url.path, body):
+                    return None
                 if url.path in API_PATHS:
-                    status, error_type, answer = standin.api(url.path, self.headers, body)
-                    data = json.dumps(answer).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    if error_type:
-                        self.send_header("x-amzn-ErrorType", f"{error_type}:http://internal.amazon.com/coral/com.amazonaws.ivs/")
-                    self.end_headers()
-                    return self.wfile.write(data)
+                    return write_answer(self, *standin.api(url.path, self.headers, body), "com.amazonaws.ivs")
                 if url.path == "/_standin/control":
                     try:
                         answer = standin.control(json.loads(body or b"{}"))
@@ -400,6 +360,8 @@ class StandIn:
 
             def do_GET(self):
                 url = urlsplit(self.path)
+                if standin.chat.handle_get(self, url.path):
+                    return None
                 token = parse_qs(url.query).get("token", [None])[0]
                 origin = self.headers.get("Origin")
                 entry = {"time": time.time(), "path": url.path, "token": token, "origin": origin}
