@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT, Worker, free_port, session_cookie, start_all
+from harness import ARN_PREFIX, ROOT, Worker, free_port, new_p384_key, public_pem, session_cookie, start_all
 from identity_standins import new_ec_key, public_jwk
+
+sys.path.insert(0, str(ROOT / "tools"))
+from ivs_standin import ACCESS_KEY_ID, StandIn  # noqa: E402
 
 DOCUMENT = ROOT / "openapi" / "openapi.json"
 ARTIFACTS = ROOT / "test-artifacts" / "schemathesis"
@@ -40,15 +43,21 @@ def contract_worker(deployment):
     # revocations go to a closed port: they are queued and retried, never lost, never awaited.
     channels = json.loads(deployment.worker.settings["CHANNELS"])
     channels["open"]["device_limit"] = False  # not viewer-bound: it cannot be device-limited
+    # A chat room, its CreateChatToken answered by the IVS Chat stand-in (SigV4 checked), so valid
+    # requests to /v1/chat-token reach a 200 (and, past the floor of 10 a minute, a 429).
+    aws_secret = secrets.token_urlsafe(30)
+    standin = StandIn(public_pem(new_p384_key()), ARN_PREFIX + "demo1", credentials={ACCESS_KEY_ID: (aws_secret, None)}).start()
+    channels["demo"]["chat"] = {"room": "arn:aws:ivschat:us-west-2:123456789012:room/contract", "moderators": ["staff"]}
     settings = dict(deployment.worker.settings, DEV_LOGIN="true", STAGES=json.dumps(STAGES),
                     IDENTITY_PROVIDERS=json.dumps(providers), CHANNELS=json.dumps(channels),
                     DEVICE_LIMITS=json.dumps({"default": 2, "on_limit": "evict-oldest"}),
-                    AWS_ACCESS_KEY_ID="AKIDCONTRACTTESTS001", AWS_SECRET_ACCESS_KEY=secrets.token_urlsafe(30),
-                    IVS_API_ENDPOINT=nowhere, ADMIN_API_TOKEN=ADMIN_TOKEN)
+                    AWS_ACCESS_KEY_ID=ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=aws_secret,
+                    IVS_API_ENDPOINT=nowhere, IVS_CHAT_API_ENDPOINT=standin.base, ADMIN_API_TOKEN=ADMIN_TOKEN)
     worker.settings = settings
     start_all([worker])
     yield deployment, worker
     worker.stop()
+    standin.stop()
 
 
 def with_provider_names(document: dict, names: list[str]) -> dict:
@@ -122,7 +131,7 @@ def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment
     served = deployment.worker.get("/openapi.json").json()
     full = json.loads(DOCUMENT.read_text())
     absent = {"/", "/dev/login", "/login", "/callback/{provider}", "/logout", "/v1/stage-token", "/stage/{name}",
-              "/v1/heartbeat", "/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"}
+              "/v1/heartbeat", "/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices", "/v1/chat-token"}
     assert set(served["paths"]) == set(full["paths"]) - absent
     # Nor the token routes' device parameters (no DEVICE_LIMITS).
     for path in ("/v1/token", "/watch/{name}"):
@@ -137,7 +146,7 @@ def test_a_deployment_without_dev_login_documents_only_what_it_serves(deployment
         unknown = deployment.worker.get("/nope", method=method, headers=origin)
         assert unknown.status == 404 and unknown.json()["type"] == "urn:ivs-token-worker:problem:not-found"
         for path in ["/v1/stage-token?stage=studio", "/stage/studio", "/v1/heartbeat?channel=demo", "/v1/admin/revoke",
-                     "/v1/admin/unblock", "/v1/admin/devices?sub=alice"]:
+                     "/v1/admin/unblock", "/v1/admin/devices?sub=alice", "/v1/chat-token?channel=demo"]:
             r = deployment.worker.get(path, method=method, headers=origin)
             assert (r.status, r.json()) == (404, unknown.json()), (method, path)
             assert "access-control-allow-origin" not in r.headers, (method, path)

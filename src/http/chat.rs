@@ -100,6 +100,11 @@ fn verdict(request: &Request<'_>, chatter: &Chatter<'_>) -> Result<()> {
 
 /// `POST /v1/chat-token?channel=NAME`.
 pub(super) fn chat_token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
+    // Without a room anywhere the path does not exist, for every method (as the document a
+    // deployment serves says).
+    if config.is_ok_and(|config| config.chat.is_none()) {
+        return Response::problem(&Error::NotFound);
+    }
     cors_api(request, config, CHAT_METHODS, CORS_METHODS, |config| {
         let mut upstream = None;
         let answer = chatter(request, config, now).and_then(|(chatter, _)| {

@@ -2,7 +2,8 @@
 //! embedded at build time (minified by build.rs). It describes the deployment that serves it: the local-only routes
 //! (`/`, `/dev/login`) are listed only when `DEV_LOGIN` is on, the sign-in routes (`/login`,
 //! `/callback/{provider}`, `/logout`) only when a provider has a `login` table, the stage routes
-//! (`/v1/stage-token`, `/stage/{name}`) only when `STAGES` names a stage; the operator API's
+//! (`/v1/stage-token`, `/stage/{name}`) only when `STAGES` names a stage, `/v1/chat-token` only
+//! when a channel has a chat room; the operator API's
 //! viewer fields follow its identity providers (their names as `provider`'s values, `provider`
 //! absent without providers, `session_cookie` only with `SESSION_SECRET`). `tests/test_contract.py`
 //! runs schemathesis against live workers with it, so the document and the worker cannot drift
@@ -28,6 +29,9 @@ const SIGNIN_PATHS: [&str; 3] = ["/login", "/callback/{provider}", "/logout"];
 /// Routes that answer only when `STAGES` names a stage (404 for every method otherwise).
 const STAGE_PATHS: [&str; 2] = ["/v1/stage-token", "/stage/{name}"];
 
+/// Routes that answer only when a channel has a chat room (404 for every method otherwise).
+const CHAT_PATHS: [&str; 1] = ["/v1/chat-token"];
+
 /// Paths served only with `DEVICE_LIMITS`.
 const DEVICE_PATHS: [&str; 1] = ["/v1/heartbeat"];
 
@@ -42,7 +46,7 @@ const DEVICE_PARAMETERS: [&str; 2] = ["takeover", "X-Device-Id"];
 const OPERATOR_PATHS: [&str; 3] = ["/v1/admin/revoke", "/v1/admin/unblock", "/v1/admin/devices"];
 
 /// How many groups of optional routes there are: [`Served`] has one flag for each.
-const GROUPS: usize = 5;
+const GROUPS: usize = 6;
 
 /// Which optional routes a deployment serves; the document lists a group's paths only when it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,22 +61,26 @@ pub struct Served {
     pub devices: bool,
     /// `/v1/admin/revoke`, `/v1/admin/devices`: `DEVICE_LIMITS` and `ADMIN_API_TOKEN` are set.
     pub operator: bool,
+    /// `/v1/chat-token`: a channel has a chat room.
+    pub chat: bool,
 }
 
 impl Served {
     /// Every optional route: the repository's document, unchanged.
-    pub const EVERYTHING: Self = Self { dev_login: true, signin: true, stages: true, devices: true, operator: true };
+    pub const EVERYTHING: Self =
+        Self { dev_login: true, signin: true, stages: true, devices: true, operator: true, chat: true };
 
     /// What a configuration serves; one that failed to load serves none of the optional routes.
     pub fn by(config: Result<&Config, &Error>) -> Self {
         config.map_or(
-            Self { dev_login: false, signin: false, stages: false, devices: false, operator: false },
+            Self { dev_login: false, signin: false, stages: false, devices: false, operator: false, chat: false },
             |config| Self {
                 dev_login: config.dev_login,
                 signin: config.signin.enabled(),
                 stages: !config.stages.is_empty(),
                 devices: config.devices.is_some(),
                 operator: config.devices.as_ref().is_some_and(|d| d.admin_token.is_some()),
+                chat: config.chat.is_some(),
             },
         )
     }
@@ -85,6 +93,7 @@ impl Served {
             (self.stages, &STAGE_PATHS),
             (self.devices, &DEVICE_PATHS),
             (self.operator, &OPERATOR_PATHS),
+            (self.chat, &CHAT_PATHS),
         ]
     }
 
@@ -251,8 +260,8 @@ pub(super) fn openapi_route(request: &Request<'_>, config: Result<&Config, &Erro
 #[cfg(test)]
 mod tests {
     use super::{
-        document, Served, DEVICE_PARAMETERS, DEVICE_PATHS, DEV_ONLY_PATHS, DOCUMENT, OPERATOR_PATHS, SIGNIN_PATHS,
-        STAGE_PATHS,
+        document, Served, CHAT_PATHS, DEVICE_PARAMETERS, DEVICE_PATHS, DEV_ONLY_PATHS, DOCUMENT, OPERATOR_PATHS,
+        SIGNIN_PATHS, STAGE_PATHS,
     };
     use crate::config::{names, tests::settings, Config};
     use crate::http::tests::{config, NOW};
@@ -304,9 +313,14 @@ mod tests {
         let local = served(&Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap());
         let providers = r#"{"idp": {"issuer": "https://id.example", "audience": "a", "jwks_url": "https://id.example/jwks",
             "login": {"client_id": "a"}}}"#;
+        let with_room = crate::config::tests::device_settings().get(names::CHANNELS).unwrap().replace(
+            r#""playback_url": "https://x.live-video.net/demo.m3u8"}"#,
+            r#""playback_url": "https://x.live-video.net/demo.m3u8", "chat": {"room": "arn:aws:ivschat:us-west-2:123456789012:room/a"}}"#,
+        );
         let everything = served(
             &Config::load(
                 &crate::config::tests::device_settings()
+                    .with(names::CHANNELS, with_room)
                     .with(names::ADMIN_API_TOKEN, crate::config::tests::ADMIN_TOKEN)
                     .with(names::DEV_LOGIN, "true")
                     .with(names::IDENTITY_PROVIDERS, providers)
@@ -334,8 +348,13 @@ mod tests {
             assert!(everything["paths"].get(path).is_some() && local["paths"].get(path).is_none(), "{path}");
         }
         let mut expected = full.clone();
-        for path in
-            DEV_ONLY_PATHS.iter().chain(&SIGNIN_PATHS).chain(&STAGE_PATHS).chain(&DEVICE_PATHS).chain(&OPERATOR_PATHS)
+        for path in DEV_ONLY_PATHS
+            .iter()
+            .chain(&SIGNIN_PATHS)
+            .chain(&STAGE_PATHS)
+            .chain(&DEVICE_PATHS)
+            .chain(&OPERATOR_PATHS)
+            .chain(&CHAT_PATHS)
         {
             expected["paths"].as_object_mut().unwrap().remove(*path);
         }
@@ -372,19 +391,20 @@ mod tests {
         assert_eq!(unstaged, expected, "nothing else differs");
     }
 
-    /// Each of the 32 combinations is its own cached variant: the repository's document less
+    /// Each of the 64 combinations is its own cached variant: the repository's document less
     /// exactly the groups it does not serve, the same text on every call.
     #[test]
     fn every_combination_drops_exactly_what_it_does_not_serve() {
         let full: Value = serde_json::from_str(DOCUMENT).unwrap();
         let mut seen = std::collections::BTreeSet::new();
-        for bits in 0..32u8 {
+        for bits in 0..64u8 {
             let served = Served {
                 dev_login: bits & 1 != 0,
                 signin: bits & 2 != 0,
                 stages: bits & 4 != 0,
                 devices: bits & 8 != 0,
                 operator: bits & 16 != 0,
+                chat: bits & 32 != 0,
             };
             assert!(seen.insert(served.index()), "{served:?} shares a cache slot");
             let mut expected = full.clone();
@@ -394,6 +414,7 @@ mod tests {
                 (served.stages, &STAGE_PATHS),
                 (served.devices, &DEVICE_PATHS),
                 (served.operator, &OPERATOR_PATHS),
+                (served.chat, &CHAT_PATHS),
             ] {
                 for path in group.iter().filter(|_| !on) {
                     expected["paths"].as_object_mut().unwrap().remove(*path).expect("documented");
