@@ -52,7 +52,9 @@ pub const MAX_TOKEN_TTL: u64 = 86_400;
 /// Default participant token lifetime.
 pub const DEFAULT_STAGE_TOKEN_TTL: u64 = 3600;
 
-/// The validated configuration the core works from.
+/// The validated configuration the core works from: what the operator set, immutable. What an
+/// isolate learns while it runs (keys, verified tokens, discovery documents, reusable tokens) is
+/// not here but beside it, in [`crate::isolate::IsolateState`].
 #[derive(Debug)]
 pub struct Config {
     /// The signing key.
@@ -81,8 +83,6 @@ pub struct Config {
     pub player: Player,
     /// `PAGE_BRAND`: what every page shows of the operator's brand; `None` when unset.
     pub brand: Option<Brand>,
-    /// Signed tokens shareable between viewers, reused briefly (see [`TokenCache`]).
-    pub token_cache: TokenCache,
     /// Sign-in at the edge: the providers with a `login` table.
     pub signin: SignIn,
     /// Device limits, the AWS key that revokes at IVS, the operator API's token; `None` when
@@ -226,10 +226,8 @@ impl Config {
             key,
             identity: Identity {
                 providers,
-                keys: Default::default(),
                 sessions: current.map(|current| SessionSecrets::new(current, previous)),
                 cookie_name,
-                verified: Default::default(),
             },
             channels,
             stages,
@@ -242,7 +240,6 @@ impl Config {
             dev_login,
             player,
             brand,
-            token_cache: TokenCache::default(),
             signin,
             devices,
             unknown_settings,
@@ -255,14 +252,15 @@ impl Config {
         self.channels.values().filter(|c| c.device_limit).map(|c| ChannelRef { name: &c.name, arn: &c.arn }).collect()
     }
 
-    /// What the playback policy reads: the key, the viewer-id key, lifetime, origins, reuse cache.
-    pub fn playback_settings(&self) -> PlaybackSettings<'_> {
+    /// What the playback policy reads: the key, the viewer-id key, lifetime, origins, and beside
+    /// them `cache`, the isolate's reusable tokens ([`crate::isolate::IsolateState::tokens`]).
+    pub fn playback_settings<'c>(&'c self, cache: &'c TokenCache) -> PlaybackSettings<'c> {
         PlaybackSettings {
             key: &self.key,
             viewer_ids: &self.viewer_ids,
             token_ttl: self.token_ttl,
             allowed_origins: &self.allowed_origins,
-            cache: &self.token_cache,
+            cache,
         }
     }
 
@@ -420,15 +418,16 @@ pub(crate) mod tests {
     #[test]
     fn loads_with_defaults() {
         let config = Config::load(&settings()).unwrap();
+        let tokens = TokenCache::default();
         assert_eq!(config.identity.cookie_name, "session");
         assert_eq!(config.token_ttl, 300);
         assert_eq!(config.channels.len(), 3);
-        assert_eq!(config.playback_settings().token_origins(&config.channels["demo"]), "*");
-        assert_eq!(config.playback_settings().token_origins(&config.channels["vip"]), "https://a.example");
+        assert_eq!(config.playback_settings(&tokens).token_origins(&config.channels["demo"]), "*");
+        assert_eq!(config.playback_settings(&tokens).token_origins(&config.channels["vip"]), "https://a.example");
         let with_origins =
             Config::load(&settings().with(names::ALLOWED_ORIGINS, "https://a.com, https://b.com")).unwrap();
         assert_eq!(
-            with_origins.playback_settings().token_origins(&with_origins.channels["demo"]),
+            with_origins.playback_settings(&tokens).token_origins(&with_origins.channels["demo"]),
             "https://a.com,https://b.com"
         );
     }

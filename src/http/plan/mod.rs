@@ -4,7 +4,7 @@
 //! here awaits, reads a clock or opens a socket.
 //!
 //! ```text
-//! let mut plan = Plan::new(request, config, now, random);
+//! let mut plan = Plan::new(request, config, &state, now, random);
 //! while let Some(need) = plan.next_need() {
 //!     // fulfil `need` (read the body, fetch keys, ask WebCrypto, the token endpoint, the ledger)
 //!     // and hand its result back: plan.body_read(..), plan.verdict(..), plan.exchanged(..), ...
@@ -25,8 +25,9 @@
 //! | [`Need::Keys`] | the keys of the ID token the exchange brought, if not known |
 //! | [`Need::Ledger`] | a device-limited token, a heartbeat, an operator command: the viewer's ledger |
 //!
-//! Key documents and discovery documents go into the configuration's isolate-wide stores (the
-//! Workers layer records them there), so the plan is handed nothing back for those.
+//! Key documents and discovery documents go into the isolate's runtime state beside the
+//! configuration ([`IsolateState`]: the Workers layer records them there), so the plan is handed
+//! nothing back for those.
 
 use super::device::{ledger_ask, operator_body_limit};
 use super::request::Request;
@@ -39,6 +40,7 @@ use crate::device::object::{Envelope, LedgerAnswer, LedgerExchange};
 use crate::error::Error;
 use crate::identity::credential::{KeyFetch, Located, SignatureCheck};
 use crate::identity::provider::Provider;
+use crate::isolate::IsolateState;
 use crate::signin::callback::{self, Exchange, Exchanged};
 use crate::signin::settings::Login;
 
@@ -51,13 +53,13 @@ pub enum Need<'c> {
         /// The most bytes that may be read.
         limit: usize,
     },
-    /// Fetch these key documents and record them in the configuration's key store (already
-    /// claimed, so concurrent requests do not fetch them too).
+    /// Fetch these key documents and record them in the isolate's key store
+    /// ([`IsolateState::identity`]; already claimed, so concurrent requests do not fetch them too).
     Keys(Vec<KeyFetch<'c>>),
     /// Check this signature with the platform's WebCrypto; then [`Plan::verdict`].
     Signature(SignatureCheck),
-    /// Fetch this login's discovery document and record it in `config.signin.discovery`
-    /// (already claimed). `wait`: none is usable, the answer needs it; otherwise a stale one is
+    /// Fetch this login's discovery document and record it in the isolate's
+    /// [`IsolateState::discovery`] (already claimed). `wait`: none is usable, the answer needs it; otherwise a stale one is
     /// used and the fresh one is fetched after the answer.
     Discovery {
         /// The provider's login settings.
@@ -94,6 +96,7 @@ enum Step {
 pub struct Plan<'r, 'c> {
     request: Request<'r>,
     config: Result<&'c Config, &'c Error>,
+    state: &'c IsolateState,
     now: u64,
     random: [u8; 32],
     step: Step,
@@ -113,13 +116,21 @@ pub struct Plan<'r, 'c> {
 }
 
 impl<'r, 'c> Plan<'r, 'c> {
-    /// Resolve `request` under `config` (or the error loading it gave). `now` is Unix seconds,
-    /// one reading for the whole request; `random` is fresh randomness for this request.
-    pub fn new(request: Request<'r>, config: Result<&'c Config, &'c Error>, now: u64, random: [u8; 32]) -> Self {
-        let located = config.ok().map(|config| config.identity.locate(&request.presented()));
+    /// Resolve `request` under `config` (or the error loading it gave), with `state`, the
+    /// isolate's caches beside that configuration. `now` is Unix seconds, one reading for the
+    /// whole request; `random` is fresh randomness for this request.
+    pub fn new(
+        request: Request<'r>,
+        config: Result<&'c Config, &'c Error>,
+        state: &'c IsolateState,
+        now: u64,
+        random: [u8; 32],
+    ) -> Self {
+        let located = config.ok().map(|config| config.identity.locate(&state.identity, &request.presented()));
         Self {
             request,
             config,
+            state,
             now,
             random,
             step: Step::Body,
@@ -172,9 +183,9 @@ impl<'r, 'c> Plan<'r, 'c> {
                     self.step = Step::Signatures;
                     let mut fetches = self.located.as_ref().map(|l| l.key_fetches(self.now)).unwrap_or_default();
                     if self.route() == Route::Health {
-                        fetches.extend(config.identity.fetches_for_health(self.now));
+                        fetches.extend(config.identity.fetches_for_health(&self.state.identity, self.now));
                     }
-                    if let Some(need) = claimed(config, fetches, self.now) {
+                    if let Some(need) = claimed(self.state, fetches, self.now) {
                         return Some(need);
                     }
                 }
@@ -200,7 +211,7 @@ impl<'r, 'c> Plan<'r, 'c> {
                         continue;
                     }
                     let Some(login) = discovery_for(&self.view(), config, self.now) else { continue };
-                    let store = &config.signin.discovery;
+                    let store = &self.state.discovery;
                     let wait = match store.need(&login.provider, self.now) {
                         Some(crate::signin::discovery::Need::Fetch) => true,
                         Some(crate::signin::discovery::Need::Revalidate) => false,
@@ -214,7 +225,7 @@ impl<'r, 'c> Plan<'r, 'c> {
                     if !config.signin.enabled() {
                         continue;
                     }
-                    if let Some((exchange, provider)) = exchange_for(&self.view(), config, self.now) {
+                    if let Some((exchange, provider)) = exchange_for(&self.view(), config, self.state, self.now) {
                         self.exchange_provider = Some(provider);
                         return Some(Need::CodeExchange { exchange, provider });
                     }
@@ -225,16 +236,16 @@ impl<'r, 'c> Plan<'r, 'c> {
                         continue;
                     };
                     let Some(kid) = callback::id_token_kid(exchanged) else { continue };
-                    if config.identity.keys.wants_fetch(provider, kid.as_deref(), self.now) {
+                    if self.state.identity.keys.wants_fetch(provider, kid.as_deref(), self.now) {
                         let fetch = KeyFetch { provider, kid };
-                        if let Some(need) = claimed(config, vec![fetch], self.now) {
+                        if let Some(need) = claimed(self.state, vec![fetch], self.now) {
                             return Some(need);
                         }
                     }
                 }
                 Step::Ledger => {
                     self.step = Step::Done;
-                    if let Some(ask) = ledger_ask(&self.view(), Ok(config), self.now, self.random) {
+                    if let Some(ask) = ledger_ask(&self.view(), Ok(config), self.state, self.now, self.random) {
                         self.asked = Some(ask.clone());
                         return Some(Need::Ledger(ask));
                     }
@@ -287,7 +298,7 @@ impl<'r, 'c> Plan<'r, 'c> {
     pub fn answer(&mut self) -> Response {
         match self.early.take() {
             Some(early) => early,
-            None => super::handle(&self.view(), self.config, self.now, self.random),
+            None => super::handle(&self.view(), self.config, self.state, self.now, self.random),
         }
     }
 
@@ -308,12 +319,12 @@ fn body_limit(route: Route<'_>, request: &Request<'_>, config: &Config) -> Optio
 
 /// Claim `fetches` (so that requests arriving while they are under way do not start their own: a
 /// request cannot wait on another's fetch in Workers) and ask for them.
-fn claimed<'c>(config: &'c Config, fetches: Vec<KeyFetch<'c>>, now: u64) -> Option<Need<'c>> {
+fn claimed<'c>(state: &IsolateState, fetches: Vec<KeyFetch<'c>>, now: u64) -> Option<Need<'c>> {
     if fetches.is_empty() {
         return None;
     }
     for fetch in &fetches {
-        config.identity.keys.begin_fetch(fetch.provider, now);
+        state.identity.keys.begin_fetch(fetch.provider, now);
     }
     Some(Need::Keys(fetches))
 }
