@@ -9,6 +9,9 @@
 //! are gone or whose URLs changed, tokens verified against the old providers, tokens signed with
 //! the old key or for the old channels.
 //!
+//! Not here: the keys the Workers layer imported into WebCrypto (`edge/webcrypto.rs`), named by
+//! the key's own bytes, so no configuration change can make one wrong, and wasm32-only.
+//!
 //! [`Config`]: crate::config::Config
 
 use crate::channel::policy::TokenCache;
