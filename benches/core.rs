@@ -6,6 +6,7 @@ use ivs_token_worker::config::{names, Config, Settings};
 use ivs_token_worker::http::{handle, Request};
 use ivs_token_worker::identity::session_cookie::{mint, SessionClaims};
 use ivs_token_worker::identity::Session;
+use ivs_token_worker::isolate::IsolateState;
 use ivs_token_worker::key::{comb, PlaybackKey};
 use p384::elliptic_curve::ops::Reduce;
 use p384::elliptic_curve::sec1::ToSec1Point;
@@ -50,6 +51,7 @@ fn main() {
         .with(names::SESSION_SECRET, SECRET)
         .with(names::CHANNELS, r#"{"demo":{"arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo","playback_url":"https://x.live-video.net/demo.m3u8"}}"#);
     let config = Config::load(&settings).expect("bench configuration loads");
+    let state = IsolateState::new();
     let channel = &config.channels["demo"];
     let session = Session::new("viewer", NOW + 3600);
     let cookie = mint(&SessionClaims::new("viewer", NOW, 3600), SECRET.as_bytes());
@@ -102,7 +104,10 @@ fn main() {
         // reused, so every call signs afresh.
         (
             "mint (claims + sign + encode)",
-            median_us(|| issue(&config.playback_settings(), channel, &session, NOW, [0; 16]).token.len(), batches),
+            median_us(
+                || issue(&config.playback_settings(&state.tokens), channel, &session, NOW, [0; 16]).token.len(),
+                batches,
+            ),
         ),
         (
             "session cookie verification",
@@ -117,7 +122,7 @@ fn main() {
                 || {
                     let mut request = Request::new("GET", "/v1/token?channel=demo");
                     request.cookie = Some(&cookie_header);
-                    let response = handle(&request, Ok(&config), NOW, [0; 32]);
+                    let response = handle(&request, Ok(&config), &state, NOW, [0; 32]);
                     assert_eq!(response.status, 200, "the benchmark must time real tokens: {}", response.body);
                     response.body.len()
                 },

@@ -17,6 +17,7 @@
 use ivs_token_worker::config::{names, Config, Settings};
 use ivs_token_worker::encoding::b64url_encode;
 use ivs_token_worker::http::{handle, Request};
+use ivs_token_worker::isolate::IsolateState;
 use ivs_token_worker::key::PlaybackKey;
 use std::time::Instant;
 
@@ -40,6 +41,7 @@ fn main() {
         .with(names::IDENTITY_PROVIDERS, providers.to_string())
         .with(names::CHANNELS, r#"{"demo":{"arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo","playback_url":"https://x.live-video.net/demo.m3u8"}}"#);
     let config = Config::load(&settings).expect("the configuration loads");
+    let isolate = IsolateState::new();
 
     let input = format!(
         "{}.{}",
@@ -76,7 +78,7 @@ fn main() {
             request.authorization = header.as_deref();
             request.host = Some("tv.example");
             let start = Instant::now();
-            let response = handle(&request, Ok(&config), NOW, [7; 32]);
+            let response = handle(&request, Ok(&config), &isolate, NOW, [7; 32]);
             total += start.elapsed().as_secs_f64();
             statuses.insert(response.status);
         }

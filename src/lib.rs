@@ -26,7 +26,8 @@
 //! | feature | [`stage`] | real-time stages: settings, policy, participant token claims |
 //! | feature | [`signin`] | sign-in at the edge: OpenID Connect code flow + PKCE, state cookie, callback |
 //! | feature | [`device`] | device limits: settings, the per-viewer ledger, IVS revocations, the operator API |
-//! | settings | [`config`] | Worker vars and secrets, validated into one [`config::Config`] |
+//! | settings | [`config`] | Worker vars and secrets, validated into one [`config::Config`]: what the operator set, immutable |
+//! | runtime state | [`isolate`] | what an isolate learned beside its configuration: keys, verified tokens, discovery, reusable tokens ([`isolate::IsolateState`]) |
 //! | pages | [`page`] | the HTML pages: watch, stage, index, messages; escaping and CSP |
 //! | HTTP | [`http`] | the HTTP contract as pure functions; a request resolved once into a plan of what it needs ([`http::Plan`]) |
 //! | glue | `edge` | the Workers runtime layer (wasm32 only): fulfils the plan's needs (fetch, Cache API, WebCrypto, Durable Objects) and reads the clock |
@@ -50,6 +51,7 @@ pub mod encoding;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod isolate;
 pub mod ivs;
 pub mod jose;
 pub mod key;

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(config) => {
             for (name, channel) in &config.channels {
                 assert!(ivs_token_worker::text::is_name(name));
-                let _ = config.playback_settings().token_origins(channel);
+                let _ = config.playback_settings(&Default::default()).token_origins(channel);
             }
         }
         Err(error) => {

@@ -18,7 +18,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = is_cookie_name(&header);
     let config = ivs_token_worker_fuzz::shared_config(true);
     let presented = Presented { cookie: Some(&header), ..Default::default() };
-    if let Ok(session) = config.identity.session(&presented, ivs_token_worker_fuzz::NOW) {
+    let state = ivs_token_worker_fuzz::shared_state(true);
+    if let Ok(session) = config.identity.session(&state.identity, &presented, ivs_token_worker_fuzz::NOW) {
         assert!(!session.sub.is_empty());
     }
 });

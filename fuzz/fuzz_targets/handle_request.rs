@@ -165,13 +165,14 @@ fuzz_target!(|input: Input| {
     request.host = host.as_deref();
     request.headers = &header_refs;
     request.country = input.country.as_deref();
-    let config = match input.config % 3 {
-        0 => Ok(fx::shared_config(true)),
-        1 => Ok(fx::shared_config(false)),
-        _ => Err(broken()),
+    let unloaded = ivs_token_worker::isolate::IsolateState::new();
+    let (config, state) = match input.config % 3 {
+        0 => (Ok(fx::shared_config(true)), fx::shared_state(true)),
+        1 => (Ok(fx::shared_config(false)), fx::shared_state(false)),
+        _ => (Err(broken()), &unloaded),
     };
     let now = fx::NOW.saturating_add_signed(i64::from(input.clock_offset));
-    let response = handle(&request, config, now, input.random);
+    let response = handle(&request, config, state, now, input.random);
 
     assert!((200..600).contains(&response.status));
     if config.is_ok() {

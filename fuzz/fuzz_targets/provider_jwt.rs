@@ -27,7 +27,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let bearer = format!("Bearer {token}");
     let presented = Presented { authorization: Some(&bearer), ..Default::default() };
-    if let Err(error) = config.identity.session(&presented, NOW) {
+    let state = ivs_token_worker_fuzz::shared_state(false);
+    if let Err(error) = config.identity.session(&state.identity, &presented, NOW) {
         assert!(matches!(error.status(), 401 | 403), "{error}");
         assert!(
             !ivs_token_worker_fuzz::looks_like_jwt(token) || !error.to_string().contains(token),

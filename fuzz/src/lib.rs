@@ -7,6 +7,7 @@
 use ivs_token_worker::config::{names, Config, Settings};
 use ivs_token_worker::encoding::b64url_encode;
 use ivs_token_worker::identity::session_cookie::{mint, SessionClaims};
+use ivs_token_worker::isolate::IsolateState;
 use ivs_token_worker::key::PlaybackKey;
 use serde_json::{json, Value};
 
@@ -145,14 +146,23 @@ pub fn mapped_claims(sub: &str) -> Value {
 }
 
 thread_local! {
-    /// The fixed configurations, built once per fuzzing thread (a `Config` is not `Sync`: its
-    /// caches are per isolate, like the worker's). Leaked: they live as long as the process.
+    /// The fixed configurations, built once per fuzzing thread. Leaked: they live as long as the
+    /// process.
     static CONFIGS: (&'static Config, &'static Config) = (Box::leak(Box::new(config(true))), Box::leak(Box::new(config(false))));
+    /// Beside each, its isolate's state: the caches, kept across inputs as an isolate keeps them
+    /// across requests (an `IsolateState` is not `Sync`, so one per fuzzing thread).
+    static STATES: (&'static IsolateState, &'static IsolateState) =
+        (Box::leak(Box::new(IsolateState::new())), Box::leak(Box::new(IsolateState::new())));
 }
 
 /// The fixed configuration (see [`config`]), built once.
 pub fn shared_config(dev_login: bool) -> &'static Config {
     CONFIGS.with(|(dev, login)| if dev_login { *dev } else { *login })
+}
+
+/// The runtime state beside [`shared_config`]`(dev_login)`, built once.
+pub fn shared_state(dev_login: bool) -> &'static IsolateState {
+    STATES.with(|(dev, login)| if dev_login { *dev } else { *login })
 }
 
 /// Whether `text` is JWT-shaped (three base64url segments, at least 24 bytes): the values an

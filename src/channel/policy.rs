@@ -130,7 +130,9 @@ pub fn reuse_window(ttl: u64) -> u64 {
 /// Tokens already signed, by (channel, resolution cap), for reuse within [`reuse_window`].
 /// Only tokens without `aws:viewer-id` and `aws:single-use-uuid` go here: their claims are the
 /// same for every viewer of the channel, so a copy reveals nothing and grants nothing more.
-/// It lives inside the worker's configuration, so a new key or new settings start with an empty cache.
+/// Runtime state, not configuration: it lives in [`crate::isolate::IsolateState`], beside the
+/// worker's configuration, and a new configuration (a new key, new settings) starts with an empty
+/// cache.
 #[derive(Debug, Clone, Default)]
 pub struct TokenCache(std::cell::RefCell<std::collections::HashMap<ReuseKey, (u64, IssuedToken)>>);
 
@@ -206,8 +208,9 @@ mod tests {
     #[test]
     fn default_channel_is_viewer_bound_and_capped() {
         let config = Config::load(&settings().with(names::TOKEN_TTL_SECONDS, "3600")).unwrap();
+        let tokens = TokenCache::default();
         let s = session(ChannelGrant::All, None);
-        let issued = issue(&config.playback_settings(), &config.channels["demo"], &s, NOW, [0; 16]);
+        let issued = issue(&config.playback_settings(&tokens), &config.channels["demo"], &s, NOW, [0; 16]);
         let verified = verify(&issued.token, &[config.key.public_key()], NOW).unwrap();
         let c = &verified.claims;
         assert_eq!(c["aws:channel-arn"], "arn:aws:ivs:us-west-2:123456789012:channel/demo1");
@@ -224,25 +227,27 @@ mod tests {
     #[test]
     fn a_limited_channel_carries_the_admitted_version() {
         let config = Config::load(&crate::config::tests::device_settings()).unwrap();
+        let tokens = TokenCache::default();
         let demo = &config.channels["demo"];
         assert!(demo.device_limit);
         let s = session(ChannelGrant::All, None);
-        let issued = issue_admitted(&config.playback_settings(), demo, &s, 1_800_000_007, NOW, [0; 16]);
+        let issued = issue_admitted(&config.playback_settings(&tokens), demo, &s, 1_800_000_007, NOW, [0; 16]);
         let c = verify(&issued.token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(c["aws:viewer-session-version"], 1_800_000_007, "the ledger's version, not sv");
         assert_eq!(c["aws:viewer-id"], config.viewer_ids.viewer_id(None, "alice@example.com"));
         assert_eq!(c["exp"], NOW + 300);
-        let plain = issue(&config.playback_settings(), demo, &s, NOW, [0; 16]);
+        let plain = issue(&config.playback_settings(&tokens), demo, &s, NOW, [0; 16]);
         let c = verify(&plain.token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(c["aws:viewer-session-version"], 4, "the unlimited path still carries sv");
-        assert!(config.token_cache.0.borrow().is_empty());
+        assert!(tokens.0.borrow().is_empty());
     }
 
     #[test]
     fn unbound_channel_uses_the_configured_ttl() {
         let config = Config::load(&settings().with(names::TOKEN_TTL_SECONDS, "3600")).unwrap();
+        let tokens = TokenCache::default();
         let issued = issue(
-            &config.playback_settings(),
+            &config.playback_settings(&tokens),
             &config.channels["open"],
             &session(ChannelGrant::All, None),
             NOW,
@@ -256,16 +261,22 @@ mod tests {
     #[test]
     fn single_use_strict_and_resolution() {
         let config = Config::load(&settings()).unwrap();
+        let tokens = TokenCache::default();
         let vip = &config.channels["vip"];
         let a = issue(
-            &config.playback_settings(),
+            &config.playback_settings(&tokens),
             vip,
             &session(ChannelGrant::All, Some(Resolution::FullHd)),
             NOW,
             [1; 16],
         );
-        let b =
-            issue(&config.playback_settings(), vip, &session(ChannelGrant::All, Some(Resolution::Sd)), NOW, [2; 16]);
+        let b = issue(
+            &config.playback_settings(&tokens),
+            vip,
+            &session(ChannelGrant::All, Some(Resolution::Sd)),
+            NOW,
+            [2; 16],
+        );
         let ca = verify(&a.token, &[config.key.public_key()], NOW).unwrap().claims;
         let cb = verify(&b.token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(ca["aws:maximum-resolution"], "HD", "channel cap wins when lower");
@@ -279,38 +290,42 @@ mod tests {
     #[test]
     fn shareable_tokens_are_reused_within_the_window_only() {
         let config = Config::load(&settings()).unwrap(); // TTL 300: window 60 s
+        let tokens = TokenCache::default();
         let open = &config.channels["open"];
-        let first = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW, [0; 16]);
-        let again = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 59, [0; 16]);
+        let first = issue(&config.playback_settings(&tokens), open, &session(ChannelGrant::All, None), NOW, [0; 16]);
+        let again =
+            issue(&config.playback_settings(&tokens), open, &session(ChannelGrant::All, None), NOW + 59, [0; 16]);
         assert_eq!(first, again, "same claims within 60 s: the signed token is reused");
         let other_cap = issue(
-            &config.playback_settings(),
+            &config.playback_settings(&tokens),
             open,
             &session(ChannelGrant::All, Some(Resolution::Sd)),
             NOW + 1,
             [0; 16],
         );
         assert_ne!(first.token, other_cap.token, "a different resolution cap is a different token");
-        let later = issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 60, [0; 16]);
+        let later =
+            issue(&config.playback_settings(&tokens), open, &session(ChannelGrant::All, None), NOW + 60, [0; 16]);
         assert_ne!(first.token, later.token, "outside the window: signed afresh");
         let c = verify(&later.token, &[config.key.public_key()], NOW + 60).unwrap().claims;
         assert_eq!(c["iat"], NOW + 60);
         let clock_went_back =
-            issue(&config.playback_settings(), open, &session(ChannelGrant::All, None), NOW + 30, [0; 16]);
+            issue(&config.playback_settings(&tokens), open, &session(ChannelGrant::All, None), NOW + 30, [0; 16]);
         assert_ne!(clock_went_back.token, later.token);
     }
 
     #[test]
     fn bound_tokens_are_never_reused() {
         let config = Config::load(&settings()).unwrap();
+        let tokens = TokenCache::default();
         let s = session(ChannelGrant::All, None);
-        let a = issue(&config.playback_settings(), &config.channels["demo"], &s, NOW, [0; 16]);
-        let b = issue(&config.playback_settings(), &config.channels["demo"], &s, NOW + 1, [0; 16]);
+        let a = issue(&config.playback_settings(&tokens), &config.channels["demo"], &s, NOW, [0; 16]);
+        let b = issue(&config.playback_settings(&tokens), &config.channels["demo"], &s, NOW + 1, [0; 16]);
         assert_ne!(a.token, b.token, "viewer-bound");
-        let c = issue(&config.playback_settings(), &config.channels["vip"], &s, NOW, [1; 16]);
-        let d = issue(&config.playback_settings(), &config.channels["vip"], &s, NOW, [2; 16]);
+        let c = issue(&config.playback_settings(&tokens), &config.channels["vip"], &s, NOW, [1; 16]);
+        let d = issue(&config.playback_settings(&tokens), &config.channels["vip"], &s, NOW, [2; 16]);
         assert_ne!(c.token, d.token, "single-use");
-        assert!(config.token_cache.0.borrow().is_empty());
+        assert!(tokens.0.borrow().is_empty());
     }
 
     #[test]

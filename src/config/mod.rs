@@ -6,57 +6,61 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | this one | [`Config::load`]: every setting validated into one [`Config`] |
+//! | this one | [`Config::load`]: the sections' loaders in turn, into one [`Config`]; `PLAYBACK_PRIVATE_KEY` |
 //! | [`names`] | the settings' names |
 //! | [`settings`] | raw settings as text, and the deployment's binding names |
 //! | [`bindings`] | binding names against the settings: misspelled ones refused, unknown ones reported |
+//! | `identity` | loader: `IDENTITY_PROVIDERS`, `SESSION_SECRET`(`_PREVIOUS`), `SESSION_COOKIE`, `VIEWER_ID_SECRET` |
+//! | `playback` | loader: `TOKEN_TTL_SECONDS`, `ALLOWED_ORIGINS`, `CHANNELS` |
+//! | `devices` | loader: `DEVICE_LIMITS`, its AWS key, `IVS_API_ENDPOINT`, `ADMIN_API_TOKEN` |
+//! | `chat` | loader: what IVS Chat needs when a channel has a room (the AWS key, `IVS_CHAT_API_ENDPOINT`) |
+//! | `aws_key` | the AWS key, read for every feature that calls AWS |
+//! | `stages` | loader: `STAGES`, `STAGE_PRIVATE_KEY`, `STAGE_TOKEN_TTL_SECONDS` |
+//! | `signin` | loader: the providers' `login` tables and the client secrets they name |
+//! | `pages` | loader: `LOGIN_URL`, `DEV_LOGIN`, `PLAYER_SCRIPT_URL`, `PAGE_BRAND` |
 //! | [`player`] | `PLAYER_SCRIPT_URL`: the watch page's player |
 //! | [`brand`] | `PAGE_BRAND`: the pages' site name, logo, colours and stylesheet |
-//! | `aws_key` | the AWS key, for every feature that calls AWS |
-//! | `chat` | what IVS Chat needs when a channel has a room |
+//!
+//! `Config` is what the operator set, and nothing else: what an isolate learns while it runs is
+//! [`crate::isolate::IsolateState`], beside it.
 
 mod aws_key;
 pub mod bindings;
 pub mod brand;
 mod chat;
+mod devices;
+mod identity;
 pub mod names;
+mod pages;
+mod playback;
 pub mod player;
 pub mod settings;
+mod signin;
+mod stages;
 
 pub use brand::Brand;
+pub use playback::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 pub use player::Player;
 pub use settings::Settings;
+pub use stages::DEFAULT_STAGE_TOKEN_TTL;
 
-use crate::address::{check_origin, is_url_safe, parse_url, service_origin, HTTPS};
-use crate::channel::claims::STRICT_ORIGIN_MAX;
 use crate::channel::policy::{PlaybackSettings, TokenCache};
 use crate::channel::Channel;
 use crate::chat::ChatSettings;
-use crate::cookie::is_cookie_name;
-use crate::device::admin::AdminToken;
 use crate::device::ledger::ChannelRef;
-use crate::device::settings::{DeviceLimits, DeviceSettings};
+use crate::device::settings::DeviceSettings;
 use crate::error::{Error, Result};
-use crate::identity::provider::{parse_providers, TokenSource};
-use crate::identity::session_cookie::{check_secret, SessionSecrets, MAKE_A_SECRET};
 use crate::identity::viewer_id::ViewerIdKey;
 use crate::identity::Identity;
 use crate::key::PlaybackKey;
 use crate::signin::SignIn;
 use crate::stage::policy::StageSettings;
 use crate::stage::Stage;
-use crate::text::split_list;
 use std::collections::BTreeMap;
 
-/// Default token lifetime.
-pub const DEFAULT_TOKEN_TTL: u64 = 300;
-/// Longest configurable token lifetime (one day).
-pub const MAX_TOKEN_TTL: u64 = 86_400;
-
-/// Default participant token lifetime.
-pub const DEFAULT_STAGE_TOKEN_TTL: u64 = 3600;
-
-/// The validated configuration the core works from.
+/// The validated configuration the core works from: what the operator set, immutable. What an
+/// isolate learns while it runs (keys, verified tokens, discovery documents, reusable tokens) is
+/// not here but beside it, in [`crate::isolate::IsolateState`].
 #[derive(Debug)]
 pub struct Config {
     /// The signing key.
@@ -85,8 +89,6 @@ pub struct Config {
     pub player: Player,
     /// `PAGE_BRAND`: what every page shows of the operator's brand; `None` when unset.
     pub brand: Option<Brand>,
-    /// Signed tokens shareable between viewers, reused briefly (see [`TokenCache`]).
-    pub token_cache: TokenCache,
     /// Sign-in at the edge: the providers with a `login` table.
     pub signin: SignIn,
     /// Device limits, the AWS key that revokes at IVS, the operator API's token; `None` when
@@ -100,145 +102,38 @@ pub struct Config {
     pub unknown_settings: Vec<String>,
 }
 
-fn secret_bytes(settings: &Settings, name: &'static str, required: bool) -> Result<Option<Vec<u8>>> {
-    match settings.get(name) {
-        None if required => Err(Error::setting(
-            name,
-            format!("is not set; set it with `wrangler secret put` (or in .dev.vars for `wrangler dev`) to a random string of 32+ bytes, e.g. {MAKE_A_SECRET}"),
-        )),
-        None => Ok(None),
-        Some(value) => match check_secret(value.as_bytes()) {
-            Ok(()) => Ok(Some(value.as_bytes().to_vec())),
-            Err(rule) => Err(Error::setting(name, rule)),
-        },
-    }
+/// `PLAYBACK_PRIVATE_KEY`: the signing key.
+fn playback_key(settings: &Settings) -> Result<PlaybackKey> {
+    use names::PLAYBACK_PRIVATE_KEY;
+    let key_text = settings.get(PLAYBACK_PRIVATE_KEY).ok_or_else(|| {
+        Error::setting(
+            PLAYBACK_PRIVATE_KEY,
+            "is not set; store the P-384 private key PEM with `wrangler secret put PLAYBACK_PRIVATE_KEY < private.pem`",
+        )
+    })?;
+    PlaybackKey::parse(key_text).map_err(|e| Error::setting(PLAYBACK_PRIVATE_KEY, e.to_string()))
 }
 
 impl Config {
-    /// Validate `settings` into a configuration. The first broken rule is reported.
+    /// Validate `settings` into a configuration, one section at a time, each by its own loader
+    /// reading its own settings. The first broken rule is reported.
     pub fn load(settings: &Settings) -> Result<Self> {
-        use names::*;
         // First: a misspelled setting would otherwise read as unset, and be reported as such or
         // not at all (`DEVICE_LIMIT` left device limits off).
         let unknown_settings = bindings::check(settings)?;
-        let key_text = settings.get(PLAYBACK_PRIVATE_KEY).ok_or_else(|| {
-            Error::setting(
-                PLAYBACK_PRIVATE_KEY,
-                "is not set; store the P-384 private key PEM with `wrangler secret put PLAYBACK_PRIVATE_KEY < private.pem`",
-            )
-        })?;
-        let key = PlaybackKey::parse(key_text).map_err(|e| Error::setting(PLAYBACK_PRIVATE_KEY, e.to_string()))?;
-
-        let providers = settings.get(IDENTITY_PROVIDERS).map(parse_providers).transpose()?.unwrap_or_default();
-        // With identity providers the worker's own cookie is optional.
-        let current = secret_bytes(settings, SESSION_SECRET, providers.is_empty())?;
-        let previous = secret_bytes(settings, SESSION_SECRET_PREVIOUS, false)?;
-        let viewer_ids = match secret_bytes(settings, VIEWER_ID_SECRET, false)? {
-            Some(secret) => ViewerIdKey::from_secret(&secret),
-            None => ViewerIdKey::from_playback_key(&key),
-        };
-
-        let cookie_name = settings.get(SESSION_COOKIE).unwrap_or("session").to_owned();
-        if !is_cookie_name(&cookie_name) {
-            return Err(Error::setting(
-                SESSION_COOKIE,
-                "must be a cookie name: letters, digits and !#$%&'*+-.^_`|~, at most 64",
-            ));
-        }
-        if current.is_some() {
-            if let Some(p) = providers.iter().find(|p| p.reads(&TokenSource::Cookie(cookie_name.clone()))) {
-                return Err(Error::setting(
-                    IDENTITY_PROVIDERS,
-                    format!("provider `{}`: field `token_from`: cookie `{cookie_name}` is also SESSION_COOKIE, the worker's own session cookie; rename one", p.name),
-                ));
-            }
-        }
-
-        let token_ttl = match settings.get(TOKEN_TTL_SECONDS) {
-            None => DEFAULT_TOKEN_TTL,
-            Some(text) => text.parse::<u64>().ok().filter(|n| (1..=MAX_TOKEN_TTL).contains(n)).ok_or_else(|| {
-                Error::setting(
-                    TOKEN_TTL_SECONDS,
-                    format!("must be a whole number of seconds from 1 to {MAX_TOKEN_TTL}"),
-                )
-            })?,
-        };
-
-        let allowed_origins = settings.get(ALLOWED_ORIGINS).map(split_list).unwrap_or_default();
-        for origin in &allowed_origins {
-            check_origin(origin).map_err(|e| Error::setting(ALLOWED_ORIGINS, e))?;
-        }
-
-        let devices = load_devices(settings)?;
-        let channels = parse_channels(settings.get(CHANNELS), &allowed_origins, devices.is_some())?;
+        let key = playback_key(settings)?;
+        let identity::IdentitySection { identity, viewer_ids, session_secret } = identity::load(settings, &key)?;
+        let (token_ttl, allowed_origins) = playback::lifetime_and_origins(settings)?;
+        let devices = devices::load(settings)?;
+        let channels = playback::channels(settings.get(names::CHANNELS), &allowed_origins, devices.is_some())?;
         let chat = chat::load_chat(settings, &channels)?;
-        let stages = crate::stage::parse_stages(settings.get(STAGES)).map_err(|e| Error::setting(STAGES, e))?;
-        let stage_key = settings
-            .get(STAGE_PRIVATE_KEY)
-            .map(|text| PlaybackKey::parse(text).map_err(|e| Error::setting(STAGE_PRIVATE_KEY, e.to_string())))
-            .transpose()?;
-        let stage_token_ttl = match settings.get(STAGE_TOKEN_TTL_SECONDS) {
-            None => DEFAULT_STAGE_TOKEN_TTL,
-            Some(text) => {
-                text.parse::<u64>().ok().filter(|n| (1..=crate::stage::claims::MAX_TTL).contains(n)).ok_or_else(
-                    || {
-                        Error::setting(
-                            STAGE_TOKEN_TTL_SECONDS,
-                            format!(
-                                "must be a whole number of seconds from 1 to {} (14 days, the IVS limit)",
-                                crate::stage::claims::MAX_TTL
-                            ),
-                        )
-                    },
-                )?
-            }
-        };
-
-        let login_url = settings.get(LOGIN_URL).map(str::to_owned);
-        if let Some(url) = &login_url {
-            check_login_url(url).map_err(|e| Error::setting(LOGIN_URL, e))?;
-        }
-        let dev_login = match settings.get(DEV_LOGIN) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(_) => return Err(Error::setting(DEV_LOGIN, "must be true or false")),
-        };
-        if dev_login && current.is_none() {
-            return Err(Error::setting(
-                DEV_LOGIN,
-                "needs SESSION_SECRET: /dev/login signs in with the worker's own session cookie",
-            ));
-        }
-        // The worker sends a client secret to its provider: it must never be one of the worker's own.
-        for provider in &providers {
-            let named = provider.login.as_ref().and_then(|l| l.get("client_secret")).and_then(|v| v.as_str());
-            if let Some(own) = named.filter(|name| names::ALL.contains(name)) {
-                return Err(Error::setting(
-                    IDENTITY_PROVIDERS,
-                    format!(
-                        "provider `{}`: field `login.client_secret` names `{own}`, a setting the worker itself reads, which it would then send to the provider; store the provider's client secret in a secret of its own (like `IDP_CLIENT_SECRET`) and name that",
-                        provider.name
-                    ),
-                ));
-            }
-        }
-        let signin = SignIn::load(&providers, &|name| settings.get(name).map(str::to_owned), current.as_deref())
-            .map_err(|e| Error::setting(IDENTITY_PROVIDERS, e))?;
-        let player = match settings.get(PLAYER_SCRIPT_URL) {
-            None => Player::default(),
-            Some(url) => Player::parse(url).map_err(|e| Error::setting(PLAYER_SCRIPT_URL, e))?,
-        };
-        let brand =
-            settings.get(PAGE_BRAND).map(Brand::parse).transpose().map_err(|e| Error::setting(PAGE_BRAND, e))?;
+        let stages::StagesSection { stages, stage_key, stage_token_ttl } = stages::load(settings)?;
+        let (login_url, dev_login) = pages::login(settings, session_secret.is_some())?;
+        let signin = signin::load(settings, &identity.providers, session_secret.as_deref())?;
+        let (player, brand) = pages::look(settings)?;
         Ok(Self {
             key,
-            identity: Identity {
-                providers,
-                keys: Default::default(),
-                sessions: current.map(|current| SessionSecrets::new(current, previous)),
-                cookie_name,
-                verified: Default::default(),
-            },
+            identity,
             channels,
             stages,
             stage_key,
@@ -250,7 +145,6 @@ impl Config {
             dev_login,
             player,
             brand,
-            token_cache: TokenCache::default(),
             signin,
             devices,
             chat,
@@ -264,14 +158,15 @@ impl Config {
         self.channels.values().filter(|c| c.device_limit).map(|c| ChannelRef { name: &c.name, arn: &c.arn }).collect()
     }
 
-    /// What the playback policy reads: the key, the viewer-id key, lifetime, origins, reuse cache.
-    pub fn playback_settings(&self) -> PlaybackSettings<'_> {
+    /// What the playback policy reads: the key, the viewer-id key, lifetime, origins, and beside
+    /// them `cache`, the isolate's reusable tokens ([`crate::isolate::IsolateState::tokens`]).
+    pub fn playback_settings<'c>(&'c self, cache: &'c TokenCache) -> PlaybackSettings<'c> {
         PlaybackSettings {
             key: &self.key,
             viewer_ids: &self.viewer_ids,
             token_ttl: self.token_ttl,
             allowed_origins: &self.allowed_origins,
-            cache: &self.token_cache,
+            cache,
         }
     }
 
@@ -284,101 +179,6 @@ impl Config {
             token_ttl: self.stage_token_ttl,
         }
     }
-}
-
-/// `DEVICE_LIMITS` and what it needs: the AWS key (a limit whose evictions could not be stopped
-/// at IVS would be a promise not kept, so the key is required), `IVS_API_ENDPOINT`,
-/// `ADMIN_API_TOKEN`. Without `DEVICE_LIMITS` none of them is read, except that an
-/// `ADMIN_API_TOKEN` alone is refused: the operator API works on the device ledger.
-fn load_devices(settings: &Settings) -> Result<Option<DeviceSettings>> {
-    use names::*;
-    let Some(text) = settings.get(DEVICE_LIMITS) else {
-        if settings.get(ADMIN_API_TOKEN).is_some() {
-            return Err(Error::setting(
-                ADMIN_API_TOKEN,
-                "needs DEVICE_LIMITS: the operator API revokes and lists a viewer's devices, which only device limits keep",
-            ));
-        }
-        return Ok(None);
-    };
-    let limits = DeviceLimits::parse(text).map_err(|e| Error::setting(DEVICE_LIMITS, e))?;
-    let credentials = aws_key::aws_key(
-        settings,
-        "DEVICE_LIMITS needs {} (an AWS key allowed ivs:StartViewerSessionRevocation and ivs:BatchStartViewerSessionRevocation on the channels) to stop evicted devices at IVS",
-    )?;
-    let ivs_endpoint = settings
-        .get(IVS_API_ENDPOINT)
-        .map(service_origin)
-        .transpose()
-        .map_err(|e| Error::setting(IVS_API_ENDPOINT, e))?;
-    let admin_token = secret_bytes(settings, ADMIN_API_TOKEN, false)?.map(|token| AdminToken::new(&token));
-    Ok(Some(DeviceSettings { limits, credentials, ivs_endpoint, admin_token }))
-}
-
-/// `LOGIN_URL`: a path on this worker, or an absolute URL through the one URL parser.
-fn check_login_url(url: &str) -> std::result::Result<(), String> {
-    const RULE: &str = "must be an https URL (http only for localhost) or a path starting with /, without quotes, spaces or angle brackets";
-    if url.starts_with('/') && !url.starts_with("//") {
-        return if is_url_safe(url) { Ok(()) } else { Err(RULE.into()) };
-    }
-    if !url.contains("://") {
-        return Err(RULE.into());
-    }
-    parse_url(url, HTTPS).map(|_| ()).map_err(|e| format!("{RULE}: {e}"))
-}
-
-fn parse_channels(
-    text: Option<&str>,
-    default_origins: &[String],
-    device_limits: bool,
-) -> Result<BTreeMap<String, Channel>> {
-    use names::CHANNELS;
-    let text = text.ok_or_else(|| {
-        Error::setting(CHANNELS, "is not set; add a [vars.CHANNELS] table to wrangler.toml (see docs/configuration.md)")
-    })?;
-    let value = crate::text::json_setting(text).map_err(|e| Error::setting(CHANNELS, e))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| Error::setting(CHANNELS, "must be an object mapping channel names to channel settings"))?;
-    if object.is_empty() {
-        return Err(Error::setting(CHANNELS, "must configure at least one channel"));
-    }
-    let mut channels = BTreeMap::new();
-    for (name, value) in object {
-        let mut channel = Channel::from_json(name, value).map_err(|e| Error::setting(CHANNELS, e))?;
-        let explicit = value.get("device_limit").is_some_and(|v| !v.is_null());
-        if !device_limits {
-            if channel.device_limit && explicit {
-                return Err(Error::setting(
-                    CHANNELS,
-                    format!("channel `{name}`: device_limit = true needs DEVICE_LIMITS (the limits to apply); set DEVICE_LIMITS or remove device_limit"),
-                ));
-            }
-            channel.device_limit = false;
-        } else if channel.device_limit && !channel.viewer_binding {
-            return Err(Error::setting(
-                CHANNELS,
-                format!(
-                    "channel `{name}`: device_limit{} needs viewer_binding: a device is stopped by revoking its viewer id at IVS; set device_limit = false for this channel, or remove viewer_binding = false",
-                    if explicit { "" } else { " (on by default with DEVICE_LIMITS)" }
-                ),
-            ));
-        }
-        if channel.strict_origin {
-            let origins = channel.allowed_origins.as_deref().unwrap_or(default_origins);
-            if origins.is_empty() || origins.len() > STRICT_ORIGIN_MAX || origins.iter().any(|o| o == "*") {
-                return Err(Error::setting(
-                    CHANNELS,
-                    format!(
-                        "channel `{name}`: strict_origin needs 1 to {STRICT_ORIGIN_MAX} explicit origins (not `*`) in allowed_origins or ALLOWED_ORIGINS; found {}",
-                        origins.len()
-                    ),
-                ));
-            }
-        }
-        channels.insert(name.clone(), channel);
-    }
-    Ok(channels)
 }
 
 #[cfg(test)]
@@ -409,15 +209,16 @@ pub(crate) mod tests {
     #[test]
     fn loads_with_defaults() {
         let config = Config::load(&settings()).unwrap();
+        let tokens = TokenCache::default();
         assert_eq!(config.identity.cookie_name, "session");
         assert_eq!(config.token_ttl, 300);
         assert_eq!(config.channels.len(), 3);
-        assert_eq!(config.playback_settings().token_origins(&config.channels["demo"]), "*");
-        assert_eq!(config.playback_settings().token_origins(&config.channels["vip"]), "https://a.example");
+        assert_eq!(config.playback_settings(&tokens).token_origins(&config.channels["demo"]), "*");
+        assert_eq!(config.playback_settings(&tokens).token_origins(&config.channels["vip"]), "https://a.example");
         let with_origins =
             Config::load(&settings().with(names::ALLOWED_ORIGINS, "https://a.com, https://b.com")).unwrap();
         assert_eq!(
-            with_origins.playback_settings().token_origins(&with_origins.channels["demo"]),
+            with_origins.playback_settings(&tokens).token_origins(&with_origins.channels["demo"]),
             "https://a.com,https://b.com"
         );
     }

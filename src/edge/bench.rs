@@ -13,6 +13,7 @@ use crate::channel::policy::issue;
 use crate::config::{names, Config, Settings};
 use crate::http;
 use crate::identity::{session_cookie::SessionClaims, Session};
+use crate::isolate::IsolateState;
 use crate::key::PlaybackKey;
 use wasm_bindgen::JsCast;
 
@@ -28,11 +29,7 @@ pub(crate) fn now_ms() -> f64 {
 
 /// Cold-start figures of this isolate: the first request's configuration lookup (loaded at
 /// startup when the module-scope `env` was reachable) and its first token.
-pub fn cold(
-    settings: &Settings,
-    lookup: impl FnOnce() -> std::rc::Rc<crate::error::Result<Config>>,
-    same_env: bool,
-) -> String {
+pub fn cold(settings: &Settings, lookup: impl FnOnce() -> super::settings::Loaded, same_env: bool) -> String {
     // What the first /v1/token request pays before signing: the lookup fetch() does.
     let t0 = now_ms();
     let looked_up = lookup();
@@ -41,10 +38,16 @@ pub fn cold(
     let again = Config::load(settings).is_ok();
     let second_load_ms = now_ms() - t1;
     let t1 = now_ms();
-    let Ok(config) = looked_up.as_ref() else { return r#"{"error":"configuration does not load"}"#.into() };
+    let Ok(config) = &looked_up.config else { return r#"{"error":"configuration does not load"}"#.into() };
     let Some(channel) = config.channels.values().next() else { return r#"{"error":"no channel"}"#.into() };
     let session = Session::new("bench", u64::MAX);
-    let issued = issue(&config.playback_settings(), channel, &session, (js_sys::Date::now() / 1000.0) as u64, [1; 16]);
+    let issued = issue(
+        &config.playback_settings(&looked_up.state.tokens),
+        channel,
+        &session,
+        (js_sys::Date::now() / 1000.0) as u64,
+        [1; 16],
+    );
     let t2 = now_ms();
     let startup = super::startup::STARTUP_MS.with(std::cell::Cell::get);
     let startup_config = super::startup::STARTUP_CONFIG_MS.with(std::cell::Cell::get);
@@ -109,8 +112,8 @@ fn jws_vector(
     Some((key, alg, signed.to_owned(), crate::encoding::b64url_decode(signature)?))
 }
 
-/// Run `op` `n` times against `config`.
-pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
+/// Run `op` `n` times against `config` and the isolate's `state` beside it.
+pub fn run(op: &str, n: u32, config: &Config, state: &IsolateState, settings: &Settings) -> String {
     let rs256 = jws_vector(include_str!("../../tests/fixtures/jws/rfc7515-a2-rs256.json"));
     let es256 = jws_vector(include_str!("../../tests/fixtures/jws/rfc7515-a3-es256.json"));
     let (Some(rs256), Some(es256)) = (rs256, es256) else { return r#"{"error":"the JWS vectors do not load"}"#.into() };
@@ -147,7 +150,7 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
         sink += match op {
             "parse" => PlaybackKey::parse(&key_text).map(|k| k.sign(b"x")[0] as usize).unwrap_or(0),
             "sign" => config.key.sign(&i.to_le_bytes())[0] as usize,
-            "mint" => issue(&config.playback_settings(), channel, &session, now, [0; 16]).token.len(),
+            "mint" => issue(&config.playback_settings(&state.tokens), channel, &session, now, [0; 16]).token.len(),
             "session" => sessions.verify(&cookie, now).map(|s| s.sub.len()).unwrap_or(0),
             // An identity provider's token verified for the first time (RSA 2048, P-256), and
             // again (the verified-token cache: a hash and a lookup).
@@ -157,13 +160,13 @@ pub fn run(op: &str, n: u32, config: &Config, settings: &Settings) -> String {
                 verified.get("bench", &crate::identity::verified::digest(&rs256.2), now).map_or(0, |s| s.sub.len())
             }
             "reuse" => match config.channels.values().find(|c| !c.viewer_binding && !c.single_use) {
-                Some(open) => issue(&config.playback_settings(), open, &session, now, [0; 16]).token.len(),
+                Some(open) => issue(&config.playback_settings(&state.tokens), open, &session, now, [0; 16]).token.len(),
                 None => 0,
             },
             "request" => {
                 let mut request = http::Request::new("GET", &target);
                 request.cookie = Some(&cookie_header);
-                let response = http::handle(&request, Ok(config), now, [0; 32]);
+                let response = http::handle(&request, Ok(config), state, now, [0; 32]);
                 // A refused request would be timed as a (cheap) token: report it instead.
                 if response.status != 200 {
                     return serde_json::json!({"error": format!("status {}", response.status)}).to_string();

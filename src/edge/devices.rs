@@ -125,7 +125,7 @@ impl DeviceLedger {
     /// Send the next due IVS call, apply its outcome, and arm the alarm for the one after.
     async fn revoke_due(&self) -> Result<()> {
         let loaded = crate::edge::settings::config_for(&self.env);
-        let devices = match loaded.as_ref() {
+        let devices = match &loaded.config {
             Ok(config) => config.devices.as_ref(),
             Err(_) => None,
         };

@@ -2,10 +2,10 @@
 //! location's other isolates through the Cache API, and handed to the core's key store.
 
 use super::body::read_text;
-use crate::config::Config;
 use crate::identity::jwk::MAX_DOCUMENT_BYTES;
 use crate::identity::keystore::{freshness, Fetched};
 use crate::identity::provider::Provider;
+use crate::identity::IdentityCaches;
 use worker::{console_error, Cache, Fetch, Headers, Method, Request, Response};
 
 /// A network error within this many milliseconds is a dead connection, not a slow provider.
@@ -59,18 +59,19 @@ async fn get_key_document(url: &str) -> Result<KeyDocument, String> {
     }
 }
 
-/// Fetch `provider`'s key document and hand the outcome to the key store. A fresh isolate first
+/// Fetch `provider`'s key document and hand the outcome to the isolate's key store (`caches`). A
+/// fresh isolate first
 /// looks in the Cache API, where another isolate of this location may have put it, and is done
 /// when that copy has the key the request needs.
-pub(crate) async fn refresh_keys(config: &Config, provider: &Provider, kid: Option<&str>, now: u64) {
+pub(crate) async fn refresh_keys(caches: &IdentityCaches, provider: &Provider, kid: Option<&str>, now: u64) {
     let Some(url) = provider.jwks_url.as_deref() else { return };
-    let keys = &config.identity.keys;
+    let keys = &caches.keys;
     let cache = Cache::default();
     if keys.keys(provider, now).is_none() {
         if let Ok(Some(mut cached)) = cache.get(url, false).await {
             let cache_control = cached.headers().get("cache-control").ok().flatten();
             if let Ok(body) = cached.text().await {
-                config.identity.record_cached(provider, body, cache_control, now);
+                caches.record_cached(provider, body, cache_control, now);
                 let has_key = |set: &crate::identity::jwk::KeySet| kid.is_none_or(|kid| set.find(kid).is_some());
                 if keys.keys(provider, now).is_some_and(|set| has_key(&set)) {
                     return;
@@ -90,7 +91,7 @@ pub(crate) async fn refresh_keys(config: &Config, provider: &Provider, kid: Opti
         }
         Err(reason) => Fetched::Failed(reason),
     };
-    if let Some(reason) = config.identity.record_fetch(provider, outcome, now) {
+    if let Some(reason) = caches.record_fetch(provider, outcome, now) {
         // Once per run of failures; names the provider, never a token.
         console_error!("{}", serde_json::json!({"identity_provider": provider.name, "keys_unavailable": reason}));
     }

@@ -3,7 +3,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`settings`] | this isolate's configuration, loaded again only when a setting changes |
+//! | [`settings`] | this isolate's configuration and its runtime state, both new only when a setting changes |
 //! | [`startup`] | the warm-up and configuration load at isolate startup |
 //! | [`keys`] | identity providers' key documents: fetch, Cache API |
 //! | [`webcrypto`] | identity tokens' signatures through the platform's WebCrypto |
@@ -89,8 +89,9 @@ async fn fetch(mut request: Request, env: Env, ctx: Context) -> worker::Result<R
         return Response::ok(answer);
     }
 
+    // The configuration and, beside it, the isolate's caches under it (new with each reload).
     let loaded = config_for(&env);
-    let config = loaded.as_ref().as_ref();
+    let (config, state) = (loaded.config.as_ref(), &loaded.state);
     let mut random = [0u8; 32];
     if getrandom::fill(&mut random).is_err() {
         return to_response(http::Response::problem(&Error::Internal("the runtime gave no randomness; retry")));
@@ -99,17 +100,15 @@ async fn fetch(mut request: Request, env: Env, ctx: Context) -> worker::Result<R
     let now = (started / 1000.0) as u64;
     // The core resolves the request once and lists what it needs, in order; this layer only does
     // the I/O for each need and hands the result back.
-    let mut plan = http::Plan::new(core_request, config, now, random);
+    let mut plan = http::Plan::new(core_request, config, state, now, random);
     while let Some(need) = plan.next_need() {
         match need {
             http::Need::Body { limit } => {
                 plan.body_read(body::read_capped(request.stream(), content_length.clone(), limit).await);
             }
             http::Need::Keys(fetches) => {
-                if let Ok(config) = config {
-                    for fetch in fetches {
-                        refresh_keys(config, fetch.provider, fetch.kid.as_deref(), now).await;
-                    }
+                for fetch in fetches {
+                    refresh_keys(&state.identity, fetch.provider, fetch.kid.as_deref(), now).await;
                 }
             }
             http::Need::Signature(check) => {
@@ -171,7 +170,7 @@ fn bench_route(request: &http::Request<'_>, env: &Env) -> Option<String> {
         let mut sink = 0usize;
         for _ in 0..n {
             sink += if op == "config" {
-                usize::from(config_for(env).is_ok())
+                usize::from(config_for(env).config.is_ok())
             } else {
                 let settings = settings::read_settings(env);
                 usize::from(settings::CONFIG.with(|c| c.borrow().as_ref().is_some_and(|k| k.settings == settings)))
@@ -182,8 +181,8 @@ fn bench_route(request: &http::Request<'_>, env: &Env) -> Option<String> {
     }
     let settings = settings::read_settings(env);
     let loaded = config_for(env);
-    Some(match loaded.as_ref() {
-        Ok(config) => bench::run(&op, n, config, &settings),
+    Some(match &loaded.config {
+        Ok(config) => bench::run(&op, n, config, &loaded.state, &settings),
         Err(error) => format!("{{\"error\":{}}}", serde_json::Value::String(error.to_string())),
     })
 }

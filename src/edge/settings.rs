@@ -1,17 +1,37 @@
 //! The configuration of this isolate: every setting read from the runtime's `env`, validated once
-//! by the core and kept until a setting's value changes (e.g. after `wrangler secret put`).
+//! by the core and kept until a setting's value changes (e.g. after `wrangler secret put`), with
+//! the isolate's runtime state beside it ([`IsolateState`]: its caches).
+//!
+//! **On a reload** (a setting's value changed) the new configuration gets a new, empty state: the
+//! caches filled under the old settings (providers' keys and discovery documents, tokens verified
+//! by the old providers, playback tokens signed with the old key or for the old channels) are
+//! not carried over, so nothing learned under settings that are gone can answer a request. The
+//! price is one fetch per provider again, as after an isolate start. Requests already under way
+//! finish with the configuration and state they started with (they hold an `Rc`), and those are
+//! dropped with the last of them. A new `env` object with the same settings is not a reload: the
+//! configuration and its state stay.
 
 use crate::config::{names, Config, Settings};
 use crate::error::Error;
+use crate::isolate::IsolateState;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, console_warn};
 
-pub(crate) type Loaded = Rc<Result<Config, Error>>;
+/// A configuration as loaded (or the error loading it gave), and the runtime state that lives and
+/// dies with it.
+pub(crate) struct Configured {
+    /// What the operator set.
+    pub(crate) config: Result<Config, Error>,
+    /// What this isolate has learned under it: empty at the load (see the module docs).
+    pub(crate) state: IsolateState,
+}
 
-/// The cached configuration, the settings it was built from, and the `env` object they were read
-/// from.
+pub(crate) type Loaded = Rc<Configured>;
+
+/// The cached configuration and its state, the settings it was built from, and the `env` object
+/// they were read from.
 pub(crate) struct Cached {
     env: JsValue,
     /// The raw binding values of `env`, one per `names::ALL`.
@@ -67,7 +87,8 @@ pub(crate) fn read_settings(env: &JsValue) -> Settings {
     settings
 }
 
-/// The configuration for `env`, loaded again only when a setting changed, and cheaply:
+/// The configuration for `env` and its state, loaded again (with a new, empty state) only when a
+/// setting changed, and cheaply:
 /// - the same `env` object as last time (every request of an isolate, in workerd) costs one
 ///   `Object.is`;
 /// - another object (the first request's `env` is not the module-scope one the startup load
@@ -100,8 +121,9 @@ pub(crate) fn config_for(env: &JsValue) -> Loaded {
             }
         }
         LOADS.with(|n| n.set(n.get() + 1));
-        let loaded = Rc::new(Config::load(&settings));
-        match loaded.as_ref() {
+        // A new configuration, a new state: nothing cached under the old settings carries over.
+        let loaded = Rc::new(Configured { config: Config::load(&settings), state: IsolateState::new() });
+        match &loaded.config {
             // Names the setting and the rule, never the value (see `Error`).
             Err(error) => console_error!("{}", serde_json::json!({"config_error": error.to_string()})),
             // Once per load: bindings the worker does not read (names only).

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::identity::jwk::MAX_DOCUMENT_BYTES;
 use crate::identity::keystore::{freshness, Fetched};
 use crate::identity::provider::Provider;
+use crate::isolate::IsolateState;
 use crate::signin::callback::{Exchange, Exchanged};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -50,14 +51,14 @@ fn clock() -> u64 {
 
 /// Fetch `provider_name`'s discovery document (from the Cache API first, when this isolate knows
 /// nothing of it and another isolate of this location put it there) and record it.
-async fn discover(config: &Config, provider_name: &str) {
+async fn discover(config: &Config, state: &IsolateState, provider_name: &str) {
     let Some(login) = config.signin.login(provider_name) else { return };
     let (Some(url), Some(provider)) =
         (login.discovery_url.as_deref(), config.identity.providers.iter().find(|p| p.name == login.provider))
     else {
         return;
     };
-    let store = &config.signin.discovery;
+    let store = &state.discovery;
     let cache = Cache::default();
     if store.endpoints(&login.provider, clock()).is_none() {
         if let Ok(Some(mut cached)) = cache.get(url, false).await {
@@ -128,15 +129,17 @@ pub(crate) async fn exchange(exchange: &Exchange, provider: &Provider) -> Exchan
 /// the answer (`ctx.wait_until`) while a stale one serves.
 pub(crate) async fn discovery(loaded: &Loaded, provider: &str, wait: bool, ctx: &Context) {
     if wait {
-        if let Ok(config) = loaded.as_ref() {
-            discover(config, provider).await;
+        if let Ok(config) = &loaded.config {
+            discover(config, &loaded.state, provider).await;
         }
         return;
     }
+    // The fetch after the answer records into the state of the configuration it started under,
+    // even if a reload replaced it meanwhile (then it is dropped with that state).
     let (loaded, name) = (Rc::clone(loaded), provider.to_owned());
     ctx.wait_until(async move {
-        if let Ok(config) = loaded.as_ref() {
-            discover(config, &name).await;
+        if let Ok(config) = &loaded.config {
+            discover(config, &loaded.state, &name).await;
         }
     });
 }

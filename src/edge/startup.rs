@@ -20,7 +20,7 @@ pub fn warm_up() {
     let env = MODULE_ENV.with(JsValue::clone);
     if env.is_object() {
         let loaded = config_for(&env);
-        STARTUP_CONFIG_OK.with(|ok| ok.set(loaded.is_ok()));
+        STARTUP_CONFIG_OK.with(|ok| ok.set(loaded.config.is_ok()));
     }
     let done = js_sys::Date::now();
     STARTUP_MS.with(|ms| ms.set(done - started));

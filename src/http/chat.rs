@@ -21,6 +21,7 @@ use crate::device::ledger::ChatVerdict;
 use crate::device::object::{Command, Envelope, LedgerAnswer, Reply};
 use crate::error::{Error, Result};
 use crate::identity::Session;
+use crate::isolate::IsolateState;
 
 /// Methods of the route.
 const CHAT_METHODS: &str = "POST, OPTIONS";
@@ -40,9 +41,14 @@ struct Chatter<'c> {
 }
 
 /// The checks every step repeats: the channel, the viewer's grant of it, its room, the chat grant.
-fn chatter<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Result<(Chatter<'c>, Session)> {
+fn chatter<'c>(
+    request: &Request<'_>,
+    config: &'c Config,
+    state: &IsolateState,
+    now: u64,
+) -> Result<(Chatter<'c>, Session)> {
     let name = channel_param(request.query)?;
-    let session = session_of(config, request, now)?;
+    let session = session_of(config, state, request, now)?;
     let channel = authorize(&config.channels, &session, &name, request.country().as_deref())?;
     let (Some(room), Some(settings)) = (channel.chat.as_ref(), config.chat.as_ref()) else {
         return Err(Error::NoChat(channel.name.clone()));
@@ -52,11 +58,16 @@ fn chatter<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Result<(C
 }
 
 /// The ledger command of a chat token request, if the request gets that far.
-pub(super) fn chat_ledger_ask(request: &Request<'_>, config: &Config, now: u64) -> Option<Envelope> {
+pub(super) fn chat_ledger_ask(
+    request: &Request<'_>,
+    config: &Config,
+    state: &IsolateState,
+    now: u64,
+) -> Option<Envelope> {
     if request.method != "POST" {
         return None;
     }
-    let (chatter, _) = chatter(request, config, now).ok()?;
+    let (chatter, _) = chatter(request, config, state, now).ok()?;
     Some(ledger_envelope(&chatter))
 }
 
@@ -68,8 +79,8 @@ fn ledger_envelope(chatter: &Chatter<'_>) -> Envelope {
 }
 
 /// The `CreateChatToken` request to send, once the ledger allowed it.
-pub(super) fn chat_call(request: &Request<'_>, config: &Config, now: u64) -> Option<HttpRequest> {
-    let (chatter, _) = chatter(request, config, now).ok()?;
+pub(super) fn chat_call(request: &Request<'_>, config: &Config, state: &IsolateState, now: u64) -> Option<HttpRequest> {
+    let (chatter, _) = chatter(request, config, state, now).ok()?;
     verdict(request, &chatter).ok()?;
     Some(create_token_request(
         chatter.room,
@@ -99,7 +110,12 @@ fn verdict(request: &Request<'_>, chatter: &Chatter<'_>) -> Result<()> {
 }
 
 /// `POST /v1/chat-token?channel=NAME`.
-pub(super) fn chat_token_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
+pub(super) fn chat_token_route(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    state: &IsolateState,
+    now: u64,
+) -> Response {
     // Without a room anywhere the path does not exist, for every method (as the document a
     // deployment serves says).
     if config.is_ok_and(|config| config.chat.is_none()) {
@@ -107,7 +123,7 @@ pub(super) fn chat_token_route(request: &Request<'_>, config: Result<&Config, &E
     }
     cors_api(request, config, CHAT_METHODS, CORS_METHODS, |config| {
         let mut upstream = None;
-        let answer = chatter(request, config, now).and_then(|(chatter, _)| {
+        let answer = chatter(request, config, state, now).and_then(|(chatter, _)| {
             verdict(request, &chatter)?;
             match request.chat {
                 Some(Created::Token(token)) => Ok(Response::json(
@@ -154,6 +170,7 @@ mod tests {
     use crate::http::{Plan, Request, Response};
     use crate::identity::session_cookie::SessionClaims;
     use crate::identity::viewer_id::ViewerIdKey;
+    use crate::isolate::IsolateState;
     use serde_json::json;
 
     const ROOM: &str = "arn:aws:ivschat:us-west-2:123456789012:room/g1H2I3j4k5L6";
@@ -185,7 +202,7 @@ mod tests {
     fn ask(config: &Config, edge: &mut FakeEdge, method: &str, target: &str, cookie: Option<&str>) -> Response {
         let mut request = Request::new(method, target);
         request.cookie = cookie;
-        edge.run(Plan::new(request, Ok(config), NOW, [5; 32]))
+        edge.run(Plan::new(request, Ok(config), &IsolateState::new(), NOW, [5; 32]))
     }
 
     fn answered(answers: &[(u16, Option<&str>, &str)]) -> FakeEdge {
@@ -325,7 +342,7 @@ mod tests {
         let config = chat_config();
         let mut request = Request::new("OPTIONS", "/v1/chat-token?channel=demo");
         request.origin = Some("https://app.example");
-        let response = FakeEdge::default().run(Plan::new(request, Ok(&config), NOW, [5; 32]));
+        let response = FakeEdge::default().run(Plan::new(request, Ok(&config), &IsolateState::new(), NOW, [5; 32]));
         assert_eq!(response.status, 204);
         assert_eq!(response.header("access-control-allow-methods"), Some("POST, OPTIONS"));
         assert_eq!(response.header("access-control-allow-origin"), Some("https://app.example"));
@@ -334,7 +351,7 @@ mod tests {
         request.cookie = Some(&cookie);
         request.origin = Some("https://evil.example");
         let mut edge = answered(&[(200, None, ISSUED)]);
-        let response = edge.run(Plan::new(request, Ok(&config), NOW, [5; 32]));
+        let response = edge.run(Plan::new(request, Ok(&config), &IsolateState::new(), NOW, [5; 32]));
         assert_eq!(response.header("access-control-allow-origin"), None);
     }
 }

@@ -34,11 +34,13 @@ mod tests {
     use crate::config::{names, Config};
     use crate::http::tests::{body, config, NOW};
     use crate::http::{handle, Request};
+    use crate::isolate::IsolateState;
 
+    /// `/` under `config`; the index reads nothing of the isolate's state, so a new one each time.
     fn index(config: &Config, method: &str, host: &str) -> crate::http::Response {
         let mut request = Request::new(method, "/");
         request.host = Some(host);
-        handle(&request, Ok(config), NOW, [3; 32])
+        handle(&request, Ok(config), &IsolateState::new(), NOW, [3; 32])
     }
 
     #[test]
@@ -69,6 +71,6 @@ mod tests {
         let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
         let mut request = Request::new("GET", "/");
         request.host = Some("127.0.0.1");
-        assert_eq!(handle(&request, Err(&error), NOW, [0; 32]).status, 404);
+        assert_eq!(handle(&request, Err(&error), &IsolateState::new(), NOW, [0; 32]).status, 404);
     }
 }

@@ -44,31 +44,39 @@ pub use route::Route;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::isolate::IsolateState;
 
 /// Methods of the read-only routes (`/healthz`, `/v1/public-key`).
 const HEALTH_METHODS: &str = "GET, HEAD";
 
 /// Answer one request. `config` is the loaded configuration or the error that loading it gave;
-/// `now` is Unix seconds; `random` is fresh randomness for this request.
-pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, random: [u8; 32]) -> Response {
+/// `state` is the isolate's runtime state beside it (its caches); `now` is Unix seconds; `random`
+/// is fresh randomness for this request.
+pub fn handle(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    state: &IsolateState,
+    now: u64,
+    random: [u8; 32],
+) -> Response {
     let mut response = match Route::of(request.path) {
-        Route::Health => health(request, config, now),
-        Route::Token => token::token_route(request, config, now, random),
-        Route::StageToken => stage::stage_token_route(request, config, now, random),
-        Route::ChatToken => chat::chat_token_route(request, config, now),
+        Route::Health => health(request, config, state, now),
+        Route::Token => token::token_route(request, config, state, now, random),
+        Route::StageToken => stage::stage_token_route(request, config, state, now, random),
+        Route::ChatToken => chat::chat_token_route(request, config, state, now),
         Route::PublicKey => public_key_route(request, config),
-        Route::Heartbeat => device::heartbeat_route(request, config, now),
+        Route::Heartbeat => device::heartbeat_route(request, config, state, now),
         Route::AdminRevoke => device::revoke_route(request, config),
         Route::AdminDevices => device::devices_route(request, config),
         Route::AdminUnblock => device::unblock_route(request, config),
         Route::OpenApi => openapi::openapi_route(request, config),
         Route::DevLogin => watch::dev_login_route(request, config, now),
-        Route::Login => signin::login_route(request, config, now, random),
-        Route::Callback(provider) => signin::callback_route(request, config, provider, now, random),
-        Route::Logout => signin::logout_route(request, config, now, random),
+        Route::Login => signin::login_route(request, config, state, now, random),
+        Route::Callback(provider) => signin::callback_route(request, config, state, provider, now, random),
+        Route::Logout => signin::logout_route(request, config, state, now, random),
         Route::Index => index::index_route(request, config, random),
-        Route::Watch(name) => watch::watch_route(request, config, name, now, random),
-        Route::Stage(name) => stage::stage_page_route(request, config, name, now, random),
+        Route::Watch(name) => watch::watch_route(request, config, state, name, now, random),
+        Route::Stage(name) => stage::stage_page_route(request, config, state, name, now, random),
         // Answered by the Workers layer before the core; the core itself has nothing there.
         #[cfg(feature = "bench")]
         Route::Bench(_) => Response::problem(&Error::NotFound),
@@ -80,11 +88,11 @@ pub fn handle(request: &Request<'_>, config: Result<&Config, &Error>, now: u64, 
     response
 }
 
-fn health(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
+fn health(request: &Request<'_>, config: Result<&Config, &Error>, state: &IsolateState, now: u64) -> Response {
     if !matches!(request.method, "GET" | "HEAD") {
         return Response::problem(&Error::MethodNotAllowed { allow: HEALTH_METHODS });
     }
-    match config.map(|config| (config, config.identity.health(now))) {
+    match config.map(|config| (config, config.identity.health(&state.identity, now))) {
         // Bindings the worker does not read are listed (issue 24), but do not make it unhealthy.
         Ok((config, Ok(()))) if !config.unknown_settings.is_empty() => {
             Response::json(200, serde_json::json!({"status": "ok", "unknown_settings": config.unknown_settings}))
@@ -134,11 +142,17 @@ pub(crate) mod tests {
         format!("other=1; session={}", mint(claims, SESSION_SECRET.as_bytes()))
     }
 
-    pub(crate) fn get(config: &Config, target: &str, cookie: Option<&str>, origin: Option<&str>) -> Response {
+    pub(crate) fn get(
+        config: &Config,
+        state: &IsolateState,
+        target: &str,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+    ) -> Response {
         let mut request = Request::new("GET", target);
         request.cookie = cookie;
         request.origin = origin;
-        handle(&request, Ok(config), NOW, [9; 32])
+        handle(&request, Ok(config), state, NOW, [9; 32])
     }
 
     pub(crate) fn body(response: &Response) -> serde_json::Value {
@@ -148,6 +162,7 @@ pub(crate) mod tests {
     #[test]
     fn problems_have_the_right_status_and_shape() {
         let config = config();
+        let state = IsolateState::new();
         let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         let mut demo_only = SessionClaims::new("bob", NOW, 3600);
         demo_only.channels = Some(vec!["demo".into()]);
@@ -167,7 +182,7 @@ pub(crate) mod tests {
             ("/nope", Some(&alice), 404, "not-found"),
         ];
         for (target, cookie, status, slug) in cases {
-            let response = get(&config, target, cookie, None);
+            let response = get(&config, &state, target, cookie, None);
             assert_eq!(response.status, status, "{target}: {}", response.body);
             assert_eq!(response.header("content-type"), Some("application/problem+json"));
             let json = body(&response);
@@ -181,12 +196,13 @@ pub(crate) mod tests {
     #[test]
     fn methods() {
         let config = config();
+        let state = IsolateState::new();
         for (method, path, allow) in [
             ("POST", "/v1/token", "GET, HEAD, OPTIONS"),
             ("DELETE", "/healthz", "GET, HEAD"),
             ("PUT", "/openapi.json", "GET, HEAD"),
         ] {
-            let response = handle(&Request::new(method, path), Ok(&config), NOW, [0; 32]);
+            let response = handle(&Request::new(method, path), Ok(&config), &state, NOW, [0; 32]);
             assert_eq!(response.status, 405);
             assert_eq!(response.header("allow"), Some(allow));
         }
@@ -195,15 +211,17 @@ pub(crate) mod tests {
     #[test]
     fn health_reveals_no_settings() {
         let config = config();
-        let ok = handle(&Request::new("GET", "/healthz"), Ok(&config), NOW, [0; 32]);
+        let state = IsolateState::new();
+        let ok = handle(&Request::new("GET", "/healthz"), Ok(&config), &state, NOW, [0; 32]);
         assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"status":"ok"}"#));
-        let head = handle(&Request::new("HEAD", "/healthz"), Ok(&config), NOW, [0; 32]);
+        let head = handle(&Request::new("HEAD", "/healthz"), Ok(&config), &state, NOW, [0; 32]);
         assert_eq!((head.status, head.body.as_str()), (200, ""));
         let error = Config::load(&settings().with(names::SESSION_SECRET, "")).unwrap_err();
-        let bad = handle(&Request::new("GET", "/healthz"), Err(&error), NOW, [0; 32]);
+        let bad = handle(&Request::new("GET", "/healthz"), Err(&error), &IsolateState::new(), NOW, [0; 32]);
         assert_eq!(bad.status, 503);
         assert_eq!(body(&bad)["status"], 503);
-        let misconfigured = handle(&Request::new("GET", "/v1/token?channel=demo"), Err(&error), NOW, [0; 32]);
+        let misconfigured =
+            handle(&Request::new("GET", "/v1/token?channel=demo"), Err(&error), &IsolateState::new(), NOW, [0; 32]);
         assert_eq!(misconfigured.status, 500);
         assert!(body(&misconfigured)["detail"].as_str().unwrap().contains("SESSION_SECRET"));
     }
@@ -212,10 +230,11 @@ pub(crate) mod tests {
     fn health_lists_unknown_settings_and_refuses_misspelled_ones() {
         let bindings = ["PLAYBACK_PRIVATE_KEY", "SESSION_SECRET", "CHANNELS", "DEVICE_LEDGER", "FOO_BAR"];
         let config = Config::load(&settings().with_bindings(bindings)).unwrap();
-        let ok = handle(&Request::new("GET", "/healthz"), Ok(&config), NOW, [0; 32]);
+        let state = IsolateState::new();
+        let ok = handle(&Request::new("GET", "/healthz"), Ok(&config), &state, NOW, [0; 32]);
         assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"status":"ok","unknown_settings":["FOO_BAR"]}"#));
         let error = Config::load(&settings().with_bindings(["DEVICE_LIMIT"])).unwrap_err();
-        let bad = handle(&Request::new("GET", "/healthz"), Err(&error), NOW, [0; 32]);
+        let bad = handle(&Request::new("GET", "/healthz"), Err(&error), &IsolateState::new(), NOW, [0; 32]);
         assert_eq!(bad.status, 503);
         assert!(body(&bad)["detail"].as_str().unwrap().contains("did you mean `DEVICE_LIMITS`?"), "{}", bad.body);
     }
@@ -223,12 +242,13 @@ pub(crate) mod tests {
     #[test]
     fn public_key_route_serves_spki_pem() {
         let config = config();
-        let response = handle(&Request::new("GET", "/v1/public-key"), Ok(&config), NOW, [0; 32]);
+        let state = IsolateState::new();
+        let response = handle(&Request::new("GET", "/v1/public-key"), Ok(&config), &state, NOW, [0; 32]);
         assert_eq!(response.status, 200);
         assert_eq!(response.header("content-type"), Some("text/plain; charset=utf-8"));
         assert_eq!(response.body, config.key.public_key_pem());
         assert!(response.body.starts_with("-----BEGIN PUBLIC KEY-----\n"));
-        let post = handle(&Request::new("POST", "/v1/public-key"), Ok(&config), NOW, [0; 32]);
+        let post = handle(&Request::new("POST", "/v1/public-key"), Ok(&config), &state, NOW, [0; 32]);
         assert_eq!(post.status, 405);
     }
 
@@ -262,6 +282,8 @@ pub(crate) mod tests {
             configs
         };
         let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
+        // Each configuration with its isolate's state, kept across the requests.
+        let states: Vec<IsolateState> = (0..=configs.len()).map(|_| IsolateState::new()).collect();
         let admin = format!("Bearer {}", crate::config::tests::ADMIN_TOKEN);
         let mut edge = plan::tests::FakeEdge::default();
         let good = cookie_for(&SessionClaims::new("alice", NOW, 3600));
@@ -383,7 +405,7 @@ pub(crate) mod tests {
         for path in paths {
             for host in hosts {
                 for method in methods {
-                    for config in configs.iter().map(Ok).chain([Err(&error)]) {
+                    for (config, state) in configs.iter().map(Ok).chain([Err(&error)]).zip(&states) {
                         for _ in 0..3 {
                             let (query, cookie, origin) = (pick(3), pick(2).replace('&', "; "), pick(1));
                             let target = format!("{path}?{query}");
@@ -397,7 +419,7 @@ pub(crate) mod tests {
                             request.authorization = count.is_multiple_of(2).then_some(admin.as_str());
                             // Through the plan, with the ledgers kept across requests.
                             edge.body = bodies[count as usize % bodies.len()].to_vec();
-                            let response = edge.run(Plan::new(request, config, NOW, [count as u8; 32]));
+                            let response = edge.run(Plan::new(request, config, state, NOW, [count as u8; 32]));
                             assert!((200..600).contains(&response.status));
                             let _ = log_line(&request, &response, 0.5);
                             count += 1;
@@ -434,10 +456,11 @@ pub(crate) mod tests {
     #[test]
     fn log_lines_hold_no_secrets() {
         let config = config();
+        let state = IsolateState::new();
         let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         let mut request = Request::new("GET", "/v1/token?channel=demo");
         request.cookie = Some(&cookie);
-        let response = handle(&request, Ok(&config), NOW, [0; 32]);
+        let response = handle(&request, Ok(&config), &state, NOW, [0; 32]);
         let line = log_line(&request, &response, 1.23456);
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(json["status"], 200);

@@ -266,6 +266,7 @@ mod tests {
     use crate::config::{names, tests::settings, Config};
     use crate::http::tests::{config, NOW};
     use crate::http::{handle, Request};
+    use crate::isolate::IsolateState;
     use serde_json::Value;
 
     /// `doc` without the token routes' device parameters.
@@ -295,18 +296,19 @@ mod tests {
     #[test]
     fn serves_the_document() {
         let config = config();
-        let r = handle(&Request::new("GET", "/openapi.json"), Ok(&config), NOW, [0; 32]);
+        let state = IsolateState::new();
+        let r = handle(&Request::new("GET", "/openapi.json"), Ok(&config), &state, NOW, [0; 32]);
         assert_eq!((r.status, r.header("content-type")), (200, Some("application/json")));
         let doc: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
-        let head = handle(&Request::new("HEAD", "/openapi.json"), Ok(&config), NOW, [0; 32]);
+        let head = handle(&Request::new("HEAD", "/openapi.json"), Ok(&config), &state, NOW, [0; 32]);
         assert_eq!((head.status, head.body.as_str()), (200, ""));
     }
 
     #[test]
     fn local_only_routes_are_listed_only_with_dev_login() {
         let served = |config: &Config| {
-            let r = handle(&Request::new("GET", "/openapi.json"), Ok(config), NOW, [0; 32]);
+            let r = handle(&Request::new("GET", "/openapi.json"), Ok(config), &IsolateState::new(), NOW, [0; 32]);
             serde_json::from_str::<Value>(&r.body).unwrap()
         };
         let deployed = served(&config());
@@ -372,7 +374,7 @@ mod tests {
     #[test]
     fn stage_routes_are_listed_only_with_stages() {
         let paths = |config: &Config| {
-            let r = handle(&Request::new("GET", "/openapi.json"), Ok(config), NOW, [0; 32]);
+            let r = handle(&Request::new("GET", "/openapi.json"), Ok(config), &IsolateState::new(), NOW, [0; 32]);
             serde_json::from_str::<Value>(&r.body).unwrap()["paths"].clone()
         };
         let unstaged = paths(&config());
@@ -381,7 +383,13 @@ mod tests {
         for path in STAGE_PATHS {
             assert!(unstaged.get(path).is_none(), "{path} listed without STAGES");
             assert!(staged.get(path).is_some(), "{path} missing with STAGES");
-            let r = handle(&Request::new("OPTIONS", &path.replace("{name}", "open")), Ok(&config()), NOW, [0; 32]);
+            let r = handle(
+                &Request::new("OPTIONS", &path.replace("{name}", "open")),
+                Ok(&config()),
+                &IsolateState::new(),
+                NOW,
+                [0; 32],
+            );
             assert_eq!(r.status, 404, "{path} answers as it is documented: not at all");
         }
         let mut expected = staged.clone();
@@ -476,7 +484,8 @@ mod tests {
         use crate::config::tests::{device_settings, ADMIN_TOKEN};
         let served = |settings: crate::config::Settings| {
             let config = Config::load(&settings.with(names::ADMIN_API_TOKEN, ADMIN_TOKEN)).unwrap();
-            let r = handle(&Request::new("GET", "/openapi.json"), Ok(&config), NOW, [0; 32]);
+            let state = IsolateState::new();
+            let r = handle(&Request::new("GET", "/openapi.json"), Ok(&config), &state, NOW, [0; 32]);
             serde_json::from_str::<Value>(&r.body).unwrap()
         };
         let body =

@@ -6,6 +6,7 @@ use crate::address::is_local_host;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::identity::{Located, Presented, Session};
+use crate::isolate::IsolateState;
 use crate::text::is_name;
 
 /// The parts of an HTTP request the core looks at.
@@ -121,11 +122,12 @@ pub fn percent_decode(text: &str) -> Option<String> {
 /// The viewer's session: the deciding credential of the request, verified (see
 /// [`crate::identity::credential`] for the precedence). The credential the plan located (under
 /// this same configuration: a plan holds one) is used as it is, with the platform's verdicts;
-/// without a plan it is located here, once: every route asks for the session at most once.
-pub fn session_of(config: &Config, request: &Request<'_>, now: u64) -> Result<Session> {
+/// without a plan it is located here, once, against the isolate's caches (`state`): every route
+/// asks for the session at most once.
+pub fn session_of(config: &Config, state: &IsolateState, request: &Request<'_>, now: u64) -> Result<Session> {
     match request.located {
         Some(located) => located.session(now),
-        None => config.identity.locate(&request.presented()).session(now),
+        None => config.identity.locate(&state.identity, &request.presented()).session(now),
     }
 }
 

@@ -8,6 +8,7 @@ use super::token::token_api;
 use super::watch::{html, page_route, redirect, refresh_due, refused, sign_in, PAGE_METHODS};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::isolate::IsolateState;
 use crate::page::Look;
 use crate::stage::policy::{authorize_stage, issue_stage, may_publish, IssuedStageToken};
 use crate::text::is_name;
@@ -56,6 +57,7 @@ fn without_stages(config: Result<&Config, &Error>) -> Option<Response> {
 pub(super) fn stage_token_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    state: &IsolateState,
     now: u64,
     random: [u8; 32],
 ) -> Response {
@@ -65,7 +67,7 @@ pub(super) fn stage_token_route(
     token_api(request, config, |config| {
         let params = stage_params(request.query);
         let outcome = params.clone().and_then(|(name, publish)| {
-            let session = session_of(config, request, now)?;
+            let session = session_of(config, state, request, now)?;
             let (stage, capabilities) = authorize_stage(&config.stages, &session, &name, publish)?;
             issue_stage(&config.stage_settings(), stage, &session, capabilities, now, participant_random(&random))
         });
@@ -81,6 +83,7 @@ pub(super) fn stage_token_route(
 pub(super) fn stage_page_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    state: &IsolateState,
     name: &str,
     now: u64,
     random: [u8; 32],
@@ -89,13 +92,14 @@ pub(super) fn stage_page_route(
         return absent;
     }
     page_route(request, config, name, &random, (PAGE_METHODS, Error::UnknownStage(String::new())), |config, look| {
-        stage_page(request, config, name, now, &random, look)
+        stage_page(request, config, state, name, now, &random, look)
     })
 }
 
 fn stage_page(
     request: &Request<'_>,
     config: &Config,
+    state: &IsolateState,
     name: &str,
     now: u64,
     random: &[u8; 32],
@@ -106,7 +110,7 @@ fn stage_page(
         response.channel = Some(name.to_owned());
         return response;
     }
-    let outcome = session_of(config, request, now).map_err(|e| (e, true)).and_then(|session| {
+    let outcome = session_of(config, state, request, now).map_err(|e| (e, true)).and_then(|session| {
         // A publisher's page carries a publishing token, so "Join on camera" needs no second token.
         let publish = config.stages.get(name).is_some_and(|stage| may_publish(stage, &session));
         let (stage, capabilities) = authorize_stage(&config.stages, &session, name, publish).map_err(|e| (e, false))?;
@@ -147,12 +151,12 @@ mod tests {
         .unwrap()
     }
 
-    fn get(config: &Config, target: &str, cookie: Option<&str>, random: u8) -> Response {
+    fn get(config: &Config, state: &IsolateState, target: &str, cookie: Option<&str>, random: u8) -> Response {
         let mut request = Request::new("GET", target);
         request.cookie = cookie;
         request.origin = Some("https://app.example");
         request.host = Some("tv.example");
-        handle(&request, Ok(config), NOW, [random; 32])
+        handle(&request, Ok(config), state, NOW, [random; 32])
     }
 
     fn cookie(groups: &[&str]) -> String {
@@ -172,7 +176,8 @@ mod tests {
             request.cookie = Some(&host);
             request.origin = Some("https://app.example");
             request.host = Some("tv.example");
-            handle(&request, Ok(config), NOW, [3; 32])
+            // The session cookie and stage tokens use none of the isolate's caches.
+            handle(&request, Ok(config), &IsolateState::new(), NOW, [3; 32])
         };
         for method in ["GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH"] {
             let unknown = send(&unstaged, method, "/nope");
@@ -188,7 +193,7 @@ mod tests {
         // A configuration that failed to load answers its own error, as on every route.
         let error = Error::setting(names::STAGES, "is broken");
         for target in ["/v1/stage-token?stage=open", "/stage/open"] {
-            let r = handle(&Request::new("GET", target), Err(&error), NOW, [0; 32]);
+            let r = handle(&Request::new("GET", target), Err(&error), &IsolateState::new(), NOW, [0; 32]);
             assert_eq!(r.status, error.status(), "{target}");
         }
     }
@@ -196,8 +201,9 @@ mod tests {
     #[test]
     fn stage_token_contract() {
         let config = config();
+        let state = IsolateState::new();
         let host = cookie(&["hosts"]);
-        let r = get(&config, "/v1/stage-token?stage=open&publish=true", Some(&host), 1);
+        let r = get(&config, &state, "/v1/stage-token?stage=open&publish=true", Some(&host), 1);
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.header("cache-control"), Some("no-store"));
         assert_eq!(r.header("vary"), Some("Origin, Cookie"));
@@ -209,13 +215,14 @@ mod tests {
         assert_eq!(claims["jti"], json["participant_id"]);
         assert_eq!(claims["exp"], json["expires_at"]);
         assert_eq!(claims["capabilities"]["allow_publish"], true);
-        let again = body(&get(&config, "/v1/stage-token?stage=open&publish=true", Some(&host), 2));
+        let again = body(&get(&config, &state, "/v1/stage-token?stage=open&publish=true", Some(&host), 2));
         assert_ne!(again["participant_id"], json["participant_id"]);
     }
 
     #[test]
     fn stage_token_problems() {
         let config = config();
+        let state = IsolateState::new();
         let guest = cookie(&[]);
         for (target, cookie, status, slug) in [
             ("/v1/stage-token", Some(&guest), 400, "bad-request"),
@@ -226,19 +233,20 @@ mod tests {
             ("/v1/stage-token?stage=club", Some(&guest), 403, "stage-forbidden"),
             ("/v1/stage-token?stage=nope", Some(&guest), 404, "unknown-stage"),
         ] {
-            let r = get(&config, target, cookie.map(String::as_str), 0);
+            let r = get(&config, &state, target, cookie.map(String::as_str), 0);
             assert_eq!(r.status, status, "{target}: {}", r.body);
             assert_eq!(body(&r)["type"], format!("urn:ivs-token-worker:problem:{slug}"), "{target}");
             assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
         }
-        let post = handle(&Request::new("POST", "/v1/stage-token"), Ok(&config), NOW, [0; 32]);
+        let post = handle(&Request::new("POST", "/v1/stage-token"), Ok(&config), &state, NOW, [0; 32]);
         assert_eq!((post.status, post.header("allow")), (405, Some("GET, HEAD, OPTIONS")));
     }
 
     #[test]
     fn stage_page() {
         let config = config();
-        let r = get(&config, "/stage/open", Some(&cookie(&["hosts"])), 7);
+        let state = IsolateState::new();
+        let r = get(&config, &state, "/stage/open", Some(&cookie(&["hosts"])), 7);
         assert_eq!(r.status, 200, "{}", r.body);
         let csp = r.header("content-security-policy").unwrap();
         let nonce = crate::page::nonce(&[7; 16]);
@@ -248,18 +256,19 @@ mod tests {
         let token: String = r.body[start..].chars().take_while(|c| *c != '"').collect();
         let claims = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
         assert_eq!(claims["capabilities"]["allow_publish"], true);
-        let guest = get(&config, "/stage/open", Some(&cookie(&[])), 7);
+        let guest = get(&config, &state, "/stage/open", Some(&cookie(&[])), 7);
         assert!(guest.status == 200 && !guest.body.contains("id=\"join-camera\""));
-        assert_eq!(get(&config, "/stage/club", Some(&cookie(&[])), 7).status, 403);
-        assert_eq!(get(&config, "/stage/nope", Some(&cookie(&[])), 7).status, 404);
-        assert_eq!(get(&config, "/stage/open", None, 7).status, 401);
+        assert_eq!(get(&config, &state, "/stage/club", Some(&cookie(&[])), 7).status, 403);
+        assert_eq!(get(&config, &state, "/stage/nope", Some(&cookie(&[])), 7).status, 404);
+        assert_eq!(get(&config, &state, "/stage/open", None, 7).status, 401);
         let login = Config::load(
             &settings()
                 .with(names::STAGES, crate::stage::policy::tests::stages_json())
                 .with(names::LOGIN_URL, "/login"),
         )
         .unwrap();
-        let r = get(&login, "/stage/open", None, 7);
+        let login_state = IsolateState::new();
+        let r = get(&login, &login_state, "/stage/open", None, 7);
         assert_eq!((r.status, r.header("location")), (302, Some("/login?return_to=/stage/open")));
     }
 }

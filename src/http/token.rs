@@ -6,6 +6,7 @@ use super::response::{cors_api, Response};
 use crate::channel::policy::{authorize, issue, issue_admitted};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::isolate::IsolateState;
 
 /// Methods of the token API routes (`HEAD` for uptime checks: the same answer without its body).
 const TOKEN_METHODS: &str = "GET, HEAD, OPTIONS";
@@ -15,6 +16,7 @@ const CORS_METHODS: &str = "GET, OPTIONS";
 pub(super) fn token_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    state: &IsolateState,
     now: u64,
     random: [u8; 32],
 ) -> Response {
@@ -23,7 +25,7 @@ pub(super) fn token_route(
         let mut device_cookie = None;
         let mut ledger = None;
         let outcome = channel.clone().and_then(|name| {
-            let session = session_of(config, request, now)?;
+            let session = session_of(config, state, request, now)?;
             let channel = authorize(&config.channels, &session, &name, request.country().as_deref())?;
             let mut single_use = [0u8; 16];
             single_use.copy_from_slice(&random[..16]);
@@ -32,10 +34,15 @@ pub(super) fn token_route(
             let admission = admission?;
             ledger = admission.ledger;
             Ok(match admission.version {
-                Some(version) => {
-                    issue_admitted(&config.playback_settings(), channel, &session, version, now, single_use)
-                }
-                None => issue(&config.playback_settings(), channel, &session, now, single_use),
+                Some(version) => issue_admitted(
+                    &config.playback_settings(&state.tokens),
+                    channel,
+                    &session,
+                    version,
+                    now,
+                    single_use,
+                ),
+                None => issue(&config.playback_settings(&state.tokens), channel, &session, now, single_use),
             })
         });
         let mut response = match outcome {
@@ -76,12 +83,14 @@ mod tests {
     use crate::http::tests::{body, config, cookie_for, get, NOW};
     use crate::http::{handle, Request};
     use crate::identity::session_cookie::SessionClaims;
+    use crate::isolate::IsolateState;
 
     #[test]
     fn token_success_contract() {
         let config = config();
+        let state = IsolateState::new();
         let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
-        let response = get(&config, "/v1/token?channel=demo", Some(&cookie), Some("https://app.example"));
+        let response = get(&config, &state, "/v1/token?channel=demo", Some(&cookie), Some("https://app.example"));
         assert_eq!(response.status, 200, "{}", response.body);
         assert_eq!(response.header("content-type"), Some("application/json"));
         assert_eq!(response.header("cache-control"), Some("no-store"));
@@ -100,14 +109,15 @@ mod tests {
     #[test]
     fn cors_only_for_listed_origins() {
         let config = config();
+        let state = IsolateState::new();
         let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
-        let wildcard = get(&config, "/v1/token?channel=demo", Some(&cookie), Some("https://tv.example.org"));
+        let wildcard = get(&config, &state, "/v1/token?channel=demo", Some(&cookie), Some("https://tv.example.org"));
         assert_eq!(wildcard.header("access-control-allow-origin"), Some("https://tv.example.org"));
-        let evil = get(&config, "/v1/token?channel=demo", Some(&cookie), Some("https://evil.example"));
+        let evil = get(&config, &state, "/v1/token?channel=demo", Some(&cookie), Some("https://evil.example"));
         assert_eq!(evil.header("access-control-allow-origin"), None);
         assert_eq!(evil.header("access-control-allow-credentials"), None);
         // Problems carry CORS too, so the page can read why.
-        let denied = get(&config, "/v1/token?channel=demo", None, Some("https://app.example"));
+        let denied = get(&config, &state, "/v1/token?channel=demo", None, Some("https://app.example"));
         assert_eq!(denied.status, 401);
         assert_eq!(denied.header("access-control-allow-origin"), Some("https://app.example"));
     }
@@ -117,6 +127,7 @@ mod tests {
     #[test]
     fn cors_never_reflects_an_origin_that_is_not_scheme_host_port() {
         let config = config();
+        let state = IsolateState::new();
         let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         for origin in [
             "https://evil.test/.example.org",
@@ -136,12 +147,12 @@ mod tests {
                 let mut request = Request::new(method, "/v1/token?channel=demo");
                 request.cookie = Some(&cookie);
                 request.origin = Some(origin);
-                let response = handle(&request, Ok(&config), NOW, [0; 32]);
+                let response = handle(&request, Ok(&config), &state, NOW, [0; 32]);
                 assert_eq!(response.header("access-control-allow-origin"), None, "{method} {origin}");
                 assert_eq!(response.header("access-control-allow-credentials"), None, "{method} {origin}");
             }
         }
-        let wildcard = get(&config, "/v1/token?channel=demo", Some(&cookie), Some("https://a.b.example.org"));
+        let wildcard = get(&config, &state, "/v1/token?channel=demo", Some(&cookie), Some("https://a.b.example.org"));
         assert_eq!(wildcard.header("access-control-allow-origin"), Some("https://a.b.example.org"));
     }
 
@@ -149,16 +160,17 @@ mod tests {
     #[test]
     fn head_is_get_without_the_body() {
         let config = config();
+        let state = IsolateState::new();
         let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         for (target, cookie, status) in [
             ("/v1/token?channel=demo", Some(cookie.as_str()), 200),
             ("/v1/token?channel=demo", None, 401),
             ("/v1/token", None, 400),
         ] {
-            let get = get(&config, target, cookie, None);
+            let get = get(&config, &state, target, cookie, None);
             let mut request = Request::new("HEAD", target);
             request.cookie = cookie;
-            let head = handle(&request, Ok(&config), NOW, [9; 32]);
+            let head = handle(&request, Ok(&config), &state, NOW, [9; 32]);
             assert_eq!((get.status, head.status), (status, status), "{target}");
             assert_eq!(head.headers, get.headers, "{target}");
             assert!(head.body.is_empty() && !get.body.is_empty());
@@ -168,16 +180,17 @@ mod tests {
     #[test]
     fn preflight() {
         let config = config();
+        let state = IsolateState::new();
         let mut request = Request::new("OPTIONS", "/v1/token?channel=demo");
         request.origin = Some("https://app.example");
-        let response = handle(&request, Ok(&config), NOW, [0; 32]);
+        let response = handle(&request, Ok(&config), &state, NOW, [0; 32]);
         assert_eq!(response.status, 204);
         assert!(response.body.is_empty());
         assert_eq!(response.header("access-control-allow-origin"), Some("https://app.example"));
         assert_eq!(response.header("access-control-allow-methods"), Some("GET, OPTIONS"));
         assert_eq!(response.header("allow"), Some("GET, HEAD, OPTIONS"));
         request.origin = Some("https://evil.example");
-        let response = handle(&request, Ok(&config), NOW, [0; 32]);
+        let response = handle(&request, Ok(&config), &state, NOW, [0; 32]);
         assert_eq!(response.status, 204);
         assert_eq!(response.header("access-control-allow-origin"), None);
     }
@@ -192,6 +205,7 @@ mod identity_tests {
     use crate::identity::jwt::tests::{claims, mint, signer_jwk, ISSUER};
     use crate::identity::keystore::Fetched;
     use crate::identity::session_cookie::SessionClaims;
+    use crate::isolate::IsolateState;
     use serde_json::json;
 
     /// A worker that knows only an identity provider (no SESSION_SECRET), with a members-only
@@ -222,6 +236,7 @@ mod identity_tests {
 
     fn get(
         config: &Config,
+        state: &IsolateState,
         target: &str,
         authorization: Option<&str>,
         headers: &[(&str, &str)],
@@ -231,13 +246,14 @@ mod identity_tests {
         request.authorization = authorization;
         request.headers = headers;
         request.host = Some(host);
-        handle(&request, Ok(config), NOW, [5; 32])
+        handle(&request, Ok(config), state, NOW, [5; 32])
     }
 
     #[test]
     fn a_bearer_token_from_the_provider_gets_a_viewer_bound_playback_token() {
         let config = inline();
-        let r = get(&config, "/v1/token?channel=demo", Some(&bearer(&claims())), &[], "tv.example");
+        let state = IsolateState::new();
+        let r = get(&config, &state, "/v1/token?channel=demo", Some(&bearer(&claims())), &[], "tv.example");
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.header("vary"), Some("Origin, Cookie, Authorization"));
         let token = body(&r)["token"].as_str().unwrap().to_owned();
@@ -264,6 +280,7 @@ mod identity_tests {
                 .with(names::STAGES, crate::stage::policy::tests::stages_json()),
         )
         .unwrap();
+        let state = IsolateState::new();
         let cookie = crate::http::tests::cookie_for(&SessionClaims::new("user-1", NOW, 3600));
         let from_other = bearer(&json!({"iss": OTHER_ISSUER, "aud": "tv-app", "sub": "user-1", "exp": NOW + 600}));
         let from_idp = bearer(&claims());
@@ -277,7 +294,7 @@ mod identity_tests {
                 request.cookie = cookie;
                 request.authorization = authorization.map(String::as_str);
                 request.host = Some("tv.example");
-                let r = handle(&request, Ok(&config), NOW, [5; 32]);
+                let r = handle(&request, Ok(&config), &state, NOW, [5; 32]);
                 assert_eq!(r.status, 200, "{}", r.body);
                 let token = body(&r)["token"].as_str().unwrap().to_owned();
                 let c = verify(&token, &[config.key.public_key()], NOW).unwrap().claims;
@@ -307,13 +324,14 @@ mod identity_tests {
     #[test]
     fn refusals_carry_the_bearer_challenge_and_never_the_token() {
         let config = inline();
+        let state = IsolateState::new();
         let mut expired = claims();
         expired["exp"] = json!(NOW - 3600);
-        let r = get(&config, "/v1/token?channel=demo", Some(&bearer(&expired)), &[], "tv.example");
+        let r = get(&config, &state, "/v1/token?channel=demo", Some(&bearer(&expired)), &[], "tv.example");
         assert_eq!((r.status, body(&r)["type"].as_str()), (401, Some("urn:ivs-token-worker:problem:session-expired")));
         assert_eq!(r.header("www-authenticate"), Some(r#"Bearer error="invalid_token""#));
         assert!(!r.body.contains("eyJ"));
-        let r = get(&config, "/v1/token?channel=demo", None, &[], "tv.example");
+        let r = get(&config, &state, "/v1/token?channel=demo", None, &[], "tv.example");
         assert_eq!((r.status, body(&r)["type"].as_str()), (401, Some("urn:ivs-token-worker:problem:session-missing")));
         assert_eq!(r.header("www-authenticate"), None);
     }
@@ -321,11 +339,12 @@ mod identity_tests {
     #[test]
     fn channel_groups_rule() {
         let config = inline();
-        let r = get(&config, "/v1/token?channel=members", Some(&bearer(&claims())), &[], "tv.example");
+        let state = IsolateState::new();
+        let r = get(&config, &state, "/v1/token?channel=members", Some(&bearer(&claims())), &[], "tv.example");
         assert_eq!(r.status, 200, "in `members`: {}", r.body);
         let mut outsider = claims();
         outsider["groups"] = json!(["guests", "secret-group"]);
-        let r = get(&config, "/v1/token?channel=members", Some(&bearer(&outsider)), &[], "tv.example");
+        let r = get(&config, &state, "/v1/token?channel=members", Some(&bearer(&outsider)), &[], "tv.example");
         assert_eq!(r.status, 403);
         let detail = body(&r)["detail"].as_str().unwrap().to_owned();
         assert!(
@@ -337,27 +356,28 @@ mod identity_tests {
     #[test]
     fn country_rule_with_the_local_stand_in_header() {
         let config = inline();
+        let state = IsolateState::new();
         let token = bearer(&claims());
         let de = [("X-Dev-Country", "de")];
-        assert_eq!(get(&config, "/v1/token?channel=de", Some(&token), &de, "127.0.0.1:8787").status, 200);
+        assert_eq!(get(&config, &state, "/v1/token?channel=de", Some(&token), &de, "127.0.0.1:8787").status, 200);
         let fr = [("X-Dev-Country", "FR")];
-        let r = get(&config, "/v1/token?channel=de", Some(&token), &fr, "127.0.0.1:8787");
+        let r = get(&config, &state, "/v1/token?channel=de", Some(&token), &fr, "127.0.0.1:8787");
         assert_eq!(r.status, 403);
         assert!(body(&r)["detail"].as_str().unwrap().contains("country"));
         // Off localhost the header is ignored: the country is unknown, so `allowed_countries` refuses.
-        assert_eq!(get(&config, "/v1/token?channel=de", Some(&token), &de, "tv.example").status, 403);
+        assert_eq!(get(&config, &state, "/v1/token?channel=de", Some(&token), &de, "tv.example").status, 403);
         // In production the platform's country decides, and the header cannot override it.
         let mut request = Request::new("GET", "/v1/token?channel=de");
         request.authorization = Some(&token);
         request.country = Some("DE");
         request.host = Some("tv.example");
-        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200);
+        assert_eq!(handle(&request, Ok(&config), &state, NOW, [5; 32]).status, 200);
         request.country = Some("FR");
         request.headers = &de;
-        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 403);
+        assert_eq!(handle(&request, Ok(&config), &state, NOW, [5; 32]).status, 403);
         // Locally (wrangler dev reports a placeholder country), the stand-in header wins.
         request.host = Some("localhost:8787");
-        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200);
+        assert_eq!(handle(&request, Ok(&config), &state, NOW, [5; 32]).status, 200);
     }
 
     /// Issue 15: the credential the Workers layer located is the one the route uses (no second
@@ -367,32 +387,33 @@ mod identity_tests {
         use crate::identity::jwt::DECODES;
         let decodes = || DECODES.with(std::cell::Cell::get);
         let config = inline();
+        let state = IsolateState::new();
         let token = bearer(&claims());
         let mut request = Request::new("GET", "/v1/token?channel=demo");
         request.authorization = Some(&token);
         request.host = Some("tv.example");
         let start = decodes();
-        assert_eq!(handle(&request, Ok(&config), NOW, [5; 32]).status, 200, "native path");
+        assert_eq!(handle(&request, Ok(&config), &state, NOW, [5; 32]).status, 200, "native path");
         assert_eq!(decodes() - start, 1, "located by handle, once");
-        let mut located = config.identity.locate(&request.presented());
+        let mut located = config.identity.locate(&state.identity, &request.presented());
         for check in located.signature_checks(NOW) {
             located.record_verdict(&check, false);
         }
         let start = decodes();
         request.located = Some(&located);
-        let r = handle(&request, Ok(&config), NOW, [5; 32]);
+        let r = handle(&request, Ok(&config), &state, NOW, [5; 32]);
         assert_eq!(decodes() - start, 0, "handed in: not read again");
         assert_eq!(r.status, 200, "verified before, so the cached session answers: {}", r.body);
         let fresh = bearer(&json!({"iss": ISSUER, "aud": "tv-app", "sub": "user-2", "exp": NOW + 60}));
         let mut request = Request::new("GET", "/v1/token?channel=demo");
         request.authorization = Some(&fresh);
-        let mut located = config.identity.locate(&request.presented());
+        let mut located = config.identity.locate(&state.identity, &request.presented());
         for check in located.signature_checks(NOW) {
             located.record_verdict(&check, false);
         }
         request.located = Some(&located);
         let start = decodes();
-        let r = handle(&request, Ok(&config), NOW, [5; 32]);
+        let r = handle(&request, Ok(&config), &state, NOW, [5; 32]);
         assert_eq!(decodes() - start, 0);
         assert_eq!(r.status, 401, "the platform's verdict, carried in the located value, decides: {}", r.body);
     }
@@ -400,9 +421,10 @@ mod identity_tests {
     #[test]
     fn preflight_allows_the_authorization_header() {
         let config = inline();
+        let state = IsolateState::new();
         let mut request = Request::new("OPTIONS", "/v1/token?channel=demo");
         request.origin = Some("https://app.example");
-        let r = handle(&request, Ok(&config), NOW, [0; 32]);
+        let r = handle(&request, Ok(&config), &state, NOW, [0; 32]);
         assert_eq!(r.status, 204);
         assert_eq!(r.header("access-control-allow-headers"), Some("authorization"));
         assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
@@ -411,24 +433,25 @@ mod identity_tests {
     #[test]
     fn a_provider_without_keys_is_a_503_and_an_unhealthy_worker() {
         let config = config(json!({"jwks_url": "https://id.example/jwks"}));
+        let state = IsolateState::new();
         let token = bearer(&claims());
-        let r = get(&config, "/v1/token?channel=demo", Some(&token), &[], "tv.example");
+        let r = get(&config, &state, "/v1/token?channel=demo", Some(&token), &[], "tv.example");
         assert_eq!(
             (r.status, body(&r)["type"].as_str()),
             (503, Some("urn:ivs-token-worker:problem:identity-provider-unavailable"))
         );
-        assert_eq!(get(&config, "/healthz", None, &[], "tv.example").status, 200, "nothing has failed yet");
-        config.identity.keys.record(&config.identity.providers[0], Fetched::Failed("HTTP 500".into()), NOW);
-        let health = get(&config, "/healthz", None, &[], "tv.example");
+        assert_eq!(get(&config, &state, "/healthz", None, &[], "tv.example").status, 200, "nothing has failed yet");
+        state.identity.keys.record(&config.identity.providers[0], Fetched::Failed("HTTP 500".into()), NOW);
+        let health = get(&config, &state, "/healthz", None, &[], "tv.example");
         assert_eq!(health.status, 503);
         assert!(body(&health)["detail"].as_str().unwrap().contains("identity provider `idp`"));
         let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
-        config.identity.keys.record(
+        state.identity.keys.record(
             &config.identity.providers[0],
             Fetched::Document { body: doc, cache_control: None },
             NOW,
         );
-        assert_eq!(get(&config, "/v1/token?channel=demo", Some(&token), &[], "tv.example").status, 200);
-        assert_eq!(get(&config, "/healthz", None, &[], "tv.example").status, 200);
+        assert_eq!(get(&config, &state, "/v1/token?channel=demo", Some(&token), &[], "tv.example").status, 200);
+        assert_eq!(get(&config, &state, "/healthz", None, &[], "tv.example").status, 200);
     }
 }

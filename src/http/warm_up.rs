@@ -1,7 +1,7 @@
 //! The startup warm-up: one complete `/v1/token` request on throw-away settings, so the first real
 //! request does not pay for building tables or for V8 compiling the signing and session paths.
 
-use crate::{config, http, identity, key};
+use crate::{config, http, identity, isolate, key};
 
 /// Exercise the expensive one-time paths with throw-away inputs: p384's lazily built basepoint
 /// table, key and settings parsing, session verification, claims, signing and the JSON answer
@@ -33,7 +33,7 @@ fn warm_up_request() -> Option<http::Response> {
     );
     let mut request = http::Request::new("GET", "/v1/token?channel=warm-up");
     request.cookie = Some(&cookie);
-    Some(http::handle(&request, Ok(&config), 1, [0; 32]))
+    Some(http::handle(&request, Ok(&config), &isolate::IsolateState::new(), 1, [0; 32]))
 }
 
 #[cfg(test)]

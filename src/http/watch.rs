@@ -10,6 +10,7 @@ use crate::channel::policy::{authorize, issue, issue_admitted};
 use crate::config::Config;
 use crate::cookie::find_cookie;
 use crate::error::{Error, Result};
+use crate::isolate::IsolateState;
 use crate::page::Look;
 use crate::signin::login_link;
 use crate::signin::settings::Login;
@@ -268,6 +269,7 @@ pub(super) fn page_route(
 pub(super) fn watch_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    state: &IsolateState,
     name: &str,
     now: u64,
     random: [u8; 32],
@@ -277,20 +279,21 @@ pub(super) fn watch_route(
         _ => PAGE_METHODS,
     };
     page_route(request, config, name, &random, (methods, Error::UnknownChannel(String::new())), |config, look| {
-        watch_page(request, config, name, now, &random, look)
+        watch_page(request, config, state, name, now, &random, look)
     })
 }
 
 fn watch_page(
     request: &Request<'_>,
     config: &Config,
+    state: &IsolateState,
     name: &str,
     now: u64,
     random: &[u8; 32],
     look: &Look<'_>,
 ) -> Response {
     let page = format!("/watch/{name}");
-    let mut response = match session_of(config, request, now) {
+    let mut response = match session_of(config, state, request, now) {
         Err(error) => sign_in(config, request, &page, &error, look),
         Ok(_) if let Some(href) = refresh_due(request, config, &page, now) => redirect(href),
         Ok(session) => match authorize(&config.channels, &session, name, request.country().as_deref()) {
@@ -309,7 +312,7 @@ fn watch_page(
                         see
                     }
                     Ok(admission) => {
-                        let settings = config.playback_settings();
+                        let settings = config.playback_settings(&state.tokens);
                         let issued = match admission.version {
                             Some(version) => issue_admitted(&settings, channel, &session, version, now, single_use),
                             None => issue(&settings, channel, &session, now, single_use),
@@ -381,18 +384,19 @@ mod tests {
     use crate::http::tests::{config, cookie_for, NOW};
     use crate::identity::session_cookie::SessionClaims;
 
-    fn watch(config: &Config, path: &str, cookie: Option<&str>, host: &str) -> Response {
+    fn watch(config: &Config, state: &IsolateState, path: &str, cookie: Option<&str>, host: &str) -> Response {
         let mut request = Request::new("GET", path);
         request.cookie = cookie;
         request.host = Some(host);
-        handle(&request, Ok(config), NOW, [7; 32])
+        handle(&request, Ok(config), state, NOW, [7; 32])
     }
 
     #[test]
     fn watch_page_embeds_a_valid_token_under_a_nonce_csp() {
         let config = config();
+        let state = IsolateState::new();
         let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
-        let response = watch(&config, "/watch/demo", Some(&cookie), "tv.example");
+        let response = watch(&config, &state, "/watch/demo", Some(&cookie), "tv.example");
         assert_eq!(response.status, 200, "{}", response.body);
         assert_eq!(response.header("content-type"), Some("text/html; charset=utf-8"));
         assert_eq!(response.header("cache-control"), Some("private, no-store"));
@@ -417,6 +421,7 @@ mod tests {
         let brand = r##"{"title": "Club <Stars>", "logo_url": "https://img.example/logo.png",
                         "stylesheet_url": "https://css.example/brand.css", "colors": {"accent": "#1a3d8f"}}"##;
         let config = Config::load(&settings().with(names::PAGE_BRAND, brand)).unwrap();
+        let state = IsolateState::new();
         let header = "<header class=\"brand\"><img class=\"brand-logo\" src=\"https://img.example/logo.png\" alt=\"Club &lt;Stars&gt;\">";
         let mut only_demo = SessionClaims::new("bob", NOW, 3600);
         only_demo.channels = Some(vec!["demo".into()]);
@@ -424,7 +429,7 @@ mod tests {
         for (path, cookie, status) in
             [("/watch/demo", Some(bob.as_str()), 200), ("/watch/demo", None, 401), ("/watch/vip", Some(&bob), 403)]
         {
-            let r = watch(&config, path, cookie, "tv.example");
+            let r = watch(&config, &state, path, cookie, "tv.example");
             assert_eq!(r.status, status, "{path}: {}", r.body);
             assert!(r.body.contains(header) && r.body.contains("--page-accent:#1a3d8f"), "{path}: {}", r.body);
             assert!(r.body.contains("<link rel=\"stylesheet\" href=\"https://css.example/brand.css\">"));
@@ -444,7 +449,7 @@ mod tests {
         let broken = Error::setting(names::CHANNELS, "is not set");
         let mut request = Request::new("GET", "/watch/demo");
         request.host = Some("tv.example");
-        let r = handle(&request, Err(&broken), NOW, [7; 32]);
+        let r = handle(&request, Err(&broken), &IsolateState::new(), NOW, [7; 32]);
         assert_eq!(r.header("content-security-policy"), Some(crate::page::message_csp(&Look::plain(&nonce)).as_str()));
         assert!(!r.body.contains("class=\"brand"));
     }
@@ -452,26 +457,36 @@ mod tests {
     #[test]
     fn watch_without_session() {
         let plain = config();
-        let r = watch(&plain, "/watch/demo", None, "tv.example");
+        let plain_state = IsolateState::new();
+        let r = watch(&plain, &plain_state, "/watch/demo", None, "tv.example");
         assert_eq!((r.status, r.header("content-type")), (401, Some("text/html; charset=utf-8")));
         assert!(r.body.contains("Sign in to watch") && !r.body.contains("<script"));
 
         let login = Config::load(&settings().with(names::LOGIN_URL, "https://auth.example/login?app=tv")).unwrap();
-        let r = watch(&login, "/watch/demo", Some("session=garbage"), "tv.example");
+
+        let login_state = IsolateState::new();
+        let r = watch(&login, &login_state, "/watch/demo", Some("session=garbage"), "tv.example");
         assert_eq!(
             (r.status, r.header("location")),
             (302, Some("https://auth.example/login?app=tv&return_to=/watch/demo"))
         );
 
         let dev = Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap();
-        let r = watch(&dev, "/watch/demo", None, "127.0.0.1:8787");
+
+        let dev_state = IsolateState::new();
+        let r = watch(&dev, &dev_state, "/watch/demo", None, "127.0.0.1:8787");
         assert_eq!((r.status, r.header("location")), (302, Some("/dev/login?return_to=/watch/demo")));
-        assert_eq!(watch(&dev, "/watch/demo", None, "tv.example").status, 401, "dev login is for localhost only");
+        assert_eq!(
+            watch(&dev, &dev_state, "/watch/demo", None, "tv.example").status,
+            401,
+            "dev login is for localhost only"
+        );
     }
 
     #[test]
     fn watch_errors_are_pages() {
         let config = config();
+        let state = IsolateState::new();
         let mut only_demo = SessionClaims::new("bob", NOW, 3600);
         only_demo.channels = Some(vec!["demo".into()]);
         let bob = cookie_for(&only_demo);
@@ -481,7 +496,7 @@ mod tests {
             ("/watch/Bad%3Cname%3E", 404, "no channel at this address"),
             ("/watch/", 404, "no channel at this address"),
         ] {
-            let r = watch(&config, path, Some(&bob), "tv.example");
+            let r = watch(&config, &state, path, Some(&bob), "tv.example");
             assert_eq!(r.status, status, "{path}");
             assert!(r.body.contains(text), "{path}");
             assert!(!r.body.contains("Bad") && !r.body.contains("%3C"), "the path is not echoed");
@@ -489,7 +504,7 @@ mod tests {
         let error = Config::load(&settings().with(names::SESSION_SECRET, "")).unwrap_err();
         let mut request = Request::new("GET", "/watch/demo");
         request.host = Some("tv.example");
-        let r = handle(&request, Err(&error), NOW, [0; 32]);
+        let r = handle(&request, Err(&error), &IsolateState::new(), NOW, [0; 32]);
         assert_eq!(r.status, 500);
         assert!(r.body.contains("SESSION_SECRET"));
     }
@@ -497,25 +512,35 @@ mod tests {
     #[test]
     fn dev_login_only_on_localhost_when_enabled() {
         let dev = Config::load(&settings().with(names::DEV_LOGIN, "true")).unwrap();
-        let r = watch(&dev, "/dev/login?sub=carol&return_to=/watch/vip", None, "localhost:8787");
+        let dev_state = IsolateState::new();
+        let r = watch(&dev, &dev_state, "/dev/login?sub=carol&return_to=/watch/vip", None, "localhost:8787");
         assert_eq!((r.status, r.header("location")), (302, Some("/watch/vip")));
         let set_cookie = r.header("set-cookie").unwrap();
         assert!(set_cookie.ends_with("; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax"), "{set_cookie}");
         let value = set_cookie.strip_prefix("session=").unwrap().split(';').next().unwrap();
         assert_eq!(dev.identity.sessions.as_ref().unwrap().verify(value, NOW).unwrap().sub, "carol");
 
-        let default = watch(&dev, "/dev/login", None, "127.0.0.1");
+        let default = watch(&dev, &dev_state, "/dev/login", None, "127.0.0.1");
         assert_eq!(default.header("location"), Some("/watch/demo"));
         for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "watch/demo"] {
-            let r = watch(&dev, &format!("/dev/login?return_to={}", percent_encode(bad)), None, "127.0.0.1");
+            let r =
+                watch(&dev, &dev_state, &format!("/dev/login?return_to={}", percent_encode(bad)), None, "127.0.0.1");
             assert_eq!(r.status, 400, "{bad}");
         }
         for bad_sub in ["", "a%20b", "%C3%A9", "%00"] {
-            assert_eq!(watch(&dev, &format!("/dev/login?sub={bad_sub}"), None, "127.0.0.1").status, 400, "{bad_sub}");
+            assert_eq!(
+                watch(&dev, &dev_state, &format!("/dev/login?sub={bad_sub}"), None, "127.0.0.1").status,
+                400,
+                "{bad_sub}"
+            );
         }
-        assert_eq!(watch(&dev, "/dev/login", None, "tv.example").status, 404);
-        assert_eq!(watch(&dev, "/dev/login", None, "localhost.evil.example").status, 404);
-        assert_eq!(watch(&config(), "/dev/login", None, "127.0.0.1").status, 404, "disabled by default");
+        assert_eq!(watch(&dev, &dev_state, "/dev/login", None, "tv.example").status, 404);
+        assert_eq!(watch(&dev, &dev_state, "/dev/login", None, "localhost.evil.example").status, 404);
+        assert_eq!(
+            watch(&config(), &IsolateState::new(), "/dev/login", None, "127.0.0.1").status,
+            404,
+            "disabled by default"
+        );
     }
 
     /// Issue 16, finding 5: a `__Host-` session cookie (the recommended `SESSION_COOKIE`) is set
@@ -526,12 +551,13 @@ mod tests {
         let dev =
             Config::load(&settings().with(names::DEV_LOGIN, "true").with(names::SESSION_COOKIE, "__Host-session"))
                 .unwrap();
-        let r = watch(&dev, "/dev/login?sub=judy&return_to=/watch/demo", None, "127.0.0.1:8787");
+        let dev_state = IsolateState::new();
+        let r = watch(&dev, &dev_state, "/dev/login?sub=judy&return_to=/watch/demo", None, "127.0.0.1:8787");
         let set_cookie = r.header("set-cookie").unwrap();
         assert!(set_cookie.starts_with("__Host-session=") && set_cookie.contains("; Path=/;"), "{set_cookie}");
         assert!(set_cookie.ends_with("; Secure") && !set_cookie.contains("Domain"), "{set_cookie}");
         let pair = set_cookie.split(';').next().unwrap();
-        assert_eq!(watch(&dev, "/watch/demo", Some(pair), "127.0.0.1:8787").status, 200, "read back");
+        assert_eq!(watch(&dev, &dev_state, "/watch/demo", Some(pair), "127.0.0.1:8787").status, 200, "read back");
         assert!(session_set_cookie("__Secure-s", "v", 60, Some("localhost")).ends_with("; Secure"));
         assert!(!session_set_cookie("session", "v", 60, Some("localhost")).contains("Secure"), "make dev: plain http");
     }
@@ -541,10 +567,11 @@ mod tests {
     #[test]
     fn two_accounts_cookies_get_a_page_saying_what_to_do() {
         let login = Config::load(&settings().with(names::LOGIN_URL, "https://auth.example/login")).unwrap();
+        let login_state = IsolateState::new();
         let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
         let mallory = cookie_for(&SessionClaims::new("mallory", NOW, 3600));
         let both = format!("{mallory}; {alice}");
-        let r = watch(&login, "/watch/demo", Some(&both), "tv.example");
+        let r = watch(&login, &login_state, "/watch/demo", Some(&both), "tv.example");
         assert_eq!((r.status, r.header("location")), (401, None));
         assert!(r.body.contains("Signed in twice") && r.body.contains("Clear this site"), "{}", r.body);
     }
@@ -572,7 +599,8 @@ mod tests {
             request.authorization = authorization;
             request.cookie = cookie;
             request.host = Some("tv.example");
-            handle(&request, Ok(config), NOW, [7; 32])
+            // Malformed tokens and a provider without keys: nothing here is cached, a new isolate each time.
+            handle(&request, Ok(config), &IsolateState::new(), NOW, [7; 32])
         };
         let plain = with_provider(&[], inline.clone());
         for (authorization, cookie) in [(Some("Bearer a.b.c"), None), (None, Some("id_token=x.y.z"))] {

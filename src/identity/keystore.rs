@@ -68,8 +68,8 @@ pub enum Fetched {
     Failed(String),
 }
 
-/// Keys of every provider with a `jwks_url`, by provider name. Lives in [`crate::config::Config`],
-/// so new settings start empty.
+/// Keys of every provider with a `jwks_url`, by provider name. Runtime state: lives in
+/// [`super::IdentityCaches`], beside the configuration, and a new configuration starts empty.
 #[derive(Debug, Default)]
 pub struct KeyStore(RefCell<BTreeMap<String, Entry>>);
 

@@ -3,6 +3,7 @@
 //! | module | part |
 //! |---|---|
 //! | [`credential`] | where credentials are found in a request, their precedence, the resulting session |
+//! | [`caches`] | what the isolate learned beside the configuration: fetched keys, verified tokens |
 //! | [`provider`] | identity providers (`IDENTITY_PROVIDERS`) and their presets |
 //! | [`jwt`] | verifying a provider's JWT (RFC 7519 / RFC 8725) |
 //! | [`jwk`] | providers' public keys: JWKS and X.509 certificate documents |
@@ -17,6 +18,7 @@
 
 use crate::ivs::Resolution;
 
+pub mod caches;
 pub mod credential;
 pub mod jwk;
 pub mod jwt;
@@ -26,6 +28,7 @@ pub mod session_cookie;
 pub mod verified;
 pub mod viewer_id;
 
+pub use caches::IdentityCaches;
 pub use credential::{Identity, Located, Presented};
 
 /// The longest accepted subject (`sub`), in bytes.

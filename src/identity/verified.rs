@@ -44,7 +44,8 @@ struct Entry {
     session: Session,
 }
 
-/// The cache itself. Lives in [`super::Identity`], so new settings start empty.
+/// The cache itself. Runtime state: lives in [`super::IdentityCaches`], beside the configuration,
+/// and a new configuration starts empty.
 #[derive(Debug, Default)]
 pub struct VerifiedTokens {
     verified: RefCell<HashMap<[u8; 32], Entry>>,

@@ -78,8 +78,9 @@ struct Entry {
     failure: Option<String>,
 }
 
-/// What is known of each provider's discovery document, by provider name. Lives in the
-/// configuration, so new settings start empty.
+/// What is known of each provider's discovery document, by provider name. Runtime state: lives
+/// in [`crate::isolate::IsolateState`], beside the configuration, and a new configuration starts
+/// empty.
 #[derive(Debug, Default)]
 pub struct DiscoveryStore(RefCell<BTreeMap<String, Entry>>);
 

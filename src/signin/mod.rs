@@ -5,7 +5,7 @@
 //! | module | part |
 //! |---|---|
 //! | [`settings`] | a provider's `login` table: client, scopes, endpoints, presets |
-//! | [`discovery`] | the issuer's discovery document and its per-isolate cache |
+//! | [`discovery`] | the issuer's discovery document and its per-isolate cache (runtime state, beside the settings) |
 //! | [`flow`] | PKCE, `state`, `nonce`, the signed state cookie, authorization and logout URLs |
 //! | [`callback`] | the code exchange, the ID token's checks, the session it gives |
 //!
@@ -30,13 +30,12 @@ pub const RECENT_COOKIE: &str = "ivs-signin-recent";
 /// How long [`RECENT_COOKIE`] lives: at most one automatic round trip to the provider a minute.
 pub const RECENT_SECONDS: u64 = 60;
 
-/// The sign-in settings of every provider with a `login` table.
+/// The sign-in settings of every provider with a `login` table: configuration only; the
+/// discovered endpoints are runtime state, a [`DiscoveryStore`] handed in beside it.
 #[derive(Debug, Default)]
 pub struct SignIn {
     /// Providers viewers can sign in with, in provider name order.
     pub logins: Vec<Login>,
-    /// Discovered endpoints.
-    pub discovery: DiscoveryStore,
     /// The state cookie's key (set whenever `logins` is not empty).
     pub state_key: Option<StateKey>,
 }
@@ -63,7 +62,7 @@ impl SignIn {
         let secret = session_secret.ok_or(
             "sign-in at the edge (`login` in IDENTITY_PROVIDERS) keeps viewers signed in with the worker's session cookie: set SESSION_SECRET",
         )?;
-        Ok(Self { logins, discovery: DiscoveryStore::default(), state_key: Some(StateKey::derive(secret)) })
+        Ok(Self { logins, state_key: Some(StateKey::derive(secret)) })
     }
 
     /// Whether any provider offers sign-in.
@@ -95,16 +94,18 @@ impl SignIn {
         })
     }
 
-    /// Whether the Workers layer should fetch `login`'s discovery document now.
-    pub fn wants_discovery(&self, login: &Login, now: u64) -> bool {
-        login.discovery_url.is_some() && self.discovery.wants_fetch(&login.provider, now)
+    /// Whether the Workers layer should fetch `login`'s discovery document now (`discovery`: what
+    /// this isolate has discovered).
+    pub fn wants_discovery(&self, discovery: &DiscoveryStore, login: &Login, now: u64) -> bool {
+        login.discovery_url.is_some() && discovery.wants_fetch(&login.provider, now)
     }
 
-    /// `login`'s endpoints: those written out (or filled by its preset), the rest discovered.
-    /// `None` while the authorization or token endpoint is unknown (discovery failed).
-    pub fn endpoints(&self, login: &Login, now: u64) -> Option<Endpoints> {
+    /// `login`'s endpoints: those written out (or filled by its preset), the rest discovered
+    /// (`discovery`: what this isolate has discovered). `None` while the authorization or token
+    /// endpoint is unknown (discovery failed).
+    pub fn endpoints(&self, discovery: &DiscoveryStore, login: &Login, now: u64) -> Option<Endpoints> {
         let written = &login.endpoints;
-        let found = login.discovery_url.as_ref().and_then(|_| self.discovery.endpoints(&login.provider, now));
+        let found = login.discovery_url.as_ref().and_then(|_| discovery.endpoints(&login.provider, now));
         let found = found.unwrap_or_default();
         let endpoints = Endpoints {
             authorization: written.authorization.clone().or(found.authorization),
@@ -224,19 +225,20 @@ mod tests {
         assert_eq!(signin.logins.len(), 1);
         assert!(signin.enabled() && signin.login("a").is_some() && signin.login("b").is_none());
         let login = signin.login("a").unwrap();
-        assert!(signin.wants_discovery(login, 100));
-        assert_eq!(signin.endpoints(login, 100), None, "nothing known yet");
+        let discovery = DiscoveryStore::default();
+        assert!(signin.wants_discovery(&discovery, login, 100));
+        assert_eq!(signin.endpoints(&discovery, login, 100), None, "nothing known yet");
         let doc = json!({"issuer": "https://a.example", "authorization_endpoint": "https://a.example/auth",
             "token_endpoint": "https://a.example/token", "end_session_endpoint": "https://a.example/end"});
-        signin.discovery.record(
+        discovery.record(
             "a",
             "https://a.example",
             Fetched::Document { body: doc.to_string(), cache_control: None },
             100,
         );
-        let endpoints = signin.endpoints(login, 101).unwrap();
+        let endpoints = signin.endpoints(&discovery, login, 101).unwrap();
         assert_eq!(endpoints.end_session.as_deref(), Some("https://a.example/end"));
-        assert!(!signin.wants_discovery(login, 101));
+        assert!(!signin.wants_discovery(&discovery, login, 101));
         assert!(!SignIn::load(&providers[1..], &|_| None, None).unwrap().enabled(), "no login, no secret needed");
     }
 

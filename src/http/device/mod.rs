@@ -31,6 +31,7 @@ use crate::device::object::{ChannelKey, Command, Envelope, LedgerAnswer, Reply};
 use crate::device::settings::DeviceSettings;
 use crate::error::{Error, Result};
 use crate::identity::Session;
+use crate::isolate::IsolateState;
 use sha2::{Digest, Sha256};
 
 /// The Durable Object binding of the device ledgers (`wrangler.toml`).
@@ -60,6 +61,7 @@ pub(super) fn operator_body_limit(request: &Request<'_>, config: Result<&Config,
 pub(super) fn ledger_ask(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    state: &IsolateState,
     now: u64,
     random: [u8; 32],
 ) -> Option<Envelope> {
@@ -68,16 +70,16 @@ pub(super) fn ledger_ask(
     match (request.method, Route::of(request.path)) {
         ("GET" | "HEAD", Route::Token) => {
             let name = channel_param(request.query).ok()?;
-            let session = session_of(config, request, now).ok()?;
+            let session = session_of(config, state, request, now).ok()?;
             let channel = authorize(&config.channels, &session, &name, request.country().as_deref()).ok()?;
             admission(request, config, devices, channel, &session, random).ok()?.map(|(ask, _)| ask)
         }
         ("GET" | "HEAD" | "POST", Route::Watch(name)) => {
-            let session = session_of(config, request, now).ok()?;
+            let session = session_of(config, state, request, now).ok()?;
             let channel = authorize(&config.channels, &session, name, request.country().as_deref()).ok()?;
             admission(request, config, devices, channel, &session, random).ok()?.map(|(ask, _)| ask)
         }
-        ("POST", Route::Heartbeat) => match heartbeat_plan(request, config, now).ok()? {
+        ("POST", Route::Heartbeat) => match heartbeat_plan(request, config, state, now).ok()? {
             HeartbeatPlan::Ask(ask) => Some(ask),
             HeartbeatPlan::Nothing | HeartbeatPlan::NoDevice => None,
         },
@@ -221,7 +223,7 @@ enum HeartbeatPlan {
 
 /// The plan of `POST /v1/heartbeat?channel=NAME[&release=true]` (parameters, session, channel,
 /// device: each error a problem).
-fn heartbeat_plan(request: &Request<'_>, config: &Config, now: u64) -> Result<HeartbeatPlan> {
+fn heartbeat_plan(request: &Request<'_>, config: &Config, state: &IsolateState, now: u64) -> Result<HeartbeatPlan> {
     refuse_cross_site(request, config)?;
     let name = channel_param(request.query)?;
     let release = match query_param(request.query, "release")?.as_deref() {
@@ -229,7 +231,7 @@ fn heartbeat_plan(request: &Request<'_>, config: &Config, now: u64) -> Result<He
         Some("true") => true,
         Some(_) => return Err(Error::BadRequest("query parameter `release` must be true or false".into())),
     };
-    let session = session_of(config, request, now)?;
+    let session = session_of(config, state, request, now)?;
     let channel = authorize(&config.channels, &session, &name, request.country().as_deref())?;
     // No randomness: a device without an id holds nothing (the id it would get is unused).
     let device = device_of(request.header(DEVICE_HEADER), request.cookie, [0; RANDOM_BYTES])?;
@@ -249,7 +251,12 @@ fn heartbeat_plan(request: &Request<'_>, config: &Config, now: u64) -> Result<He
 
 /// `POST /v1/heartbeat?channel=NAME`: `204` while the device holds its slot on that channel,
 /// `409 device-evicted` once it does not; `&release=true` gives the slot up (the page closed).
-pub(super) fn heartbeat_route(request: &Request<'_>, config: Result<&Config, &Error>, now: u64) -> Response {
+pub(super) fn heartbeat_route(
+    request: &Request<'_>,
+    config: Result<&Config, &Error>,
+    state: &IsolateState,
+    now: u64,
+) -> Response {
     let config = match config {
         Ok(config) if config.devices.is_some() => config,
         _ => return Response::problem(&Error::NotFound),
@@ -262,7 +269,7 @@ pub(super) fn heartbeat_route(request: &Request<'_>, config: Result<&Config, &Er
             HEARTBEAT_METHODS,
             format!("{}, {DEVICE_HEADER}", allowed_headers(config)),
         ),
-        "POST" => heartbeat_answer(request, config, now),
+        "POST" => heartbeat_answer(request, config, state, now),
         _ => Response::problem(&Error::MethodNotAllowed { allow: HEARTBEAT_METHODS }),
     };
     response.headers.push(("vary", "Origin, Cookie".into()));
@@ -270,9 +277,9 @@ pub(super) fn heartbeat_route(request: &Request<'_>, config: Result<&Config, &Er
     response
 }
 
-fn heartbeat_answer(request: &Request<'_>, config: &Config, now: u64) -> Response {
+fn heartbeat_answer(request: &Request<'_>, config: &Config, state: &IsolateState, now: u64) -> Response {
     let no_content = || Response::new(204, vec![("cache-control", "no-store".into())], String::new());
-    let mut response = match heartbeat_plan(request, config, now) {
+    let mut response = match heartbeat_plan(request, config, state, now) {
         Err(error) => Response::problem(&error),
         Ok(HeartbeatPlan::Nothing) => no_content(),
         Ok(HeartbeatPlan::NoDevice) => Response::problem(&Error::DeviceEvicted),

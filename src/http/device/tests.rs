@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 /// driven through the plan by the fake Workers layer.
 struct Edge {
     config: Config,
+    state: IsolateState,
     ledgers: BTreeMap<String, Ledger>,
 }
 
@@ -53,7 +54,7 @@ impl<'a> Call<'a> {
 
 impl Edge {
     fn new(settings: crate::config::Settings) -> Self {
-        Self { config: Config::load(&settings).unwrap(), ledgers: BTreeMap::new() }
+        Self { config: Config::load(&settings).unwrap(), state: IsolateState::new(), ledgers: BTreeMap::new() }
     }
 
     fn call(&mut self, call: Call<'_>) -> Response {
@@ -68,7 +69,7 @@ impl Edge {
         let random = [call.random; 32];
         let mut fake = FakeEdge { body: call.body.to_vec(), ..FakeEdge::default() };
         std::mem::swap(&mut fake.ledgers, &mut self.ledgers);
-        let response = fake.run(Plan::new(request, Ok(&self.config), call.now, random));
+        let response = fake.run(Plan::new(request, Ok(&self.config), &self.state, call.now, random));
         std::mem::swap(&mut fake.ledgers, &mut self.ledgers);
         assert!(!log_line(&request, &response, 1.0).contains("alice"), "logs name viewers by id only");
         response
@@ -244,7 +245,13 @@ fn a_takeover_is_a_same_origin_post_never_a_link() {
     let app = edge.call(Call { random: 9, ..Call::get("/v1/token?channel=demo&takeover=true", &first_cookie) });
     assert_eq!(app.status, 200, "{}", app.body);
     // Without DEVICE_LIMITS the page takes no POST at all.
-    let plain = handle(&Request::new("POST", "/watch/demo"), Ok(&crate::http::tests::config()), NOW, [0; 32]);
+    let plain = handle(
+        &Request::new("POST", "/watch/demo"),
+        Ok(&crate::http::tests::config()),
+        &IsolateState::new(),
+        NOW,
+        [0; 32],
+    );
     assert_eq!((plain.status, plain.header("allow")), (405, Some("GET, HEAD")));
 }
 
@@ -292,7 +299,8 @@ fn a_body_is_read_only_after_the_operator_gate() {
     let limit = |config: &Config, method: &str, target: &str, authorization: Option<&str>| {
         let mut request = Request::new(method, target);
         request.authorization = authorization;
-        match Plan::new(request, Ok(config), NOW, [0; 32]).next_need() {
+        // Only the operator's gate decides: none of the isolate's caches is read.
+        match Plan::new(request, Ok(config), &IsolateState::new(), NOW, [0; 32]).next_need() {
             Some(Need::Body { limit }) => Some(limit),
             _ => None,
         }
@@ -317,12 +325,12 @@ fn a_body_is_read_only_after_the_operator_gate() {
     let mut request = Request::new("POST", "/v1/admin/revoke");
     request.authorization = Some(&bearer);
     assert!(
-        Plan::new(request, Err(&error), NOW, [0; 32]).next_need().is_none(),
+        Plan::new(request, Err(&error), &IsolateState::new(), NOW, [0; 32]).next_need().is_none(),
         "a misconfigured worker reads nothing"
     );
     request.authorization = Some(&bearer);
     let mut edge = FakeEdge { body: vec![b' '; crate::device::admin::MAX_BODY_BYTES + 1], ..FakeEdge::default() };
-    let r = edge.run(Plan::new(request, Ok(&limited), NOW, [0; 32]));
+    let r = edge.run(Plan::new(request, Ok(&limited), &IsolateState::new(), NOW, [0; 32]));
     assert_eq!((r.status, r.problem), (413, Some("payload-too-large")));
     assert!(body(&r)["detail"].as_str().unwrap().contains("4096 bytes"));
 }
@@ -337,7 +345,7 @@ fn messages_an_operator_and_an_app_can_act_on() {
     for (method, path) in [("POST", "/v1/admin/revoke"), ("GET", "/v1/admin/devices?sub=alice")] {
         let mut request = Request::new(method, path);
         request.authorization = Some(&bearer);
-        let r = handle(&request, Err(&error), NOW, [0; 32]);
+        let r = handle(&request, Err(&error), &IsolateState::new(), NOW, [0; 32]);
         assert_eq!((r.status, r.problem), (500, Some("misconfigured")), "{path}: {}", r.body);
         assert!(body(&r)["detail"].as_str().unwrap().contains("DEVICE_LIMITS"), "{}", r.body);
     }
@@ -473,12 +481,13 @@ fn the_operator_revokes_blocks_and_lists() {
 #[test]
 fn an_unreachable_ledger_serves_logs_and_counts_and_a_missing_binding_says_so() {
     let config = Config::load(&refusing()).unwrap();
+    let state = IsolateState::new();
     let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
     let mut request = Request::new("GET", "/v1/token?channel=demo");
     request.cookie = Some(&alice);
     for answer in [LedgerAnswer::Unreachable("timeout".into()), LedgerAnswer::Unbound] {
         let mut edge = FakeEdge { ledger_answer: Some(answer.clone()), ..FakeEdge::default() };
-        let response = edge.run(Plan::new(request, Ok(&config), NOW, [1; 32]));
+        let response = edge.run(Plan::new(request, Ok(&config), &state, NOW, [1; 32]));
         assert_eq!(edge.asked, ["ledger admit"], "a limited channel asks the ledger");
         let line = log_line(&request, &response, 1.0);
         if answer == LedgerAnswer::Unbound {
@@ -494,7 +503,7 @@ fn an_unreachable_ledger_serves_logs_and_counts_and_a_missing_binding_says_so() 
     }
     // An answer given for another command is not used for this one (the routes' own check, under
     // the plan's: a plan hands back only the answer to what it asked).
-    let ask = ledger_ask(&request, Ok(&config), NOW, [1; 32]).expect("a limited channel asks the ledger");
+    let ask = ledger_ask(&request, Ok(&config), &state, NOW, [1; 32]).expect("a limited channel asks the ledger");
     // An answer given for another command is not used for this one.
     let mut other = ask.clone();
     other.viewer_id = "someone-else".into();
@@ -503,7 +512,7 @@ fn an_unreachable_ledger_serves_logs_and_counts_and_a_missing_binding_says_so() 
         answer: LedgerAnswer::Replied(Reply::Decision { decision: Decision::Refused { in_use: 9, limit: 1 } }),
     };
     request.ledger = Some(&exchange);
-    assert_eq!(handle(&request, Ok(&config), NOW, [1; 32]).status, 200);
+    assert_eq!(handle(&request, Ok(&config), &state, NOW, [1; 32]).status, 200);
 }
 
 /// Issue 24: an operator names a provider's viewer by the provider's name, and reaches exactly the

@@ -4,7 +4,7 @@
 //! here awaits, reads a clock or opens a socket.
 //!
 //! ```text
-//! let mut plan = Plan::new(request, config, now, random);
+//! let mut plan = Plan::new(request, config, &state, now, random);
 //! while let Some(need) = plan.next_need() {
 //!     // fulfil `need` (read the body, fetch keys, ask WebCrypto, the token endpoint, the ledger)
 //!     // and hand its result back: plan.body_read(..), plan.verdict(..), plan.exchanged(..), ...
@@ -26,8 +26,9 @@
 //! | [`Need::Ledger`] | a device-limited token, a heartbeat, an operator command, a chat token: the viewer's ledger |
 //! | [`Need::ChatToken`] | a chat token the ledger allowed: `CreateChatToken`; once more if IVS Chat throttled or failed |
 //!
-//! Key documents and discovery documents go into the configuration's isolate-wide stores (the
-//! Workers layer records them there), so the plan is handed nothing back for those.
+//! Key documents and discovery documents go into the isolate's runtime state beside the
+//! configuration ([`IsolateState`]: the Workers layer records them there), so the plan is handed
+//! nothing back for those.
 
 use super::chat::{chat_call, chat_ledger_ask};
 use super::device::{ledger_ask, operator_body_limit};
@@ -43,6 +44,7 @@ use crate::device::object::{Envelope, LedgerAnswer, LedgerExchange};
 use crate::error::Error;
 use crate::identity::credential::{KeyFetch, Located, SignatureCheck};
 use crate::identity::provider::Provider;
+use crate::isolate::IsolateState;
 use crate::signin::callback::{self, Exchange, Exchanged};
 use crate::signin::settings::Login;
 
@@ -55,13 +57,13 @@ pub enum Need<'c> {
         /// The most bytes that may be read.
         limit: usize,
     },
-    /// Fetch these key documents and record them in the configuration's key store (already
-    /// claimed, so concurrent requests do not fetch them too).
+    /// Fetch these key documents and record them in the isolate's key store
+    /// ([`IsolateState::identity`]; already claimed, so concurrent requests do not fetch them too).
     Keys(Vec<KeyFetch<'c>>),
     /// Check this signature with the platform's WebCrypto; then [`Plan::verdict`].
     Signature(SignatureCheck),
-    /// Fetch this login's discovery document and record it in `config.signin.discovery`
-    /// (already claimed). `wait`: none is usable, the answer needs it; otherwise a stale one is
+    /// Fetch this login's discovery document and record it in the isolate's
+    /// [`IsolateState::discovery`] (already claimed). `wait`: none is usable, the answer needs it; otherwise a stale one is
     /// used and the fresh one is fetched after the answer.
     Discovery {
         /// The provider's login settings.
@@ -110,6 +112,7 @@ enum Step {
 pub struct Plan<'r, 'c> {
     request: Request<'r>,
     config: Result<&'c Config, &'c Error>,
+    state: &'c IsolateState,
     now: u64,
     random: [u8; 32],
     step: Step,
@@ -131,13 +134,21 @@ pub struct Plan<'r, 'c> {
 }
 
 impl<'r, 'c> Plan<'r, 'c> {
-    /// Resolve `request` under `config` (or the error loading it gave). `now` is Unix seconds,
-    /// one reading for the whole request; `random` is fresh randomness for this request.
-    pub fn new(request: Request<'r>, config: Result<&'c Config, &'c Error>, now: u64, random: [u8; 32]) -> Self {
-        let located = config.ok().map(|config| config.identity.locate(&request.presented()));
+    /// Resolve `request` under `config` (or the error loading it gave), with `state`, the
+    /// isolate's caches beside that configuration. `now` is Unix seconds, one reading for the
+    /// whole request; `random` is fresh randomness for this request.
+    pub fn new(
+        request: Request<'r>,
+        config: Result<&'c Config, &'c Error>,
+        state: &'c IsolateState,
+        now: u64,
+        random: [u8; 32],
+    ) -> Self {
+        let located = config.ok().map(|config| config.identity.locate(&state.identity, &request.presented()));
         Self {
             request,
             config,
+            state,
             now,
             random,
             step: Step::Body,
@@ -193,9 +204,9 @@ impl<'r, 'c> Plan<'r, 'c> {
                     self.step = Step::Signatures;
                     let mut fetches = self.located.as_ref().map(|l| l.key_fetches(self.now)).unwrap_or_default();
                     if self.route() == Route::Health {
-                        fetches.extend(config.identity.fetches_for_health(self.now));
+                        fetches.extend(config.identity.fetches_for_health(&self.state.identity, self.now));
                     }
-                    if let Some(need) = claimed(config, fetches, self.now) {
+                    if let Some(need) = claimed(self.state, fetches, self.now) {
                         return Some(need);
                     }
                 }
@@ -221,7 +232,7 @@ impl<'r, 'c> Plan<'r, 'c> {
                         continue;
                     }
                     let Some(login) = discovery_for(&self.view(), config, self.now) else { continue };
-                    let store = &config.signin.discovery;
+                    let store = &self.state.discovery;
                     let wait = match store.need(&login.provider, self.now) {
                         Some(crate::signin::discovery::Need::Fetch) => true,
                         Some(crate::signin::discovery::Need::Revalidate) => false,
@@ -235,7 +246,7 @@ impl<'r, 'c> Plan<'r, 'c> {
                     if !config.signin.enabled() {
                         continue;
                     }
-                    if let Some((exchange, provider)) = exchange_for(&self.view(), config, self.now) {
+                    if let Some((exchange, provider)) = exchange_for(&self.view(), config, self.state, self.now) {
                         self.exchange_provider = Some(provider);
                         return Some(Need::CodeExchange { exchange, provider });
                     }
@@ -246,9 +257,9 @@ impl<'r, 'c> Plan<'r, 'c> {
                         continue;
                     };
                     let Some(kid) = callback::id_token_kid(exchanged) else { continue };
-                    if config.identity.keys.wants_fetch(provider, kid.as_deref(), self.now) {
+                    if self.state.identity.keys.wants_fetch(provider, kid.as_deref(), self.now) {
                         let fetch = KeyFetch { provider, kid };
-                        if let Some(need) = claimed(config, vec![fetch], self.now) {
+                        if let Some(need) = claimed(self.state, vec![fetch], self.now) {
                             return Some(need);
                         }
                     }
@@ -258,8 +269,8 @@ impl<'r, 'c> Plan<'r, 'c> {
                     // Blocks and the chat token floor live in the ledger, with or without device
                     // limits.
                     let ask = match self.route() {
-                        Route::ChatToken => chat_ledger_ask(&self.view(), config, self.now),
-                        _ => ledger_ask(&self.view(), Ok(config), self.now, self.random),
+                        Route::ChatToken => chat_ledger_ask(&self.view(), config, self.state, self.now),
+                        _ => ledger_ask(&self.view(), Ok(config), self.state, self.now, self.random),
                     };
                     if let Some(ask) = ask {
                         self.asked = Some(ask.clone());
@@ -272,7 +283,7 @@ impl<'r, 'c> Plan<'r, 'c> {
                         self.step = Step::Done;
                         continue;
                     }
-                    let Some(request) = chat_call(&self.view(), config, self.now) else {
+                    let Some(request) = chat_call(&self.view(), config, self.state, self.now) else {
                         self.step = Step::Done;
                         continue;
                     };
@@ -339,7 +350,7 @@ impl<'r, 'c> Plan<'r, 'c> {
     pub fn answer(&mut self) -> Response {
         match self.early.take() {
             Some(early) => early,
-            None => super::handle(&self.view(), self.config, self.now, self.random),
+            None => super::handle(&self.view(), self.config, self.state, self.now, self.random),
         }
     }
 
@@ -360,12 +371,12 @@ fn body_limit(route: Route<'_>, request: &Request<'_>, config: &Config) -> Optio
 
 /// Claim `fetches` (so that requests arriving while they are under way do not start their own: a
 /// request cannot wait on another's fetch in Workers) and ask for them.
-fn claimed<'c>(config: &'c Config, fetches: Vec<KeyFetch<'c>>, now: u64) -> Option<Need<'c>> {
+fn claimed<'c>(state: &IsolateState, fetches: Vec<KeyFetch<'c>>, now: u64) -> Option<Need<'c>> {
     if fetches.is_empty() {
         return None;
     }
     for fetch in &fetches {
-        config.identity.keys.begin_fetch(fetch.provider, now);
+        state.identity.keys.begin_fetch(fetch.provider, now);
     }
     Some(Need::Keys(fetches))
 }

@@ -61,7 +61,7 @@ impl FakeEdge {
                             Some(body) => Fetched::Document { body: body.clone(), cache_control: None },
                             None => Fetched::Failed("unreachable".into()),
                         };
-                        config.identity.record_fetch(fetch.provider, fetched, plan.now);
+                        plan.state.identity.record_fetch(fetch.provider, fetched, plan.now);
                     }
                 }
                 Need::Signature(check) => {
@@ -78,7 +78,7 @@ impl FakeEdge {
                         None => Fetched::Failed("unreachable".into()),
                     };
                     let issuer = &config.identity.providers.iter().find(|p| p.name == login.provider).unwrap().issuer;
-                    config.signin.discovery.record(&login.provider, issuer, fetched, plan.now);
+                    plan.state.discovery.record(&login.provider, issuer, fetched, plan.now);
                 }
                 Need::CodeExchange { exchange, provider } => {
                     self.asked.push(format!("code-exchange {} {}", provider.name, exchange.url));
@@ -139,12 +139,13 @@ fn fake_with_keys() -> FakeEdge {
 #[test]
 fn a_provider_viewers_token_asks_for_keys_then_signature_then_ledger() {
     let config = remote_provider_config();
+    let state = IsolateState::new();
     let bearer = format!("Bearer {}", provider_token());
     let mut request = Request::new("GET", "/v1/token?channel=demo");
     request.authorization = Some(&bearer);
     request.headers = &[("x-device-id", "device-0000000001")];
     let mut edge = fake_with_keys();
-    let response = edge.run(Plan::new(request, Ok(&config), NOW, [1; 32]));
+    let response = edge.run(Plan::new(request, Ok(&config), &state, NOW, [1; 32]));
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(edge.asked, ["keys idp", "signature", "ledger admit"]);
 
@@ -152,13 +153,13 @@ fn a_provider_viewers_token_asks_for_keys_then_signature_then_ledger() {
     let mut refusing = fake_with_keys();
     refusing.verdict = Some(false);
     let fresh = remote_provider_config();
-    let response = refusing.run(Plan::new(request, Ok(&fresh), NOW, [1; 32]));
+    let response = refusing.run(Plan::new(request, Ok(&fresh), &IsolateState::new(), NOW, [1; 32]));
     assert_eq!(response.status, 401, "{}", response.body);
     assert!(!refusing.asked.iter().any(|a| a.starts_with("ledger")), "no ledger call for a refused viewer");
 
     // Keys known and the token verified in this isolate: only the ledger is left.
     edge.asked.clear();
-    let response = edge.run(Plan::new(request, Ok(&config), NOW + 1, [2; 32]));
+    let response = edge.run(Plan::new(request, Ok(&config), &state, NOW + 1, [2; 32]));
     assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(edge.asked, ["ledger admit"]);
 }
@@ -167,6 +168,7 @@ fn a_provider_viewers_token_asks_for_keys_then_signature_then_ledger() {
 #[test]
 fn requests_that_need_nothing_ask_for_nothing() {
     let config = Config::load(&device_settings().with(names::ADMIN_API_TOKEN, ADMIN_TOKEN)).unwrap();
+    let state = IsolateState::new();
     let alice = cookie_for(&SessionClaims::new("alice", NOW, 3600));
     for (method, target, cookie, status) in [
         ("GET", "/v1/token?channel=open", Some(alice.as_str()), 200),
@@ -180,7 +182,7 @@ fn requests_that_need_nothing_ask_for_nothing() {
         let mut request = Request::new(method, target);
         request.cookie = cookie;
         let mut edge = FakeEdge { body: br#"{"sub": "alice"}"#.to_vec(), ..FakeEdge::default() };
-        let response = edge.run(Plan::new(request, Ok(&config), NOW, [1; 32]));
+        let response = edge.run(Plan::new(request, Ok(&config), &state, NOW, [1; 32]));
         assert_eq!(response.status, status, "{target}: {}", response.body);
         assert!(edge.asked.is_empty(), "{target}: {:?}", edge.asked);
     }
@@ -191,16 +193,17 @@ fn requests_that_need_nothing_ask_for_nothing() {
 #[test]
 fn an_operator_command_reads_its_body_after_the_gate_then_asks_the_ledger() {
     let config = Config::load(&device_settings().with(names::ADMIN_API_TOKEN, ADMIN_TOKEN)).unwrap();
+    let state = IsolateState::new();
     let bearer = format!("Bearer {ADMIN_TOKEN}");
     let mut request = Request::new("POST", "/v1/admin/revoke");
     request.authorization = Some(&bearer);
     let mut edge = FakeEdge { body: br#"{"sub": "alice"}"#.to_vec(), ..FakeEdge::default() };
-    let response = edge.run(Plan::new(request, Ok(&config), NOW, [1; 32]));
+    let response = edge.run(Plan::new(request, Ok(&config), &state, NOW, [1; 32]));
     assert_eq!(response.status, 202, "{}", response.body);
     assert_eq!(edge.asked, ["body 4096", "ledger revoke"]);
 
     let mut large = FakeEdge { body: vec![b' '; 5000], ..FakeEdge::default() };
-    let response = large.run(Plan::new(request, Ok(&config), NOW, [1; 32]));
+    let response = large.run(Plan::new(request, Ok(&config), &state, NOW, [1; 32]));
     assert_eq!((response.status, response.problem), (413, Some("payload-too-large")));
     assert_eq!(large.asked, ["body 4096"]);
 }
@@ -212,6 +215,7 @@ fn sign_in_asks_for_discovery_then_the_code_exchange() {
     let providers = json!({"idp": {"issuer": ISSUER, "audience": "tv-app", "jwks_url": JWKS_URL,
         "groups_claim": "groups", "login": {"client_id": "tv-app"}}});
     let config = Config::load(&settings().with(names::IDENTITY_PROVIDERS, providers.to_string())).unwrap();
+    let state = IsolateState::new();
     let discovery_url = format!("{ISSUER}/.well-known/openid-configuration");
     let document = json!({"issuer": ISSUER, "authorization_endpoint": "https://id.example/auth",
         "token_endpoint": "https://id.example/token", "jwks_uri": JWKS_URL});
@@ -219,7 +223,7 @@ fn sign_in_asks_for_discovery_then_the_code_exchange() {
     edge.discovery_documents.insert(discovery_url, document.to_string());
     let mut login = Request::new("GET", "/login?return_to=%2Fwatch%2Fdemo");
     login.host = Some("tv.example");
-    let response = edge.run(Plan::new(login, Ok(&config), NOW, [3; 32]));
+    let response = edge.run(Plan::new(login, Ok(&config), &state, NOW, [3; 32]));
     assert_eq!(response.status, 302, "{}", response.body);
     assert_eq!(edge.asked, ["discovery idp now"]);
     let location = response.header("location").unwrap().to_owned();
@@ -241,14 +245,14 @@ fn sign_in_asks_for_discovery_then_the_code_exchange() {
     let mut callback = Request::new("GET", &target);
     callback.host = Some("tv.example");
     callback.cookie = Some(&state_cookie);
-    let response = edge.run(Plan::new(callback, Ok(&config), NOW + 5, [4; 32]));
+    let response = edge.run(Plan::new(callback, Ok(&config), &state, NOW + 5, [4; 32]));
     assert_eq!(response.status, 302, "{}", response.body);
     assert_eq!(edge.asked, ["code-exchange idp https://id.example/token", "keys idp"]);
 
     // Long after: the document is stale, so it is used and fetched again after the answer.
     edge.asked.clear();
     let later = NOW + 3600;
-    let response = edge.run(Plan::new(login, Ok(&config), later, [5; 32]));
+    let response = edge.run(Plan::new(login, Ok(&config), &state, later, [5; 32]));
     assert_eq!(response.status, 302, "{}", response.body);
     assert_eq!(edge.asked, ["discovery idp later"]);
 }
@@ -260,10 +264,11 @@ fn a_misconfigured_worker_asks_for_nothing() {
     let bearer = format!("Bearer {ADMIN_TOKEN}");
     let mut request = Request::new("POST", "/v1/admin/revoke");
     request.authorization = Some(&bearer);
-    let mut plan = Plan::new(request, Err(&error), NOW, [1; 32]);
+    let state = IsolateState::new();
+    let mut plan = Plan::new(request, Err(&error), &state, NOW, [1; 32]);
     assert!(plan.next_need().is_none());
     assert_eq!(plan.answer().status, 500);
     let mut edge = FakeEdge::default();
-    let _ = edge.run(Plan::new(Request::new("GET", "/healthz"), Err(&error), NOW, [1; 32]));
+    let _ = edge.run(Plan::new(Request::new("GET", "/healthz"), Err(&error), &IsolateState::new(), NOW, [1; 32]));
     assert!(edge.asked.is_empty());
 }

@@ -24,6 +24,7 @@ use crate::cookie::find_cookie;
 use crate::error::Error;
 use crate::identity::provider::Provider;
 use crate::identity::session_cookie::MAX_COOKIE_BYTES;
+use crate::isolate::IsolateState;
 use crate::page::Look;
 use crate::signin::callback::{self, Exchange};
 use crate::signin::flow::{self, state_cookie_name, Pending, StateFault, STATE_TTL_SECONDS};
@@ -122,6 +123,7 @@ fn return_to_param(request: &Request<'_>, config: &Config) -> Result<String, Fai
 pub(super) fn login_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    state: &IsolateState,
     now: u64,
     random: [u8; 32],
 ) -> Response {
@@ -143,8 +145,10 @@ pub(super) fn login_route(
             }
             Some(name) => config.signin.login(&name).ok_or(Failure::UnknownProvider)?,
         };
-        let endpoints =
-            config.signin.endpoints(login, now).ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
+        let endpoints = config
+            .signin
+            .endpoints(&state.discovery, login, now)
+            .ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
         // Always set when a provider has a `login` table (SignIn::load).
         let key = config.signin.state_key.as_ref().ok_or_else(|| Failure::Unavailable(login.provider.clone()))?;
         let redirect_uri = redirect_uri(request, &login.provider)?;
@@ -222,6 +226,7 @@ fn code_of(request: &Request<'_>) -> Result<String, Failure> {
 pub(super) fn exchange_for<'c>(
     request: &Request<'_>,
     config: &'c Config,
+    state: &IsolateState,
     now: u64,
 ) -> Option<(Exchange, &'c Provider)> {
     let Route::Callback(route_provider) = Route::of(request.path) else { return None };
@@ -229,7 +234,7 @@ pub(super) fn exchange_for<'c>(
         return None;
     }
     let Checked { pending, login, provider, endpoints, code } =
-        checked_callback(request, config, route_provider, now).ok()?;
+        checked_callback(request, config, state, route_provider, now).ok()?;
     let redirect_uri = redirect_uri(request, &login.provider).ok()?;
     let exchange = callback::exchange(login, endpoints.token.as_deref()?, &code, &pending.verifier, &redirect_uri);
     Some((exchange, provider))
@@ -250,6 +255,7 @@ struct Checked<'c> {
 fn checked_callback<'c>(
     request: &Request<'_>,
     config: &'c Config,
+    state: &IsolateState,
     route_provider: &str,
     now: u64,
 ) -> Result<Checked<'c>, (Failure, Option<String>)> {
@@ -257,8 +263,10 @@ fn checked_callback<'c>(
     let retry = login_link(Some(&login.provider), &pending.return_to);
     let fail = |failure: Failure| (failure, Some(retry.clone()));
     let provider = provider_of(config, login).ok_or_else(|| fail(Failure::State(StateFault::Forged)))?;
-    let endpoints =
-        config.signin.endpoints(login, now).ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
+    let endpoints = config
+        .signin
+        .endpoints(&state.discovery, login, now)
+        .ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
     // RFC 9207 section 2.4: `iss` is checked on error answers too, before anything else is read.
     checked_iss(request, provider, &endpoints).map_err(fail)?;
     let code = code_of(request).map_err(|failure| match failure {
@@ -293,6 +301,7 @@ pub(super) fn discovery_for<'c>(request: &Request<'_>, config: &'c Config, now: 
 pub(super) fn callback_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    state: &IsolateState,
     route_provider: &str,
     now: u64,
     random: [u8; 32],
@@ -307,7 +316,7 @@ pub(super) fn callback_route(
     if config.signin.login(route_provider).is_none() {
         return Response::problem(&Error::NotFound);
     }
-    let mut response = match complete(request, config, route_provider, now) {
+    let mut response = match complete(request, config, state, route_provider, now) {
         Ok(response) => response,
         // A silent refresh the provider would not do silently: the ordinary sign-in, at once.
         Err((Failure::InteractionRequired, Some(retry))) => redirect(retry),
@@ -321,15 +330,16 @@ pub(super) fn callback_route(
 fn complete(
     request: &Request<'_>,
     config: &Config,
+    state: &IsolateState,
     route_provider: &str,
     now: u64,
 ) -> Result<Response, (Failure, Option<String>)> {
-    let Checked { pending, login, provider, .. } = checked_callback(request, config, route_provider, now)?;
+    let Checked { pending, login, provider, .. } = checked_callback(request, config, state, route_provider, now)?;
     let retry = login_link(Some(&login.provider), &pending.return_to);
     let fail = |failure: Failure| (failure, Some(retry.clone()));
     let exchanged = request.exchanged.ok_or_else(|| fail(Failure::Unavailable(login.provider.clone())))?;
     let token = callback::id_token(exchanged, &login.provider).map_err(fail)?;
-    let fetched = config.identity.keys.keys(provider, now);
+    let fetched = state.identity.keys.keys(provider, now);
     let keys: Vec<&crate::identity::jwk::KeySet> =
         fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
     let session = callback::verify_id_token(&token, provider, login, &keys, &pending.nonce, now).map_err(fail)?;
@@ -362,6 +372,7 @@ fn session_login<'c>(request: &Request<'_>, config: &'c Config, now: u64) -> Opt
 pub(super) fn logout_route(
     request: &Request<'_>,
     config: Result<&Config, &Error>,
+    state: &IsolateState,
     now: u64,
     random: [u8; 32],
 ) -> Response {
@@ -381,7 +392,7 @@ pub(super) fn logout_route(
         return signed_out();
     }
     let login = session_login(request, config, now);
-    let end_session = login.and_then(|l| Some((l, config.signin.endpoints(l, now)?.end_session?)));
+    let end_session = login.and_then(|l| Some((l, config.signin.endpoints(&state.discovery, l, now)?.end_session?)));
     let mut response = match (end_session, origin(request)) {
         (Some((login, endpoint)), Ok(origin)) => {
             redirect(flow::logout_url(&endpoint, login, &format!("{origin}/logout")))

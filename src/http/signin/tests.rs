@@ -43,12 +43,12 @@ struct Call<'a> {
 }
 
 /// One request through the plan; the token endpoint answers `c.exchanged` if the plan asks it.
-fn call(config: &Config, c: Call<'_>) -> Response {
+fn call(config: &Config, isolate: &IsolateState, c: Call<'_>) -> Response {
     let mut request = Request::new(c.method, c.target);
     request.host = Some(HOST);
     request.cookie = c.cookie;
     let mut edge = FakeEdge { token_endpoint: c.exchanged.cloned(), ..FakeEdge::default() };
-    edge.run(Plan::new(request, Ok(config), NOW, [5; 32]))
+    edge.run(Plan::new(request, Ok(config), isolate, NOW, [5; 32]))
 }
 
 fn get<'a>(target: &'a str, cookie: Option<&'a str>) -> Call<'a> {
@@ -70,8 +70,8 @@ fn param(url: &str, name: &str) -> String {
 }
 
 /// `/login` for `return_to`: the authorization URL and the state cookie.
-fn start(config: &Config, return_to: &str) -> (String, String) {
-    let r = call(config, get(&format!("/login?provider=idp&return_to={}", url_encode(return_to)), None));
+fn start(config: &Config, isolate: &IsolateState, return_to: &str) -> (String, String) {
+    let r = call(config, isolate, get(&format!("/login?provider=idp&return_to={}", url_encode(return_to)), None));
     assert_eq!(r.status, 302, "{}", r.body);
     let state_cookie = format!("{STATE_COOKIE}={}", cookie_value(&r, STATE_COOKIE).unwrap());
     (r.header("location").unwrap().to_owned(), state_cookie)
@@ -93,10 +93,11 @@ fn answer(token: &str) -> Exchanged {
 #[test]
 fn the_whole_flow() {
     let config = config();
+    let isolate = IsolateState::new();
     // The watch page sends a viewer without a session to /login.
-    let r = call(&config, get("/watch/demo", None));
+    let r = call(&config, &isolate, get("/watch/demo", None));
     assert_eq!((r.status, r.header("location")), (302, Some("/login?provider=idp&return_to=%2Fwatch%2Fdemo")));
-    let (location, state_cookie) = start(&config, "/watch/demo");
+    let (location, state_cookie) = start(&config, &isolate, "/watch/demo");
     assert!(location.starts_with("https://id.example/auth?response_type=code&client_id=tv-app&"));
     assert_eq!(param(&location, "redirect_uri"), "https://tv.example/callback/idp");
     assert_eq!(param(&location, "code_challenge_method"), "S256");
@@ -106,14 +107,14 @@ fn the_whole_flow() {
     let mut request = Request::new("GET", &target);
     request.host = Some(HOST);
     request.cookie = Some(&state_cookie);
-    let (exchange, provider) = exchange_for(&request, &config, NOW).unwrap();
+    let (exchange, provider) = exchange_for(&request, &config, &isolate, NOW).unwrap();
     assert_eq!((exchange.url.as_str(), provider.name.as_str()), ("https://id.example/token", "idp"));
     let verifier = param(&format!("?{}", exchange.body), "code_verifier");
     assert_eq!(flow::code_challenge(&verifier), param(&location, "code_challenge"));
     assert!(exchange.body.contains("code=the-code") && exchange.headers.iter().any(|(n, _)| *n == "authorization"));
     // The answer, and the session it gives.
     let exchanged = answer(&id_token(&nonce, json!({})));
-    let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&target, Some(&state_cookie)) });
+    let r = call(&config, &isolate, Call { exchanged: Some(&exchanged), ..get(&target, Some(&state_cookie)) });
     assert_eq!((r.status, r.header("location")), (302, Some("/watch/demo")), "{}", r.body);
     let session = cookie_value(&r, "session").unwrap();
     let verified = config.identity.sessions.as_ref().unwrap().verify(session, NOW).unwrap();
@@ -126,7 +127,7 @@ fn the_whole_flow() {
     assert!(set.1.contains("; HttpOnly; SameSite=Lax; Secure"), "{}", set.1);
     assert!(!r.body.contains("the-code") && !r.body.contains("client-secret-value"));
     // The session opens the page, with the viewer id a Bearer token of this provider gives.
-    let r = call(&config, get("/watch/demo", Some(&format!("session={session}"))));
+    let r = call(&config, &isolate, get("/watch/demo", Some(&format!("session={session}"))));
     assert_eq!(r.status, 200);
     let start = r.body.find("?token=").unwrap() + 7;
     let token: String =
@@ -138,11 +139,12 @@ fn the_whole_flow() {
 #[test]
 fn attacks_and_errors_are_pages_in_words() {
     let config = config();
-    let (location, state_cookie) = start(&config, "/watch/demo");
+    let isolate = IsolateState::new();
+    let (location, state_cookie) = start(&config, &isolate, "/watch/demo");
     let (state, nonce) = (param(&location, "state"), param(&location, "nonce"));
     let good = answer(&id_token(&nonce, json!({})));
     let callback = |target: &str, cookie: Option<&str>, exchanged: Option<&Exchanged>| {
-        let r = call(&config, Call { exchanged, ..get(target, cookie) });
+        let r = call(&config, &isolate, Call { exchanged, ..get(target, cookie) });
         assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"), "{target}");
         assert!(r.header("location").is_none(), "never a redirect on failure");
         assert_eq!(cookie_value(&r, STATE_COOKIE), Some(""), "cleared on failure too");
@@ -200,33 +202,35 @@ fn attacks_and_errors_are_pages_in_words() {
     // Nothing to exchange for a request whose state fails.
     let mut request = Request::new("GET", &ok_target);
     request.host = Some(HOST);
-    assert!(exchange_for(&request, &config, NOW).is_none());
+    assert!(exchange_for(&request, &config, &isolate, NOW).is_none());
     request.cookie = Some(&state_cookie);
-    assert!(exchange_for(&request, &config, NOW + STATE_TTL_SECONDS).is_none(), "expired state");
+    assert!(exchange_for(&request, &config, &isolate, NOW + STATE_TTL_SECONDS).is_none(), "expired state");
     let denied = format!("/callback/idp?error=access_denied&state={state}");
-    assert!(exchange_for(&Request { query: denied.split_once('?').unwrap().1, ..request }, &config, NOW).is_none());
+    assert!(exchange_for(&Request { query: denied.split_once('?').unwrap().1, ..request }, &config, &isolate, NOW)
+        .is_none());
 }
 
 #[test]
 fn return_to_is_a_path_of_this_worker() {
     let config = config();
+    let isolate = IsolateState::new();
     for bad in ["//evil.example/", "https://evil.example/", "/\\evil.example", "watch/demo", "/\tx"] {
-        let r = call(&config, get(&format!("/login?provider=idp&return_to={}", url_encode(bad)), None));
+        let r = call(&config, &isolate, get(&format!("/login?provider=idp&return_to={}", url_encode(bad)), None));
         assert_eq!(r.status, 400, "{bad}");
         assert!(r.body.contains("must be a path of this worker") && cookie_value(&r, STATE_COOKIE).is_none());
     }
     for into_flow in ["/callback", "/callback/idp?code=x", "/login?x=1", "/logout"] {
-        let r = call(&config, get(&format!("/login?provider=idp&return_to={}", url_encode(into_flow)), None));
+        let r = call(&config, &isolate, get(&format!("/login?provider=idp&return_to={}", url_encode(into_flow)), None));
         let value = cookie_value(&r, STATE_COOKIE).unwrap();
         let (payload, _) = value.split_once('.').unwrap();
         let pending: Pending = serde_json::from_slice(&crate::encoding::b64url_decode(payload).unwrap()).unwrap();
         assert_eq!(pending.return_to, "/watch/demo", "{into_flow}: back into the flow becomes the default");
     }
-    let r = call(&config, get("/login", None));
+    let r = call(&config, &isolate, get("/login", None));
     assert_eq!(param(&format!("?{}", r.header("location").unwrap().split_once('?').unwrap().1), "client_id"), "tv-app");
-    assert_eq!(call(&config, get("/login?provider=nope", None)).status, 404);
-    assert_eq!(call(&config, Call { method: "POST", ..get("/login", None) }).status, 405);
-    let head = call(&config, Call { method: "HEAD", ..get("/logout", None) });
+    assert_eq!(call(&config, &isolate, get("/login?provider=nope", None)).status, 404);
+    assert_eq!(call(&config, &isolate, Call { method: "POST", ..get("/login", None) }).status, 405);
+    let head = call(&config, &isolate, Call { method: "HEAD", ..get("/logout", None) });
     assert_eq!((head.status, head.body.as_str()), (200, ""));
 }
 
@@ -234,30 +238,33 @@ fn return_to_is_a_path_of_this_worker() {
 fn chooser_logout_loop_guard_and_login_url() {
     let two = config_with(json!({"idp": provider(json!({})), "staff": provider(json!({"login": {"client_id": "s",
         "authorization_endpoint": "https://id.example/auth", "token_endpoint": "https://id.example/token", "label": "Staff SSO"}}))}));
-    let r = call(&two, get("/watch/demo", None));
+    let two_isolate = IsolateState::new();
+    let r = call(&two, &two_isolate, get("/watch/demo", None));
     assert_eq!(r.header("location"), Some("/login?return_to=%2Fwatch%2Fdemo"));
-    let r = call(&two, get("/login?return_to=%2Fwatch%2Fdemo", None));
+    let r = call(&two, &two_isolate, get("/login?return_to=%2Fwatch%2Fdemo", None));
     assert_eq!(r.status, 200);
     assert!(r.body.contains("href=\"/login?provider=staff&amp;return_to=%2Fwatch%2Fdemo\">Staff SSO</a>"));
 
     let config = config();
+
+    let isolate = IsolateState::new();
     // Logout continues at the provider's end-session endpoint, then shows the page.
     let mut claims = crate::identity::session_cookie::SessionClaims::new("viewer-7", NOW, 600);
     claims.idp = Some("idp".into());
     let session = format!("session={}", config.identity.sessions.as_ref().unwrap().mint(&claims));
-    let r = call(&config, get("/logout", Some(&session)));
+    let r = call(&config, &isolate, get("/logout", Some(&session)));
     assert_eq!(r.status, 302);
     assert_eq!(
         r.header("location"),
         Some("https://id.example/end?client_id=tv-app&post_logout_redirect_uri=https%3A%2F%2Ftv.example%2Flogout")
     );
     assert_eq!((cookie_value(&r, "session"), cookie_value(&r, RECENT_COOKIE)), (Some(""), Some("")));
-    let r = call(&config, get("/logout", None));
+    let r = call(&config, &isolate, get("/logout", None));
     assert_eq!(r.status, 200);
     assert!(r.body.contains("You are signed out"));
 
     // Right after a sign-in, no second automatic redirect: a page with a link.
-    let r = call(&config, get("/watch/demo", Some("ivs-signin-recent=1")));
+    let r = call(&config, &isolate, get("/watch/demo", Some("ivs-signin-recent=1")));
     assert_eq!(r.status, 401);
     assert!(r.body.contains("href=\"/login?provider=idp&amp;return_to=%2Fwatch%2Fdemo\""));
 
@@ -270,14 +277,16 @@ fn chooser_logout_loop_guard_and_login_url() {
             .with(names::LOGIN_URL, "https://auth.example/login"),
     )
     .unwrap();
+    let with_url_isolate = IsolateState::new();
     assert_eq!(
-        call(&with_url, get("/watch/demo", None)).header("location"),
+        call(&with_url, &with_url_isolate, get("/watch/demo", None)).header("location"),
         Some("https://auth.example/login?return_to=/watch/demo")
     );
     // Without any `login` table the routes do not exist.
     let plain = crate::http::tests::config();
+    let plain_isolate = IsolateState::new();
     for path in FLOW_PATHS {
-        assert_eq!(call(&plain, get(path, None)).status, 404, "{path}");
+        assert_eq!(call(&plain, &plain_isolate, get(path, None)).status, 404, "{path}");
     }
 }
 
@@ -291,8 +300,9 @@ fn the_stage_page_signs_in_the_same_way() {
             .with(names::STAGES, crate::stage::policy::tests::stages_json()),
     )
     .unwrap();
+    let isolate = IsolateState::new();
     let name = config.stages.keys().next().unwrap().clone();
-    let r = call(&config, get(&format!("/stage/{name}"), None));
+    let r = call(&config, &isolate, get(&format!("/stage/{name}"), None));
     assert_eq!(r.status, 302);
     assert_eq!(r.header("location"), Some(format!("/login?provider=idp&return_to=%2Fstage%2F{name}").as_str()));
 }
@@ -343,13 +353,14 @@ fn a_mix_up_between_providers_sends_no_code_anywhere() {
     let hostile = provider(json!({"issuer": "https://evil.example", "login": {"client_id": "tv-app",
         "authorization_endpoint": "https://evil.example/auth", "token_endpoint": "https://evil.example/token"}}));
     let config = config_with(json!({"idp": provider(json!({})), "evil": hostile}));
+    let isolate = IsolateState::new();
     // Each provider has its own redirect URI.
-    let r = call(&config, get("/login?provider=evil&return_to=%2Fwatch%2Fdemo", None));
+    let r = call(&config, &isolate, get("/login?provider=evil&return_to=%2Fwatch%2Fdemo", None));
     let victim_location = r.header("location").unwrap().to_owned();
     assert_eq!(param(&victim_location, "redirect_uri"), "https://tv.example/callback/evil");
     let victim_cookie = format!("{STATE_COOKIE}={}", cookie_value(&r, STATE_COOKIE).unwrap());
     let victim_state = param(&victim_location, "state");
-    let (attacker_location, _) = start(&config, "/watch/demo");
+    let (attacker_location, _) = start(&config, &isolate, "/watch/demo");
     assert_eq!(param(&attacker_location, "redirect_uri"), "https://tv.example/callback/idp");
     // The honest provider answers the relayed request at its own callback, with the victim's state.
     for target in [
@@ -359,9 +370,9 @@ fn a_mix_up_between_providers_sends_no_code_anywhere() {
         let mut request = Request::new("GET", &target);
         request.host = Some(HOST);
         request.cookie = Some(&victim_cookie);
-        assert!(exchange_for(&request, &config, NOW).is_none(), "{target}: no code exchange anywhere");
+        assert!(exchange_for(&request, &config, &isolate, NOW).is_none(), "{target}: no code exchange anywhere");
         let exchanged = answer(&id_token("n", json!({})));
-        let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&target, Some(&victim_cookie)) });
+        let r = call(&config, &isolate, Call { exchanged: Some(&exchanged), ..get(&target, Some(&victim_cookie)) });
         assert_eq!((r.status, r.problem), (403, Some("sign-in-mix-up")), "{}", r.body);
         assert!(r.body.contains("different identity provider"), "{}", r.body);
         assert!(cookie_value(&r, "session").is_none());
@@ -372,8 +383,8 @@ fn a_mix_up_between_providers_sends_no_code_anywhere() {
     let mut request = Request::new("GET", &target);
     request.host = Some(HOST);
     request.cookie = Some(&victim_cookie);
-    assert!(exchange_for(&request, &config, NOW).is_none());
-    let r = call(&config, get(&target, Some(&victim_cookie)));
+    assert!(exchange_for(&request, &config, &isolate, NOW).is_none());
+    let r = call(&config, &isolate, get(&target, Some(&victim_cookie)));
     assert_eq!((r.status, r.problem), (403, Some("sign-in-mix-up")), "{}", r.body);
     assert!(r.body.contains("`iss`"), "{}", r.body);
     // Without `iss` (the hostile provider does not promise it) its own callback proceeds.
@@ -381,11 +392,14 @@ fn a_mix_up_between_providers_sends_no_code_anywhere() {
     request = Request::new("GET", &target);
     request.host = Some(HOST);
     request.cookie = Some(&victim_cookie);
-    let (exchange, provider) = exchange_for(&request, &config, NOW).unwrap();
+    let (exchange, provider) = exchange_for(&request, &config, &isolate, NOW).unwrap();
     assert_eq!((exchange.url.as_str(), provider.name.as_str()), ("https://evil.example/token", "evil"));
     assert!(exchange.body.contains(&url_encode("https://tv.example/callback/evil")));
     // The old shared callback no longer exists.
-    assert_eq!(call(&config, get(&format!("/callback?code=c&state={victim_state}"), Some(&victim_cookie))).status, 404);
+    assert_eq!(
+        call(&config, &isolate, get(&format!("/callback?code=c&state={victim_state}"), Some(&victim_cookie))).status,
+        404
+    );
 }
 
 /// A provider whose discovery document promises `iss` (RFC 9207) must send it.
@@ -393,23 +407,24 @@ fn a_mix_up_between_providers_sends_no_code_anywhere() {
 fn a_promised_iss_is_required() {
     let discovered = provider(json!({"login": {"client_id": "tv-app"}}));
     let config = config_with(json!({ "idp": discovered }));
+    let isolate = IsolateState::new();
     let login = config.signin.login("idp").unwrap();
     assert!(login.discovery_url.is_some());
     let doc = json!({"issuer": ISSUER, "authorization_endpoint": "https://id.example/auth",
         "token_endpoint": "https://id.example/token", "authorization_response_iss_parameter_supported": true});
     let fetched = crate::identity::keystore::Fetched::Document { body: doc.to_string(), cache_control: None };
-    config.signin.discovery.record("idp", ISSUER, fetched, NOW);
-    let (location, state_cookie) = start(&config, "/watch/demo");
+    isolate.discovery.record("idp", ISSUER, fetched, NOW);
+    let (location, state_cookie) = start(&config, &isolate, "/watch/demo");
     let state = param(&location, "state");
     let exchange = |target: &str| {
         let mut request = Request::new("GET", target);
         request.host = Some(HOST);
         request.cookie = Some(&state_cookie);
-        exchange_for(&request, &config, NOW).is_some()
+        exchange_for(&request, &config, &isolate, NOW).is_some()
     };
     let without = format!("/callback/idp?code=c&state={state}");
     assert!(!exchange(&without));
-    let r = call(&config, get(&without, Some(&state_cookie)));
+    let r = call(&config, &isolate, get(&without, Some(&state_cookie)));
     assert_eq!((r.status, r.problem), (403, Some("sign-in-mix-up")));
     assert!(r.body.contains("no `iss`"), "{}", r.body);
     assert!(exchange(&format!("{without}&iss={}", url_encode(ISSUER))));
@@ -422,7 +437,8 @@ fn a_promised_iss_is_required() {
 #[test]
 fn the_state_cookie_cannot_be_planted() {
     let config = config();
-    let r = call(&config, get("/login?provider=idp&return_to=%2Fwatch%2Fdemo", None));
+    let isolate = IsolateState::new();
+    let r = call(&config, &isolate, get("/login?provider=idp&return_to=%2Fwatch%2Fdemo", None));
     let set = r.headers.iter().find(|(n, v)| *n == "set-cookie" && v.starts_with("__Host-ivs-signin=")).unwrap();
     assert!(set.1.contains("; Path=/;") && set.1.ends_with("; Secure") && !set.1.contains("Domain"), "{}", set.1);
     let value = cookie_value(&r, STATE_COOKIE).unwrap();
@@ -433,13 +449,13 @@ fn the_state_cookie_cannot_be_planted() {
     let mut request = Request::new("GET", &target);
     request.host = Some(HOST);
     request.cookie = Some(&planted);
-    assert!(exchange_for(&request, &config, NOW).is_none());
-    let r = call(&config, get(&target, Some(&planted)));
+    assert!(exchange_for(&request, &config, &isolate, NOW).is_none());
+    let r = call(&config, &isolate, get(&target, Some(&planted)));
     assert_eq!((r.status, r.problem), (403, Some("sign-in-state-missing")), "{}", r.body);
     // On a local host (wrangler dev over http) no prefix can be used, and none is.
     let mut local = Request::new("GET", "/login?provider=idp");
     local.host = Some("127.0.0.1:8787");
-    let r = handle(&local, Ok(&config), NOW, [5; 32]);
+    let r = handle(&local, Ok(&config), &isolate, NOW, [5; 32]);
     assert!(r.headers.iter().any(|(n, v)| *n == "set-cookie" && v.starts_with("ivs-signin=")), "{:?}", r.headers);
 }
 
@@ -490,13 +506,14 @@ fn a_viewer_who_just_paid_refreshes_their_access() {
             .with("IDP_SECRET", "client-secret-value"),
     )
     .unwrap();
+    let isolate = IsolateState::new();
     let sign_in = |return_to: &str, refresh: bool, groups: serde_json::Value| {
         let target = format!(
             "/login?provider=idp&return_to={}{}",
             url_encode(return_to),
             if refresh { "&refresh=1" } else { "" }
         );
-        let r = call(&config, get(&target, None));
+        let r = call(&config, &isolate, get(&target, None));
         assert_eq!(r.status, 302, "{}", r.body);
         let location = r.header("location").unwrap().to_owned();
         let state_cookie = format!("{STATE_COOKIE}={}", cookie_value(&r, STATE_COOKIE).unwrap());
@@ -507,9 +524,9 @@ fn a_viewer_who_just_paid_refreshes_their_access() {
     let (location, state_cookie, exchanged) = sign_in("/watch/concert", false, json!(["members"]));
     assert!(!location.contains("prompt="), "an ordinary sign-in shows the provider's page");
     let callback = format!("/callback/idp?code=c1&state={}", param(&location, "state"));
-    let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&callback, Some(&state_cookie)) });
+    let r = call(&config, &isolate, Call { exchanged: Some(&exchanged), ..get(&callback, Some(&state_cookie)) });
     let session = format!("session={}", cookie_value(&r, "session").unwrap());
-    let refused = call(&config, get("/watch/concert", Some(&session)));
+    let refused = call(&config, &isolate, get("/watch/concert", Some(&session)));
     assert_eq!((refused.status, refused.problem), (403, Some("channel-forbidden")));
     let refresh = "/login?provider=idp&amp;return_to=%2Fwatch%2Fconcert&amp;refresh=1";
     assert!(refused.body.contains(refresh) && refused.body.contains("Refresh my access"), "{}", refused.body);
@@ -518,16 +535,16 @@ fn a_viewer_who_just_paid_refreshes_their_access() {
     let (location, state_cookie, exchanged) = sign_in("/watch/concert", true, json!(["members", "ticket-2026-12"]));
     assert_eq!(param(&location, "prompt"), "none");
     let callback = format!("/callback/idp?code=c2&state={}", param(&location, "state"));
-    let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&callback, Some(&state_cookie)) });
+    let r = call(&config, &isolate, Call { exchanged: Some(&exchanged), ..get(&callback, Some(&state_cookie)) });
     assert_eq!((r.status, r.header("location")), (302, Some("/watch/concert")), "{}", r.body);
     let session = format!("session={}", cookie_value(&r, "session").unwrap());
-    assert_eq!(call(&config, get("/watch/concert", Some(&session))).status, 200);
+    assert_eq!(call(&config, &isolate, get("/watch/concert", Some(&session))).status, 200);
 
     // A provider that needs the viewer (signed out there): the ordinary sign-in, not an error page.
     for error in ["login_required", "interaction_required", "consent_required", "account_selection_required"] {
         let (location, state_cookie, _) = sign_in("/watch/concert", true, json!([]));
         let target = format!("/callback/idp?error={error}&state={}", param(&location, "state"));
-        let r = call(&config, get(&target, Some(&state_cookie)));
+        let r = call(&config, &isolate, get(&target, Some(&state_cookie)));
         assert_eq!(
             (r.status, r.header("location")),
             (302, Some("/login?provider=idp&return_to=%2Fwatch%2Fconcert")),
@@ -539,11 +556,11 @@ fn a_viewer_who_just_paid_refreshes_their_access() {
     // The same error after an ordinary sign-in is the provider's error, as before.
     let (location, state_cookie, _) = sign_in("/watch/concert", false, json!([]));
     let target = format!("/callback/idp?error=login_required&state={}", param(&location, "state"));
-    assert_eq!(call(&config, get(&target, Some(&state_cookie))).status, 502);
+    assert_eq!(call(&config, &isolate, get(&target, Some(&state_cookie))).status, 502);
 
     // The app's own session cookie (no `idp`): the app refreshes it, so no button.
     let own = crate::http::tests::cookie_for(&crate::identity::session_cookie::SessionClaims::new("alice", NOW, 3600));
-    let refused = call(&config, get("/watch/concert", Some(&own)));
+    let refused = call(&config, &isolate, get("/watch/concert", Some(&own)));
     assert_eq!(refused.status, 403);
     assert!(!refused.body.contains("refresh=1"), "{}", refused.body);
 }
@@ -556,17 +573,18 @@ fn refresh_minutes_reads_groups_again_without_a_click() {
     let mut entry = provider(json!({}));
     entry["login"]["refresh_minutes"] = json!(30);
     let config = config_with(json!({ "idp": entry }));
-    let (location, state_cookie) = start(&config, "/watch/demo");
+    let isolate = IsolateState::new();
+    let (location, state_cookie) = start(&config, &isolate, "/watch/demo");
     // An ID token valid for two hours: the session lasts that long.
     let exchanged = answer(&id_token(&param(&location, "nonce"), json!({"exp": NOW + 7200})));
     let target = format!("/callback/idp?code=c&state={}", param(&location, "state"));
-    let r = call(&config, Call { exchanged: Some(&exchanged), ..get(&target, Some(&state_cookie)) });
+    let r = call(&config, &isolate, Call { exchanged: Some(&exchanged), ..get(&target, Some(&state_cookie)) });
     let session = format!("session={}", cookie_value(&r, "session").unwrap());
     let at = |now: u64, cookie: &str, method: &str| {
         let mut request = Request::new(method, "/watch/demo");
         request.host = Some(HOST);
         request.cookie = Some(cookie);
-        FakeEdge::default().run(Plan::new(request, Ok(&config), now, [6; 32]))
+        FakeEdge::default().run(Plan::new(request, Ok(&config), &isolate, now, [6; 32]))
     };
     assert_eq!(at(NOW + 29 * 60, &session, "GET").status, 200);
     let due = at(NOW + 30 * 60, &session, "GET");

@@ -28,12 +28,12 @@
 //! verdicts, and gives the session. Nothing after `locate` reads the request again, so no token
 //! is decoded twice.
 
+use super::caches::IdentityCaches;
 use super::jwk::{Algorithm, KeySet, PublicJwk};
 use super::jwt::{self, Rejection, UntrustedToken};
-use super::keystore::{Fetched, KeyStore};
 use super::provider::{Provider, TokenSource};
 use super::session_cookie::{self, ParsedCookie, SessionSecrets, LEEWAY_SECONDS};
-use super::verified::{self, VerifiedTokens};
+use super::verified;
 use super::Session;
 use crate::cookie::find_cookies;
 use crate::error::{Error, Result};
@@ -65,19 +65,17 @@ impl<'a> Presented<'a> {
     }
 }
 
-/// Everything identity needs from the configuration.
+/// Everything identity needs from the configuration: what the operator set, immutable. What the
+/// isolate learns at run time (providers' keys, verified tokens) is in [`IdentityCaches`], handed
+/// in beside it.
 #[derive(Debug)]
 pub struct Identity {
     /// Identity providers, in name order.
     pub providers: Vec<Provider>,
-    /// Their fetched keys.
-    pub keys: KeyStore,
     /// The HS256 session cookie's secrets, when `SESSION_SECRET` is set.
     pub sessions: Option<SessionSecrets>,
     /// The HS256 session cookie's name.
     pub cookie_name: String,
-    /// Identity tokens verified in this isolate (see [`super::verified`]).
-    pub verified: VerifiedTokens,
 }
 
 /// A key document to fetch, and the `kid` the request needs from it (if any).
@@ -139,6 +137,7 @@ enum Credential<'s, 'a> {
 #[derive(Debug)]
 pub struct Located<'s, 'a> {
     identity: &'s Identity,
+    caches: &'s IdentityCaches,
     credential: Option<Credential<'s, 'a>>,
     /// The platform's verdicts on signatures (see [`Located::signature_checks`]): (token digest,
     /// key id, valid).
@@ -168,9 +167,10 @@ impl Identity {
     }
 
     /// Find the credential that decides this request (see the module docs for the precedence)
-    /// and read it: provider tokens are decoded here, once, and nowhere else.
-    pub fn locate<'s, 'a>(&'s self, presented: &Presented<'a>) -> Located<'s, 'a> {
-        Located { identity: self, credential: self.find(presented), verdicts: Vec::new() }
+    /// and read it: provider tokens are decoded here, once, and nowhere else. `caches`: this
+    /// isolate's keys and verified tokens, which the located credential is checked against.
+    pub fn locate<'s, 'a>(&'s self, caches: &'s IdentityCaches, presented: &Presented<'a>) -> Located<'s, 'a> {
+        Located { identity: self, caches, credential: self.find(presented), verdicts: Vec::new() }
     }
 
     fn find<'s, 'a>(&'s self, presented: &Presented<'a>) -> Option<Credential<'s, 'a>> {
@@ -247,19 +247,18 @@ impl Identity {
 
     /// Key documents of providers that have never had keys and may be fetched now (for the
     /// health check).
-    pub fn fetches_for_health(&self, now: u64) -> Vec<KeyFetch<'_>> {
+    pub fn fetches_for_health(&self, caches: &IdentityCaches, now: u64) -> Vec<KeyFetch<'_>> {
+        let keys = &caches.keys;
         self.providers
             .iter()
-            .filter(|p| {
-                self.keys.keys(p, now).is_none() && p.inline_keys.is_none() && self.keys.wants_fetch(p, None, now)
-            })
+            .filter(|p| keys.keys(p, now).is_none() && p.inline_keys.is_none() && keys.wants_fetch(p, None, now))
             .map(|provider| KeyFetch { provider, kid: None })
             .collect()
     }
 
     /// `Err` naming the first provider without usable keys (for `/healthz`).
-    pub fn health(&self, now: u64) -> Result<()> {
-        match self.providers.iter().find(|p| self.keys.unavailable(p, now).is_some()) {
+    pub fn health(&self, caches: &IdentityCaches, now: u64) -> Result<()> {
+        match self.providers.iter().find(|p| caches.keys.unavailable(p, now).is_some()) {
             Some(provider) => Err(Error::ProviderUnavailable(provider.name.clone())),
             None => Ok(()),
         }
@@ -267,32 +266,8 @@ impl Identity {
 
     /// The viewer's session from the credential that decides this request, without the
     /// platform's help: [`Identity::locate`], then [`Located::session`].
-    pub fn session(&self, presented: &Presented<'_>, now: u64) -> Result<Session> {
-        self.locate(presented).session(now)
-    }
-
-    /// Record a fetch of `provider`'s key document (see [`KeyStore::record`]); when the set of
-    /// keys changed, tokens verified with the old set are verified again.
-    pub fn record_fetch(&self, provider: &Provider, fetched: Fetched, now: u64) -> Option<String> {
-        let before = self.key_ids(provider, now);
-        let first_failure = self.keys.record(provider, fetched, now);
-        if self.key_ids(provider, now) != before {
-            self.verified.forget_provider(&provider.name);
-        }
-        first_failure
-    }
-
-    /// Record a key document found in the shared cache (see [`KeyStore::record_cached`]).
-    pub fn record_cached(&self, provider: &Provider, body: String, cache_control: Option<String>, now: u64) {
-        let before = self.key_ids(provider, now);
-        self.keys.record_cached(provider, body, cache_control, now);
-        if self.key_ids(provider, now) != before {
-            self.verified.forget_provider(&provider.name);
-        }
-    }
-
-    fn key_ids(&self, provider: &Provider, now: u64) -> Option<Vec<Option<String>>> {
-        self.keys.keys(provider, now).map(|set| set.keys.iter().map(|k| k.kid.clone()).collect())
+    pub fn session(&self, caches: &IdentityCaches, presented: &Presented<'_>, now: u64) -> Result<Session> {
+        self.locate(caches, presented).session(now)
     }
 }
 
@@ -308,9 +283,9 @@ impl<'s> Located<'s, '_> {
 
     /// Key documents the Workers layer should fetch before this request is answered: the
     /// provider of the deciding credential, when it has no keys, stale keys, or not the key the
-    /// token names (see [`KeyStore::wants_fetch`] for the rate limit).
+    /// token names (see [`super::keystore::KeyStore::wants_fetch`] for the rate limit).
     pub fn key_fetches(&self, now: u64) -> Vec<KeyFetch<'s>> {
-        let keys = &self.identity.keys;
+        let keys = &self.caches.keys;
         let mut wanted: Vec<KeyFetch<'s>> = Vec::new();
         for (_, untrusted, provider) in self.routed() {
             if keys.wants_fetch(provider, untrusted.kid(), now)
@@ -328,15 +303,15 @@ impl<'s> Located<'s, '_> {
     /// Workers layer asks WebCrypto and hands the answers back with [`Located::record_verdict`];
     /// everything else is still checked here.
     pub fn signature_checks(&self, now: u64) -> Vec<SignatureCheck> {
-        let identity = self.identity;
+        let caches = self.caches;
         let mut checks = Vec::new();
         for (token, untrusted, provider) in self.routed() {
-            if identity.verified.get(&provider.name, &token.digest, now).is_some()
-                || identity.verified.failure(&provider.name, &token.digest, now).is_some()
+            if caches.verified.get(&provider.name, &token.digest, now).is_some()
+                || caches.verified.failure(&provider.name, &token.digest, now).is_some()
             {
                 continue;
             }
-            let fetched = identity.keys.keys(provider, now);
+            let fetched = caches.keys.keys(provider, now);
             let keys: Vec<&KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
             let Ok((alg, candidates)) = jwt::signature_keys(untrusted, provider, &keys) else { continue };
             for key in candidates {
@@ -406,7 +381,7 @@ impl<'s> Located<'s, '_> {
         token: &ProviderToken<'s, '_>,
         now: u64,
     ) -> Result<Session> {
-        let identity = self.identity;
+        let caches = self.caches;
         let refused =
             |reason: String, expired: bool| Error::CredentialRefused { source: source.to_owned(), reason, expired };
         let untrusted = &token.decoded;
@@ -417,7 +392,7 @@ impl<'s> Located<'s, '_> {
                 false,
             )
         })?;
-        if let Some(session) = identity.verified.get(&provider.name, &token.digest, now) {
+        if let Some(session) = caches.verified.get(&provider.name, &token.digest, now) {
             return Ok(session);
         }
         let name = &provider.name;
@@ -436,11 +411,11 @@ impl<'s> Located<'s, '_> {
         };
         // A token refused before is never verified again: a bad signature is refused at once, a
         // good one has only its claims checked again.
-        let remembered = identity.verified.failure(name, &token.digest, now);
+        let remembered = caches.verified.failure(name, &token.digest, now);
         if remembered == Some(false) {
             return Err(reject(Rejection::BadSignature));
         }
-        let fetched = identity.keys.keys(provider, now);
+        let fetched = caches.keys.keys(provider, now);
         let keys: Vec<&KeySet> = fetched.as_deref().into_iter().chain(provider.inline_keys.as_ref()).collect();
         if keys.is_empty() {
             return Err(Error::ProviderUnavailable(name.clone()));
@@ -448,17 +423,17 @@ impl<'s> Located<'s, '_> {
         let verdict = |alg, key: &PublicJwk| remembered.or_else(|| self.verdict(&token.digest, alg, key));
         if let Err(rejection) = jwt::verify_signature(untrusted, provider, &keys, verdict) {
             if rejection == Rejection::BadSignature {
-                identity.verified.insert_failure(name, &token.digest, false, now);
+                caches.verified.insert_failure(name, &token.digest, false, now);
             }
             return Err(reject(rejection));
         }
         let session = jwt::accept(untrusted, provider, now).map_err(|rejection| {
             if remembered.is_none() {
-                identity.verified.insert_failure(name, &token.digest, true, now);
+                caches.verified.insert_failure(name, &token.digest, true, now);
             }
             reject(rejection)
         })?;
-        identity.verified.insert(name, &token.digest, &session, session.exp.saturating_add(LEEWAY_SECONDS), now);
+        caches.verified.insert(name, &token.digest, &session, session.exp.saturating_add(LEEWAY_SECONDS), now);
         Ok(session)
     }
 }

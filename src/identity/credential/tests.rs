@@ -10,14 +10,29 @@ use serde_json::json;
 
 const SECRET: &[u8] = b"credential-test-secret-0123456789abcdef";
 
-fn identity(providers: serde_json::Value, with_cookie: bool) -> Identity {
-    Identity {
+/// An isolate's identity: the configuration and, beside it, the caches it fills.
+struct Isolate {
+    identity: Identity,
+    caches: IdentityCaches,
+}
+
+impl Isolate {
+    fn locate<'s, 'a>(&'s self, presented: &Presented<'a>) -> Located<'s, 'a> {
+        self.identity.locate(&self.caches, presented)
+    }
+
+    fn session(&self, presented: &Presented<'_>, now: u64) -> Result<Session> {
+        self.identity.session(&self.caches, presented, now)
+    }
+}
+
+fn identity(providers: serde_json::Value, with_cookie: bool) -> Isolate {
+    let identity = Identity {
         providers: parse_providers(&providers.to_string()).unwrap(),
-        keys: KeyStore::default(),
         sessions: with_cookie.then(|| SessionSecrets::new(SECRET.to_vec(), None)),
         cookie_name: "session".into(),
-        verified: Default::default(),
-    }
+    };
+    Isolate { identity, caches: IdentityCaches::default() }
 }
 
 fn inline(extra: serde_json::Value) -> serde_json::Value {
@@ -156,7 +171,7 @@ fn the_platform_can_check_the_signature_and_the_core_still_checks_the_rest() {
     // What the platform is handed really is the key and input that verify this token.
     let key = super::super::jwk::PublicJwk::from_jwk(check.key.as_object().unwrap()).unwrap();
     assert!(key.verify(check.alg, check.signing_input.as_bytes(), &check.signature));
-    let with_verdict = |id: &Identity, presented: &Presented<'_>, valid: bool| {
+    let with_verdict = |id: &Isolate, presented: &Presented<'_>, valid: bool| {
         let mut located = id.locate(presented);
         for check in located.signature_checks(NOW) {
             located.record_verdict(&check, valid);
@@ -198,7 +213,7 @@ fn a_request_reads_its_credential_once() {
         assert_eq!(decodes() - start, tokens, "located: each token decoded");
         for fetch in located.key_fetches(NOW) {
             let fetched = Fetched::Document { body: doc.clone(), cache_control: None };
-            id.record_fetch(fetch.provider, fetched, NOW);
+            id.caches.record_fetch(fetch.provider, fetched, NOW);
         }
         for check in located.signature_checks(NOW) {
             located.record_verdict(&check, true);
@@ -215,7 +230,7 @@ fn verifications() -> usize {
 
 /// A provider whose key document holds `count` ES384 keys, none named by a kid-less token;
 /// with `with_signer`, the last of them is the key tokens are signed with.
-fn many_keys(count: u8, with_signer: bool) -> Identity {
+fn many_keys(count: u8, with_signer: bool) -> Isolate {
     use crate::identity::jwt::tests::key_jwk;
     let mut keys: Vec<serde_json::Value> = (1..=count)
         .map(|i| key_jwk(&crate::key::PlaybackKey::from_scalar_bytes(&[i; 48]).unwrap(), &format!("k{i}")))
@@ -240,7 +255,7 @@ fn kidless(sub: &str, exp: u64) -> String {
 /// token is not verified again.
 #[test]
 fn a_kidless_token_costs_a_bounded_number_of_verifications_once() {
-    let forged = |presented_id: &Identity, bearer: &str| {
+    let forged = |presented_id: &Isolate, bearer: &str| {
         let start = verifications();
         let presented = Presented { authorization: Some(bearer), ..Default::default() };
         let error = presented_id.session(&presented, NOW).unwrap_err();
@@ -356,34 +371,34 @@ fn fetch_planning_and_unavailable_providers() {
     let fetches_for = |presented: &Presented<'_>, now| id.locate(presented).key_fetches(now).len();
     let fetches = id.locate(&presented).key_fetches(NOW);
     assert_eq!((fetches.len(), fetches[0].kid.as_deref()), (1, Some("k1")), "no keys yet: fetch");
-    assert_eq!(id.fetches_for_health(NOW).len(), 1);
-    assert_eq!(id.health(NOW), Ok(()), "nothing failed yet");
+    assert_eq!(id.identity.fetches_for_health(&id.caches, NOW).len(), 1);
+    assert_eq!(id.identity.health(&id.caches, NOW), Ok(()), "nothing failed yet");
     let error = id.session(&presented, NOW).unwrap_err();
     assert_eq!((error.status(), error.slug()), (503, "identity-provider-unavailable"));
-    id.keys.record(&id.providers[0], Fetched::Failed("connection refused".into()), NOW);
-    assert_eq!(id.health(NOW), Err(Error::ProviderUnavailable("idp".into())));
+    id.caches.keys.record(&id.identity.providers[0], Fetched::Failed("connection refused".into()), NOW);
+    assert_eq!(id.identity.health(&id.caches, NOW), Err(Error::ProviderUnavailable("idp".into())));
     assert_eq!(fetches_for(&presented, NOW), 0, "rate limited");
     assert_eq!(fetches_for(&presented, NOW + 1), 1, "without keys, retried after 1 s (then 2, 4, ... 30)");
     let doc = json!({"keys": [signer_jwk("k1")]}).to_string();
-    id.keys.record(&id.providers[0], Fetched::Document { body: doc, cache_control: None }, NOW + 30);
+    id.caches.keys.record(&id.identity.providers[0], Fetched::Document { body: doc, cache_control: None }, NOW + 30);
     assert_eq!(id.session(&presented, NOW + 30).unwrap().sub, "dave");
     assert_eq!(id.session(&presented, NOW + 31).unwrap().sub, "dave", "again, from the verified cache");
     assert_eq!(fetches_for(&presented, NOW + 31), 0, "fresh keys: nothing to fetch");
-    assert_eq!(id.health(NOW + 30), Ok(()));
+    assert_eq!(id.identity.health(&id.caches, NOW + 30), Ok(()));
     // Verified once, then remembered; a key rotation that drops the key forgets it.
-    assert_eq!(id.verified.len(), 1);
-    id.record_fetch(
-        &id.providers[0],
+    assert_eq!(id.caches.verified.len(), 1);
+    id.caches.record_fetch(
+        &id.identity.providers[0],
         Fetched::Document { body: json!({"keys": [signer_jwk("k1")]}).to_string(), cache_control: None },
         NOW + 400,
     );
-    assert_eq!(id.verified.len(), 1, "same keys: kept");
-    id.record_fetch(
-        &id.providers[0],
+    assert_eq!(id.caches.verified.len(), 1, "same keys: kept");
+    id.caches.record_fetch(
+        &id.identity.providers[0],
         Fetched::Document { body: json!({"keys": [signer_jwk("k2")]}).to_string(), cache_control: None },
         NOW + 800,
     );
-    assert!(id.verified.is_empty(), "keys changed: verify again");
+    assert!(id.caches.verified.is_empty(), "keys changed: verify again");
     let error = id.session(&presented, NOW + 800).unwrap_err();
     assert!(error.to_string().contains("`kid` names none of the provider's keys"), "{error}");
     let garbage = Presented { authorization: Some("Bearer x.y.z"), ..Default::default() };
