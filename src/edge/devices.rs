@@ -164,7 +164,7 @@ impl DeviceLedger {
         let Some(call) = ledger.due_kick(now) else { return Ok(()) };
         store(&sql, &ledger)?; // leased: an object restarted mid-call sends it again after the lease
         let loaded = crate::edge::settings::config_for(&self.env);
-        let outcome = match loaded.as_ref().as_ref().ok().and_then(|config| config.chat.as_ref()) {
+        let outcome = match loaded.config.as_ref().ok().and_then(|config| config.chat.as_ref()) {
             // Kept and retried with backoff (never a hot loop): the room may come back.
             None => KickOutcome::Retry("no valid chat configuration".into()),
             Some(chat) => {
