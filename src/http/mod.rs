@@ -272,13 +272,18 @@ pub(crate) mod tests {
         ];
         let configs = {
             let mut configs = Vec::from(configs);
-            configs.push(
-                Config::load(
-                    &crate::config::tests::device_settings()
-                        .with(names::ADMIN_API_TOKEN, crate::config::tests::ADMIN_TOKEN),
-                )
-                .unwrap(),
+            let device_settings =
+                crate::config::tests::device_settings().with(names::ADMIN_API_TOKEN, crate::config::tests::ADMIN_TOKEN);
+            // Chat on two channels, one of them device-limited.
+            let with_rooms = device_settings.get(names::CHANNELS).unwrap().replace(
+                r#""playback_url": "https://x.live-video.net/demo.m3u8"}"#,
+                r#""playback_url": "https://x.live-video.net/demo.m3u8", "chat": {"room": "arn:aws:ivschat:us-west-2:123456789012:room/a", "senders": ["members"], "display_name_claim": "name"}}"#,
+            ).replace(
+                r#""viewer_binding": false"#,
+                r#""viewer_binding": false, "chat": {"room": "arn:aws:ivschat:eu-west-1:123456789012:room/b", "moderators": "staff"}"#,
             );
+            configs.push(Config::load(&device_settings).unwrap());
+            configs.push(Config::load(&device_settings.with(names::CHANNELS, with_rooms)).unwrap());
             configs
         };
         let error = Config::load(&settings().with(names::CHANNELS, "{}")).unwrap_err();
@@ -320,6 +325,7 @@ pub(crate) mod tests {
             "/v1/admin/revoke",
             "/v1/admin/devices",
             "/v1/admin/unblock",
+            "/v1/chat-token",
         ];
         let hosts = [
             "",
@@ -428,7 +434,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        assert_eq!(count, 27 * 12 * 7 * 6 * 3);
+        assert_eq!(count, 28 * 12 * 7 * 7 * 3);
     }
 
     #[test]
