@@ -363,6 +363,9 @@ pub(super) fn dev_login_route(request: &Request<'_>, config: Result<&Config, &Er
         }
         let mut claims = crate::identity::session_cookie::SessionClaims::new(&sub, now, DEV_SESSION_SECONDS);
         claims.channels = query_param(request.query, "channels")?.map(|c| split_list(&c));
+        // Groups make a dev sign-in a chat moderator or a reader (a room's `moderators` and
+        // `senders`), as a provider's groups claim would.
+        claims.groups = query_param(request.query, "groups")?.map(|g| split_list(&g));
         let secrets = config.identity.sessions.as_ref().ok_or(Error::NotFound)?;
         let cookie =
             session_set_cookie(&config.identity.cookie_name, &secrets.mint(&claims), DEV_SESSION_SECONDS, request.host);
@@ -503,6 +506,11 @@ mod tests {
         assert!(set_cookie.ends_with("; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax"), "{set_cookie}");
         let value = set_cookie.strip_prefix("session=").unwrap().split(';').next().unwrap();
         assert_eq!(dev.identity.sessions.as_ref().unwrap().verify(value, NOW).unwrap().sub, "carol");
+
+        let r = watch(&dev, "/dev/login?sub=mod&groups=moderators,%20staff", None, "127.0.0.1");
+        let value = r.header("set-cookie").unwrap().strip_prefix("session=").unwrap().split(';').next().unwrap();
+        let session = dev.identity.sessions.as_ref().unwrap().verify(value, NOW).unwrap();
+        assert_eq!(session.groups, ["moderators", "staff"], "groups for chat roles");
 
         let default = watch(&dev, "/dev/login", None, "127.0.0.1");
         assert_eq!(default.header("location"), Some("/watch/demo"));
