@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from harness import CLI, ROOT, free_port, request, verify_playback_token
+from websockets.sync.client import connect
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -229,6 +230,35 @@ def test_an_expired_session_leads_to_sign_in_not_a_loop(dev):
     # The page reloads; the worker sends the signed-out viewer to sign in (here /dev/login), and back.
     assert after[:3] == ["/watch/demo", "/dev/login?return_to=/watch/demo", "/watch/demo"], paths
     assert result["progressFirst"]["currentTime"] > 0.5
+
+
+def test_the_demo_chats_through_the_stand_in(dev):
+    """The demo channel has a chat room on the stand-in: the printed session gets a chat token from
+    the local worker, the stand-in's WebSocket takes it and carries a message, and the printed
+    moderator sign-in gets a moderator's token and a page whose CSP allows that WebSocket."""
+    out = dev.output()
+    assert "Chat is on" in out, out[:3000]
+    cookie = re.search(r"-H 'Cookie: ([^']+)'", out).group(1)
+    r = request(dev.url + "/v1/chat-token?channel=demo", method="POST", headers={"Cookie": cookie})
+    assert r.status == 200, r.text
+    viewer = r.json()
+    assert (viewer["role"], viewer["capabilities"]) == ("sender", ["SEND_MESSAGE"]), viewer
+    ws_url = f"ws://127.0.0.1:{dev.standin_port}/"
+    with connect(ws_url, subprotocols=[viewer["token"]], open_timeout=10) as ws:
+        ws.send(json.dumps({"Action": "SEND_MESSAGE", "RequestId": "r1", "Content": "hello from make dev"}))
+        frame = json.loads(ws.recv(timeout=5))
+    assert (frame["Type"], frame["Content"], frame["Sender"]["UserId"]) == ("MESSAGE", "hello from make dev", viewer["user_id"])
+
+    login = re.search(r"(/dev/login\?sub=dev-moderator&groups=moderators&return_to=/watch/demo)", out)
+    assert login, out[:3000]
+    signed_in = request(dev.url + login.group(1))
+    assert (signed_in.status, signed_in.headers["location"]) == (302, "/watch/demo")
+    moderator = signed_in.headers["set-cookie"].split(";")[0]
+    r = request(dev.url + "/v1/chat-token?channel=demo", method="POST", headers={"Cookie": moderator})
+    assert r.status == 200 and r.json()["role"] == "moderator", r.text
+    page = request(dev.url + "/watch/demo", headers={"Cookie": moderator})
+    assert page.status == 200 and f"\"region_or_url\":\"{ws_url}\"" in page.text
+    assert f" ws://127.0.0.1:{dev.standin_port};" in page.headers["content-security-policy"]
 
 
 def test_a_second_make_dev_says_so(dev):

@@ -15,6 +15,11 @@ pointed at the stand-in (which plays every ARN of the table and takes its revoca
 origins added to ALLOWED_ORIGINS and LOGIN_URL left out (/dev/login signs in). With SIGNIN=oidc,
 each provider with a `login` table is replaced by the local OpenID Connect provider under the same
 name, and DEV_USERS=users.json ({"alice": ["ticket-2026-12"], ...}) gives its accounts groups.
+
+Chat: the demo channel has a room (DEMO_ROOM, moderators: the group `moderators`); with a team's
+config, any channel with a `chat` room works the same way. IVS_CHAT_API_ENDPOINT then points at the
+stand-in, which checks the worker's calls with the dev AWS key and serves the messaging WebSocket;
+/dev/login?groups=moderators signs in a moderator.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT / ".dev"
 CLI = os.environ.get("IVS_TOKEN_CLI", str(ROOT / "target" / "debug" / "ivs-token"))
 DEMO_ARN = "arn:aws:ivs:us-west-2:123456789012:channel/demo"
+# The demo's chat room on the stand-in (any well-formed room ARN exists there): /dev/login with
+# groups=moderators signs in a moderator; everyone else the channel grants may send.
+DEMO_ROOM = "arn:aws:ivschat:us-west-2:123456789012:room/demo"
+DEMO_CHAT = {"room": DEMO_ROOM, "moderators": ["moderators"]}
+MODERATOR_LOGIN = "/dev/login?sub=dev-moderator&groups=moderators&return_to=/watch/"
 # SIGNIN=oidc: the provider's name in IDENTITY_PROVIDERS, and so its redirect URI /callback/local-idp.
 PROVIDER = "local-idp"
 
@@ -133,6 +143,26 @@ def login_providers(providers_json: str | None) -> list[str]:
             if isinstance(p, dict) and isinstance(p.get("login"), dict)]
 
 
+def has_chat(channels_json: str | None) -> bool:
+    """Whether a channel table gives any channel a chat room."""
+    try:
+        channels = json.loads(channels_json or "{}")
+    except ValueError:
+        return False
+    return isinstance(channels, dict) and any(isinstance(c, dict) and c.get("chat") for c in channels.values())
+
+
+def chat_note(base: str, on: bool, first: str = "demo") -> str:
+    if not on:
+        return ""
+    return f"""
+Chat is on (IVS Chat stand-in on the same port): the watch page shows it beside the player. Sign in
+as a moderator (Delete and Disconnect on every message) in a second browser or a private window:
+
+  {base}{MODERATOR_LOGIN}{first}
+"""
+
+
 def signin_note(base: str, on: bool, first: str = "demo") -> str:
     if not on:
         return ""
@@ -193,7 +223,8 @@ def main():
     standin.arns = {DEMO_ARN, *more}
     origins = f"http://127.0.0.1:{port},http://localhost:{port}"
     if team is None:
-        channels = {"demo": {"title": "Demo channel (local IVS stand-in)", "arn": DEMO_ARN, "playback_url": standin.playback_url}}
+        channels = {"demo": {"title": "Demo channel (local IVS stand-in)", "arn": DEMO_ARN, "playback_url": standin.playback_url,
+                             "chat": DEMO_CHAT}}
         # --var overrides wrangler.toml's [vars] (whose demo is a placeholder); secrets stay in .dev.vars.
         variables = {"CHANNELS": json.dumps(channels), "ALLOWED_ORIGINS": origins, "DEV_LOGIN": "true"}
         # One device per account, the newest wins: a second browser (or a private window) takes the
@@ -208,6 +239,11 @@ def main():
         variables["DEV_LOGIN"] = "true"
         variables["LOGIN_URL"] = ""
         device_limits = os.environ.get("DEVICE_LIMITS", team.get("DEVICE_LIMITS", ""))
+    chat = has_chat(variables.get("CHANNELS"))
+    if chat:
+        # Rooms' tokens come from the stand-in, signed with the dev AWS key of .dev.vars; the
+        # pages' chat SDK connects to its WebSocket on the same port.
+        variables["IVS_CHAT_API_ENDPOINT"] = standin.base
     if device_limits:
         variables["DEVICE_LIMITS"] = device_limits
         variables["IVS_API_ENDPOINT"] = standin.base
@@ -271,7 +307,7 @@ Serving {source} on {base} (Ctrl-C stops everything). Open in a browser (local s
 Get a playback token with:
 
   curl -s '{base}/v1/token?channel={first}' -H 'Cookie: session={cookie}' -H 'X-Device-Id: curl-on-this-machine'
-{devices_note(base, device_limits, first)}""", flush=True)
+{devices_note(base, device_limits, first)}{chat_note(base, chat, first)}""", flush=True)
     # Stage pages (issue: IVS stages) are printed here once STAGES is configured.
 
     wrangler = subprocess.Popen(

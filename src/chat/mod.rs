@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`policy`] | capabilities, attributes and session length of one viewer's chat token |
 //! | [`api`] | the signed IVS Chat requests and their answers |
+//! | [`messaging`] | where a watch page's chat client connects, and the CSP source allowing it |
 //!
 //! ```
 //! use ivs_token_worker::chat::Room;
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod api;
+pub mod messaging;
 pub mod policy;
 
 use crate::access::name_list;

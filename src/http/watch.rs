@@ -7,6 +7,7 @@ use super::request::{query_param, session_of, Request};
 use super::response::{session_set_cookie, Response};
 use crate::address::is_local_host;
 use crate::channel::policy::{authorize, issue, issue_admitted};
+use crate::chat::messaging::messaging;
 use crate::config::Config;
 use crate::cookie::find_cookie;
 use crate::error::{Error, Result};
@@ -320,8 +321,12 @@ fn watch_page(
                         let limited = admission.version.is_some().then_some(config.devices.as_ref()).flatten();
                         let heartbeat =
                             limited.map(|d| crate::page::Heartbeat::for_idle_seconds(d.limits.idle_seconds));
-                        let body = crate::page::watch_page(channel, &issued, &config.player, heartbeat, look);
-                        let mut page = html(200, body, crate::page::watch_csp(channel, &config.player, look));
+                        let endpoint = config.chat.as_ref().and_then(|chat| chat.endpoint.as_deref());
+                        let chat = channel.chat.as_ref().map(|room| messaging(room, endpoint));
+                        let body =
+                            crate::page::watch_page(channel, &issued, &config.player, heartbeat, chat.as_ref(), look);
+                        let csp = crate::page::watch_csp(channel, &config.player, chat.as_ref(), look);
+                        let mut page = html(200, body, csp);
                         page.ledger = admission.ledger;
                         page
                     }
@@ -366,6 +371,9 @@ pub(super) fn dev_login_route(request: &Request<'_>, config: Result<&Config, &Er
         }
         let mut claims = crate::identity::session_cookie::SessionClaims::new(&sub, now, DEV_SESSION_SECONDS);
         claims.channels = query_param(request.query, "channels")?.map(|c| split_list(&c));
+        // Groups make a dev sign-in a chat moderator or a reader (a room's `moderators` and
+        // `senders`), as a provider's groups claim would.
+        claims.groups = query_param(request.query, "groups")?.map(|g| split_list(&g));
         let secrets = config.identity.sessions.as_ref().ok_or(Error::NotFound)?;
         let cookie =
             session_set_cookie(&config.identity.cookie_name, &secrets.mint(&claims), DEV_SESSION_SECONDS, request.host);
@@ -454,6 +462,32 @@ mod tests {
         assert!(!r.body.contains("class=\"brand"));
     }
 
+    /// Issue 25: a channel with a chat room gets the panel, told where to connect (the stand-in's
+    /// WebSocket when `IVS_CHAT_API_ENDPOINT` is set) and allowed to connect there by its CSP.
+    #[test]
+    fn a_channel_with_a_room_gets_the_chat_panel_and_its_websocket_in_the_csp() {
+        let channels = serde_json::json!({"demo": {"arn": "arn:aws:ivs:us-west-2:123456789012:channel/demo1",
+            "playback_url": "https://x.live-video.net/demo.m3u8",
+            "chat": {"room": "arn:aws:ivschat:us-west-2:123456789012:room/demo"}}});
+        let config = Config::load(
+            &settings()
+                .with(names::CHANNELS, channels.to_string())
+                .with(names::AWS_ACCESS_KEY_ID, "AKIAIOSFODNN7EXAMPLE")
+                .with(names::AWS_SECRET_ACCESS_KEY, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+                .with(names::IVS_CHAT_API_ENDPOINT, "http://127.0.0.1:8788/"),
+        )
+        .unwrap();
+        let cookie = cookie_for(&SessionClaims::new("alice", NOW, 3600));
+        let r = watch(&config, &IsolateState::new(), "/watch/demo", Some(&cookie), "127.0.0.1:8787");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("\"region_or_url\":\"ws://127.0.0.1:8788/\"") && r.body.contains("id=\"chat-input\""));
+        let csp = r.header("content-security-policy").unwrap();
+        assert!(csp.contains(" ws://127.0.0.1:8788; worker-src"), "{csp}");
+        let plain =
+            watch(&super::super::tests::config(), &IsolateState::new(), "/watch/demo", Some(&cookie), "127.0.0.1:8787");
+        assert!(!plain.body.contains("id=\"chat") && !plain.header("content-security-policy").unwrap().contains("ws:"));
+    }
+
     #[test]
     fn watch_without_session() {
         let plain = config();
@@ -519,6 +553,11 @@ mod tests {
         assert!(set_cookie.ends_with("; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax"), "{set_cookie}");
         let value = set_cookie.strip_prefix("session=").unwrap().split(';').next().unwrap();
         assert_eq!(dev.identity.sessions.as_ref().unwrap().verify(value, NOW).unwrap().sub, "carol");
+
+        let r = watch(&dev, &dev_state, "/dev/login?sub=mod&groups=moderators,%20staff", None, "127.0.0.1");
+        let value = r.header("set-cookie").unwrap().strip_prefix("session=").unwrap().split(';').next().unwrap();
+        let session = dev.identity.sessions.as_ref().unwrap().verify(value, NOW).unwrap();
+        assert_eq!(session.groups, ["moderators", "staff"], "groups for chat roles");
 
         let default = watch(&dev, &dev_state, "/dev/login", None, "127.0.0.1");
         assert_eq!(default.header("location"), Some("/watch/demo"));
