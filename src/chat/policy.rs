@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 
 /// IVS Chat: `sessionDurationInMinutes` is 1 to 180.
 pub const MAX_SESSION_MINUTES: u64 = 180;
+/// IVS Chat: `userId` is 1 to 128 characters (the worker's viewer ids are 40).
+pub const USER_ID_MAX_CHARS: usize = 128;
 /// The longest display name shown, in characters.
 pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
 
@@ -69,6 +71,11 @@ impl Role {
         }
     }
 
+    /// The role named `name` (`moderator`, `sender`, `reader`: [`Role::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Moderator, Self::Sender, Self::Reader].into_iter().find(|role| role.as_str() == name)
+    }
+
     /// The capabilities the role carries.
     pub fn capabilities(self) -> &'static [Capability] {
         match self {
@@ -111,19 +118,25 @@ pub fn grant(room: &Room, session: &Session, viewer_ids: &ViewerIdKey, now: u64)
         return Err(Error::Session(SessionFault::Expired));
     }
     let role = role(room, session);
+    let name = room.display_name_claim.as_deref().and_then(|claim| session.claim_text(claim));
+    let attributes = attributes(role, name.as_deref());
+    Ok(ChatGrant { user_id: viewer_ids.viewer_id_for(session), role, attributes, session_minutes })
+}
+
+/// The `attributes` of a token for `role`: `role`, and `display_name` when `name` (the configured
+/// claim's value, or what `ivs-token chat-token --display-name` was given) shows anything once
+/// made safe by [`display_name`].
+pub fn attributes(role: Role, name: Option<&str>) -> BTreeMap<String, String> {
     let mut attributes = BTreeMap::from([("role".to_owned(), role.as_str().to_owned())]);
-    if let Some(name) = room.display_name_claim.as_deref().and_then(|claim| session.claim_text(claim)) {
-        let name = display_name(&name);
-        if !name.is_empty() {
-            attributes.insert("display_name".into(), name);
-        }
+    if let Some(name) = name.map(display_name).filter(|name| !name.is_empty()) {
+        attributes.insert("display_name".into(), name);
     }
     // Cannot fail with a 64-character name; checked so that a future attribute cannot break
     // IVS's limit unnoticed.
     if attributes_size(&attributes) > ATTRIBUTES_MAX_BYTES {
         attributes.remove("display_name");
     }
-    Ok(ChatGrant { user_id: viewer_ids.viewer_id_for(session), role, attributes, session_minutes })
+    attributes
 }
 
 /// `text` as a name other viewers may see: control and invisible formatting characters (which
@@ -171,6 +184,21 @@ mod tests {
         assert_eq!(names(Role::Moderator), ["SEND_MESSAGE", "DELETE_MESSAGE", "DISCONNECT_USER"]);
         assert_eq!(names(Role::Sender), ["SEND_MESSAGE"]);
         assert!(names(Role::Reader).is_empty());
+        for role in [Role::Moderator, Role::Sender, Role::Reader] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("Moderator"), None);
+    }
+
+    #[test]
+    fn attributes_are_the_role_and_a_safe_name_if_any() {
+        let only_role = BTreeMap::from([("role".to_owned(), "reader".to_owned())]);
+        assert_eq!(attributes(Role::Reader, None), only_role);
+        assert_eq!(attributes(Role::Reader, Some(" \u{202E}\n ")), only_role, "nothing to show: no name");
+        assert_eq!(
+            attributes(Role::Sender, Some(" Bob\u{200B} ")).get("display_name").map(String::as_str),
+            Some("Bob")
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! `{"op","n","total_ms","per_op_us"}`. OPs: `parse` (key parse), `sign` (ES384 signature),
 //! `mint` (claims + sign + encode, viewer-bound channel), `session` (cookie verification),
 //! `request` (the whole /v1/token core path: cookie, session, claims, signature, JSON), `reuse`
-//! (a token for a channel without viewer binding, served again from the reuse cache),
+//! (a token for a channel without viewer binding, served again from the reuse cache), `chat`
+//! (the whole `POST /v1/chat-token` plan but its two round trips: see [`chat_token`]),
 //! `noop` (the loop alone). `GET /__bench/cold` reports this isolate's first config load and first
 //! token, measured when that request arrived (call it first on a fresh isolate).
 
@@ -112,6 +113,49 @@ fn jws_vector(
     Some((key, alg, signed.to_owned(), crate::encoding::b64url_decode(signature)?))
 }
 
+/// IVS Chat's answer to `CreateChatToken`, as long as a real one (a token of about 800 characters).
+const CHAT_ANSWER: &str = concat!(
+    r#"{"token":""#,
+    "AQICAHgBenchChatTokenOfARealisticLength0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "AQICAHgBenchChatTokenOfARealisticLength0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "AQICAHgBenchChatTokenOfARealisticLength0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "AQICAHgBenchChatTokenOfARealisticLength0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "AQICAHgBenchChatTokenOfARealisticLength0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "AQICAHgBenchChatTokenOfARealisticLength0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    "AQICAHgBenchChatTokenOfARealisticLength0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    r#"","tokenExpirationTime":"2027-01-15T08:01:00.000Z","sessionExpirationTime":"2027-01-15T09:00:00.000Z"}"#
+);
+
+/// One `POST /v1/chat-token` through the plan the fetch handler runs, with its two waits
+/// answered in place: the viewer's ledger by `device::object::apply` on a fresh in-memory ledger
+/// (the Durable Object's decision, without the hop to the object and its SQLite write), and
+/// IVS Chat by [`CHAT_ANSWER`] (without the round trip). What is timed is the worker's own work
+/// per chat token: the session cookie, the channel grant, the chat grant (viewer id, role,
+/// attributes), the ledger's verdict, the SigV4-signed `CreateChatToken` request, reading IVS
+/// Chat's answer and the JSON reply. The status, so a refusal is never timed as a token.
+fn chat_token(config: &Config, state: &IsolateState, target: &str, cookie: &str, now: u64) -> (u16, usize) {
+    let mut request = http::Request::new("POST", target);
+    request.cookie = Some(cookie);
+    let mut plan = http::Plan::new(request, Ok(config), state, now, [0; 32]);
+    while let Some(need) = plan.next_need() {
+        match need {
+            http::Need::Ledger(ask) => {
+                let mut ledger = crate::device::ledger::Ledger::new(&ask.viewer_id);
+                let reply = crate::device::object::apply(&mut ledger, &ask.command, now);
+                plan.ledger_answered(http::LedgerAnswer::Replied(reply));
+            }
+            http::Need::ChatToken { request, .. } => {
+                // The signed request the fetch handler would send: kept, so its signing is timed.
+                std::hint::black_box(&request);
+                plan.chat_answered(crate::chat::api::read_create_answer(200, None, CHAT_ANSWER));
+            }
+            _ => return (599, 0),
+        }
+    }
+    let answer = plan.answer();
+    (answer.status, answer.body.len())
+}
+
 /// Run `op` `n` times against `config` and the isolate's `state` beside it.
 pub fn run(op: &str, n: u32, config: &Config, state: &IsolateState, settings: &Settings) -> String {
     let rs256 = jws_vector(include_str!("../../tests/fixtures/jws/rfc7515-a2-rs256.json"));
@@ -144,6 +188,11 @@ pub fn run(op: &str, n: u32, config: &Config, state: &IsolateState, settings: &S
     let cookie_header = format!("{}={cookie}", config.identity.cookie_name);
     let target = crate::page::watch::token_endpoint(&channel.name);
     let key_text = settings.get(names::PLAYBACK_PRIVATE_KEY).unwrap_or_default().to_owned();
+    let chat_target = config
+        .channels
+        .values()
+        .find(|c| c.chat.is_some())
+        .map(|c| format!("{}?channel={}", http::route::CHAT_TOKEN_PATH, c.name));
     let mut sink = 0usize;
     let start = now_ms();
     for i in 0..n {
@@ -173,6 +222,13 @@ pub fn run(op: &str, n: u32, config: &Config, state: &IsolateState, settings: &S
                 }
                 response.body.len()
             }
+            "chat" => match chat_target.as_deref() {
+                Some(target) => match chat_token(config, state, target, &cookie_header, now) {
+                    (200, length) => length,
+                    (status, _) => return serde_json::json!({"error": format!("chat status {status}")}).to_string(),
+                },
+                None => return r#"{"error":"the chat bench needs a channel with a chat room"}"#.into(),
+            },
             _ => i as usize,
         };
     }

@@ -67,7 +67,7 @@ impl<'p> Route<'p> {
             "/healthz" => Self::Health,
             "/v1/token" => Self::Token,
             "/v1/stage-token" => Self::StageToken,
-            "/v1/chat-token" => Self::ChatToken,
+            CHAT_TOKEN_PATH => Self::ChatToken,
             "/v1/public-key" => Self::PublicKey,
             "/v1/heartbeat" => Self::Heartbeat,
             "/v1/admin/revoke" => Self::AdminRevoke,
@@ -98,6 +98,9 @@ impl<'p> Route<'p> {
         }
     }
 }
+
+/// The path of [`Route::ChatToken`] (the bench builds requests for it).
+pub const CHAT_TOKEN_PATH: &str = "/v1/chat-token";
 
 /// The start of every provider's redirect URI: `/callback/PROVIDER`.
 pub const CALLBACK_PREFIX: &str = "/callback/";

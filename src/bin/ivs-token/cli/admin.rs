@@ -24,7 +24,8 @@ pub struct AdminArgs {
 #[derive(clap::Subcommand)]
 pub enum AdminCommand {
     /// Revoke every device of a viewer at IVS (POST /v1/admin/revoke), on one channel or all,
-    /// and optionally block their token requests; prints the worker's answer (JSON).
+    /// disconnect them from those channels' chat rooms (the answer's `chat_rooms`), and
+    /// optionally block their token requests; prints the worker's answer (JSON).
     Revoke {
         #[command(flatten)]
         target: AdminTarget,
@@ -272,7 +273,7 @@ fn send(request: &Request, token: &str) -> Result<Value, Failure> {
 /// The certificates of `SSL_CERT_FILE` (PEM), when it is set, as the only roots TLS trusts
 /// (as OpenSSL reads it: a TLS-inspecting proxy's or a private CA's); without it, the
 /// Mozilla roots built in (webpki-roots).
-fn custom_roots() -> Result<Option<ureq::tls::RootCerts>, Failure> {
+pub(super) fn custom_roots() -> Result<Option<ureq::tls::RootCerts>, Failure> {
     use ureq::tls::{parse_pem, PemItem};
     let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()).map(std::path::PathBuf::from) else {
         return Ok(None);

@@ -6,10 +6,12 @@
 //! | [`tokens`] | `sign`, `stage-token` |
 //! | [`viewer`] | `session`, `viewer-id` |
 //! | [`revocation`] | `revocation-request` |
+//! | [`chat`] | `chat-token`: an IVS Chat token from a room, by hand |
 //! | [`admin`] | `admin revoke`, `admin devices`: a deployed worker's operator API |
 //! | [`check`] | `check`: the worker's configuration check on wrangler.toml and the secrets, before a deploy |
 
 mod admin;
+mod chat;
 mod check;
 mod keys;
 mod revocation;
@@ -31,7 +33,8 @@ struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 token rejected (verify) or configuration refused (check), \
-2 usage error (check: also an unreadable file, an unknown --env), 3 unusable input, 4 the worker refused the request (admin: 3xx/4xx), 5 no usable answer (admin: network, timeout, 5xx).";
+2 usage error (check: also an unreadable file, an unknown --env), 3 unusable input, 4 the worker or AWS refused the request (admin: 3xx/4xx; chat-token: AWS's 4xx), \
+5 no usable answer (admin, chat-token: network, timeout, 5xx, throttled).";
 
 #[derive(Subcommand)]
 enum Command {
@@ -51,6 +54,10 @@ enum Command {
     /// headers, body and the signature's steps. Credentials from AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY and (temporary credentials) AWS_SESSION_TOKEN. Nothing is sent.
     RevocationRequest(revocation::RevocationRequestArgs),
+    /// Ask IVS Chat for a chat token (CreateChatToken, the worker's own request and rules) to try a
+    /// room by hand; prints {token, sessionExpirationTime, tokenExpirationTime}. Credentials from
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; --print-request sends nothing.
+    ChatToken(chat::ChatTokenArgs),
     /// Print the aws:viewer-id the worker derives for a subject, and the command that revokes it.
     ViewerId(viewer::ViewerIdArgs),
     /// Call a deployed worker's operator API (device limits): revoke a viewer, list their devices.
@@ -85,6 +92,27 @@ fn read_private_key(path: &Path) -> Result<PlaybackKey, Failure> {
     PlaybackKey::parse(&read_text(path)?).map_err(|e| unusable(format!("{}: {e}", path.display())))
 }
 
+/// The AWS key from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and (temporary credentials)
+/// AWS_SESSION_TOKEN, held to the worker's rules. Errors never quote the secret.
+fn aws_credentials() -> Result<ivs_token_worker::aws::Credentials, Failure> {
+    let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let (Some(key_id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) else {
+        return Err(unusable(
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)",
+        ));
+    };
+    let credentials = ivs_token_worker::aws::Credentials::new(&key_id, &secret, env("AWS_SESSION_TOKEN").as_deref());
+    credentials.check().map_err(|(part, rule)| unusable(format!("the AWS {part} {rule}")))?;
+    Ok(credentials)
+}
+
+/// A signed AWS request as the JSON `--print-request` and `revocation-request` print.
+fn request_json(request: &ivs_token_worker::aws::call::HttpRequest) -> serde_json::Value {
+    let headers: serde_json::Map<String, serde_json::Value> =
+        request.headers.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(v.as_str()))).collect();
+    serde_json::json!({"method": "POST", "url": request.url, "headers": headers, "body": request.body})
+}
+
 fn random_bytes<const N: usize>() -> Result<[u8; N], Failure> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| unusable(format!("no randomness from the OS: {e}")))?;
@@ -111,6 +139,7 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Verify(args) => keys::verify(args),
         Command::Session(args) => viewer::session(args),
         Command::RevocationRequest(args) => revocation::revocation_request(args),
+        Command::ChatToken(args) => chat::chat_token(args),
         Command::ViewerId(args) => viewer::viewer_id(args),
         Command::Admin(args) => admin::run(args),
         Command::Check(args) => check::check(args),

@@ -1,6 +1,6 @@
 //! `ivs-token revocation-request`: a SigV4-signed IVS revocation request, printed, never sent.
 
-use super::{now, unusable, Failure};
+use super::{aws_credentials, now, request_json, unusable, Failure};
 use ivs_token_worker::ivs::VIEWER_ID_MAX_LEN;
 
 /// The arguments of `ivs-token revocation-request`.
@@ -36,7 +36,6 @@ fn signed_revocation(
     endpoint: Option<&str>,
     time: u64,
 ) -> Result<(), Failure> {
-    use ivs_token_worker::aws::Credentials;
     use ivs_token_worker::device::ledger::{Pair, RevocationCall, MAX_BATCH};
     use ivs_token_worker::device::revocation::signed_request;
     use ivs_token_worker::ivs::parse_ivs_arn;
@@ -62,14 +61,7 @@ fn signed_revocation(
         .map(ivs_token_worker::address::service_origin)
         .transpose()
         .map_err(|e| unusable(format!("--endpoint: {e}")))?;
-    let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let (Some(key_id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) else {
-        return Err(unusable(
-            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)",
-        ));
-    };
-    let credentials = Credentials::new(&key_id, &secret, env("AWS_SESSION_TOKEN").as_deref());
-    credentials.check().map_err(|(part, rule)| unusable(format!("the AWS {part} {rule}")))?;
+    let credentials = aws_credentials()?;
     let call = RevocationCall {
         region: region.unwrap_or_default().to_owned(),
         pairs: channel_arns
@@ -79,14 +71,6 @@ fn signed_revocation(
         ids: Vec::new(),
     };
     let request = signed_request(&call, &credentials, endpoint.as_deref(), time);
-    let headers: serde_json::Map<String, serde_json::Value> =
-        request.headers.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(v.as_str()))).collect();
-    let report = serde_json::json!({
-        "method": "POST",
-        "url": request.url,
-        "headers": headers,
-        "body": request.body,
-    });
-    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    println!("{}", serde_json::to_string_pretty(&request_json(&request)).unwrap_or_default());
     Ok(())
 }

@@ -80,7 +80,26 @@ pub fn session(args: SessionArgs) -> Result<(), Failure> {
 /// Print a subject's viewer id, and how to revoke it at IVS.
 pub fn viewer_id(args: ViewerIdArgs) -> Result<(), Failure> {
     let ViewerIdArgs { sub, issuer, key, channel_arn } = args;
-    if let Some(issuer) = &issuer {
+    let id = viewer_id_of(&sub, issuer.as_deref(), key)?;
+    println!("{id}");
+    match &issuer {
+        Some(issuer) => eprintln!("a viewer signed in at the identity provider {issuer}"),
+        None => eprintln!(
+            "a viewer of the worker's session cookie (for a viewer of an identity provider, pass --issuer URL)"
+        ),
+    }
+    let arn = channel_arn.unwrap_or_else(|| "CHANNEL_ARN".to_owned());
+    eprintln!(
+        "revoke every current session of this viewer with:\n  aws ivs start-viewer-session-revocation --channel-arn {arn} --viewer-id {id} --viewer-session-versions-less-than-or-equal-to N\n(N = the highest session version to revoke, e.g. the viewer's current `sv`)"
+    );
+    Ok(())
+}
+
+/// The viewer id the worker derives for `sub` (of the identity provider `issuer`, or of the
+/// worker's session cookie), with VIEWER_ID_SECRET when set, else the playback key in `key`.
+/// `viewer-id` prints it; `chat-token --sub` asks IVS Chat for it as the `userId`.
+pub(super) fn viewer_id_of(sub: &str, issuer: Option<&str>, key: Option<PathBuf>) -> Result<String, Failure> {
+    if let Some(issuer) = issuer {
         check_issuer(issuer).map_err(|rule| unusable(format!("--issuer {issuer:?}: {rule}")))?;
     }
     let ids =
@@ -94,17 +113,5 @@ pub fn viewer_id(args: ViewerIdArgs) -> Result<(), Failure> {
                 "pass --key FILE (the worker's PLAYBACK_PRIVATE_KEY), or set VIEWER_ID_SECRET if the worker has one",
             )),
         };
-    let id = ids.viewer_id(issuer.as_deref(), &sub);
-    println!("{id}");
-    match &issuer {
-        Some(issuer) => eprintln!("a viewer signed in at the identity provider {issuer}"),
-        None => eprintln!(
-            "a viewer of the worker's session cookie (for a viewer of an identity provider, pass --issuer URL)"
-        ),
-    }
-    let arn = channel_arn.unwrap_or_else(|| "CHANNEL_ARN".to_owned());
-    eprintln!(
-        "revoke every current session of this viewer with:\n  aws ivs start-viewer-session-revocation --channel-arn {arn} --viewer-id {id} --viewer-session-versions-less-than-or-equal-to N\n(N = the highest session version to revoke, e.g. the viewer's current `sv`)"
-    );
-    Ok(())
+    Ok(ids.viewer_id(issuer, sub))
 }
