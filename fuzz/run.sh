@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
-TARGETS=(cookie_header session_cookie provider_jwt key_document channels_setting identity_providers_setting stages_setting device_limits_setting device_id admin_body revocation_answer private_key request_target handle_request comb)
+TARGETS=(cookie_header session_cookie provider_jwt key_document channels_setting identity_providers_setting stages_setting device_limits_setting device_id admin_body revocation_answer chat_answer private_key request_target handle_request comb)
 BIN=target/$TRIPLE/release
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 

@@ -2,8 +2,8 @@
 //! names resolved against a deployment with and without identity providers, and the bearer token
 //! check on a fuzzed `Authorization` header.
 #![no_main]
-use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::device::admin::{parse_revoke, AdminToken, MAX_BLOCK_SECONDS, MAX_BODY_BYTES};
+use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::identity::provider::{parse_providers, Provider};
 use ivs_token_worker::identity::MAX_SUBJECT_LEN;
 use libfuzzer_sys::fuzz_target;

@@ -1,8 +1,8 @@
 //! Which device a request comes from: `device::id::device_of` on a fuzzed `X-Device-Id` header and
 //! `Cookie` header, and the `takeover` query value.
 #![no_main]
-use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::device::id::{device_of, is_device_id, parse_takeover, DeviceSource, RANDOM_BYTES};
+use ivs_token_worker::http::problem::Problem;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,9 @@
 //! The `DEVICE_LIMITS` setting, through `config::Config::load` with every other setting fixed
 //! (the AWS key it needs included; no `ADMIN_API_TOKEN`, which blank `DEVICE_LIMITS` would refuse).
 #![no_main]
-use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::config::{names, Config};
 use ivs_token_worker::device::settings::{IDLE_RANGE, LIMIT_RANGE};
+use ivs_token_worker::http::problem::Problem;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

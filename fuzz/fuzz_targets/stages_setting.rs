@@ -1,8 +1,8 @@
 //! The `STAGES` setting (IVS real-time stages), through `config::Config::load` with every other
 //! setting fixed.
 #![no_main]
-use ivs_token_worker::http::problem::Problem;
 use ivs_token_worker::config::{names, Config};
+use ivs_token_worker::http::problem::Problem;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

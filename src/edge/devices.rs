@@ -187,26 +187,11 @@ impl DeviceLedger {
     }
 }
 
-/// What IVS Chat's answer to `DisconnectUser` means for the queued kick.
+/// What IVS Chat's answer to `DisconnectUser` (or its absence) means for the queued kick.
 fn kick_outcome(sent: Sent) -> KickOutcome {
-    use crate::chat::api::{read_disconnect_answer, Created};
     match sent {
         Sent::Failed(reason) => KickOutcome::Retry(reason),
-        Sent::Answered { status, error_type, body } => {
-            match read_disconnect_answer(status, error_type.as_deref(), &body) {
-                None => KickOutcome::Done,
-                Some(Created::Refused { status: 400, code }) => {
-                    KickOutcome::Drop(format!("HTTP 400 {}", code.unwrap_or_default()).trim_end().to_owned())
-                }
-                Some(Created::Refused { status, code }) => {
-                    KickOutcome::Retry(format!("HTTP {status} {}", code.unwrap_or_default()).trim_end().to_owned())
-                }
-                Some(Created::Retry { code, .. }) => {
-                    KickOutcome::Retry(code.unwrap_or_else(|| format!("HTTP {status}")))
-                }
-                Some(Created::Token(_)) => KickOutcome::Done,
-            }
-        }
+        Sent::Answered { status, error_type, body } => KickOutcome::of_answer(status, error_type.as_deref(), &body),
     }
 }
 

@@ -7,6 +7,7 @@
 use super::events::Event;
 use super::queue::{backoff, LEASE_SECONDS};
 use super::state::{Kick, Ledger};
+use crate::chat::api::{read_disconnect_answer, Created};
 use serde::{Deserialize, Serialize};
 
 /// The window of the chat token floor, in seconds.
@@ -58,6 +59,21 @@ pub enum KickOutcome {
     Retry(String),
     /// A request IVS Chat can never accept (validation): dropped, saying why.
     Drop(String),
+}
+
+impl KickOutcome {
+    /// What IVS Chat's answer to `DisconnectUser` (its status, `x-amzn-ErrorType` and body) means
+    /// for the kick: only the error type and status are kept for the log, never AWS's message.
+    pub fn of_answer(status: u16, error_type: Option<&str>, body: &str) -> Self {
+        let with_code =
+            |code: Option<String>| format!("HTTP {status} {}", code.unwrap_or_default()).trim_end().to_owned();
+        match read_disconnect_answer(status, error_type, body) {
+            None | Some(Created::Token(_)) => Self::Done,
+            Some(Created::Refused { status: 400, code }) => Self::Drop(with_code(code)),
+            // Access denied and the like: an IAM policy being fixed; never dropped for it.
+            Some(Created::Refused { code, .. } | Created::Retry { code, .. }) => Self::Retry(with_code(code)),
+        }
+    }
 }
 
 impl Ledger {
@@ -210,6 +226,21 @@ mod tests {
         let call = ledger.due_kick(NOW).unwrap();
         ledger.kick_result(call.id, &KickOutcome::Drop("ValidationException".into()), NOW, 0);
         assert!(ledger.kicks.is_empty());
+    }
+
+    #[test]
+    fn answers_keep_or_drop_a_kick_as_ivs_chat_means_them() {
+        assert_eq!(KickOutcome::of_answer(200, None, "{}"), KickOutcome::Done);
+        assert_eq!(KickOutcome::of_answer(404, Some("ResourceNotFoundException"), "{}"), KickOutcome::Done);
+        assert_eq!(
+            KickOutcome::of_answer(400, Some("ValidationException"), r#"{"message":"userId: x"}"#),
+            KickOutcome::Drop("HTTP 400 ValidationException".into())
+        );
+        for (status, kept) in [(403, "HTTP 403 AccessDeniedException"), (429, "HTTP 429 ThrottlingException")] {
+            let code = kept.rsplit(' ').next();
+            assert_eq!(KickOutcome::of_answer(status, code, "{}"), KickOutcome::Retry(kept.into()));
+        }
+        assert_eq!(KickOutcome::of_answer(503, None, "<html>"), KickOutcome::Retry("HTTP 503".into()));
     }
 
     #[test]
