@@ -189,7 +189,10 @@ impl DurableObject for DeviceLedger {
     }
 
     async fn fetch(&self, mut request: Request) -> Result<Response> {
-        let Ok(envelope) = request.json::<Envelope>().await else {
+        // The body as text, read by serde_json (not `Request::json`, which decodes a JS value
+        // through another deserializer: a second copy of the readers in the module).
+        let text = request.text().await.unwrap_or_default();
+        let Ok(envelope) = serde_json::from_str::<Envelope>(&text) else {
             return Response::error("the body must be a device-ledger command", 400);
         };
         let sql = self.state.storage().sql();

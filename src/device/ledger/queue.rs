@@ -41,7 +41,7 @@ pub enum RevokeScope<'a> {
 }
 
 /// What an operator's revocation did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Revoked {
     /// Devices that lost their slot.
     pub devices: Vec<String>,
@@ -146,7 +146,7 @@ pub fn backoff(attempts: u32, random: u32) -> u64 {
 }
 
 /// The blocks left after an operator lifted one ([`Ledger::unblock`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unblocked {
     /// Whether there was a block to lift.
     pub lifted: bool,

@@ -1,0 +1,585 @@
+//! Reading the device ledger's JSON: the Durable Object's stored [`Ledger`], the [`Envelope`] the
+//! worker sends it and the [`Reply`] it answers (with every type inside them). serde's derived
+//! `Serialize` writes them (the attributes on the types are the format); they are read here, by
+//! hand, from one `serde_json::Value`. Derived, their `Deserialize` was the module's largest
+//! generated code: the internally tagged enums (`op`, `reply`, `decision`) buffer each object in
+//! serde's private `Content` and decode it again per variant, and every visitor was instantiated
+//! once per deserializer (JSON text, the buffered content, the JS value of `Request::json`).
+//! Read here: what the derive accepted for what it wrote (missing `Option` fields and `null` are
+//! `None`, `#[serde(default)]` fields and every field of [`Ledger`] default when missing, unknown
+//! fields are ignored, integers out of a field's range are refused), and the same values; the
+//! tests hold the exact JSON the derived code wrote for every variant, captured before.
+
+use super::ledger::{Decision, Device, DeviceView, Heartbeat, Hold, Ledger, Reason, Revocation, Revoked, Unblocked};
+use super::object::{ChannelKey, Command, Envelope, Reply};
+use super::settings::{OnLimit, Policy};
+use serde::de::{Deserialize, Deserializer, Error as _};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+type Read<T> = Result<T, String>;
+
+/// One JSON object's fields.
+#[derive(Clone, Copy)]
+struct Fields<'v>(&'v Map<String, Value>);
+
+impl<'v> Fields<'v> {
+    fn of(value: &'v Value) -> Read<Self> {
+        value.as_object().map(Self).ok_or_else(|| "expected an object".to_owned())
+    }
+
+    /// A required field.
+    fn get<T>(self, key: &str, read: fn(&Value) -> Read<T>) -> Read<T> {
+        match self.0.get(key) {
+            Some(value) => read(value).map_err(|e| format!("field `{key}`: {e}")),
+            None => Err(format!("missing field `{key}`")),
+        }
+    }
+
+    /// An `Option` field: missing or `null` is `None`.
+    fn optional<T>(self, key: &str, read: fn(&Value) -> Read<T>) -> Read<Option<T>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.get(key, read).map(Some),
+        }
+    }
+
+    /// A `#[serde(default)]` field: missing is the default.
+    fn defaulted<T: Default>(self, key: &str, read: fn(&Value) -> Read<T>) -> Read<T> {
+        match self.0.contains_key(key) {
+            true => self.get(key, read),
+            false => Ok(T::default()),
+        }
+    }
+
+    /// An internally tagged enum's tag.
+    fn tag(self, key: &str) -> Read<&'v str> {
+        self.0.get(key).and_then(Value::as_str).ok_or_else(|| format!("missing or invalid tag `{key}`"))
+    }
+}
+
+fn string(value: &Value) -> Read<String> {
+    value.as_str().map(str::to_owned).ok_or_else(|| "expected a string".to_owned())
+}
+
+fn boolean(value: &Value) -> Read<bool> {
+    value.as_bool().ok_or_else(|| "expected a boolean".to_owned())
+}
+
+fn unsigned(value: &Value) -> Read<u64> {
+    value.as_u64().ok_or_else(|| "expected a non-negative integer".to_owned())
+}
+
+fn signed(value: &Value) -> Read<i64> {
+    value.as_i64().ok_or_else(|| "expected an integer".to_owned())
+}
+
+fn unsigned32(value: &Value) -> Read<u32> {
+    u32::try_from(unsigned(value)?).map_err(|_| "out of range".to_owned())
+}
+
+fn size(value: &Value) -> Read<usize> {
+    usize::try_from(unsigned(value)?).map_err(|_| "out of range".to_owned())
+}
+
+fn list<T>(value: &Value, read: fn(&Value) -> Read<T>) -> Read<Vec<T>> {
+    let items = value.as_array().ok_or_else(|| "expected an array".to_owned())?;
+    items.iter().enumerate().map(|(i, item)| read(item).map_err(|e| format!("[{i}]: {e}"))).collect()
+}
+
+fn map<T>(value: &Value, read: fn(&Value) -> Read<T>) -> Read<BTreeMap<String, T>> {
+    let fields = Fields::of(value)?;
+    let mut out = BTreeMap::new();
+    for (key, item) in fields.0 {
+        out.insert(key.clone(), read(item).map_err(|e| format!("`{key}`: {e}"))?);
+    }
+    Ok(out)
+}
+
+fn strings(value: &Value) -> Read<Vec<String>> {
+    list(value, string)
+}
+
+fn until_map(value: &Value) -> Read<BTreeMap<String, u64>> {
+    map(value, unsigned)
+}
+
+/// A unit variant, written as its name.
+fn unit<T: Copy>(value: &Value, names: &[(&str, T)]) -> Read<T> {
+    let name = value.as_str().ok_or_else(|| "expected a string".to_owned())?;
+    names.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).ok_or_else(|| format!("unknown variant `{name}`"))
+}
+
+fn unknown<T>(key: &str, tag: &str) -> Read<T> {
+    Err(format!("`{key}`: unknown variant `{tag}`"))
+}
+
+fn on_limit(value: &Value) -> Read<OnLimit> {
+    unit(value, &[("refuse", OnLimit::Refuse), ("evict-oldest", OnLimit::EvictOldest)])
+}
+
+fn reason(value: &Value) -> Read<Reason> {
+    unit(value, &[("evicted", Reason::Evicted), ("idle", Reason::Idle), ("operator", Reason::Operator)])
+}
+
+fn heartbeat(value: &Value) -> Read<Heartbeat> {
+    unit(value, &[("held", Heartbeat::Held), ("evicted", Heartbeat::Evicted)])
+}
+
+fn policy(value: &Value) -> Read<Policy> {
+    let f = Fields::of(value)?;
+    Ok(Policy {
+        limit: f.get("limit", unsigned32)?,
+        on_limit: f.get("on_limit", on_limit)?,
+        idle_seconds: f.get("idle_seconds", unsigned)?,
+    })
+}
+
+fn channel_key(value: &Value) -> Read<ChannelKey> {
+    let f = Fields::of(value)?;
+    Ok(ChannelKey { name: f.get("name", string)?, arn: f.get("arn", string)? })
+}
+
+fn command(value: &Value) -> Read<Command> {
+    let f = Fields::of(value)?;
+    Ok(match f.tag("op")? {
+        "admit" => Command::Admit {
+            device: f.get("device", string)?,
+            channel: f.get("channel", channel_key)?,
+            policy: f.get("policy", policy)?,
+            takeover: f.get("takeover", boolean)?,
+        },
+        "heartbeat" => Command::Heartbeat { device: f.get("device", string)?, channel: f.get("channel", channel_key)? },
+        "release" => Command::Release { device: f.get("device", string)? },
+        "revoke" => Command::Revoke {
+            channel: f.optional("channel", channel_key)?,
+            channels: f.get("channels", |v| list(v, channel_key))?,
+            block_seconds: f.optional("block_seconds", unsigned)?,
+        },
+        "unblock" => Command::Unblock { channel: f.optional("channel", string)? },
+        "list" => Command::List { idle_seconds: f.get("idle_seconds", unsigned)? },
+        other => return unknown("op", other),
+    })
+}
+
+fn envelope(value: &Value) -> Read<Envelope> {
+    let f = Fields::of(value)?;
+    Ok(Envelope { viewer_id: f.get("viewer_id", string)?, command: f.get("command", command)? })
+}
+
+fn decision(value: &Value) -> Read<Decision> {
+    let f = Fields::of(value)?;
+    Ok(match f.tag("decision")? {
+        "admitted" => Decision::Admitted {
+            version: f.get("version", signed)?,
+            renewed: f.get("renewed", boolean)?,
+            evicted: f.get("evicted", strings)?,
+        },
+        "refused" => Decision::Refused { in_use: f.get("in_use", size)?, limit: f.get("limit", unsigned32)? },
+        "blocked" => Decision::Blocked { until: f.get("until", unsigned)? },
+        "exhausted" => Decision::Exhausted,
+        "too-fast" => Decision::TooFast { retry_after: f.get("retry_after", unsigned)? },
+        other => return unknown("decision", other),
+    })
+}
+
+fn revoked(value: &Value) -> Read<Revoked> {
+    let f = Fields::of(value)?;
+    Ok(Revoked {
+        devices: f.get("devices", strings)?,
+        channels: f.get("channels", strings)?,
+        version: f.get("version", signed)?,
+        blocked_until: f.optional("blocked_until", unsigned)?,
+    })
+}
+
+fn unblocked(value: &Value) -> Read<Unblocked> {
+    let f = Fields::of(value)?;
+    Ok(Unblocked {
+        lifted: f.get("lifted", boolean)?,
+        blocked_until: f.optional("blocked_until", unsigned)?,
+        blocked_channels: f.get("blocked_channels", until_map)?,
+    })
+}
+
+fn device_view(value: &Value) -> Read<DeviceView> {
+    let f = Fields::of(value)?;
+    Ok(DeviceView {
+        device: f.get("device", string)?,
+        channels: f.get("channels", strings)?,
+        admitted_at: f.get("admitted_at", unsigned)?,
+        last_seen: f.get("last_seen", unsigned)?,
+        idle: f.get("idle", boolean)?,
+    })
+}
+
+fn reply(value: &Value) -> Read<Reply> {
+    let f = Fields::of(value)?;
+    Ok(match f.tag("reply")? {
+        "decision" => Reply::Decision { decision: f.get("decision", decision)? },
+        "heartbeat" => Reply::Heartbeat { state: f.get("state", heartbeat)? },
+        "released" => Reply::Released { held: f.get("held", boolean)? },
+        "revoked" => Reply::Revoked { revoked: f.get("revoked", revoked)? },
+        "unblocked" => Reply::Unblocked { unblocked: f.get("unblocked", unblocked)? },
+        "devices" => Reply::Devices {
+            devices: f.get("devices", |v| list(v, device_view))?,
+            pending_revocations: f.get("pending_revocations", size)?,
+            blocked_until: f.optional("blocked_until", unsigned)?,
+            blocked_channels: f.get("blocked_channels", until_map)?,
+        },
+        other => return unknown("reply", other),
+    })
+}
+
+fn hold(value: &Value) -> Read<Hold> {
+    let f = Fields::of(value)?;
+    Ok(Hold {
+        channel: f.get("channel", string)?,
+        version: f.get("version", signed)?,
+        since: f.get("since", unsigned)?,
+    })
+}
+
+fn device(value: &Value) -> Read<Device> {
+    let f = Fields::of(value)?;
+    Ok(Device {
+        id: f.get("id", string)?,
+        version: f.get("version", signed)?,
+        admitted_at: f.get("admitted_at", unsigned)?,
+        last_seen: f.get("last_seen", unsigned)?,
+        released: f.defaulted("released", boolean)?,
+        holds: f.get("holds", |v| map(v, hold))?,
+    })
+}
+
+fn revocation(value: &Value) -> Read<Revocation> {
+    let f = Fields::of(value)?;
+    Ok(Revocation {
+        id: f.get("id", unsigned)?,
+        channel_arn: f.get("channel_arn", string)?,
+        channel: f.get("channel", string)?,
+        version: f.get("version", signed)?,
+        reason: f.get("reason", reason)?,
+        devices: f.get("devices", strings)?,
+        queued_at: f.get("queued_at", unsigned)?,
+        attempts: f.get("attempts", unsigned32)?,
+        next_attempt_at: f.get("next_attempt_at", unsigned)?,
+        leased_until: f.optional("leased_until", unsigned)?,
+        alone: f.defaulted("alone", boolean)?,
+        last_error: f.optional("last_error", string)?,
+    })
+}
+
+/// `#[serde(default)]` on the whole struct: every missing field is the default ledger's.
+fn ledger(value: &Value) -> Read<Ledger> {
+    let f = Fields::of(value)?;
+    let mut ledger = Ledger::default();
+    ledger.viewer_id = f.defaulted("viewer_id", string)?;
+    ledger.devices = f.defaulted("devices", |v| list(v, device))?;
+    ledger.last_version = f.defaulted("last_version", signed)?;
+    ledger.clock_high = f.defaulted("clock_high", signed)?;
+    ledger.revoked_through = f.defaulted("revoked_through", |v| map(v, signed))?;
+    ledger.revocations = f.defaulted("revocations", |v| list(v, revocation))?;
+    ledger.next_revocation_id = f.defaulted("next_revocation_id", unsigned)?;
+    ledger.last_call_at = f.optional("last_call_at", unsigned)?;
+    ledger.blocked_until = f.optional("blocked_until", unsigned)?;
+    ledger.blocked_channels = f.defaulted("blocked_channels", until_map)?;
+    Ok(ledger)
+}
+
+/// `Deserialize` for each type through its reader above: the deserializer only builds a `Value`
+/// (code every JSON reader of the crate shares).
+macro_rules! read_through_value {
+    ($($ty:ty => $read:ident,)*) => {$(
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $read(&Value::deserialize(deserializer)?).map_err(D::Error::custom)
+            }
+        }
+    )*};
+}
+
+read_through_value! {
+    Envelope => envelope,
+    Command => command,
+    ChannelKey => channel_key,
+    Policy => policy,
+    OnLimit => on_limit,
+    Reply => reply,
+    Decision => decision,
+    Heartbeat => heartbeat,
+    Revoked => revoked,
+    Unblocked => unblocked,
+    DeviceView => device_view,
+    Ledger => ledger,
+    Device => device,
+    Hold => hold,
+    Revocation => revocation,
+    Reason => reason,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::device::ledger::*;
+    use crate::device::object::*;
+    use crate::device::settings::OnLimit;
+    use serde::{de::DeserializeOwned, Serialize};
+    use std::collections::BTreeMap;
+    use std::fmt::Debug;
+
+    /// What the derived `Serialize` and `Deserialize` wrote and read before the readers were
+    /// written by hand (captured from that code): every command (in an envelope too), every reply
+    /// and decision, and a ledger with every field set.
+    const COMMANDS: &[&str] = &[
+        r#"{"op":"admit","device":"tv-livingroom","channel":{"name":"demo","arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1"},"policy":{"limit":2,"on_limit":"refuse","idle_seconds":90},"takeover":false}"#,
+        r#"{"op":"admit","device":"phone-1234","channel":{"name":"news","arn":"arn:aws:ivs:eu-west-1:123456789012:channel/news2"},"policy":{"limit":4294967295,"on_limit":"evict-oldest","idle_seconds":3600},"takeover":true}"#,
+        r#"{"op":"heartbeat","device":"tv-livingroom","channel":{"name":"demo","arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1"}}"#,
+        r#"{"op":"release","device":"tv-livingroom"}"#,
+        r#"{"op":"revoke","channel":null,"channels":[],"block_seconds":null}"#,
+        r#"{"op":"revoke","channel":{"name":"demo","arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1"},"channels":[{"name":"demo","arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1"},{"name":"news","arn":"arn:aws:ivs:eu-west-1:123456789012:channel/news2"}],"block_seconds":3600}"#,
+        r#"{"op":"unblock","channel":null}"#,
+        r#"{"op":"unblock","channel":"demo"}"#,
+        r#"{"op":"list","idle_seconds":90}"#,
+    ];
+    const ENVELOPES: &[&str] = &[
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"admit","device":"tv-livingroom","channel":{"name":"demo","arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1"},"policy":{"limit":2,"on_limit":"refuse","idle_seconds":90},"takeover":false}}"#,
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"admit","device":"phone-1234","channel":{"name":"news","arn":"arn:aws:ivs:eu-west-1:123456789012:channel/news2"},"policy":{"limit":4294967295,"on_limit":"evict-oldest","idle_seconds":3600},"takeover":true}}"#,
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"heartbeat","device":"tv-livingroom","channel":{"name":"demo","arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1"}}}"#,
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"release","device":"tv-livingroom"}}"#,
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"revoke","channel":null,"channels":[],"block_seconds":null}}"#,
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"revoke","channel":{"name":"demo","arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1"},"channels":[{"name":"demo","arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1"},{"name":"news","arn":"arn:aws:ivs:eu-west-1:123456789012:channel/news2"}],"block_seconds":3600}}"#,
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"unblock","channel":null}}"#,
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"unblock","channel":"demo"}}"#,
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","command":{"op":"list","idle_seconds":90}}"#,
+    ];
+    const REPLIES: &[&str] = &[
+        r#"{"reply":"decision","decision":{"decision":"admitted","version":1800000000,"renewed":false,"evicted":[]}}"#,
+        r#"{"reply":"decision","decision":{"decision":"admitted","version":-3,"renewed":true,"evicted":["device-aaaa","device-bbbb"]}}"#,
+        r#"{"reply":"decision","decision":{"decision":"refused","in_use":2,"limit":2}}"#,
+        r#"{"reply":"decision","decision":{"decision":"blocked","until":1800003600}}"#,
+        r#"{"reply":"decision","decision":{"decision":"exhausted"}}"#,
+        r#"{"reply":"decision","decision":{"decision":"too-fast","retry_after":15}}"#,
+        r#"{"reply":"heartbeat","state":"held"}"#,
+        r#"{"reply":"heartbeat","state":"evicted"}"#,
+        r#"{"reply":"released","held":true}"#,
+        r#"{"reply":"released","held":false}"#,
+        r#"{"reply":"revoked","revoked":{"devices":[],"channels":[],"version":7,"blocked_until":null}}"#,
+        r#"{"reply":"revoked","revoked":{"devices":["device-aaaa"],"channels":["demo","news"],"version":1800000001,"blocked_until":1800003600}}"#,
+        r#"{"reply":"unblocked","unblocked":{"lifted":false,"blocked_until":null,"blocked_channels":{}}}"#,
+        r#"{"reply":"unblocked","unblocked":{"lifted":true,"blocked_until":1800000600,"blocked_channels":{"demo":1800000060,"news":1800000120}}}"#,
+        r#"{"reply":"devices","devices":[],"pending_revocations":0,"blocked_until":null,"blocked_channels":{}}"#,
+        r#"{"reply":"devices","devices":[{"device":"tv-livingroom","channels":["demo"],"admitted_at":1800000000,"last_seen":1800000050,"idle":false},{"device":"phone-1234","channels":["demo","news"],"admitted_at":1800000010,"last_seen":1800000011,"idle":true}],"pending_revocations":3,"blocked_until":1800000600,"blocked_channels":{"demo":1800000060,"news":1800000120}}"#,
+    ];
+    const LEDGERS: &[&str] = &[
+        r#"{"viewer_id":"5bdcc146bf60754e6a042426089575c75a003f08","devices":[{"id":"phone-1234","version":1800000002,"admitted_at":1800000002,"last_seen":1800000004,"released":true,"holds":{"arn:aws:ivs:us-west-2:123456789012:channel/demo1":{"channel":"demo","version":1800000002,"since":1800000002}}},{"id":"laptop-5678","version":1800000003,"admitted_at":1800000003,"last_seen":1800000003,"released":false,"holds":{"arn:aws:ivs:us-west-2:123456789012:channel/demo1":{"channel":"demo","version":1800000003,"since":1800000003}}}],"last_version":1800000005,"clock_high":1800000003,"revoked_through":{"arn:aws:ivs:eu-west-1:123456789012:channel/news2":1800000005,"arn:aws:ivs:us-west-2:123456789012:channel/demo1":1800000000},"revocations":[{"id":0,"channel_arn":"arn:aws:ivs:eu-west-1:123456789012:channel/news2","channel":"news","version":1800000000,"reason":"evicted","devices":["tv-livingroom"],"queued_at":1800000003,"attempts":3,"next_attempt_at":1800000003,"leased_until":1800000066,"alone":true,"last_error":"ThrottlingException (HTTP 429)"},{"id":1,"channel_arn":"arn:aws:ivs:us-west-2:123456789012:channel/demo1","channel":"demo","version":1800000000,"reason":"idle","devices":["tv-livingroom"],"queued_at":1800000003,"attempts":0,"next_attempt_at":1800000003,"leased_until":null,"alone":false,"last_error":null},{"id":2,"channel_arn":"arn:aws:ivs:eu-west-1:123456789012:channel/news2","channel":"news","version":1800000005,"reason":"operator","devices":[],"queued_at":1800000005,"attempts":0,"next_attempt_at":1800000005,"leased_until":null,"alone":false,"last_error":null}],"next_revocation_id":3,"last_call_at":1800000006,"blocked_until":1800009999,"blocked_channels":{"news":1800003600}}"#,
+        r#"{"viewer_id":"viewer","devices":[],"last_version":0,"clock_high":0,"revoked_through":{},"revocations":[],"next_revocation_id":0,"last_call_at":null,"blocked_until":null,"blocked_channels":{}}"#,
+    ];
+
+    const VIEWER: &str = "5bdcc146bf60754e6a042426089575c75a003f08";
+
+    fn demo() -> ChannelKey {
+        ChannelKey { name: "demo".into(), arn: "arn:aws:ivs:us-west-2:123456789012:channel/demo1".into() }
+    }
+
+    fn news() -> ChannelKey {
+        ChannelKey { name: "news".into(), arn: "arn:aws:ivs:eu-west-1:123456789012:channel/news2".into() }
+    }
+
+    fn refuse() -> Policy {
+        Policy { limit: 2, on_limit: OnLimit::Refuse, idle_seconds: 90 }
+    }
+
+    fn commands() -> Vec<Command> {
+        let evict = Policy { limit: u32::MAX, on_limit: OnLimit::EvictOldest, idle_seconds: 3600 };
+        vec![
+            Command::Admit { device: "tv-livingroom".into(), channel: demo(), policy: refuse(), takeover: false },
+            Command::Admit { device: "phone-1234".into(), channel: news(), policy: evict, takeover: true },
+            Command::Heartbeat { device: "tv-livingroom".into(), channel: demo() },
+            Command::Release { device: "tv-livingroom".into() },
+            Command::Revoke { channel: None, channels: vec![], block_seconds: None },
+            Command::Revoke { channel: Some(demo()), channels: vec![demo(), news()], block_seconds: Some(3600) },
+            Command::Unblock { channel: None },
+            Command::Unblock { channel: Some("demo".into()) },
+            Command::List { idle_seconds: 90 },
+        ]
+    }
+
+    fn replies() -> Vec<Reply> {
+        let decisions = [
+            Decision::Admitted { version: 1_800_000_000, renewed: false, evicted: vec![] },
+            Decision::Admitted {
+                version: -3,
+                renewed: true,
+                evicted: vec!["device-aaaa".into(), "device-bbbb".into()],
+            },
+            Decision::Refused { in_use: 2, limit: 2 },
+            Decision::Blocked { until: 1_800_003_600 },
+            Decision::Exhausted,
+            Decision::TooFast { retry_after: 15 },
+        ];
+        let blocked = BTreeMap::from([("demo".to_owned(), 1_800_000_060), ("news".to_owned(), 1_800_000_120)]);
+        let view = |device: &str, channels: &[&str], admitted_at, last_seen, idle| DeviceView {
+            device: device.into(),
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+            admitted_at,
+            last_seen,
+            idle,
+        };
+        let mut replies: Vec<Reply> = decisions.into_iter().map(|decision| Reply::Decision { decision }).collect();
+        replies.extend([
+            Reply::Heartbeat { state: Heartbeat::Held },
+            Reply::Heartbeat { state: Heartbeat::Evicted },
+            Reply::Released { held: true },
+            Reply::Released { held: false },
+            Reply::Revoked { revoked: Revoked { devices: vec![], channels: vec![], version: 7, blocked_until: None } },
+            Reply::Revoked {
+                revoked: Revoked {
+                    devices: vec!["device-aaaa".into()],
+                    channels: vec!["demo".into(), "news".into()],
+                    version: 1_800_000_001,
+                    blocked_until: Some(1_800_003_600),
+                },
+            },
+            Reply::Unblocked {
+                unblocked: Unblocked { lifted: false, blocked_until: None, blocked_channels: BTreeMap::new() },
+            },
+            Reply::Unblocked {
+                unblocked: Unblocked {
+                    lifted: true,
+                    blocked_until: Some(1_800_000_600),
+                    blocked_channels: blocked.clone(),
+                },
+            },
+            Reply::Devices {
+                devices: vec![],
+                pending_revocations: 0,
+                blocked_until: None,
+                blocked_channels: BTreeMap::new(),
+            },
+            Reply::Devices {
+                devices: vec![
+                    view("tv-livingroom", &["demo"], 1_800_000_000, 1_800_000_050, false),
+                    view("phone-1234", &["demo", "news"], 1_800_000_010, 1_800_000_011, true),
+                ],
+                pending_revocations: 3,
+                blocked_until: Some(1_800_000_600),
+                blocked_channels: blocked,
+            },
+        ]);
+        replies
+    }
+
+    /// A ledger with every field set: devices (one released) holding channels, revocations of
+    /// every reason (one leased, alone, with an error), blocks, the call clock.
+    fn full_ledger() -> Ledger {
+        let mut ledger = Ledger::new(VIEWER);
+        let c1 = ChannelRef { name: "demo", arn: "arn:aws:ivs:us-west-2:123456789012:channel/demo1" };
+        let c2 = ChannelRef { name: "news", arn: "arn:aws:ivs:eu-west-1:123456789012:channel/news2" };
+        ledger.admit("tv-livingroom", c1, refuse(), false, 1_800_000_000);
+        ledger.admit("tv-livingroom", c2, refuse(), false, 1_800_000_001);
+        ledger.admit("phone-1234", c1, refuse(), false, 1_800_000_002);
+        ledger.admit("laptop-5678", c1, refuse(), true, 1_800_000_003);
+        ledger.release("phone-1234", 1_800_000_004);
+        ledger.revoke_viewer(RevokeScope::Channel(c2), Some(1_800_003_600), 1_800_000_005);
+        ledger.take_events();
+        ledger.last_call_at = Some(1_800_000_006);
+        ledger.blocked_until = Some(1_800_009_999);
+        ledger.revocations[0].leased_until = Some(1_800_000_066);
+        ledger.revocations[0].alone = true;
+        ledger.revocations[0].last_error = Some("ThrottlingException (HTTP 429)".into());
+        ledger.revocations[0].attempts = 3;
+        ledger.revocations[1].reason = Reason::Idle;
+        ledger
+    }
+
+    /// `value` is written as `golden` exactly, and `golden` reads back as `value`.
+    fn same<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T, golden: &str) {
+        assert_eq!(serde_json::to_string(value).unwrap(), golden, "written as before");
+        assert_eq!(&serde_json::from_str::<T>(golden).unwrap(), value, "read as before: {golden}");
+    }
+
+    #[test]
+    fn every_command_reply_and_ledger_is_the_json_of_before() {
+        assert_eq!(commands().len(), COMMANDS.len());
+        for (command, golden) in commands().iter().zip(COMMANDS) {
+            same(command, golden);
+        }
+        assert_eq!(commands().len(), ENVELOPES.len());
+        for (command, golden) in commands().into_iter().zip(ENVELOPES) {
+            same(&Envelope { viewer_id: VIEWER.into(), command }, golden);
+        }
+        assert_eq!(replies().len(), REPLIES.len());
+        for (reply, golden) in replies().iter().zip(REPLIES) {
+            same(reply, golden);
+        }
+        same(&full_ledger(), LEDGERS[0]);
+        same(&Ledger::new("viewer"), LEDGERS[1]);
+    }
+
+    /// Objects stored before fields were added still load: missing `#[serde(default)]` fields
+    /// (and every missing field of the ledger) take their defaults, missing `Option`s are `None`.
+    #[test]
+    fn older_ledgers_load_with_defaults() {
+        let old = r#"{"viewer_id":"v","devices":[{"id":"d","version":5,"admitted_at":1,"last_seen":2,"holds":{}}],"revocations":[{"id":0,"channel_arn":"arn","channel":"c","version":4,"reason":"operator","devices":[],"queued_at":1,"attempts":0,"next_attempt_at":1}]}"#;
+        let ledger: Ledger = serde_json::from_str(old).unwrap();
+        let mut expected = Ledger::new("v");
+        expected.devices.push(Device {
+            id: "d".into(),
+            version: 5,
+            admitted_at: 1,
+            last_seen: 2,
+            released: false,
+            holds: BTreeMap::new(),
+        });
+        expected.revocations.push(Revocation {
+            id: 0,
+            channel_arn: "arn".into(),
+            channel: "c".into(),
+            version: 4,
+            reason: Reason::Operator,
+            devices: vec![],
+            queued_at: 1,
+            attempts: 0,
+            next_attempt_at: 1,
+            leased_until: None,
+            alone: false,
+            last_error: None,
+        });
+        assert_eq!(ledger, expected);
+        assert_eq!(serde_json::from_str::<Ledger>("{}").unwrap(), Ledger::default());
+        // Unknown fields are ignored, as the derived code did.
+        let newer = LEDGERS[1].replacen('{', r#"{"a_later_field":[1,2],"#, 1);
+        assert_eq!(serde_json::from_str::<Ledger>(&newer).unwrap(), Ledger::new("viewer"));
+    }
+
+    /// What the derived code refused is refused: wrong types, missing fields, unknown tags,
+    /// integers out of range, `null` where no `Option` is.
+    #[test]
+    fn malformed_json_is_refused() {
+        for bad in [
+            r#"{"op":"admit","device":"d","channel":{"name":"n","arn":"a"},"policy":{"limit":2,"on_limit":"refuse","idle_seconds":90}}"#,
+            r#"{"op":"admit","device":"d","channel":{"name":"n","arn":"a"},"policy":{"limit":4294967296,"on_limit":"refuse","idle_seconds":90},"takeover":false}"#,
+            r#"{"op":"admit","device":"d","channel":{"name":"n","arn":"a"},"policy":{"limit":2,"on_limit":"never","idle_seconds":90},"takeover":false}"#,
+            r#"{"op":"release","device":7}"#,
+            r#"{"op":"release","device":null}"#,
+            r#"{"op":"list","idle_seconds":-1}"#,
+            r#"{"op":"list","idle_seconds":1.5}"#,
+            r#"{"op":"shutdown"}"#,
+            r#"{"device":"d"}"#,
+        ] {
+            assert!(serde_json::from_str::<Command>(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            r#"{"reply":"decision","decision":{"decision":"maybe"}}"#,
+            r#"{"reply":"heartbeat","state":"gone"}"#,
+            r#"{"reply":"released"}"#,
+            r#"{"reply":"devices","devices":[],"pending_revocations":0,"blocked_until":null}"#,
+            r#"{"reply":"revoked","revoked":{"devices":[],"channels":[],"version":"7","blocked_until":null}}"#,
+        ] {
+            assert!(serde_json::from_str::<Reply>(bad).is_err(), "{bad}");
+        }
+        for bad in [r#"{"devices":null}"#, r#"{"last_version":"1"}"#, r#"{"revocations":[{"id":0}]}"#] {
+            assert!(serde_json::from_str::<Ledger>(bad).is_err(), "{bad}");
+        }
+    }
+}
