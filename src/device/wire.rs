@@ -516,6 +516,32 @@ mod tests {
         same(&Ledger::new("viewer"), LEDGERS[1]);
     }
 
+    /// Every field the derived `Serialize` writes is one its reader here reads: a field added to
+    /// a type (the ledger above all) fails this test until `device::wire` reads it too; else a
+    /// restarted object would load it as its default.
+    #[test]
+    fn the_readers_know_every_field_written() {
+        fn keys<T: Serialize>(value: &T) -> Vec<String> {
+            let value = serde_json::to_value(value).unwrap();
+            value.as_object().unwrap().keys().cloned().collect()
+        }
+        let ledger = full_ledger();
+        let read = [
+            (keys(&ledger), "blocked_channels blocked_until clock_high devices last_call_at last_version next_revocation_id revocations revoked_through viewer_id"),
+            (keys(&ledger.devices[0]), "admitted_at holds id last_seen released version"),
+            (keys(ledger.devices[0].holds.values().next().unwrap()), "channel since version"),
+            (keys(&ledger.revocations[0]), "alone attempts channel channel_arn devices id last_error leased_until next_attempt_at queued_at reason version"),
+            (keys(&Envelope { viewer_id: VIEWER.into(), command: Command::List { idle_seconds: 1 } }), "command viewer_id"),
+            (keys(&demo()), "arn name"),
+            (keys(&refuse()), "idle_seconds limit on_limit"),
+        ];
+        for (written, reader) in read {
+            let mut written = written;
+            written.sort();
+            assert_eq!(written.join(" "), reader, "a field is written that device::wire does not read");
+        }
+    }
+
     /// Objects stored before fields were added still load: missing `#[serde(default)]` fields
     /// (and every missing field of the ledger) take their defaults, missing `Option`s are `None`.
     #[test]
