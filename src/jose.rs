@@ -23,7 +23,8 @@ pub fn sign_compact(header_json: &str, payload: &[u8], key: &PlaybackKey) -> Str
 /// Decode one JWS segment as a JSON object.
 pub(crate) fn decode_json_segment(segment: &str) -> Option<Map<String, Value>> {
     let bytes = b64url_decode(segment)?;
-    match serde_json::from_slice(&bytes).ok()? {
+    // Text first: one JSON reader (serde_json's over `str`) serves the whole module.
+    match serde_json::from_str(std::str::from_utf8(&bytes).ok()?).ok()? {
         Value::Object(map) => Some(map),
         _ => None,
     }

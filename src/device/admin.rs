@@ -234,8 +234,12 @@ fn body_object(body: &[u8], fields: &str) -> Result<serde_json::Map<String, Valu
     if body.len() > MAX_BODY_BYTES {
         return Err(bad(format!("the body is larger than {MAX_BODY_BYTES} bytes")));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| bad(format!("the body must be a JSON object with the fields {fields}")))?;
+    // Text first (invalid UTF-8 is as malformed as for serde_json's byte reader), so one JSON
+    // reader serves the whole module.
+    let value: Value = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .ok_or_else(|| bad(format!("the body must be a JSON object with the fields {fields}")))?;
     let Value::Object(object) = value else {
         return Err(bad(format!("the body must be a JSON object with the fields {fields}")));
     };

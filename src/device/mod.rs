@@ -9,6 +9,7 @@
 //! | [`id`] | the device of a request: `X-Device-Id`, the device cookie, a new id; `takeover` |
 //! | [`ledger`] | one viewer's devices, versions and revocation queue, and every operation on them |
 //! | [`object`] | the protocol of a viewer's Durable Object: commands, replies, and the decision as one pure function |
+//! | `wire` | reading the ledger's, the commands' and the replies' JSON (written by serde's derived `Serialize`) |
 //! | [`revocation`] | the IVS revocation calls: bodies, signed requests, answers |
 //! | [`admin`] | the operator API: its bearer token, its bodies, the viewer they name |
 //!
@@ -67,3 +68,4 @@ pub mod ledger;
 pub mod object;
 pub mod revocation;
 pub mod settings;
+mod wire;

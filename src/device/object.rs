@@ -22,10 +22,10 @@
 use super::ledger::{
     ChannelRef, ChatVerdict, Decision, DeviceView, Heartbeat, Ledger, Policy, RevokeScope, Revoked, Unblocked,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// A channel as a command carries it (the owned form of [`ChannelRef`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelKey {
     /// The channel's name in `CHANNELS`.
     pub name: String,
@@ -47,7 +47,7 @@ impl From<ChannelRef<'_>> for ChannelKey {
 }
 
 /// What the worker asks a viewer's object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Command {
     /// A token request of `device` on a limited channel ([`Ledger::admit`]).
@@ -103,7 +103,7 @@ pub enum Command {
 }
 
 /// What the object answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reply", rename_all = "kebab-case")]
 pub enum Reply {
     /// To [`Command::Admit`].
@@ -190,7 +190,7 @@ pub fn apply(ledger: &mut Ledger, command: &Command, now: u64) -> Reply {
 
 /// A command for one viewer's object, as the worker sends it: the object is named by `viewer_id`
 /// and creates its ledger with it the first time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Envelope {
     /// The viewer's `aws:viewer-id` (never the subject).
     pub viewer_id: String,

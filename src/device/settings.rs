@@ -29,7 +29,7 @@ pub const MAX_GROUPS: usize = 64;
 const FIELDS: &str = "default, groups, on_limit, idle_seconds";
 
 /// What a new device meets when every slot is held by a device that is not idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum OnLimit {
     /// Refuse the new device (`403 device-limit`) unless it asks `takeover=true` (the default).
     #[serde(rename = "refuse")]
@@ -66,7 +66,7 @@ pub struct DeviceSettings {
 
 /// What one admission is decided by: the viewer's limit (from their groups), the policy at the
 /// limit, and when a device counts as idle ([`DeviceLimits::policy_for`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Policy {
     /// Devices the viewer may watch on at once.
     pub limit: u32,

@@ -17,7 +17,7 @@ use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{
     console_error, console_log, durable_object, wasm_bindgen, DurableObject, Env, Headers, Method, Request,
-    RequestInit, Response, Result, SqlStorage, State,
+    RequestInit, Response, Result, SqlStorage, SqlStorageValue, State,
 };
 
 /// How long the worker waits for a viewer's object before serving without it (the documented
@@ -80,16 +80,16 @@ pub struct DeviceLedger {
 /// The ledger, as one JSON row.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)";
 
-#[derive(serde::Deserialize)]
-struct Row {
-    json: String,
-}
-
 fn load(sql: &SqlStorage) -> Result<Option<Ledger>> {
-    let rows: Vec<Row> = sql.exec("SELECT json FROM ledger WHERE id = 1", None)?.to_array()?;
-    match rows.first() {
+    // The row as raw values, not `to_array` (a JS object decoded through serde_wasm_bindgen: a
+    // derived deserializer of its own in the module for one text column).
+    let row = sql.exec("SELECT json FROM ledger WHERE id = 1", None)?.raw().next().transpose()?;
+    match row.as_deref() {
         None => Ok(None),
-        Some(row) => serde_json::from_str(&row.json).map(Some).map_err(|e| worker::Error::RustError(e.to_string())),
+        Some([SqlStorageValue::String(json)]) => {
+            serde_json::from_str(json).map(Some).map_err(|e| worker::Error::RustError(e.to_string()))
+        }
+        Some(_) => Err(worker::Error::RustError("the ledger row is not one text column".into())),
     }
 }
 
@@ -215,7 +215,10 @@ impl DurableObject for DeviceLedger {
     }
 
     async fn fetch(&self, mut request: Request) -> Result<Response> {
-        let Ok(envelope) = request.json::<Envelope>().await else {
+        // The body as text, read by serde_json (not `Request::json`, which decodes a JS value
+        // through another deserializer: a second copy of the readers in the module).
+        let text = request.text().await.unwrap_or_default();
+        let Ok(envelope) = serde_json::from_str::<Envelope>(&text) else {
             return Response::error("the body must be a device-ledger command", 400);
         };
         let sql = self.state.storage().sql();

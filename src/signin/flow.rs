@@ -11,7 +11,8 @@
 use super::settings::{Login, LogoutStyle};
 use crate::encoding::{b64url_decode, b64url_encode, url_encode};
 use hmac::{KeyInit, Mac};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = hmac::Hmac<Sha256>;
@@ -62,7 +63,7 @@ impl StateKey {
 }
 
 /// One sign-in under way: what the state cookie carries from `/login` to `/callback`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pending {
     /// The provider's name.
     #[serde(rename = "p")]
@@ -87,6 +88,13 @@ pub struct Pending {
     /// the ordinary way instead of failing.
     #[serde(rename = "q", default, skip_serializing_if = "std::ops::Not::not")]
     pub silent: bool,
+}
+
+impl<'de> Deserialize<'de> for Pending {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::from_value(&Value::deserialize(deserializer)?)
+            .ok_or_else(|| serde::de::Error::custom("not a sign-in state (fields p, r, s, n, v, e and q)"))
+    }
 }
 
 /// Why a state cookie was refused.
@@ -124,6 +132,27 @@ impl Pending {
         }
     }
 
+    /// A sign-in from the state cookie's JSON, as the derived `Serialize` writes it: read by hand
+    /// from a `Value` (as the device ledger's JSON is, `device::wire`), so that no derived
+    /// deserializer is compiled into the module. `q` defaults to `false`; unknown fields are
+    /// ignored.
+    fn from_value(value: &Value) -> Option<Self> {
+        let fields = value.as_object()?;
+        let text = |key: &str| fields.get(key)?.as_str().map(str::to_owned);
+        Some(Self {
+            provider: text("p")?,
+            return_to: text("r")?,
+            state: text("s")?,
+            nonce: text("n")?,
+            verifier: text("v")?,
+            exp: fields.get("e")?.as_u64()?,
+            silent: match fields.get("q") {
+                None => false,
+                Some(q) => q.as_bool()?,
+            },
+        })
+    }
+
     /// The state cookie's value.
     pub fn seal(&self, key: &StateKey) -> String {
         let payload = b64url_encode(&serde_json::to_vec(self).unwrap_or_default());
@@ -140,8 +169,9 @@ impl Pending {
         let (payload, tag) = value.split_once('.').ok_or(StateFault::Forged)?;
         let tag = b64url_decode(tag).ok_or(StateFault::Forged)?;
         mac(&key.0, payload.as_bytes()).verify_slice(&tag).map_err(|_| StateFault::Forged)?;
-        let pending: Self =
-            b64url_decode(payload).and_then(|json| serde_json::from_slice(&json).ok()).ok_or(StateFault::Forged)?;
+        let json = b64url_decode(payload).and_then(|json| String::from_utf8(json).ok());
+        let value = json.and_then(|json| serde_json::from_str::<Value>(&json).ok());
+        let pending = value.as_ref().and_then(Self::from_value).ok_or(StateFault::Forged)?;
         if pending.exp <= now {
             return Err(StateFault::Expired);
         }
@@ -262,6 +292,35 @@ mod tests {
         assert_eq!(url, expected);
         assert!(authorization_url("https://id.example/auth?tenant=a", &login(), "x", &pending)
             .starts_with("https://id.example/auth?tenant=a&response_type=code&"));
+    }
+
+    /// The state cookie's JSON as the derived `Serialize` writes it (and the derived `Deserialize`
+    /// read it, before it was read by hand): both values of `q`, `q` absent, unknown fields.
+    #[test]
+    fn the_state_cookie_json_is_read_as_written() {
+        let mut pending = Pending::new("idp", "/watch/demo", &[1; 32], NOW);
+        let golden = format!(
+            r#"{{"p":"idp","r":"/watch/demo","s":"{}","n":"{}","v":"{}","e":1800000600}}"#,
+            pending.state, pending.nonce, pending.verifier
+        );
+        assert_eq!(serde_json::to_string(&pending).unwrap(), golden);
+        assert_eq!(serde_json::from_str::<Pending>(&golden).unwrap(), pending);
+        let key = StateKey::derive(b"a-session-secret-of-32-bytes-or-more");
+        assert_eq!(Pending::open(&pending.seal(&key), &pending.state, &key, NOW), Ok(pending.clone()));
+        pending.silent = true;
+        let silent = golden.replace('}', r#","q":true}"#);
+        assert_eq!(serde_json::to_string(&pending).unwrap(), silent);
+        assert_eq!(serde_json::from_str::<Pending>(&silent).unwrap(), pending);
+        assert_eq!(Pending::open(&pending.seal(&key), &pending.state, &key, NOW), Ok(pending.clone()));
+        let later = silent.replace('}', r#","z":[1]}"#);
+        assert_eq!(serde_json::from_str::<Pending>(&later).unwrap(), pending);
+        for bad in [
+            golden.replace(r#""p":"idp""#, r#""p":1"#),
+            golden.replace("1800000600", "-1"),
+            silent.replace("true", "null"),
+        ] {
+            assert!(serde_json::from_str::<Pending>(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

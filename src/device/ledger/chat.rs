@@ -8,7 +8,7 @@ use super::events::Event;
 use super::queue::{backoff, LEASE_SECONDS};
 use super::state::{Kick, Ledger};
 use crate::chat::api::{read_disconnect_answer, Created};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The window of the chat token floor, in seconds.
 pub const CHAT_WINDOW: u64 = 60;
@@ -20,7 +20,7 @@ pub const CHAT_TOKENS_PER_WINDOW: u32 = 10;
 pub const MAX_KICKS: usize = 64;
 
 /// Whether the viewer may have a chat token now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum ChatVerdict {
     /// Yes (counted against the floor).

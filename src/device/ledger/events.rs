@@ -1,10 +1,10 @@
 //! The ledger's log lines ([`Event`]) and why a device lost its slot ([`Reason`]).
 
 use crate::device::id::device_digest;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Why a device lost its slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// The oldest active device, evicted for a new one (`takeover=true` or `evict-oldest`).

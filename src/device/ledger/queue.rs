@@ -5,7 +5,7 @@
 use super::events::{Event, Reason};
 use super::slots::clamp_version;
 use super::state::{ChannelRef, Ledger, Revocation};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The most channels in one `BatchStartViewerSessionRevocation`.
@@ -41,7 +41,7 @@ pub enum RevokeScope<'a> {
 }
 
 /// What an operator's revocation did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Revoked {
     /// Devices that lost their slot.
     pub devices: Vec<String>,
@@ -51,14 +51,15 @@ pub struct Revoked {
     pub version: i64,
     /// The block's end, if one was set.
     pub blocked_until: Option<u64>,
-    /// The chat rooms (ARNs) a disconnect was queued for.
-    #[serde(default)]
+    /// The chat rooms (ARNs) a disconnect was queued for (not written when none: the reply of
+    /// a revocation without chat is the JSON of before).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<String>,
 }
 
 /// One IVS call: a single `StartViewerSessionRevocation` (one pair) or a
 /// `BatchStartViewerSessionRevocation` (2 to 20 pairs), all in one region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RevocationCall {
     /// The region every pair's channel is in: the endpoint and the signing scope.
     pub region: String,
@@ -76,7 +77,7 @@ impl RevocationCall {
 }
 
 /// One `viewerSession` of a revocation call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pair {
     /// `channelArn`.
     pub channel_arn: String,
@@ -103,7 +104,7 @@ pub enum CallOutcome {
 }
 
 /// One pair a batch answer lists under `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PairError {
     /// `channelArn`.
     pub channel_arn: String,
@@ -149,7 +150,7 @@ pub fn backoff(attempts: u32, random: u32) -> u64 {
 }
 
 /// The blocks left after an operator lifted one ([`Ledger::unblock`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unblocked {
     /// Whether there was a block to lift.
     pub lifted: bool,

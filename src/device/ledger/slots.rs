@@ -5,7 +5,7 @@ use super::events::{Event, Reason};
 use super::state::{ChannelRef, Device, Hold, Ledger};
 use crate::device::settings::{OnLimit, Policy};
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// How far ahead of the clock a version may run, in seconds: versions rise by one for each new
@@ -19,7 +19,7 @@ pub const MAX_VERSION_LEAD: i64 = 15;
 pub const MAX_VERSION: i64 = i32::MAX as i64;
 
 /// The answer to a token request on a limited channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum Decision {
     /// Sign the token with `aws:viewer-session-version` = `version`.
@@ -70,7 +70,7 @@ impl Decision {
 }
 
 /// The answer to a heartbeat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Heartbeat {
     /// The device holds its slot on that channel: `204`.
@@ -80,7 +80,7 @@ pub enum Heartbeat {
 }
 
 /// A device as the operator's listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeviceView {
     /// The device id.
     pub device: String,

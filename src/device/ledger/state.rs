@@ -2,7 +2,7 @@
 //! operator's blocks and the highest versions; stored whole after every operation.
 
 use super::events::{Event, Reason};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// A channel as the ledger knows it: its name (for logs and heartbeats) and its ARN (what IVS
@@ -16,7 +16,7 @@ pub struct ChannelRef<'a> {
 }
 
 /// One device holding a slot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Device {
     /// The device id.
     pub id: String,
@@ -35,7 +35,7 @@ pub struct Device {
 }
 
 /// A device's hold on one channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hold {
     /// The channel's name when the hold began (for logs).
     pub channel: String,
@@ -52,7 +52,7 @@ impl Device {
 }
 
 /// One revocation owed to IVS: every session of the viewer on `channel_arn` at or below `version`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Revocation {
     /// Its id in this ledger.
     pub id: u64,
@@ -95,7 +95,7 @@ impl Revocation {
 }
 
 /// One `DisconnectUser` owed to IVS Chat: the viewer, out of one room.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Kick {
     /// Its id in this ledger.
     pub id: u64,
@@ -113,7 +113,7 @@ pub struct Kick {
 }
 
 /// The state of one viewer. Serialize it whole into the object's storage after every operation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(default)]
 pub struct Ledger {
     /// The viewer's `aws:viewer-id` (the object's name).
