@@ -89,16 +89,17 @@ def build(smoke: bool) -> dict:
         t = time.time()
         sh(["cargo", "build", "--quiet", "--release", "--lib", "--target", "wasm32-unknown-unknown", "--target-dir", str(clean)], env=env)
         figures["clean_cargo_build_s"] = time.time() - t
+        # Code size by crate, from the names cargo's module has: this clean build is the
+        # production one before wasm-bindgen and wasm-opt (the incremental target/ module may have
+        # been rewritten since by another build, names and all).
+        named = clean / "wasm32-unknown-unknown" / "release" / "ivs_token_worker.wasm"
+        if named.exists():
+            figures["size_by_crate"] = wasm_size.breakdown(str(named))
         shutil.rmtree(clean, ignore_errors=True)
     t = time.time()
     # Forced: the script otherwise returns at once when build/ is newer than the sources.
     sh(["sh", "scripts/build-worker.sh"], env={**env, "FORCE_WORKER_BUILD": "1"})
     figures["worker_build_s"] = time.time() - t
-    # Code size by crate, from the names cargo's module still has (read before the bench build
-    # below replaces it).
-    named = ROOT / "target" / "wasm32-unknown-unknown" / "release" / "ivs_token_worker.wasm"
-    if named.exists():
-        figures["size_by_crate"] = wasm_size.breakdown(str(named))
     log("bench-only build (feature `bench`) into build-bench/")
     sh([str(cargo_bin / "worker-build"), "--release", "-d", "build-bench", ".", "--features", "bench"], env=env)
     wasm = (ROOT / "build" / "index_bg.wasm").read_bytes()
@@ -128,6 +129,32 @@ SIZE_LEVERS = [
     "list's own algorithm) |",
     "| `openapi.json` embedded minified by build.rs (155,154 -> 85,831 bytes; the repository's copy stays indented) "
     "| 522,763 (-2,536) | the same document served |",
+    "| *(features since: sign-in, the request plan, device-limit fixes; measured at e5ca89d)* | 527,613 (+4,850) | the "
+    "starting point of the rows below (issue 23: at most 500,000 bytes, with room for the chat feature under way) |",
+    "| the device ledger's JSON read by hand (`device::wire`) from one `serde_json::Value`, written by serde's derived "
+    "`Serialize` as before; the Durable Object reads its command as text instead of through `Request::json` | 493,147 "
+    "(-34,466) | the same JSON read and written, byte for byte (tests hold what the derived code wrote for every "
+    "command, reply, decision and a full ledger, and pass against the derived code too). Cost: reading through a "
+    "`Value` is slower (native, release profile, best of 7 rounds: the full ledger of the tests 9.5 -> 14.8 µs, an "
+    "envelope 2.1 -> 2.5 µs, a device listing reply 4.4 -> 5.4 µs), about 7 µs per device-limited request against "
+    "the object's +1.1 ms. Gone: the internally tagged enums' buffering (serde's `Content`), every derived visitor "
+    "instantiated per deserializer (JSON text, buffered content, `serde_wasm_bindgen`) |",
+    "| the last derived deserializers: the sign-in state cookie (`signin::flow::Pending`) read by hand from a `Value` "
+    "like the ledger; the Durable Object's row read as raw SQL values instead of `to_array`; JWS segments and "
+    "operator API bodies read as text (`from_str`), so one JSON reader (over `str`) is compiled instead of two | "
+    "**477,048** (-16,099) | the same cookies, rows and bodies accepted and refused; with no typed deserializer left, "
+    "serde's `invalid type` errors go too, and with them `f64`'s `Display` (13.9 KB raw) |",
+    "| IVS Chat tokens (issue 25): the `chat` feature module, the route and its plan step, the ledger's floor and "
+    "disconnect queue (read by `device::wire` too), the watch page's chat panel (`web/chat.js`, `web/chat.css`: "
+    "12.6 KB raw, embedded), the `/v1/chat-token` contract | 495,431 (+18,383) | a third IVS token and one kick for "
+    "video and chat; under the issue's 500,000 bytes, 4.6 KB to spare |",
+    "",
+    "  The two deserializer rows touch no signing code or optimisation level; checked in workerd anyway (bench "
+    "builds of e5ca89d and of those changes side by side, interleaved, medians of 15 then 21 rounds): ES384 signature "
+    "423 / 433 -> 420 / 433 µs, `/v1/token` core path 467 / 483 -> 480 / 483 µs, session cookie check 14.7 / 16.0 -> "
+    "13.7 / 15.3 µs. Tried and not kept: wasm-opt `-Oz` (+1,001 bytes gzip over `-O`), `-Oz --converge` (-230), `-O3` "
+    "(+3,093); stripping the remaining name, producers and target_features sections (about 500 bytes); reordering "
+    "the Public Suffix List's lines (at most -200).",
     "",
 ]
 

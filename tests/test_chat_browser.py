@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_driver import BrowserDriver
 from harness import ROOT, Worker, expected_viewer_id, new_p384_key, public_pem, sec1_pem, session_cookie, start_all
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -33,29 +34,11 @@ MODERATOR = ["SEND_MESSAGE", "DELETE_MESSAGE", "DISCONNECT_USER"]
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium (make tools installs it)")
 
 
-class Browser:
+class Browser(BrowserDriver):
     """tests/browser/chat_page.mjs: one Chromium, a context per viewer; call() runs one step."""
 
     def __init__(self):
-        self.proc = subprocess.Popen(["node", str(ROOT / "tests" / "browser" / "chat_page.mjs"), "{}"], cwd=ROOT,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, "CHROMIUM": CHROMIUM})
-        line = self.proc.stdout.readline()
-        assert line and json.loads(line) == {"ready": True}, self.proc.stderr.read()[-3000:] if not line else line
-
-    def call(self, fn, *args):
-        self.proc.stdin.write(json.dumps({"fn": fn, "args": list(args)}) + "\n")
-        self.proc.stdin.flush()
-        reply = json.loads(self.proc.stdout.readline())
-        assert "error" not in reply, reply["error"]
-        return reply["result"]
-
-    def close(self):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().__init__("chat_page.mjs", {})
 
 
 class Setup:

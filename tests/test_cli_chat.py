@@ -15,6 +15,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+import test_sigv4 as sigv4_tests
 from harness import CLI, ROOT, expected_viewer_id, new_p384_key, public_pem, sec1_pem
 from websockets.sync.client import connect
 
@@ -25,10 +26,7 @@ ROOM = "arn:aws:ivschat:us-west-2:123456789012:room/AbCd1234"
 CHANNEL = "arn:aws:ivs:us-west-2:123456789012:channel/demo"
 VIEWER = "5bdcc146bf60754e6a042426089575c75a003f08"
 TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6EXAMPLE+token/with+slashes=="
-AUTHORIZATION = re.compile(
-    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/ivschat/aws4_request, "
-    r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})$"
-)
+AUTHORIZATION = sigv4_tests.authorization("ivschat")
 
 
 def chat_token(*args, token=None, key=ACCESS_KEY_ID, secret=SECRET_ACCESS_KEY) -> subprocess.CompletedProcess:
@@ -47,19 +45,8 @@ def printed_request(*args, token=None) -> dict:
 
 
 def botocore_signature(printed: dict, secret: str = SECRET_ACCESS_KEY, token: str | None = None) -> tuple[str, str]:
-    """(botocore's signature, its SignedHeaders) for the printed request, rebuilt from the signed
-    headers and the body only, at the printed X-Amz-Date, for service ivschat."""
-    auth = AUTHORIZATION.match(printed["headers"]["authorization"])
-    assert auth, printed["headers"]["authorization"]
-    headers = {"Content-Type": printed["headers"]["content-type"], "X-Amz-Date": printed["headers"]["x-amz-date"]}
-    if token:
-        headers["X-Amz-Security-Token"] = printed["headers"]["x-amz-security-token"]
-    request = AWSRequest(method=printed["method"], url=printed["url"], data=printed["body"].encode(), headers=headers)
-    request.context["timestamp"] = printed["headers"]["x-amz-date"]
-    signer = SigV4Auth(Credentials(auth["key"], secret, token), "ivschat", auth["region"])
-    canonical = signer.canonical_request(request)
-    signature = signer.signature(signer.string_to_sign(request, canonical), request)
-    return signature, signer.signed_headers(signer.headers_to_sign(request))
+    """botocore's signature of the printed request for service ivschat (test_sigv4's rebuild)."""
+    return sigv4_tests.botocore_signature(printed, secret, token, service="ivschat")
 
 
 @pytest.mark.parametrize(

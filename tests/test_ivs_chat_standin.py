@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from browser_driver import BrowserDriver
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -334,29 +335,11 @@ def test_a_session_ends_after_its_duration(chat):
 # The real SDK, in Chromium, against the stand-in.
 
 
-class Browser:
+class Browser(BrowserDriver):
     """tests/browser/chat.mjs: one Chromium page with the SDK bundle; call() runs one step."""
 
     def __init__(self):
-        self.proc = subprocess.Popen(["node", str(ROOT / "tests" / "browser" / "chat.mjs"), json.dumps({"sdk": str(SDK)})],
-                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, "CHROMIUM": CHROMIUM})
-        line = self.proc.stdout.readline()
-        assert line and json.loads(line) == {"ready": True}, self.proc.stderr.read()[-3000:] if not line else line
-
-    def call(self, fn, *args):
-        self.proc.stdin.write(json.dumps({"fn": fn, "args": list(args)}) + "\n")
-        self.proc.stdin.flush()
-        reply = json.loads(self.proc.stdout.readline())
-        assert "error" not in reply, reply["error"]
-        return reply["result"]
-
-    def close(self):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        super().__init__("chat.mjs", {"sdk": str(SDK)})
 
 
 @pytest.fixture

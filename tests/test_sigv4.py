@@ -26,10 +26,17 @@ from ivs_standin import ACCESS_KEY_ID, SECRET_ACCESS_KEY, StandIn  # noqa: E402
 VIEWER = "5bdcc146bf60754e6a042426089575c75a003f08"
 ARN = "arn:aws:ivs:us-west-2:123456789012:channel/AbCdEfGh1234"
 TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD6EXAMPLE+token/with+slashes=="
-AUTHORIZATION = re.compile(
-    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/ivs/aws4_request, "
-    r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})$"
-)
+
+
+def authorization(service: str) -> re.Pattern:
+    """The `Authorization` header SigV4 writes for `service`, its parts named."""
+    return re.compile(
+        r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/" + re.escape(service)
+        + r"/aws4_request, SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})$"
+    )
+
+
+AUTHORIZATION = authorization("ivs")
 
 
 def revocation_request(*args, token=None, key=ACCESS_KEY_ID, secret=SECRET_ACCESS_KEY) -> dict:
@@ -42,17 +49,19 @@ def revocation_request(*args, token=None, key=ACCESS_KEY_ID, secret=SECRET_ACCES
     return json.loads(p.stdout)
 
 
-def botocore_signature(printed: dict, secret: str = SECRET_ACCESS_KEY, token: str | None = None) -> tuple[str, str]:
+def botocore_signature(printed: dict, secret: str = SECRET_ACCESS_KEY, token: str | None = None,
+                       service: str = "ivs") -> tuple[str, str]:
     """(botocore's signature, its SignedHeaders) for the printed request: rebuilt from the signed
-    headers and the body only, at the printed X-Amz-Date."""
-    auth = AUTHORIZATION.match(printed["headers"]["authorization"])
+    headers and the body only, at the printed X-Amz-Date, for `service` (`ivs`, `ivschat`).
+    Shared with tests/test_cli_chat.py."""
+    auth = authorization(service).match(printed["headers"]["authorization"])
     assert auth, printed["headers"]["authorization"]
     headers = {"Content-Type": printed["headers"]["content-type"], "X-Amz-Date": printed["headers"]["x-amz-date"]}
     if token:
         headers["X-Amz-Security-Token"] = printed["headers"]["x-amz-security-token"]
     request = AWSRequest(method=printed["method"], url=printed["url"], data=printed["body"].encode(), headers=headers)
     request.context["timestamp"] = printed["headers"]["x-amz-date"]
-    signer = SigV4Auth(Credentials(auth["key"], secret, token), "ivs", auth["region"])
+    signer = SigV4Auth(Credentials(auth["key"], secret, token), service, auth["region"])
     canonical = signer.canonical_request(request)
     signature = signer.signature(signer.string_to_sign(request, canonical), request)
     return signature, signer.signed_headers(signer.headers_to_sign(request))

@@ -3,6 +3,7 @@
 //! not travel in the clear), with a blocking client (ureq, rustls). The token never appears in
 //! the output, in an error, or on the command line.
 
+use super::client::agent_for;
 use super::{read_text, unusable, Failure};
 use ivs_token_worker::address::service_origin;
 use ivs_token_worker::device::admin::ViewerRef;
@@ -224,21 +225,7 @@ fn admin_token(file: Option<&std::path::Path>) -> Result<String, Failure> {
 
 /// Send `request` with the bearer token; the answer's JSON when it is a 2xx.
 fn send(request: &Request, token: &str) -> Result<Value, Failure> {
-    let local = ivs_token_worker::address::parse_url(&request.url, ivs_token_worker::address::HTTPS)
-        .is_ok_and(|url| url.is_local());
-    let mut config = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        // Problems are answers to read, not errors; a redirect is reported, not followed.
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("ivs-token/", env!("CARGO_PKG_VERSION")));
-    if local {
-        // Plain http to this machine never goes through a proxy.
-        config = config.proxy(None);
-    } else if let Some(roots) = custom_roots()? {
-        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
-    }
-    let agent: ureq::Agent = config.build().into();
+    let agent = agent_for(&request.url, TIMEOUT)?;
     let bearer = format!("Bearer {token}");
     let sent = agent
         .post(&request.url)
@@ -268,28 +255,6 @@ fn send(request: &Request, token: &str) -> Result<Value, Failure> {
             Err(Failure(code, redact(&refusal(&what, status, json.as_ref(), &text, location.as_deref()), token)))
         }
     }
-}
-
-/// The certificates of `SSL_CERT_FILE` (PEM), when it is set, as the only roots TLS trusts
-/// (as OpenSSL reads it: a TLS-inspecting proxy's or a private CA's); without it, the
-/// Mozilla roots built in (webpki-roots).
-pub(super) fn custom_roots() -> Result<Option<ureq::tls::RootCerts>, Failure> {
-    use ureq::tls::{parse_pem, PemItem};
-    let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()).map(std::path::PathBuf::from) else {
-        return Ok(None);
-    };
-    let pem =
-        std::fs::read(&path).map_err(|e| unusable(format!("SSL_CERT_FILE {}: cannot read: {e}", path.display())))?;
-    let certificates: Vec<_> = parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(PemItem::Certificate(certificate)) => Some(certificate),
-            _ => None,
-        })
-        .collect();
-    if certificates.is_empty() {
-        return Err(unusable(format!("SSL_CERT_FILE {}: holds no PEM certificate", path.display())));
-    }
-    Ok(Some(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certificates))))
 }
 
 fn no_answer(what: &str, error: &ureq::Error) -> String {

@@ -4,7 +4,7 @@
 //! display name made safe): for trying a room and an IAM policy before a deploy, as
 //! `stage-token` is for stages. `--print-request` prints the signed request and sends nothing.
 
-use super::admin::custom_roots;
+use super::client::agent_for;
 use super::viewer::viewer_id_of;
 use super::{aws_credentials, now, request_json, unusable, Failure};
 use ivs_token_worker::aws::call::HttpRequest;
@@ -163,19 +163,7 @@ fn aws_error(what: &str, status: u16, code: Option<&str>) -> String {
 /// Send the signed request; IVS Chat's answer read as the worker reads it. A failure to reach
 /// IVS Chat is `Retry` with status 0, as in the worker.
 fn send(request: &HttpRequest) -> Result<Created, Failure> {
-    let local = ivs_token_worker::address::parse_url(&request.url, ivs_token_worker::address::HTTPS)
-        .is_ok_and(|url| url.is_local());
-    let mut config = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("ivs-token/", env!("CARGO_PKG_VERSION")));
-    if local {
-        config = config.proxy(None);
-    } else if let Some(roots) = custom_roots()? {
-        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
-    }
-    let agent: ureq::Agent = config.build().into();
+    let agent = agent_for(&request.url, TIMEOUT)?;
     let mut post = agent.post(&request.url);
     for (name, value) in &request.headers {
         post = post.header(*name, value);

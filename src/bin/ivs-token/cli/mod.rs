@@ -9,10 +9,12 @@
 //! | [`chat`] | `chat-token`: an IVS Chat token from a room, by hand |
 //! | [`admin`] | `admin revoke`, `admin devices`: a deployed worker's operator API |
 //! | [`check`] | `check`: the worker's configuration check on wrangler.toml and the secrets, before a deploy |
+//! | [`client`] | (no command) the one HTTP client of the commands that call out: `admin`, `chat-token` |
 
 mod admin;
 mod chat;
 mod check;
+mod client;
 mod keys;
 mod revocation;
 mod tokens;
