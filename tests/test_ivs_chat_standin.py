@@ -25,6 +25,7 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(ROOT / "tools"))
 from ivs_standin import ACCESS_KEY_ID, SECRET_ACCESS_KEY, StandIn  # noqa: E402
+from test_ivs_standin import send  # noqa: E402  (the one unsigned-or-signed POST helper)
 
 CHANNEL = "arn:aws:ivs:us-west-2:123456789012:channel/demo"
 ROOM = "arn:aws:ivschat:us-west-2:123456789012:room/AbCd1234"
@@ -39,15 +40,6 @@ def chat():
     s = StandIn(public_pem(new_p384_key()), CHANNEL).start()
     yield s
     s.stop()
-
-
-def send(url: str, body: bytes, headers: dict) -> tuple[int, dict, dict]:
-    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), json.loads(e.read() or b"null")
 
 
 def call(standin, operation, payload, secret=SECRET_ACCESS_KEY, key=ACCESS_KEY_ID, service="ivschat", region="us-west-2"):

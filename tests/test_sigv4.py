@@ -67,6 +67,21 @@ def botocore_signature(printed: dict, secret: str = SECRET_ACCESS_KEY, token: st
     return signature, signer.signed_headers(signer.headers_to_sign(request))
 
 
+def assert_signed_as_botocore_signs(printed: dict, url: str, when: int, token: str | None, region: str,
+                                    service: str = "ivs"):
+    """The printed request goes to `url`, is dated `when`, carries the session token, and its
+    signature is botocore's for `service` in `region`. Shared with tests/test_cli_chat.py."""
+    assert printed["url"] == url and printed["method"] == "POST"
+    assert printed["headers"]["x-amz-date"] == time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+    assert printed["headers"].get("x-amz-security-token") == token
+    signature, signed_headers = botocore_signature(printed, token=token, service=service)
+    auth = authorization(service).match(printed["headers"]["authorization"])
+    assert auth["date"] == printed["headers"]["x-amz-date"][:8]
+    assert auth["region"] == region
+    assert auth["signed"] == signed_headers == ("content-type;host;x-amz-date" + (";x-amz-security-token" if token else ""))
+    assert auth["signature"] == signature
+
+
 @pytest.mark.parametrize(
     "args, token, url",
     [
@@ -85,15 +100,7 @@ def botocore_signature(printed: dict, secret: str = SECRET_ACCESS_KEY, token: st
 @pytest.mark.parametrize("when", [1_800_000_000, 951_782_399, 2_147_483_647])
 def test_the_worker_signs_as_botocore_does(args, token, url, when):
     printed = revocation_request(*args, "--time", str(when), token=token)
-    assert printed["url"] == url and printed["method"] == "POST"
-    assert printed["headers"]["x-amz-date"] == time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
-    assert printed["headers"].get("x-amz-security-token") == token
-    signature, signed_headers = botocore_signature(printed, token=token)
-    auth = AUTHORIZATION.match(printed["headers"]["authorization"])
-    assert auth["date"] == printed["headers"]["x-amz-date"][:8]
-    assert auth["region"] == args[1].split(":")[3]
-    assert auth["signed"] == signed_headers == ("content-type;host;x-amz-date" + (";x-amz-security-token" if token else ""))
-    assert auth["signature"] == signature
+    assert_signed_as_botocore_signs(printed, url, when, token, region=args[1].split(":")[3])
     body = json.loads(printed["body"])
     if "Batch" in url:
         assert [s["channelArn"] for s in body["viewerSessions"]] == [args[1], args[3]]
